@@ -1,0 +1,84 @@
+"""What every source is: ``fetch`` does HTTP only, ``parse`` is pure.
+
+A harvest asks a source for the pages of one window::
+
+    for page in source.fetch(term, window):       # HTTP, paging, rate limit, retries
+        result = source.parse(page)               # bytes -> Records, no I/O
+        store(result.records); commit(page.cursor)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from harvester.records import Record
+
+if TYPE_CHECKING:
+    from harvester.query import Query
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The half-open interval ``(start, end]`` of index dates a harvest covers (tz-aware UTC)."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be timezone-aware")
+        if self.end < self.start:
+            raise ValueError(f"window ends ({self.end}) before it starts ({self.start})")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One raw response body, as the API sent it.
+
+    ``url`` is the request with secrets removed; ``cursor`` is what ``fetch(resume=...)``
+    needs to continue after this page (None on the last page); ``total`` is the number of
+    results the API announced for the whole request, if it says.
+    """
+
+    source: str
+    url: str
+    body: bytes
+    number: int = 1
+    cursor: str | None = None
+    total: int | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A record a parser could not read; the rest of its page is still used."""
+
+    source_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    records: tuple[Record, ...]
+    skipped: tuple[Skipped, ...] = ()
+
+
+class Source(Protocol):
+    """A bibliographic API."""
+
+    name: str
+
+    def translate(self, query: Query) -> str:
+        """The portable query in this API's own search syntax (pure)."""
+        ...
+
+    def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
+        """Every page of results for ``term`` indexed within ``window`` (HTTP only)."""
+        ...
+
+    def parse(self, page: Page) -> ParseResult:
+        """The records of one page (pure; raises ParseError if the page is unreadable)."""
+        ...
