@@ -1,0 +1,127 @@
+"""The composition root: the one place that builds clients, the engine and the sources.
+
+Everything else receives what it needs as arguments; importing a module does nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+from sqlalchemy import Engine
+
+from harvester.config import Settings, TopicSettings
+from harvester.errors import ConfigError
+from harvester.harvest import HarvestResult, plan_window, run_harvest
+from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.sources import SOURCES, Source, source_from_settings
+from harvester.store.database import open_engine
+from harvester.store.repository import Repository
+
+log = structlog.get_logger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class App:
+    """The built service: settings plus the live parts made from them."""
+
+    settings: Settings
+    engine: Engine
+    repo: Repository
+    client: httpx.Client
+    limiter: RateLimiter
+    fetcher: Fetcher
+    clock: Callable[[], datetime]
+    _sources: dict[str, Source] = field(default_factory=dict)
+
+    def source(self, name: str) -> Source:
+        """The connector for ``name``, built once with its rate limit registered."""
+        if name not in self._sources:
+            if name not in SOURCES:
+                raise ConfigError(
+                    f"{self.settings.path}: source {name!r} is not available; "
+                    f"available: {', '.join(SOURCES)}"
+                )
+            source, rate = source_from_settings(name, self.settings.source(name), self.fetcher)
+            host = urlsplit(source_base_url(source)).hostname or name
+            self.limiter.set_rate(host, rate)
+            self._sources[name] = source
+        return self._sources[name]
+
+    def overlap(self, name: str) -> timedelta:
+        configured = self.settings.source(name).overlap_days
+        if configured is not None:
+            return timedelta(days=configured)
+        return SOURCES[name].DEFAULT_OVERLAP
+
+    def harvest(self, topic: TopicSettings, source_name: str) -> HarvestResult:
+        """One scheduled harvest: from the watermark (or the lookback) to now."""
+        source = self.source(source_name)
+        window = plan_window(
+            self.repo.watermark(topic.name, source_name),
+            self.clock(),
+            lookback_days=topic.lookback_days,
+            overlap=self.overlap(source_name),
+        )
+        query = topic.parsed_query
+        term = topic.raw_queries.get(source_name) or source.translate(query)
+        return run_harvest(
+            topic=topic.name,
+            query=query,
+            term=term,
+            source=source,
+            repo=self.repo,
+            window=window,
+            request_count=lambda: self.fetcher.requests,
+        )
+
+    def harvest_all(
+        self, topics: Iterable[TopicSettings], only_source: str | None = None
+    ) -> list[HarvestResult]:
+        results = []
+        for topic in topics:
+            for name in topic.sources:
+                if only_source is None or name == only_source:
+                    results.append(self.harvest(topic, name))
+        return results
+
+    def close(self) -> None:
+        self.client.close()
+        self.engine.dispose()
+
+
+def source_base_url(source: Source) -> str:
+    return str(getattr(source, "base_url", ""))
+
+
+def build_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+    transport: httpx.BaseTransport | None = None,
+) -> App:
+    """Build the service from validated settings."""
+    engine = open_engine(settings.database.url)
+    contact = next((s.contact for s in settings.sources.values() if s.contact), None)
+    client = build_client(contact=contact, transport=transport)
+    limiter = RateLimiter()
+    fetcher = Fetcher(client, limiter, sleep=sleep)
+    return App(
+        settings=settings,
+        engine=engine,
+        repo=Repository(engine, clock=clock),
+        client=client,
+        limiter=limiter,
+        fetcher=fetcher,
+        clock=clock,
+    )

@@ -1,0 +1,321 @@
+"""The command line: parses arguments, calls the app, prints. Nothing else.
+
+Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import structlog
+import typer
+
+from harvester import __version__
+from harvester.config import Settings, default_config_path, load_settings
+from harvester.errors import ConfigError, HarvesterError, ParseError
+from harvester.logs import configure_logging
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="harvester: new studies on your topics from the public bibliographic APIs.",
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+app.add_typer(db_app, name="db")
+
+log = structlog.get_logger(__name__)
+
+
+class LogFormat(str, Enum):
+    json = "json"
+    console = "console"
+
+
+class ExportFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@dataclass
+class Options:
+    config: Path
+    database_url: str | None
+    log_format: LogFormat | None
+
+    def settings(self) -> Settings:
+        settings = load_settings(self.config, database_url=self.database_url)
+        secrets = [
+            s.api_key.get_secret_value() for s in settings.sources.values() if s.api_key
+        ]
+        configure_logging(self.log_format.value if self.log_format else None, secrets=secrets)
+        return settings
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"harvester: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"harvester {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Configuration file [default: $HARVESTER_CONFIG or config/harvester.toml]"
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="Database URL [default: $HARVESTER_DATABASE_URL or the config]"),
+    ] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option("--log-format", help="json or console [default: console on a terminal]"),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    configure_logging(log_format.value if log_format else None)
+    ctx.obj = Options(config or default_config_path(), database_url, log_format)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Project directory")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config")] = False,
+) -> None:
+    """Write a commented example configuration to DIR/config/harvester.toml."""
+    target = directory / "config" / "harvester.toml"
+    if target.exists() and not force:
+        _fail(f"{target} exists; use --force to overwrite it", 2)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    example = resources.files("harvester").joinpath("templates/harvester.example.toml")
+    target.write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    typer.echo(f"wrote {target}: edit the topic, then run `harvester harvest`")
+
+
+@app.command()
+def harvest(
+    ctx: typer.Context,
+    topics: Annotated[list[str] | None, typer.Argument(help="Topics (default: all)")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Only this source")] = None,
+) -> None:
+    """One harvest pass now (from each topic's watermark to now), then exit."""
+    from harvester.app import build_app
+    from harvester.config import SOURCE_NAMES
+
+    options: Options = ctx.obj
+    with _errors():
+        settings = options.settings()
+        if source is not None and source not in SOURCE_NAMES:
+            raise ConfigError(f"--source: unknown source {source!r}; known: {', '.join(SOURCE_NAMES)}")
+        selected = [settings.topic(name) for name in topics] if topics else list(settings.topics)
+        if not selected:
+            raise ConfigError(f"{settings.path}: no topics configured")
+        service = build_app(settings)
+        try:
+            results = service.harvest_all(selected, only_source=source)
+        finally:
+            service.close()
+    if not results:
+        _fail(f"no topic uses source {source!r}", 2)
+    for r in results:
+        c = r.counts
+        summary = (
+            f"{r.topic} × {r.source}: {r.status}; {c.records} records, {c.matched} on topic, "
+            f"{c.new_works} new works, {c.new_hits} new for the topic, {c.duplicates} already known"
+        )
+        if c.errors:
+            summary += f", {c.errors} errors ({r.error})"
+        typer.echo(summary)
+    if not any(r.counts.new_hits for r in results):
+        typer.echo("nothing new")
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def parse(
+    files: Annotated[list[Path], typer.Argument(help="Raw API responses as saved from the API")],
+    source: Annotated[str, typer.Option("--source", help="The API the files came from")],
+) -> None:
+    """Print one JSON Record per line for raw API responses."""
+    from harvester.sources import SOURCES, Page
+
+    if source not in SOURCES:
+        _fail(f"--source: unknown source {source!r}; known: {', '.join(SOURCES)}", 2)
+    parser = SOURCES[source]
+    failed = False
+    out = sys.stdout
+    for path in files:
+        try:
+            body = path.read_bytes()
+        except OSError as e:
+            _fail(f"{path}: cannot read: {e.strerror}", 2)
+        try:
+            result = parser.parse(Page(source=source, url=str(path), body=body))
+        except ParseError as e:
+            typer.echo(f"harvester: {path}: {e}", err=True)
+            failed = True
+            continue
+        for skipped in result.skipped:
+            log.warning("record skipped", file=str(path), source_id=skipped.source_id, reason=skipped.reason)
+        for record in result.records:
+            out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    topic: Annotated[str | None, typer.Argument(help="Only this topic's works")] = None,
+    format: Annotated[ExportFormat, typer.Option("--format", help="Output format")] = ExportFormat.jsonl,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only works first seen on or after DATE (YYYY-MM-DD)")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File (default: stdout)")] = None,
+) -> None:
+    """Write stored works as JSONL Records or CSV."""
+    from harvester.exporters import EXPORTERS
+    from harvester.store.database import open_engine
+    from harvester.store.repository import Repository
+
+    options: Options = ctx.obj
+    with _errors():
+        settings = options.settings()
+        if topic is not None:
+            settings.topic(topic)
+        start = _date_option("--since", since)
+        engine = open_engine(settings.database.url)
+        try:
+            works = Repository(engine, clock=lambda: datetime.now(UTC)).works(topic, since=start)
+        finally:
+            engine.dispose()
+    writer = EXPORTERS[format.value]
+    if output is None:
+        writer(works, sys.stdout)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as fh:
+            count = writer(works, fh)
+        typer.echo(f"wrote {count} works to {output}", err=True)
+
+
+@app.command()
+def digest(
+    ctx: typer.Context,
+    topics: Annotated[list[str] | None, typer.Argument(help="Topics (default: all)")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the digests instead of sending them")
+    ] = False,
+) -> None:
+    """Build the due digests and show them (--dry-run)."""
+    from harvester.digest import build_digest, render_text
+    from harvester.store.database import open_engine
+    from harvester.store.repository import Repository
+
+    options: Options = ctx.obj
+    if not dry_run:
+        _fail(
+            "sending digests needs the email/Slack notifiers, which this version does not have "
+            "yet; use --dry-run to see what is due",
+            2,
+        )
+    with _errors():
+        settings = options.settings()
+        wanted = set(topics or [t.name for t in settings.topics])
+        for name in wanted:
+            settings.topic(name)
+        engine = open_engine(settings.database.url)
+        repo = Repository(engine, clock=lambda: datetime.now(UTC))
+        try:
+            targets = [
+                (sub.key, [t for t in sub.topics if t in wanted], sub.max_items, sub.abstracts)
+                for sub in settings.subscriptions
+            ] or [("preview", sorted(wanted), 50, True)]
+            for key, names, max_items, abstracts in targets:
+                if not names:
+                    continue
+                queries = {n: settings.topic(n).parsed_query for n in names}
+                built = build_digest(
+                    repo, subscription=key, queries=queries, now=datetime.now(UTC), max_items=max_items
+                )
+                typer.echo(f"── digest for {key} ({len(built.items)} studies) ──")
+                typer.echo(render_text(built, abstracts=abstracts))
+        finally:
+            engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply the database migrations."""
+    from harvester.store.database import create, upgrade
+
+    options: Options = ctx.obj
+    with _errors():
+        if options.config.exists():
+            url = options.settings().database.url
+        else:
+            # a database can be migrated without a config: the URL comes from the option/env
+            url = options.database_url or _env_database_url()
+        engine = create(url)
+        try:
+            revision = upgrade(engine)
+        finally:
+            engine.dispose()
+    typer.echo(f"database at revision {revision}")
+
+
+def _env_database_url() -> str:
+    import os
+
+    from harvester.config import DEFAULT_DATABASE_URL
+
+    return os.environ.get("HARVESTER_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def _date_option(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=UTC)
+    except ValueError:
+        raise ConfigError(f"{name}: not a date (YYYY-MM-DD): {value!r}") from None
+
+
+class _errors:
+    """Turn harvester errors into messages and exit codes (2 configuration, 1 runtime)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, ConfigError):
+            _fail(str(exc), 2)
+        if isinstance(exc, HarvesterError):
+            _fail(str(exc), 1)
+        return False
+
+
+def main() -> None:
+    app(prog_name="harvester")
+
+
+if __name__ == "__main__":
+    main()

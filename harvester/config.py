@@ -1,0 +1,438 @@
+"""The configuration: TOML in, validated frozen settings out.
+
+Every error names the file, the key path and the problem, e.g.::
+
+    config/harvester.toml: topics[0].schedule: invalid cron "* * *": Wrong number of fields
+
+Secrets never live in the file: it names environment variables (``api_key_env``), whose values
+are read here once and kept as :class:`pydantic.SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from harvester.errors import ConfigError, QuerySyntaxError
+from harvester.query import Query, parse_query
+
+DEFAULT_DATABASE_URL = "sqlite:///harvester.db"
+DEFAULT_CONFIG_PATH = Path("config/harvester.toml")
+SOURCE_NAMES: tuple[str, ...] = (
+    "pubmed",
+    "europepmc",
+    "crossref",
+    "openalex",
+    "arxiv",
+    "biorxiv",
+    "medrxiv",
+    "semanticscholar",
+)
+CHANNEL_NAMES: tuple[str, ...] = ("email", "slack")
+
+_CADENCE = re.compile(
+    r"^(?:(?P<immediate>immediate)|daily (?P<dh>\d{1,2}):(?P<dm>\d{2})"
+    r"|weekly (?P<wd>mon|tue|wed|thu|fri|sat|sun) (?P<wh>\d{1,2}):(?P<wm>\d{2}))$"
+)
+_FIELD_FIRST = re.compile(r"^(?P<key>[a-z_]+): (?P<rest>.*)$", re.DOTALL)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _env_secret(var: str | None, *, key: str) -> SecretStr | None:
+    """The value of the environment variable named by ``key``; a named but unset variable is
+    a configuration error (the user asked for it, so running without it would surprise them)."""
+    if var is None:
+        return None
+    value = os.environ.get(var)
+    if not value:
+        raise ValueError(f"{key} names the environment variable {var}, which is not set")
+    return SecretStr(value)
+
+
+class DatabaseSettings(_Strict):
+    url: str = DEFAULT_DATABASE_URL
+
+
+class SourceSettings(_Strict):
+    """Per-source settings; every key optional, each source has its real default."""
+
+    base_url: str | None = None
+    email: str | None = None
+    mailto: str | None = None
+    api_key_env: str | None = None
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    requests_per_second: float | None = Field(default=None, gt=0)
+    overlap_days: int | None = Field(default=None, ge=0, le=365)
+    page_size: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_key(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            if "api_key" in data:
+                raise ValueError(
+                    "api_key must not be written in the file; set api_key_env to the name of "
+                    "an environment variable that holds it"
+                )
+            data = dict(data)
+            data["api_key"] = _env_secret(data.get("api_key_env"), key="api_key_env")
+        return data
+
+    @property
+    def contact(self) -> str | None:
+        return self.email or self.mailto
+
+
+class TopicSettings(_Strict):
+    name: str
+    query: str
+    sources: tuple[str, ...] = ("pubmed",)
+    schedule: str = "0 6 * * *"
+    timezone: str = "UTC"
+    lookback_days: int = Field(default=7, ge=0, le=36500)
+    raw_queries: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"invalid topic name {v!r}: use letters, digits, '.', '_' or '-'")
+        return v
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v: str) -> str:
+        try:
+            parse_query(v)
+        except QuerySyntaxError as e:
+            raise ValueError(f"query syntax error: {e}") from None
+        return v
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("a topic needs at least one source")
+        for name in v:
+            if name not in SOURCE_NAMES:
+                raise ValueError(
+                    f"unknown source {name!r}; known sources: {', '.join(SOURCE_NAMES)}"
+                )
+        return v
+
+    @field_validator("raw_queries")
+    @classmethod
+    def _raw(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if name not in SOURCE_NAMES:
+                raise ValueError(
+                    f"unknown source {name!r}; known sources: {', '.join(SOURCE_NAMES)}"
+                )
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r} (use an IANA name like Europe/Vienna)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _cron(self) -> TopicSettings:
+        try:
+            CronTrigger.from_crontab(self.schedule, timezone=ZoneInfo(self.timezone))
+        except ValueError as e:
+            raise ValueError(f"schedule: invalid cron {self.schedule!r}: {e}") from None
+        return self
+
+    @property
+    def parsed_query(self) -> Query:
+        return parse_query(self.query)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class Cadence:
+    """When a subscription's digest is due: ``kind`` is immediate, daily or weekly."""
+
+    kind: Literal["immediate", "daily", "weekly"]
+    hour: int = 0
+    minute: int = 0
+    weekday: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Cadence:
+        m = _CADENCE.match(text.strip().lower())
+        if not m:
+            raise ValueError(
+                f'invalid cadence {text!r}: use "daily HH:MM", "weekly mon HH:MM" or "immediate"'
+            )
+        if m["immediate"]:
+            return cls("immediate")
+        hour, minute = (int(m["dh"]), int(m["dm"])) if m["dh"] else (int(m["wh"]), int(m["wm"]))
+        if hour > 23 or minute > 59:
+            raise ValueError(f"invalid time of day in cadence {text!r}")
+        return cls("daily" if m["dh"] else "weekly", hour, minute, m["wd"])
+
+
+class SubscriptionSettings(_Strict):
+    name: str | None = None
+    topics: tuple[str, ...]
+    channel: str
+    to: tuple[str, ...] = ()
+    webhook_url_env: str | None = None
+    webhook_url: SecretStr | None = Field(default=None, exclude=True)
+    cadence: str = "daily 08:00"
+    max_items: int = Field(default=50, gt=0, le=10000)
+    abstracts: bool = True
+    send_empty: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_webhook(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("webhook_url_env"):
+            data = dict(data)
+            data["webhook_url"] = _env_secret(data["webhook_url_env"], key="webhook_url_env")
+        return data
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        if v not in CHANNEL_NAMES:
+            raise ValueError(f"unknown channel {v!r}; known channels: {', '.join(CHANNEL_NAMES)}")
+        return v
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence(cls, v: str) -> str:
+        Cadence.parse(v)
+        return v
+
+    @model_validator(mode="after")
+    def _recipients(self) -> SubscriptionSettings:
+        if not self.topics:
+            raise ValueError("topics: a subscription needs at least one topic")
+        if self.channel == "email" and not self.to:
+            raise ValueError("to: an email subscription needs at least one recipient")
+        for address in self.to:
+            if "@" not in address or any(c in address for c in "\r\n,;<> "):
+                raise ValueError(f"to: invalid email address {address!r}")
+        return self
+
+    @property
+    def parsed_cadence(self) -> Cadence:
+        return Cadence.parse(self.cadence)
+
+    @property
+    def key(self) -> str:
+        """A stable identity for delivery bookkeeping (what was sent to whom)."""
+        if self.name:
+            return self.name
+        target = ",".join(self.to) if self.channel == "email" else (self.webhook_url_env or "")
+        return f"{self.channel}:{'+'.join(sorted(self.topics))}:{target}"
+
+
+class EmailChannelSettings(_Strict):
+    host: str = "localhost"
+    port: int = Field(default=587, gt=0, lt=65536)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username_env: str | None = None
+    password_env: str | None = None
+    username: SecretStr | None = Field(default=None, exclude=True)
+    password: SecretStr | None = Field(default=None, exclude=True)
+    from_: str = Field(default="harvester@localhost", alias="from")
+    timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_credentials(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            data = dict(data)
+            data["username"] = _env_secret(data.get("username_env"), key="username_env")
+            data["password"] = _env_secret(data.get("password_env"), key="password_env")
+        return data
+
+
+class SlackChannelSettings(_Strict):
+    webhook_url_env: str | None = None
+    webhook_url: SecretStr | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_webhook(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            data = dict(data)
+            data["webhook_url"] = _env_secret(data.get("webhook_url_env"), key="webhook_url_env")
+        return data
+
+
+class ChannelsSettings(_Strict):
+    email: EmailChannelSettings | None = None
+    slack: SlackChannelSettings | None = None
+
+
+class Settings(_Strict):
+    """The whole configuration, validated; ``path`` is where it was read from."""
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    topics: tuple[TopicSettings, ...] = ()
+    subscriptions: tuple[SubscriptionSettings, ...] = ()
+    channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
+    path: str | None = Field(default=None, exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, v: dict[str, SourceSettings]) -> dict[str, SourceSettings]:
+        for name in v:
+            if name not in SOURCE_NAMES:
+                raise ValueError(
+                    f"unknown source {name!r}; known sources: {', '.join(SOURCE_NAMES)}"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        names = [t.name for t in self.topics]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise _KeyedError(f"topics[{i}].name", f"duplicate topic name {name!r}")
+        for i, sub in enumerate(self.subscriptions):
+            for topic in sub.topics:
+                if topic not in names:
+                    raise _KeyedError(
+                        f"subscriptions[{i}].topics",
+                        f"unknown topic {topic!r}; topics: {', '.join(names) or '(none)'}",
+                    )
+            if sub.channel == "slack" and sub.webhook_url is None and (
+                self.channels.slack is None or self.channels.slack.webhook_url is None
+            ):
+                raise _KeyedError(
+                    f"subscriptions[{i}].channel",
+                    "a slack subscription needs [channels.slack] webhook_url_env "
+                    "(or webhook_url_env on the subscription)",
+                )
+            if sub.channel == "email" and self.channels.email is None:
+                raise _KeyedError(
+                    f"subscriptions[{i}].channel", "an email subscription needs [channels.email]"
+                )
+        return self
+
+    def source(self, name: str) -> SourceSettings:
+        return self.sources.get(name) or SourceSettings()
+
+    def topic(self, name: str) -> TopicSettings:
+        for t in self.topics:
+            if t.name == name:
+                return t
+        known = ", ".join(t.name for t in self.topics) or "(none)"
+        raise ConfigError(f"{self.path or 'config'}: unknown topic {name!r}; topics: {known}")
+
+
+class _KeyedError(ValueError):
+    """A cross-reference error that knows its own key path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _loc_to_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error.get("type")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "missing required key"
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
+def _format_validation(path: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        ctx = err.get("ctx") or {}
+        keyed = ctx.get("error")
+        if isinstance(keyed, _KeyedError):
+            lines.append(f"{path}: {keyed.path}: {keyed.message}")
+            continue
+        where, problem = _loc_to_path(tuple(err["loc"])), _describe(err)
+        # a whole-table check names its key first ("schedule: invalid cron …"): join it to the path
+        if m := _FIELD_FIRST.match(problem):
+            where, problem = f"{where}.{m['key']}", m["rest"]
+        lines.append(f"{path}: {where}: {problem}")
+    return "\n".join(lines)
+
+
+def parse_settings(data: Mapping[str, Any], *, path: str = "<config>") -> Settings:
+    """Validate an already-parsed TOML document."""
+    try:
+        settings = Settings.model_validate(dict(data))
+    except ValidationError as e:
+        raise ConfigError(_format_validation(path, e)) from None
+    except _KeyedError as e:  # raised outside pydantic's wrapping in some versions
+        raise ConfigError(f"{path}: {e.path}: {e.message}") from None
+    return settings.model_copy(update={"path": path})
+
+
+def load_settings(path: Path, *, database_url: str | None = None) -> Settings:
+    """Read and validate ``path``; ``database_url`` (or $HARVESTER_DATABASE_URL) wins over the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such configuration file (create one with `harvester init`, "
+            "or pass --config / set HARVESTER_CONFIG)"
+        ) from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    settings = parse_settings(data, path=str(path))
+    url = database_url or os.environ.get("HARVESTER_DATABASE_URL")
+    if url:
+        settings = settings.model_copy(update={"database": DatabaseSettings(url=url)})
+    return settings
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("HARVESTER_CONFIG") or DEFAULT_CONFIG_PATH)

@@ -1,0 +1,79 @@
+"""Deduplication, pure: which records describe the same work, and what the merged work says.
+
+At this stage two records are the same work when they share an identifier (the store finds
+them through its unique identifier index); :func:`merge_records` builds the work's record from
+every source record it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harvester.records import Identifiers, Record
+
+# Where sources disagree on bibliographic details, the journal's own metadata (PubMed, Crossref)
+# is preferred over aggregators, and aggregators over preprint servers.
+SOURCE_PREFERENCE: tuple[str, ...] = (
+    "pubmed",
+    "crossref",
+    "europepmc",
+    "openalex",
+    "semanticscholar",
+    "arxiv",
+    "biorxiv",
+    "medrxiv",
+)
+
+
+def _rank(record: Record) -> int:
+    try:
+        return SOURCE_PREFERENCE.index(record.source)
+    except ValueError:
+        return len(SOURCE_PREFERENCE)
+
+
+def merge_records(records: Sequence[Record]) -> Record:
+    """One record for a work: the best value of each field among its source records.
+
+    The complete abstract (the longest, with its sections), the fullest author list, every
+    identifier, and for the other fields the first present value in source preference order.
+    """
+    if not records:
+        raise ValueError("merge_records needs at least one record")
+    ordered = sorted(records, key=_rank)
+    first = ordered[0]
+
+    def pick(name: str) -> object:
+        for r in ordered:
+            value = getattr(r, name)
+            if value not in (None, (), ""):
+                return value
+        return getattr(first, name)
+
+    ids = Identifiers()
+    for r in ordered:
+        ids = ids.merged(r.ids)
+    with_abstract = [r for r in ordered if r.abstract]
+    abstract_from = max(with_abstract, key=lambda r: len(r.abstract or "")) if with_abstract else first
+    authors_from = max(ordered, key=lambda r: len(r.authors))
+    keywords = tuple(dict.fromkeys(k for r in ordered for k in r.keywords))
+    others = tuple(dict.fromkeys(a for r in ordered for a in r.other_abstracts))
+    return first.with_changes(
+        ids=ids,
+        title=pick("title"),
+        abstract=abstract_from.abstract,
+        abstract_sections=abstract_from.abstract_sections,
+        other_abstracts=others,
+        authors=authors_from.authors,
+        venue=pick("venue"),
+        year=pick("year"),
+        volume=pick("volume"),
+        issue=pick("issue"),
+        pages=pick("pages"),
+        published=pick("published"),
+        type=pick("type"),
+        language=pick("language"),
+        url=pick("url"),
+        keywords=keywords,
+        published_doi=pick("published_doi"),
+    )

@@ -1,0 +1,198 @@
+"""Digests: what is due for a subscription, as a value, and its rendering.
+
+``build_digest`` reads the store; everything else here is pure, so a digest can be rendered,
+shown (``--dry-run``) or sent without touching the database again.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import jinja2
+
+from harvester.query import Query
+from harvester.records import Author, Record
+from harvester.store.repository import Repository, StoredWork
+
+SOURCE_LABELS: Mapping[str, str] = {
+    "pubmed": "PubMed",
+    "europepmc": "Europe PMC",
+    "crossref": "Crossref",
+    "openalex": "OpenAlex",
+    "arxiv": "arXiv",
+    "biorxiv": "bioRxiv",
+    "medrxiv": "medRxiv",
+    "semanticscholar": "Semantic Scholar",
+}
+SEPARATOR = " ◽ "
+WRAP = 76
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    """One study in a digest, with the fields a reader needs to decide whether to read it."""
+
+    work_id: int
+    topic: str
+    record: Record
+    sources: tuple[str, ...]
+    score: float
+
+    @property
+    def authors(self) -> str:
+        return format_authors(self.record.authors)
+
+    @property
+    def citation(self) -> str:
+        return citation_line(self.record)
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        return record_links(self.record)
+
+    @property
+    def found_in(self) -> str:
+        return " · ".join(SOURCE_LABELS.get(s, s) for s in self.sources)
+
+    @property
+    def badges(self) -> tuple[str, ...]:
+        kinds = {"preprint": "preprint", "review": "review", "retraction": "retracted"}
+        return tuple(label for kind, label in kinds.items() if self.record.type == kind)
+
+    @property
+    def abstract_paragraphs(self) -> tuple[str, ...]:
+        return abstract_paragraphs(self.record)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSection:
+    topic: str
+    items: tuple[DigestItem, ...]
+    more: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    subscription: str
+    created: datetime
+    sections: tuple[DigestSection, ...]
+
+    @property
+    def items(self) -> tuple[DigestItem, ...]:
+        return tuple(i for s in self.sections for i in s.items)
+
+    @property
+    def empty(self) -> bool:
+        return not any(s.items for s in self.sections)
+
+
+def format_authors(authors: Sequence[Author], *, first: int = 3) -> str:
+    """"Yip JWC, Chan KL, Lee A, et al." – the first three, then et al."""
+    names = [a.display for a in authors[:first]]
+    if len(authors) > first:
+        names.append("et al.")
+    return ", ".join(names)
+
+
+def citation_line(record: Record) -> str:
+    """Venue ◽ year ◽ vol(issue) ◽ pp pages, leaving out what is unknown."""
+    parts: list[str] = []
+    if record.venue:
+        parts.append(record.venue)
+    if record.year:
+        parts.append(str(record.year))
+    if record.volume or record.issue:
+        parts.append(f"{record.volume or ''}({record.issue})" if record.issue else record.volume or "")
+    if record.pages:
+        parts.append(f"pp {record.pages}")
+    return SEPARATOR.join(parts)
+
+
+def record_links(record: Record) -> tuple[str, ...]:
+    """The DOI link first (the version of record), then PubMed / PMC / arXiv pages."""
+    ids = record.ids
+    links = []
+    if ids.doi:
+        links.append(f"https://doi.org/{ids.doi}")
+    if ids.pmid:
+        links.append(f"https://pubmed.ncbi.nlm.nih.gov/{ids.pmid}/")
+    if ids.arxiv:
+        links.append(f"https://arxiv.org/abs/{ids.arxiv}")
+    if not links and record.url:
+        links.append(record.url)
+    return tuple(links)
+
+
+def abstract_paragraphs(record: Record, *, width: int = WRAP) -> tuple[str, ...]:
+    """The abstract, one wrapped paragraph per section, headings kept ("METHODS: …")."""
+    if record.abstract_sections:
+        texts = [f"{s.label}: {s.text}" if s.label else s.text for s in record.abstract_sections]
+    elif record.abstract:
+        texts = record.abstract.split("\n\n")
+    else:
+        return ()
+    return tuple(
+        textwrap.fill(t, width=width, initial_indent="    ", subsequent_indent="    ")
+        for t in texts
+        if t.strip()
+    )
+
+
+def rank(items: Sequence[DigestItem]) -> list[DigestItem]:
+    """Most relevant first (title matches above abstract matches), then the newest."""
+    newest_first = sorted(items, key=lambda i: i.record.published or "", reverse=True)
+    return sorted(newest_first, key=lambda i: i.score, reverse=True)  # stable: keeps dates
+
+
+def build_digest(
+    repo: Repository,
+    *,
+    subscription: str,
+    queries: Mapping[str, Query],
+    now: datetime,
+    max_items: int = 50,
+    include_backfill: bool = False,
+) -> Digest:
+    """The hits of each topic in ``queries`` not yet delivered to ``subscription``."""
+    sections = []
+    for topic, query in queries.items():
+        pending: list[StoredWork] = repo.pending(
+            subscription, [topic], include_backfill=include_backfill
+        )
+        items = []
+        for work in pending:
+            match = query.match(work.record)
+            items.append(
+                DigestItem(
+                    work_id=work.id,
+                    topic=topic,
+                    record=work.record,
+                    sources=work.sources,
+                    score=match.score if match is not None else 0.0,
+                )
+            )
+        ranked = rank(items)
+        sections.append(
+            DigestSection(topic, tuple(ranked[:max_items]), max(0, len(ranked) - max_items))
+        )
+    return Digest(subscription=subscription, created=now, sections=tuple(sections))
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("harvester", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render_text(digest: Digest, *, abstracts: bool = True) -> str:
+    """The plain-text digest."""
+    template = _environment().get_template("digest.txt.j2")
+    return template.render(digest=digest, abstracts=abstracts)

@@ -1,0 +1,155 @@
+"""One harvest: a topic × source window, from the API to the store.
+
+::
+
+    window  = (watermark - overlap, now]           # or the topic's lookback on its first run
+    for page in source.fetch(term, window):         # HTTP only
+        records = source.parse(page)                # pure
+        matched = [r for r in records if query.match(r)]
+        repo.store_page(run, matched, cursor)       # one transaction per page
+    repo.finish_run(run, counts, watermark=window.end if nothing failed)
+
+Errors are values: a failed source is recorded with its run and the harvest returns; the
+watermark only moves when every record of the window was read and stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import structlog
+from structlog.contextvars import bound_contextvars
+
+from harvester.errors import ParseError, SourceError, StoreError
+from harvester.query import Query
+from harvester.sources.base import Source, Window
+from harvester.store.repository import Repository, RunCounts
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HarvestResult:
+    run_id: int
+    topic: str
+    source: str
+    window: Window
+    status: str  # ok | partial | failed
+    counts: RunCounts
+    error: str | None = None
+
+
+def plan_window(
+    watermark: datetime | None, now: datetime, *, lookback_days: int, overlap: timedelta
+) -> Window:
+    """The window of a scheduled harvest: from the watermark less an overlap (late-indexed
+    records and clock skew), or the topic's lookback on its first run, up to now."""
+    if watermark is None:
+        return Window(now - timedelta(days=lookback_days), now)
+    return Window(min(watermark - overlap, now), now)
+
+
+def run_harvest(
+    *,
+    topic: str,
+    query: Query,
+    term: str,
+    source: Source,
+    repo: Repository,
+    window: Window,
+    backfill: bool = False,
+    request_count: Callable[[], int] = lambda: 0,
+) -> HarvestResult:
+    """Fetch, parse, match and store one window; record the run; never raise a SourceError."""
+    run_id = repo.begin_run(topic, source.name, window, backfill=backfill)
+    counts = RunCounts()
+    requests_before = request_count()
+    status, error = "ok", None
+    with bound_contextvars(topic=topic, source=source.name, run_id=run_id):
+        log.info(
+            "harvest started",
+            window_start=window.start.isoformat(),
+            window_end=window.end.isoformat(),
+            backfill=backfill,
+        )
+        pages = source.fetch(term, window)
+        try:
+            for page in pages:
+                counts = replace(counts, pages=counts.pages + 1)
+                try:
+                    result = source.parse(page)
+                except ParseError as e:
+                    # an unreadable page stops the window: what follows it cannot be trusted
+                    # and the watermark must stay before the records it held
+                    log.error("page unreadable", page=page.number, url=page.url, error=str(e))
+                    counts = replace(counts, errors=counts.errors + 1)
+                    status, error = "failed", str(e)
+                    break
+                for skipped in result.skipped:
+                    log.warning(
+                        "record skipped",
+                        page=page.number,
+                        url=page.url,
+                        source_id=skipped.source_id,
+                        reason=skipped.reason,
+                    )
+                matched = [r for r in result.records if query.match(r) is not None]
+                outcome = repo.store_page(
+                    run_id, topic, matched, backfill=backfill, cursor=page.cursor
+                )
+                counts = replace(
+                    counts,
+                    records=counts.records + len(result.records),
+                    matched=counts.matched + len(matched),
+                    new_works=counts.new_works + outcome.new_works,
+                    new_hits=counts.new_hits + outcome.new_hits,
+                    duplicates=counts.duplicates + outcome.duplicates,
+                    errors=counts.errors + len(result.skipped),
+                )
+                if result.skipped:
+                    status, error = "partial", f"{counts.errors} record(s) could not be read"
+                log.info(
+                    "page stored",
+                    page=page.number,
+                    total=page.total,
+                    records=len(result.records),
+                    matched=len(matched),
+                    new_works=outcome.new_works,
+                    new_hits=outcome.new_hits,
+                )
+        except SourceError as e:
+            log.error("source failed", error=str(e))
+            counts = replace(counts, errors=counts.errors + 1)
+            status, error = "failed", str(e)
+        except StoreError as e:
+            log.error("store failed", error=str(e))
+            counts = replace(counts, errors=counts.errors + 1)
+            status, error = "failed", str(e)
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
+        counts = replace(counts, requests=request_count() - requests_before)
+        repo.finish_run(
+            run_id,
+            status=status,
+            counts=counts,
+            error=error,
+            watermark=window.end if status == "ok" else None,
+        )
+        log.info(
+            "harvest finished",
+            status=status,
+            requests=counts.requests,
+            pages=counts.pages,
+            records=counts.records,
+            matched=counts.matched,
+            new_works=counts.new_works,
+            new_hits=counts.new_hits,
+            duplicates=counts.duplicates,
+            errors=counts.errors,
+            watermark="advanced" if status == "ok" else "held",
+        )
+    return HarvestResult(run_id, topic, source.name, window, status, counts, error)

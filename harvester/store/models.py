@@ -1,0 +1,166 @@
+"""The tables. Only the repository reads and writes them; migrations create them.
+
+::
+
+    works ─┬─< identifiers   (scheme, value) unique: exact-identifier merging
+           ├─< provenance    one row per source record (source, source_id) unique
+           ├─< topic_hits    (topic, work) unique: what a topic found, and when
+           └─< deliveries    (subscription, topic, work) unique: what was sent to whom
+    harvest_runs             one row per topic × source × window attempt
+    watermarks               (topic, source) → end of the last completely stored window
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# BIGINT on PostgreSQL; SQLite needs INTEGER for its rowid alias to autoincrement
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Work(Base):
+    __tablename__ = "works"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    year: Mapped[int | None] = mapped_column(Integer)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Identifier(Base):
+    __tablename__ = "identifiers"
+    __table_args__ = (UniqueConstraint("scheme", "value", name="uq_identifiers_scheme_value"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_id: Mapped[int] = mapped_column(
+        ForeignKey("works.id", ondelete="CASCADE"), index=True
+    )
+    scheme: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class Provenance(Base):
+    __tablename__ = "provenance"
+    __table_args__ = (
+        UniqueConstraint("source", "source_id", name="uq_provenance_source_record"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_id: Mapped[int] = mapped_column(
+        ForeignKey("works.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(255))
+    fetched_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("harvest_runs.id", ondelete="SET NULL"))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class TopicHit(Base):
+    __tablename__ = "topic_hits"
+    __table_args__ = (
+        UniqueConstraint("topic", "work_id", name="uq_topic_hits_topic_work"),
+        Index("ix_topic_hits_topic_first_seen", "topic", "first_seen"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(128))
+    work_id: Mapped[int] = mapped_column(
+        ForeignKey("works.id", ondelete="CASCADE"), index=True
+    )
+    first_seen: Mapped[datetime]
+    backfill: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("harvest_runs.id", ondelete="SET NULL"))
+
+
+class HarvestRun(Base):
+    __tablename__ = "harvest_runs"
+    __table_args__ = (Index("ix_harvest_runs_topic_source_started", "topic", "source", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(32))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    backfill: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    # running | ok | partial | failed
+    status: Mapped[str] = mapped_column(String(16))
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    matched: Mapped[int] = mapped_column(Integer, default=0)
+    new_works: Mapped[int] = mapped_column(Integer, default=0)
+    new_hits: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    cursor: Mapped[str | None] = mapped_column(Text)
+
+
+class Watermark(Base):
+    __tablename__ = "watermarks"
+
+    topic: Mapped[str] = mapped_column(String(128), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription", "topic", "work_id", name="uq_deliveries_sub_topic_work"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    subscription: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(128))
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
+    delivered_at: Mapped[datetime]

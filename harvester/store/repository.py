@@ -1,0 +1,443 @@
+"""The repository: the only code that speaks SQL.
+
+A harvest writes through :meth:`Repository.store_page`, which commits a page's records, the
+topic hits and the run's cursor in one transaction, and :meth:`Repository.finish_run`, which
+records the outcome and advances the watermark in another. A crash therefore repeats at most
+one page, and storing a page twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, Select, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from harvester.dedup import merge_records
+from harvester.errors import StoreError
+from harvester.records import Record
+from harvester.sources.base import Window
+from harvester.store.models import (
+    Delivery,
+    HarvestRun,
+    Identifier,
+    Provenance,
+    TopicHit,
+    Watermark,
+    Work,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PageOutcome:
+    """What storing one page did."""
+
+    stored: int = 0
+    new_works: int = 0
+    new_hits: int = 0
+    duplicates: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    requests: int = 0
+    pages: int = 0
+    records: int = 0
+    matched: int = 0
+    new_works: int = 0
+    new_hits: int = 0
+    duplicates: int = 0
+    errors: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWork:
+    """A work as stored: its merged record, the sources it came from, and (for a topic) its hit."""
+
+    id: int
+    record: Record
+    sources: tuple[str, ...]
+    topic: str | None = None
+    first_seen: datetime | None = None
+    backfill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    id: int
+    topic: str
+    source: str
+    window: Window
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    counts: RunCounts
+    error: str | None
+
+
+def provenance_key(record: Record) -> str:
+    """The source's own id, or a content hash for a record that has none."""
+    if record.source_id:
+        return record.source_id
+    digest = hashlib.sha1(
+        json.dumps(record.to_json(), sort_keys=True).encode("utf-8"), usedforsecurity=False
+    )
+    return "sha1:" + digest.hexdigest()
+
+
+class Repository:
+    """Reads and writes works, hits, runs and watermarks. ``clock`` gives tz-aware UTC now."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime]) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _insert(self, table: Any) -> Any:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    def begin_run(
+        self, topic: str, source: str, window: Window, *, backfill: bool = False
+    ) -> int:
+        with self._session() as session, session.begin():
+            run = HarvestRun(
+                topic=topic,
+                source=source,
+                window_start=window.start,
+                window_end=window.end,
+                backfill=backfill,
+                started_at=self.clock(),
+                status="running",
+                requests=0,
+                pages=0,
+                records=0,
+                matched=0,
+                new_works=0,
+                new_hits=0,
+                duplicates=0,
+                errors=0,
+            )
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def store_page(
+        self,
+        run_id: int,
+        topic: str,
+        records: Sequence[Record],
+        *,
+        backfill: bool = False,
+        cursor: str | None = None,
+    ) -> PageOutcome:
+        """Store one page's matching records as works and topic hits, in one transaction."""
+        now = self.clock()
+        new_works = new_hits = duplicates = 0
+        with self._session() as session, session.begin():
+            for record in records:
+                work_id, created, duplicate = self._upsert_work(session, record, run_id, now)
+                new_works += created
+                duplicates += duplicate
+                result = session.execute(
+                    self._insert(TopicHit)
+                    .values(
+                        topic=topic,
+                        work_id=work_id,
+                        first_seen=now,
+                        backfill=backfill,
+                        source=record.source,
+                        run_id=run_id,
+                    )
+                    .on_conflict_do_nothing(index_elements=["topic", "work_id"])
+                    .returning(TopicHit.id)
+                )
+                new_hits += result.first() is not None
+            session.execute(
+                update(HarvestRun)
+                .where(HarvestRun.id == run_id)
+                .values(
+                    cursor=cursor,
+                    new_works=HarvestRun.new_works + new_works,
+                    new_hits=HarvestRun.new_hits + new_hits,
+                    duplicates=HarvestRun.duplicates + duplicates,
+                )
+            )
+        return PageOutcome(len(records), new_works, new_hits, duplicates)
+
+    def _upsert_work(
+        self, session: Session, record: Record, run_id: int, now: datetime
+    ) -> tuple[int, bool, bool]:
+        """Find or create the work of ``record``; returns (work id, created, duplicate)."""
+        key = provenance_key(record)
+        payload = record.to_json()
+        prov = session.execute(
+            select(Provenance).where(Provenance.source == record.source, Provenance.source_id == key)
+        ).scalar_one_or_none()
+        created = False
+        if prov is not None:
+            work_id = prov.work_id
+            duplicate = True
+            if prov.record != payload:
+                prov.record = payload
+                prov.fetched_at = now
+        else:
+            pairs = record.ids.items()
+            existing = (
+                session.execute(
+                    select(func.min(Identifier.work_id)).where(
+                        tuple_(Identifier.scheme, Identifier.value).in_(pairs)
+                    )
+                ).scalar()
+                if pairs
+                else None
+            )
+            duplicate = existing is not None
+            if existing is None:
+                work = Work(
+                    title=record.title,
+                    year=record.year,
+                    record=payload,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(work)
+                session.flush()
+                work_id, created = work.id, True
+            else:
+                work_id = existing
+            session.add(
+                Provenance(
+                    work_id=work_id,
+                    source=record.source,
+                    source_id=key,
+                    fetched_at=now,
+                    run_id=run_id,
+                    record=payload,
+                )
+            )
+            session.flush()
+        for scheme, value in record.ids.items():
+            session.execute(
+                self._insert(Identifier)
+                .values(work_id=work_id, scheme=scheme, value=value)
+                .on_conflict_do_nothing(index_elements=["scheme", "value"])
+            )
+        if not created:
+            self._remerge(session, work_id, now)
+        return work_id, created, duplicate
+
+    def _remerge(self, session: Session, work_id: int, now: datetime) -> None:
+        sources = session.execute(
+            select(Provenance.record).where(Provenance.work_id == work_id).order_by(Provenance.id)
+        ).scalars()
+        merged = merge_records([Record.from_json(r) for r in sources]).to_json()
+        work = session.get(Work, work_id)
+        if work is not None and work.record != merged:
+            work.record = merged
+            work.title = merged["title"]
+            work.year = merged["year"]
+            work.updated_at = now
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        status: str,
+        counts: RunCounts,
+        error: str | None = None,
+        watermark: datetime | None = None,
+    ) -> None:
+        """Record a run's outcome; advance its watermark (to a later value only) if given."""
+        with self._session() as session, session.begin():
+            run = session.get(HarvestRun, run_id)
+            if run is None:
+                raise StoreError(f"harvest run {run_id} does not exist")
+            run.status = status
+            run.finished_at = self.clock()
+            run.error = error
+            run.requests = counts.requests
+            run.pages = counts.pages
+            run.records = counts.records
+            run.matched = counts.matched
+            run.errors = counts.errors
+            if watermark is not None:
+                self._advance(session, run.topic, run.source, watermark)
+
+    def _advance(self, session: Session, topic: str, source: str, value: datetime) -> None:
+        now = self.clock()
+        current = session.get(Watermark, (topic, source))
+        if current is None:
+            session.add(Watermark(topic=topic, source=source, value=value, updated_at=now))
+        elif value > current.value:
+            current.value = value
+            current.updated_at = now
+
+    def mark_delivered(
+        self, subscription: str, items: Iterable[tuple[str, int]]
+    ) -> int:
+        """Remember that ``(topic, work id)`` items reached ``subscription``; returns how many."""
+        now = self.clock()
+        count = 0
+        with self._session() as session, session.begin():
+            for topic, work_id in items:
+                result = session.execute(
+                    self._insert(Delivery)
+                    .values(subscription=subscription, topic=topic, work_id=work_id, delivered_at=now)
+                    .on_conflict_do_nothing(index_elements=["subscription", "topic", "work_id"])
+                    .returning(Delivery.id)
+                )
+                count += result.first() is not None
+        return count
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def watermark(self, topic: str, source: str) -> datetime | None:
+        with self._session() as session:
+            row = session.get(Watermark, (topic, source))
+            return row.value if row is not None else None
+
+    def pending(
+        self,
+        subscription: str,
+        topics: Sequence[str],
+        *,
+        include_backfill: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredWork]:
+        """Hits of ``topics`` not yet delivered to ``subscription``, oldest first."""
+        delivered = (
+            select(Delivery.id)
+            .where(
+                Delivery.subscription == subscription,
+                Delivery.topic == TopicHit.topic,
+                Delivery.work_id == TopicHit.work_id,
+            )
+            .exists()
+        )
+        query = (
+            select(TopicHit, Work)
+            .join(Work, Work.id == TopicHit.work_id)
+            .where(TopicHit.topic.in_(topics), ~delivered)
+            .order_by(TopicHit.first_seen, TopicHit.id)
+        )
+        if not include_backfill:
+            query = query.where(TopicHit.backfill.is_(False))
+        if limit is not None:
+            query = query.limit(limit)
+        return self._hits(query)
+
+    def works(self, topic: str | None = None, *, since: datetime | None = None) -> list[StoredWork]:
+        """Stored works (of one topic, first seen since a time, if asked), in storage order."""
+        if topic is None:
+            query: Select[Any] = select(Work).order_by(Work.id)
+            if since is not None:
+                query = query.where(Work.created_at >= since)
+            with self._session() as session:
+                rows = list(session.execute(query).scalars())
+                sources = self._sources(session, [w.id for w in rows])
+                return [
+                    StoredWork(w.id, Record.from_json(w.record), sources.get(w.id, ()))
+                    for w in rows
+                ]
+        query = (
+            select(TopicHit, Work)
+            .join(Work, Work.id == TopicHit.work_id)
+            .where(TopicHit.topic == topic)
+            .order_by(TopicHit.first_seen, TopicHit.id)
+        )
+        if since is not None:
+            query = query.where(TopicHit.first_seen >= since)
+        return self._hits(query)
+
+    def _hits(self, query: Select[Any]) -> list[StoredWork]:
+        with self._session() as session:
+            rows = list(session.execute(query).tuples())
+            sources = self._sources(session, [w.id for _, w in rows])
+            return [
+                StoredWork(
+                    id=w.id,
+                    record=Record.from_json(w.record),
+                    sources=sources.get(w.id, ()),
+                    topic=hit.topic,
+                    first_seen=hit.first_seen,
+                    backfill=hit.backfill,
+                )
+                for hit, w in rows
+            ]
+
+    def _sources(self, session: Session, work_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        out: dict[int, list[str]] = {}
+        for chunk_start in range(0, len(work_ids), 500):
+            chunk = work_ids[chunk_start : chunk_start + 500]
+            for work_id, source in session.execute(
+                select(Provenance.work_id, Provenance.source)
+                .where(Provenance.work_id.in_(chunk))
+                .distinct()
+                .order_by(Provenance.work_id, Provenance.source)
+            ):
+                out.setdefault(work_id, []).append(source)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def runs(self, topic: str | None = None, source: str | None = None, *, limit: int = 20) -> list[RunRow]:
+        """The latest harvest runs, newest first."""
+        query = select(HarvestRun).order_by(HarvestRun.started_at.desc(), HarvestRun.id.desc())
+        if topic is not None:
+            query = query.where(HarvestRun.topic == topic)
+        if source is not None:
+            query = query.where(HarvestRun.source == source)
+        with self._session() as session:
+            return [
+                RunRow(
+                    id=r.id,
+                    topic=r.topic,
+                    source=r.source,
+                    window=Window(r.window_start, r.window_end),
+                    status=r.status,
+                    started_at=r.started_at,
+                    finished_at=r.finished_at,
+                    counts=RunCounts(
+                        r.requests, r.pages, r.records, r.matched, r.new_works, r.new_hits,
+                        r.duplicates, r.errors,
+                    ),
+                    error=r.error,
+                )
+                for r in session.execute(query.limit(limit)).scalars()
+            ]
+
+    def count(self, what: str) -> int:
+        """Row count of one table (works, identifiers, provenance, topic_hits, deliveries)."""
+        models = {
+            "works": Work,
+            "identifiers": Identifier,
+            "provenance": Provenance,
+            "topic_hits": TopicHit,
+            "deliveries": Delivery,
+            "harvest_runs": HarvestRun,
+        }
+        with self._session() as session:
+            return int(session.execute(select(func.count()).select_from(models[what])).scalar_one())
+
+    def _session(self) -> _GuardedSession:
+        return _GuardedSession(self.engine)
+
+
+class _GuardedSession(Session):
+    """A session whose database errors come out as StoreError."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, expire_on_commit=False)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        super().__exit__(exc_type, exc, tb)
+        if isinstance(exc, SQLAlchemyError):
+            raise StoreError(f"database error: {exc}") from exc
+

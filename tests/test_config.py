@@ -1,0 +1,171 @@
+"""Configuration: the DESIGN.md shape is accepted; bad configs name the file, key and problem."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from harvester.config import Cadence, load_settings, parse_settings
+from harvester.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "harvester" / "templates" / "harvester.example.toml"
+
+# The configuration shape of DESIGN.md, verbatim (outside checks write configs like this).
+DESIGN_SHAPE = """
+[database]
+url = "sqlite:///harvester.db"
+
+[sources.pubmed]
+email = "you@example.org"
+api_key_env = "NCBI_API_KEY"
+
+[[topics]]
+name = "online-self-help-anxiety-depression"
+query = '("self-help group*" OR "support group*" OR "peer support" OR forum*) AND (online OR internet) AND (anxiety OR depress*)'
+sources = ["pubmed", "europepmc", "crossref", "openalex", "arxiv", "medrxiv"]
+schedule = "0 6 * * *"
+timezone = "Europe/Vienna"
+lookback_days = 7
+
+[[subscriptions]]
+topics = ["online-self-help-anxiety-depression"]
+channel = "email"
+to = ["team@example.org"]
+cadence = "daily 08:00"
+
+[channels.email]
+host = "smtp.example.org"
+port = 587
+security = "starttls"
+username_env = "SMTP_USER"
+password_env = "SMTP_PASSWORD"
+from = "harvester@example.org"
+
+[channels.slack]
+webhook_url_env = "SLACK_WEBHOOK_URL"
+"""
+
+SECRETS = {
+    "NCBI_API_KEY": "ncbi-secret-key-123",
+    "SMTP_USER": "mailer",
+    "SMTP_PASSWORD": "smtp-secret-pass-456",
+    "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/services/T000/B000/XXXX",
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "harvester.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def secrets_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    return str(info.value)
+
+
+def test_design_shape_is_accepted(tmp_path: Path, secrets_env: None) -> None:
+    settings = load_settings(write(tmp_path, DESIGN_SHAPE))
+    (topic,) = settings.topics
+    assert topic.sources == ("pubmed", "europepmc", "crossref", "openalex", "arxiv", "medrxiv")
+    assert topic.lookback_days == 7 and topic.zone.key == "Europe/Vienna"
+    assert settings.source("pubmed").api_key is not None
+    assert settings.source("pubmed").api_key.get_secret_value() == SECRETS["NCBI_API_KEY"]
+    assert settings.channels.email is not None and settings.channels.email.from_ == "harvester@example.org"
+    assert settings.subscriptions[0].parsed_cadence == Cadence("daily", 8, 0)
+    # secrets never show in the settings' text form
+    for secret in SECRETS.values():
+        assert secret not in repr(settings) and secret not in str(settings.model_dump())
+
+
+def test_example_config_is_valid_and_shipped(tmp_path: Path) -> None:
+    settings = load_settings(EXAMPLE)
+    assert settings.topics[0].name == "online-self-help-anxiety-depression"
+    assert "self-help group*" in settings.topics[0].query
+    assert (ROOT / "config" / "harvester.example.toml").read_text() == EXAMPLE.read_text()
+
+
+def test_environment_database_url_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARVESTER_DATABASE_URL", "sqlite:///elsewhere.db")
+    assert load_settings(EXAMPLE).database.url == "sqlite:///elsewhere.db"
+    assert load_settings(EXAMPLE, database_url="sqlite:///cli.db").database.url == "sqlite:///cli.db"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (('lookback_days = 7', 'lookback_days = 7\ncolour = "blue"'), "topics[0].colour: unknown key"),
+        (('schedule = "0 6 * * *"', 'schedule = "0 6 * *"'), "topics[0].schedule: invalid cron '0 6 * *'"),
+        (('sources = ["pubmed"]', 'sources = ["pubmed", "scopus"]'), "topics[0].sources: unknown source 'scopus'"),
+        (('timezone = "Europe/Vienna"', 'timezone = "Mars/Olympus"'), "topics[0].timezone: unknown timezone"),
+        (('cadence = "daily 08:00"', 'cadence = "hourly"'), "subscriptions[0].cadence: invalid cadence"),
+        (('to = ["team@example.org"]', 'to = ["team@example.org\\r\\nBcc: x@y"]'), "subscriptions[0].to: invalid email address"),
+        (('topics = ["online-self-help-anxiety-depression"]', 'topics = ["nope"]'), "subscriptions[0].topics: unknown topic 'nope'"),
+        (('email = "you@example.org"', 'email = "you@example.org"\napi_key = "abc"'), "sources.pubmed: api_key must not be written in the file"),
+    ],
+)
+def test_bad_config_names_file_key_and_problem(
+    tmp_path: Path, change: tuple[str, str], expected: str
+) -> None:
+    text = EXAMPLE.read_text()
+    assert change[0] in text
+    message = error_of(tmp_path, text.replace(change[0], change[1], 1))
+    assert message.startswith(str(tmp_path / "harvester.toml") + ": ")
+    assert expected in message
+
+
+def test_query_syntax_error_gives_position(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace("(anxiety OR depress*)'", "(anxiety OR depress*'")
+    message = error_of(tmp_path, text)
+    assert "topics[0].query: query syntax error" in message
+    assert "position" in message
+
+
+def test_missing_environment_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NCBI_API_KEY", raising=False)
+    text = EXAMPLE.read_text().replace('# api_key_env = "NCBI_API_KEY"', 'api_key_env = "NCBI_API_KEY"')
+    message = error_of(tmp_path, text)
+    assert "sources.pubmed" in message and "NCBI_API_KEY" in message and "not set" in message
+
+
+def test_secret_value_never_in_error(tmp_path: Path, secrets_env: None) -> None:
+    text = DESIGN_SHAPE.replace('port = 587', 'port = "not a port"')
+    message = error_of(tmp_path, text)
+    assert "channels.email.port" in message
+    for secret in SECRETS.values():
+        assert secret not in message
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    assert "not valid TOML" in error_of(tmp_path, "[topics\nname=")
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_duplicate_topic_names(tmp_path: Path) -> None:
+    data = tomllib.loads(EXAMPLE.read_text())
+    data["topics"].append(dict(data["topics"][0]))
+    with pytest.raises(ConfigError, match=r"topics\[1\].name: duplicate topic name"):
+        parse_settings(data, path="x.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "cadence"),
+    [
+        ("immediate", Cadence("immediate")),
+        ("daily 07:30", Cadence("daily", 7, 30)),
+        ("weekly mon 09:00", Cadence("weekly", 9, 0, "mon")),
+    ],
+)
+def test_cadence(text: str, cadence: Cadence) -> None:
+    assert Cadence.parse(text) == cadence

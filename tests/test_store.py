@@ -1,0 +1,151 @@
+"""The store on SQLite and on PostgreSQL: the same tests, both backends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from harvester.records import Identifiers, Record
+from harvester.sources.base import Window
+from harvester.sources.pubmed import parse_efetch
+from harvester.store.database import current_revision, head_revision, open_engine
+from harvester.store.repository import Repository, RunCounts
+from tests.conftest import FixedClock, require_shared
+
+
+def pubmed_records(name: str = "efetch_pubmed_50_records_structured_abstracts.xml") -> list[Record]:
+    path = require_shared() / "pubmed" / name
+    return list(parse_efetch(path.read_bytes(), url=str(path)).records)
+
+
+@pytest.fixture
+def repo(database_url: str, clock: FixedClock) -> Repository:
+    engine = open_engine(database_url)
+    yield Repository(engine, clock=clock)
+    engine.dispose()
+
+
+def window(clock: FixedClock) -> Window:
+    return Window(clock.now - timedelta(days=7), clock.now)
+
+
+def test_new_database_is_migrated_to_head(database_url: str) -> None:
+    engine = open_engine(database_url)
+    try:
+        assert current_revision(engine) == head_revision()
+        # opening again is a no-op
+        assert current_revision(open_engine(database_url)) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_storing_a_page_twice_changes_nothing(repo: Repository, clock: FixedClock) -> None:
+    records = pubmed_records()
+    run = repo.begin_run("nlp", "pubmed", window(clock))
+    first = repo.store_page(run, "nlp", records)
+    assert (first.new_works, first.new_hits, first.duplicates) == (len(records), len(records), 0)
+    counts = {t: repo.count(t) for t in ("works", "identifiers", "provenance", "topic_hits")}
+
+    again = repo.store_page(run, "nlp", records)
+    assert (again.new_works, again.new_hits, again.duplicates) == (0, 0, len(records))
+    assert {t: repo.count(t) for t in counts} == counts
+    # every record's PMID and DOI became a unique identifier row
+    expected_ids = sum(len(r.ids.items()) for r in records)
+    assert counts["identifiers"] == expected_ids
+
+
+def test_same_identifier_from_two_sources_is_one_work_with_two_provenances(
+    repo: Repository, clock: FixedClock
+) -> None:
+    pubmed = next(r for r in pubmed_records() if r.ids.doi and r.abstract)
+    # A second description of the same article, derived from the real PubMed record as a
+    # DOI-only source would give it (no PMID, no abstract, a shorter title casing).
+    other = Record(
+        source="crossref",
+        source_id=pubmed.ids.doi,
+        ids=Identifiers(doi=pubmed.ids.doi),
+        title=(pubmed.title or "").upper(),
+        venue=pubmed.venue,
+        year=pubmed.year,
+    )
+    run = repo.begin_run("t", "pubmed", window(clock))
+    assert repo.store_page(run, "t", [pubmed]).new_works == 1
+    outcome = repo.store_page(run, "t", [other])
+    assert (outcome.new_works, outcome.new_hits, outcome.duplicates) == (0, 0, 1)
+
+    (work,) = repo.works("t")
+    assert work.sources == ("crossref", "pubmed")
+    assert work.record.ids.pmid == pubmed.ids.pmid and work.record.ids.doi == pubmed.ids.doi
+    assert work.record.abstract == pubmed.abstract  # the complete abstract is kept
+    assert work.record.title == pubmed.title  # PubMed is preferred for bibliographic fields
+    assert repo.count("provenance") == 2
+
+
+def test_watermark_moves_forward_only(repo: Repository, clock: FixedClock) -> None:
+    assert repo.watermark("t", "pubmed") is None
+    run = repo.begin_run("t", "pubmed", window(clock))
+    repo.finish_run(run, status="ok", counts=RunCounts(requests=3, pages=1), watermark=clock.now)
+    assert repo.watermark("t", "pubmed") == clock.now
+    run = repo.begin_run("t", "pubmed", window(clock))
+    repo.finish_run(run, status="ok", counts=RunCounts(), watermark=clock.now - timedelta(days=1))
+    assert repo.watermark("t", "pubmed") == clock.now
+    latest = repo.runs("t", "pubmed")
+    assert [r.status for r in latest] == ["ok", "ok"]
+    assert latest[-1].counts.requests == 3 and latest[-1].finished_at == clock.now
+    assert latest[0].window.start.tzinfo is not None
+
+
+def test_failed_run_keeps_its_error(repo: Repository, clock: FixedClock) -> None:
+    run = repo.begin_run("t", "pubmed", window(clock))
+    repo.finish_run(run, status="failed", counts=RunCounts(errors=1), error="HTTP 503 (url)")
+    (row,) = repo.runs("t")
+    assert (row.status, row.error, row.counts.errors) == ("failed", "HTTP 503 (url)", 1)
+    assert repo.watermark("t", "pubmed") is None
+
+
+def test_pending_skips_delivered_and_backfill(repo: Repository, clock: FixedClock) -> None:
+    records = pubmed_records()[:5]
+    run = repo.begin_run("t", "pubmed", window(clock))
+    repo.store_page(run, "t", records[:3])
+    repo.store_page(run, "t", records[3:], backfill=True)
+    pending = repo.pending("sub", ["t"])
+    assert len(pending) == 3
+    assert len(repo.pending("sub", ["t"], include_backfill=True)) == 5
+    assert repo.mark_delivered("sub", [("t", w.id) for w in pending[:2]]) == 2
+    assert repo.mark_delivered("sub", [("t", pending[0].id)]) == 0  # idempotent
+    assert [w.id for w in repo.pending("sub", ["t"])] == [pending[2].id]
+    assert len(repo.pending("other-sub", ["t"])) == 3
+
+
+def test_record_without_ids_is_stored_once(repo: Repository, clock: FixedClock) -> None:
+    # derived from a real record: the same title and year, every identifier removed
+    real = pubmed_records()[0]
+    bare = Record(source="pubmed", title=real.title, year=real.year)
+    run = repo.begin_run("t", "pubmed", window(clock))
+    assert repo.store_page(run, "t", [bare]).new_works == 1
+    assert repo.store_page(run, "t", [bare]).new_works == 0
+    assert repo.count("works") == 1
+
+
+def test_topic_hits_are_per_topic(repo: Repository, clock: FixedClock) -> None:
+    records = pubmed_records()[:2]
+    run = repo.begin_run("a", "pubmed", window(clock))
+    repo.store_page(run, "a", records)
+    run_b = repo.begin_run("b", "pubmed", window(clock))
+    outcome = repo.store_page(run_b, "b", records[:1])
+    assert (outcome.new_works, outcome.new_hits) == (0, 1)
+    assert len(repo.works("a")) == 2 and len(repo.works("b")) == 1
+    assert len(repo.works()) == 2
+    since = repo.works("a", since=clock.now + timedelta(seconds=1))
+    assert since == []
+
+
+def test_sqlite_file_uses_wal(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'h.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+    engine.dispose()
