@@ -32,13 +32,12 @@ def window(clock: FixedClock) -> Window:
 
 
 def test_new_database_is_migrated_to_head(database_url: str) -> None:
-    engine = open_engine(database_url)
-    try:
-        assert current_revision(engine) == head_revision()
-        # opening again is a no-op
-        assert current_revision(open_engine(database_url)) == head_revision()
-    finally:
-        engine.dispose()
+    for _ in range(2):  # the second opening finds the schema current and changes nothing
+        engine = open_engine(database_url)
+        try:
+            assert current_revision(engine) == head_revision()
+        finally:
+            engine.dispose()
 
 
 def test_storing_a_page_twice_changes_nothing(repo: Repository, clock: FixedClock) -> None:

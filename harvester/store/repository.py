@@ -360,7 +360,7 @@ class Repository:
 
     def _hits(self, query: Select[Any]) -> list[StoredWork]:
         with self._session() as session:
-            rows = list(session.execute(query).tuples())
+            rows = [(hit, work) for hit, work in session.execute(query)]
             sources = self._sources(session, [w.id for _, w in rows])
             return [
                 StoredWork(

@@ -1,0 +1,374 @@
+"""Pure helpers that turn what an API says into the canonical values of a Record.
+
+Identifiers (DOI, PMID, PMCID, arXiv, ORCID), names, partial dates, page ranges, language
+codes and markup-to-text. No I/O; every function returns ``None`` rather than ``""``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import html
+import re
+from urllib.parse import unquote
+
+from bs4 import BeautifulSoup
+from bs4.element import (
+    Comment,
+    Declaration,
+    Doctype,
+    NavigableString,
+    ProcessingInstruction,
+    Tag,
+)
+
+# --- whitespace and markup -------------------------------------------------------------------
+
+
+def collapse_whitespace(value: str | None) -> str | None:
+    """Runs of whitespace (including non-breaking spaces) as one space; None when empty."""
+    if value is None:
+        return None
+    return " ".join(value.split()) or None
+
+
+# A "<" that cannot start a tag ("p<0.05", "< 5") is text; escaped so the HTML parser keeps it.
+_STRAY_LT = re.compile(r"<(?![A-Za-z/!?])")
+_SKIPPED_NODES = (Comment, Declaration, Doctype, ProcessingInstruction)
+# Elements whose boundaries separate words (HTML and JATS block elements); inline ones
+# (i, b, sub, sup, sc) join their neighbours: H<sub>2</sub>O.
+_BLOCKS = frozenset(
+    {
+        "p", "div", "br", "hr", "li", "ul", "ol", "title", "sec", "label", "caption",
+        "abstract", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "td", "th", "list",
+        "list-item", "table", "def-item", "term", "def", "disp-formula",
+    }
+)  # fmt: skip
+# MathML annotations repeat the formula as TeX or another markup; the presentation form is enough.
+_MATH_SKIPPED = frozenset({"annotation", "annotation-xml", "none", "mprescripts"})
+
+
+def markup_to_text(value: str | None) -> str | None:
+    """Text of an HTML/JATS/MathML fragment: tags removed, entities unescaped, whitespace collapsed.
+
+    ``<i>in vitro</i>`` -> ``in vitro``, ``H<sub>2</sub>O`` -> ``H2O``; MathML is written out
+    compactly (``<mmultiscripts>He<mprescripts/><none/>3</mmultiscripts>`` -> ``3He``).
+    Strings without ``<`` skip the parser.
+    """
+    if value is None:
+        return None
+    if "<" not in value:
+        return collapse_whitespace(html.unescape(value))
+    soup = BeautifulSoup(_STRAY_LT.sub("&lt;", value), "lxml")
+    parts: list[str] = []
+    _append_text(soup, parts)
+    return collapse_whitespace("".join(parts))
+
+
+def _local_name(tag: Tag) -> str:
+    # The HTML parser keeps prefixes as part of the name ("mml:math", "jats:p").
+    return tag.name.rpartition(":")[2].lower()
+
+
+def _append_text(node: Tag, parts: list[str]) -> None:
+    for child in node.children:
+        if isinstance(child, Tag):
+            name = _local_name(child)
+            if name in {"script", "style"}:
+                continue
+            if name == "math":
+                parts.append(_math_text(child))
+            elif name in _BLOCKS:
+                parts.append(" ")
+                _append_text(child, parts)
+                parts.append(" ")
+            else:
+                _append_text(child, parts)
+        elif isinstance(child, NavigableString) and not isinstance(child, _SKIPPED_NODES):
+            parts.append(str(child))
+
+
+def _math_text(node: Tag) -> str:
+    """MathML as one compact run: whitespace between tokens is layout, not content."""
+    name = _local_name(node)
+    if name in _MATH_SKIPPED:
+        return ""
+    if name in {"mi", "mn", "mo", "ms"}:
+        return node.get_text().strip()
+    if name == "mtext":
+        return " ".join(node.get_text().split()) or " "
+    children = [c for c in node.children if isinstance(c, Tag)]
+    if name == "mmultiscripts":
+        # base, post-scripts…, <mprescripts/>, pre-scripts… : isotopes read "3He", "129Xe".
+        names = [_local_name(c) for c in children]
+        cut = names.index("mprescripts") if "mprescripts" in names else len(children)
+        ordered = children[cut + 1 :] + children[:cut]
+        return "".join(_math_text(c) for c in ordered)
+    texts = [_math_text(c) for c in children]
+    if name == "mfrac" and len(texts) == 2:
+        return f"{texts[0]}/{texts[1]}"
+    if name == "msqrt":
+        return f"√({''.join(texts)})"
+    return "".join(texts)
+
+
+# --- identifiers -----------------------------------------------------------------------------
+
+_DOI_PREFIX = re.compile(r"^(?:https?://)?(?:dx\.|www\.)?doi\.org/|^(?:info:)?doi[:/]\s*", re.I)
+_DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+
+
+def normalize_doi(value: str | None) -> str | None:
+    """``10.xxxx/…`` in lower case (DOIs are case-insensitive) from a DOI, ``doi:`` or URL form."""
+    if value is None:
+        return None
+    doi = unquote(value).strip()
+    while (stripped := _DOI_PREFIX.sub("", doi, count=1).strip()) != doi:
+        doi = stripped
+    # A DOI cited at the end of a sentence keeps the sentence's punctuation.
+    doi = doi.rstrip(".,;:").lower()
+    return doi if _DOI.match(doi) else None
+
+
+_PMID = re.compile(r"^(?:pmid:?|pubmed[:/])?\s*0*([1-9]\d{0,8})/?$", re.I)
+_PUBMED_URL = re.compile(
+    r"^https?://(?:www\.)?(?:pubmed\.ncbi\.nlm\.nih\.gov|ncbi\.nlm\.nih\.gov/pubmed)/", re.I
+)
+
+
+def normalize_pmid(value: str | None) -> str | None:
+    """PMID digits (no leading zeros) from ``123``, ``PMID: 123`` or a PubMed URL."""
+    if value is None:
+        return None
+    match = _PMID.match(_PUBMED_URL.sub("", value.strip()))
+    return match.group(1) if match else None
+
+
+_PMCID = re.compile(r"^(?:.*/)?(?:pmcid:\s*)?(?:PMC)?(\d{1,9})(?:\.\d+)?/?$", re.I)
+
+
+def normalize_pmcid(value: str | None) -> str | None:
+    """``PMC123`` from ``PMC123``, ``pmc123``, ``123``, ``PMC123.1`` or a PMC article URL."""
+    if value is None:
+        return None
+    match = _PMCID.match(value.strip())
+    return f"PMC{int(match.group(1))}" if match and int(match.group(1)) else None
+
+
+_ARXIV_PREFIX = re.compile(
+    r"^(?:https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/|(?:10\.48550/)?arxiv[:.])", re.I
+)
+# New scheme (2007-): YYMM.NNNN(N); old scheme: archive(.SUBJECT-CLASS)/YYMMNNN.
+# https://info.arxiv.org/help/arxiv_identifier.html
+_ARXIV_NEW = re.compile(r"^(\d{4}\.\d{4,5})(?:v\d+)?$")
+_ARXIV_OLD = re.compile(r"^([a-z][a-z-]*(?:\.[a-z]{2})?)/(\d{7})(?:v\d+)?$", re.I)
+
+
+def normalize_arxiv(value: str | None) -> str | None:
+    """arXiv id without version: ``2101.00001``, ``hep-th/9901001``, ``math.GT/0309136``."""
+    if value is None:
+        return None
+    text = _ARXIV_PREFIX.sub("", value.strip()).removesuffix(".pdf").rstrip("/")
+    if new := _ARXIV_NEW.match(text):
+        return new.group(1)
+    if old := _ARXIV_OLD.match(text):
+        archive, _, subject = old.group(1).partition(".")
+        subject = f".{subject.upper()}" if subject else ""
+        return f"{archive.lower()}{subject}/{old.group(2)}"
+    return None
+
+
+_ORCID = re.compile(r"(?:^|/)(\d{4})[-\s]?(\d{4})[-\s]?(\d{4})[-\s]?(\d{3}[\dX])/?$", re.I)
+
+
+def normalize_orcid(value: str | None) -> str | None:
+    """``0000-0002-1825-0097`` from a bare or URL ORCID iD; None if its check digit is wrong."""
+    if value is None:
+        return None
+    match = _ORCID.search(value.strip())
+    if not match:
+        return None
+    digits = "".join(match.groups()).upper()
+    return (
+        "-".join(match.groups()).upper() if _orcid_check_digit(digits[:15]) == digits[15] else None
+    )
+
+
+def _orcid_check_digit(base: str) -> str:
+    # ISO 7064 11,2, as specified by ORCID:
+    # https://support.orcid.org/hc/en-us/articles/360006897674-Structure-of-the-ORCID-Identifier
+    total = 0
+    for digit in base:
+        total = (total + int(digit)) * 2
+    result = (12 - total % 11) % 11
+    return "X" if result == 10 else str(result)
+
+
+# --- languages -------------------------------------------------------------------------------
+
+# ISO 639-2 (bibliographic, as MEDLINE and Europe PMC use) -> ISO 639-1, for the languages
+# most common in MEDLINE; anything else keeps its three letters.
+_ISO639_1 = {
+    "afr": "af", "ara": "ar", "bul": "bg", "cat": "ca", "chi": "zh", "cze": "cs", "dan": "da",
+    "dut": "nl", "eng": "en", "est": "et", "fin": "fi", "fre": "fr", "ger": "de", "gre": "el",
+    "heb": "he", "hin": "hi", "hrv": "hr", "hun": "hu", "ice": "is", "ind": "id", "ita": "it",
+    "jpn": "ja", "kor": "ko", "lav": "lv", "lit": "lt", "nor": "no", "per": "fa", "pol": "pl",
+    "por": "pt", "rum": "ro", "rus": "ru", "slo": "sk", "slv": "sl", "spa": "es", "srp": "sr",
+    "swe": "sv", "tha": "th", "tur": "tr", "ukr": "uk", "vie": "vi",
+}  # fmt: skip
+
+
+def language_code(value: str | None) -> str | None:
+    """ISO 639-1 (``en``) for an ISO 639-2 code (``eng``); other codes lower-cased as given.
+
+    ``und`` (undetermined) is None.
+    """
+    code = (value or "").strip().lower()
+    if not code or code == "und":
+        return None
+    return _ISO639_1.get(code, code)
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
+_MONTHS.update({name.lower(): number for number, name in enumerate(calendar.month_abbr) if name})
+_MONTHS["sept"] = 9
+# Seasons -> the first month of the season. Winter is 1, not 12: a "Winter 2020" issue is
+# normally the first issue of volume-year 2020, and month 12 would date it after the year's
+# Spring, Summer and Fall issues.
+_SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 1}
+
+
+def month_number(value: str | int | None) -> int | None:
+    """1-12 from ``1``, ``"01"``, ``"Jan"``, ``"January"``, ``"Sept."`` or a season (see above)."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value if 1 <= value <= 12 else None
+    text = value.strip().rstrip(".").lower()
+    if text.isdigit():
+        return month_number(int(text))
+    return _MONTHS.get(text) or _SEASONS.get(text)
+
+
+def partial_date(
+    year: str | int | None, month: str | int | None = None, day: str | int | None = None
+) -> str | None:
+    """ISO 8601 partial date: ``2020``, ``2020-06`` or ``2020-06-15``; parts that do not
+    make a real date are dropped from the right."""
+    year_number = _int(year)
+    if year_number is None or not 1000 <= year_number <= 9999:
+        return None
+    month_no = month_number(month)
+    if month_no is None:
+        return f"{year_number:04d}"
+    day_no = _int(day)
+    if day_no is None or not 1 <= day_no <= calendar.monthrange(year_number, month_no)[1]:
+        return f"{year_number:04d}-{month_no:02d}"
+    return f"{year_number:04d}-{month_no:02d}-{day_no:02d}"
+
+
+def _int(value: str | int | None) -> int | None:
+    if isinstance(value, int):
+        return value
+    text = (value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+# NLM MedlineDate: "the date when it does not fit the Year/Month/Day pattern", e.g.
+# "1998 Dec-1999 Jan", "2000 Spring", "1975-1976", "2010 Jul 1-15"
+# (https://www.nlm.nih.gov/bsd/mms/medlineelements.html#dp). Only the start is kept.
+_MEDLINE_DATE = re.compile(r"^\s*(\d{4})(?:\s+([A-Za-z]+)\.?(?:\s+(\d{1,2})(?!\d))?)?")
+_ANY_YEAR = re.compile(r"\b(\d{4})\b")
+
+
+def parse_medline_date(text: str | None) -> tuple[int | None, str | None]:
+    """``(year, partial ISO date of the start)`` of a PubMed MedlineDate string."""
+    if not text:
+        return None, None
+    match = _MEDLINE_DATE.match(text)
+    if match is None:
+        found = _ANY_YEAR.search(text)
+        year = int(found.group(1)) if found else None
+        return year, partial_date(year)
+    year_text, month, day = match.groups()
+    published = partial_date(year_text, month, day)
+    return int(year_text), published
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+_DASHES = re.compile(r"\s*[-\u2010-\u2015\u2212]+\s*")
+_PAGE = re.compile(r"^([A-Za-z]*)(\d+)([A-Za-z]*)$")
+_RANGE = re.compile(r"\b([A-Za-z]*\d+[A-Za-z]*)-([A-Za-z]*\d+[A-Za-z]*)\b")
+
+
+def normalize_pages(
+    start: str | None, end: str | None = None, medline_pgn: str | None = None
+) -> str | None:
+    """``293-305`` from start/end pages, else from a MedlinePgn string.
+
+    MedlinePgn drops repeated leading digits (``1148-63``) and prefixes (``S1-5``); both are
+    written out (``1148-1163``, ``S1-S5``). Article numbers (``e1234``) stay as they are.
+    """
+    first = collapse_whitespace(start)
+    last = collapse_whitespace(end)
+    if first:
+        return _expand_range(first, last) if last and last != first else first
+    pgn = collapse_whitespace(medline_pgn)
+    if pgn is None:
+        return None
+    # Every range in it ("1148-63; discussion 1164-5") is expanded.
+    return _RANGE.sub(lambda m: _expand_range(m.group(1), m.group(2)), _DASHES.sub("-", pgn))
+
+
+def _expand_range(first: str, last: str | None) -> str:
+    if not last:
+        return first
+    begin, end = _PAGE.match(first), _PAGE.match(last)
+    if begin is None or end is None:
+        return f"{first}-{last}"
+    prefix, digits, suffix = begin.groups()
+    end_digits = end.group(2)
+    if len(end_digits) < len(digits):
+        end_digits = digits[: len(digits) - len(end_digits)] + end_digits
+    if int(end_digits) < int(digits):
+        return f"{first}-{last}"
+    return f"{first}-{end.group(1) or prefix}{end_digits}{end.group(3) or suffix}"
+
+
+# --- names -----------------------------------------------------------------------------------
+
+_PARTICLES = frozenset(
+    {"da", "das", "de", "del", "della", "der", "des", "di", "do", "dos", "du", "la", "le",
+     "st", "ten", "ter", "van", "von"}
+)  # fmt: skip
+_SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
+_INITIALS = re.compile(r"^[A-Z]{1,3}$")
+
+
+def split_name(full: str | None) -> tuple[str | None, str | None]:
+    """``(family, given)`` from ``"Yip, Jesse W C"``, ``"Jesse W C Yip"`` or ``"Yip JWC"``.
+
+    Lower-case particles stay with the family name (``"Ludwig van Beethoven"`` ->
+    ``("van Beethoven", "Ludwig")``); generational suffixes (Jr, III) are dropped, as
+    Record has no field for them.
+    """
+    text = collapse_whitespace(full)
+    if text is None:
+        return None, None
+    if "," in text:
+        family, _, rest = text.partition(",")
+        given = ", ".join(
+            p for p in (s.strip() for s in rest.split(",")) if p.lower() not in _SUFFIXES
+        )
+        return collapse_whitespace(family), collapse_whitespace(given)
+    words = [w for w in text.split() if w.lower() not in _SUFFIXES] or text.split()
+    if len(words) == 1:
+        return words[0], None
+    if _INITIALS.match(words[-1]):  # Vancouver style: family name, then initials
+        return " ".join(words[:-1]), words[-1]
+    cut = len(words) - 1
+    while cut > 1 and words[cut - 1] in _PARTICLES:
+        cut -= 1
+    return " ".join(words[cut:]), " ".join(words[:cut])
