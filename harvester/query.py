@@ -1,0 +1,721 @@
+"""The portable topic query: parse it, match it on a Record locally, translate it per API.
+
+Syntax (DESIGN.md "One query, the same meaning everywhere")::
+
+    ("self-help group*" OR "support group*" OR forum*) AND (online OR internet) NOT adolescen*
+
+- a *term* is a word of Unicode letters and digits, joined by ``-`` or apostrophes
+  (``self-help``, ``covid-19``, ``Parkinson's``); ``"double quotes"`` make a phrase;
+- a trailing ``*`` truncates a term, or the last word of a phrase (``"self-help group*"``);
+  the stem must have at least 4 letters or digits (PubMed's own rule, the strictest API);
+- ``AND``, ``OR``, ``NOT`` are operators only in upper case; unquoted ``and``/``Or``/``not``
+  are refused as ambiguous (``anxiety or depression`` must not silently mean three ANDed
+  terms); quote them (``"or"``) to search for the word;
+- precedence ``NOT`` > ``AND`` > ``OR``; adjacent operands are ANDed; parentheses group;
+- ``NOT`` only excludes: it must be a conjunct beside a positive operand (``a NOT b``,
+  ``a AND (NOT b)``), never a query, an ``OR`` branch or a ``NOT`` on its own, because no API
+  can search "everything except".
+
+Local matching is token based: case, diacritics (NFKD) and punctuation are folded away, so
+``self-help`` matches "Self help" and "self-help"; phrase words must be adjacent in order and
+a truncated word matches any token starting with its stem.
+
+Translations follow one rule: an API query may be *broader* than the local query (local
+evaluation filters afterwards) but never narrower. Where an API cannot say a term exactly,
+a positive term is approximated and a negated clause is left out.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from harvester.errors import QuerySyntaxError
+from harvester.records import Record
+
+Field = Literal["title", "abstract", "keywords"]
+
+FIELD_WEIGHTS: dict[Field, float] = {"title": 3.0, "abstract": 2.0, "keywords": 1.0}
+"""What one term found in a field adds to :attr:`Match.score`: title > abstract > keywords."""
+
+MIN_STEM = 4
+"""Fewest letters/digits before a ``*``. PubMed Help: "At least four characters must be
+provided in the truncated term." Shorter stems are also too broad to be useful."""
+
+_JOINERS = "-'\u2019"  # may join words inside a term: self-help, Parkinson's, Parkinson’s
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_TOKEN = re.compile(rf"[\w{_MARKS}]+")  # callers replace "_" first (terms cannot hold one)
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+# Letters NFKD does not decompose but readers expect to fold (ø→o as in "Jørgensen").
+_FOLD_EXTRA = str.maketrans(
+    {"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"}
+)
+
+
+# --- the syntax tree -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A word or phrase; ``text`` is as typed, whitespace collapsed, without quotes or ``*``."""
+
+    text: str
+    phrase: bool = False
+    truncated: bool = False
+
+    def __str__(self) -> str:
+        star = "*" if self.truncated else ""
+        return f'"{self.text}{star}"' if self.phrase else f"{self.text}{star}"
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Node
+
+
+Node = Term | And | Or | Not
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One positive term found in one field; ``matched`` is the record's own text that matched
+    (NFC-normalized), for highlighting."""
+
+    term: str
+    field: Field
+    matched: str
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Why a record matched: the positive terms that hit, per field, in query order."""
+
+    hits: tuple[Hit, ...]
+
+    @property
+    def score(self) -> float:
+        """Sum of :data:`FIELD_WEIGHTS` over distinct (term, field) pairs; ranks digests."""
+        return sum(
+            FIELD_WEIGHTS[f] for f in {(h.term, h.field): h.field for h in self.hits}.values()
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A parsed portable query: the source ``text`` and the syntax tree ``root``."""
+
+    text: str
+    root: Node
+    _patterns: dict[Term, tuple[tuple[str, ...], bool]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        patterns = {t: (tuple(_fold_tokens(t.text)), t.truncated) for t in self.terms()}
+        object.__setattr__(self, "_patterns", patterns)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def terms(self) -> tuple[Term, ...]:
+        """Every distinct term, negated ones included, in order of appearance."""
+        return tuple(dict.fromkeys(_walk_terms(self.root, negated=False, keep_negated=True)))
+
+    def positive_terms(self) -> tuple[Term, ...]:
+        """The distinct terms that are not under any ``NOT``, in order of appearance."""
+        return tuple(dict.fromkeys(_walk_terms(self.root, negated=False, keep_negated=False)))
+
+    def match(self, record: Record | RecordIndex) -> Match | None:
+        """The query evaluated on the record's title, abstracts and keywords; None if no match.
+
+        Pass a :class:`RecordIndex` (:func:`index_record`) to test one record against many
+        queries while tokenizing it only once.
+        """
+        index = record if isinstance(record, RecordIndex) else index_record(record)
+        cache: dict[Term, list[Hit]] = {}
+        ok, hits = self._evaluate(self.root, index, cache)
+        return Match(hits=tuple(_ordered(hits, self.terms()))) if ok else None
+
+    def _evaluate(
+        self, node: Node, index: RecordIndex, cache: dict[Term, list[Hit]]
+    ) -> tuple[bool, list[Hit]]:
+        if isinstance(node, Term):
+            if node not in cache:
+                words, prefix = self._patterns[node]
+                cache[node] = [
+                    Hit(str(node), name, matched)
+                    for name, fld in index.fields()
+                    for matched in fld.find(words, prefix)
+                ]
+            return bool(cache[node]), cache[node]
+        if isinstance(node, Not):
+            ok, _ = self._evaluate(node.child, index, cache)
+            return not ok, []
+        hits: list[Hit] = []
+        if isinstance(node, And):
+            for child in node.children:
+                ok, found = self._evaluate(child, index, cache)
+                if not ok:
+                    return False, []
+                hits.extend(found)
+            return True, hits
+        any_ok = False
+        for child in node.children:
+            ok, found = self._evaluate(child, index, cache)
+            if ok:
+                any_ok = True
+                hits.extend(found)
+        return any_ok, hits
+
+
+def _walk_terms(node: Node, *, negated: bool, keep_negated: bool) -> Iterator[Term]:
+    if isinstance(node, Term):
+        if keep_negated or not negated:
+            yield node
+    elif isinstance(node, Not):
+        yield from _walk_terms(node.child, negated=True, keep_negated=keep_negated)
+    else:
+        for child in node.children:
+            yield from _walk_terms(child, negated=negated, keep_negated=keep_negated)
+
+
+def _ordered(hits: list[Hit], terms: tuple[Term, ...]) -> list[Hit]:
+    rank = {str(t): i for i, t in enumerate(terms)}
+    fields: tuple[Field, ...] = ("title", "abstract", "keywords")
+    unique = list(dict.fromkeys(hits))
+    return sorted(unique, key=lambda h: (rank[h.term], fields.index(h.field)))  # stable
+
+
+# --- tokenizing ------------------------------------------------------------------------------
+
+
+def _fold(token: str) -> str:
+    if token.isascii():
+        return token.lower()
+    decomposed = unicodedata.normalize("NFKD", token)
+    folded = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return "".join(c for c in folded.translate(_FOLD_EXTRA) if c.isalnum())
+
+
+def _fold_tokens(text: str) -> list[str]:
+    tokens = (_fold(m.group()) for m in _TOKEN.finditer(unicodedata.normalize("NFC", text)))
+    return [t for t in tokens if t]
+
+
+class _FieldIndex:
+    """One field's tokens; "" separates segments (keywords, abstracts) so no phrase spans two."""
+
+    __slots__ = ("tokens", "found", "firsts", "texts", "positions")
+
+    def __init__(self, segments: Iterable[str | None]) -> None:
+        self.tokens: list[str] = []
+        self.found: list[re.Match[str] | None] = []  # where each token is in its segment
+        self.firsts: list[int] = []  # index of each segment's first token
+        self.texts: list[str] = []
+        for segment in segments:
+            if not segment:
+                continue
+            if self.tokens:
+                self.tokens.append("")
+                self.found.append(None)
+            self.firsts.append(len(self.tokens))
+            if segment.isascii():  # fast path: offsets of the lower-cased text are the same
+                self.texts.append(segment)
+                matches = list(_ASCII_TOKEN.finditer(segment.lower()))
+                self.tokens.extend([m.group() for m in matches])
+                self.found.extend(matches)
+                continue
+            segment = unicodedata.normalize("NFC", segment)
+            self.texts.append(segment)
+            for m in _TOKEN.finditer(segment.replace("_", " ")):  # \w includes "_"
+                if folded := _fold(m.group()):
+                    self.tokens.append(folded)
+                    self.found.append(m)
+        self.positions: dict[str, list[int]] = {}
+        for i, token in enumerate(self.tokens):
+            if token:
+                self.positions.setdefault(token, []).append(i)
+
+    def find(self, words: tuple[str, ...], prefix: bool) -> list[str]:
+        """The distinct texts where ``words`` occur as adjacent tokens (last one a prefix)."""
+        if not words:
+            return []
+        n = len(words)
+        if n == 1 and prefix:
+            starts = sorted(
+                i for t, ps in self.positions.items() if t.startswith(words[0]) for i in ps
+            )
+        else:
+            starts = self.positions.get(words[0], [])
+        found: list[str] = []
+        tokens = self.tokens
+        for i in starts:
+            if n > 1:
+                end = i + n - 1
+                if end >= len(tokens) or tokens[i + 1 : end] != list(words[1:-1]):
+                    continue
+                last = tokens[end]
+                if not (last.startswith(words[-1]) if prefix else last == words[-1]):
+                    continue
+            first, last_found = self.found[i], self.found[i + n - 1]
+            assert first is not None and last_found is not None  # never a separator
+            segment = self.texts[bisect_right(self.firsts, i) - 1]
+            text = segment[first.start() : last_found.end()]
+            if text not in found:
+                found.append(text)
+        return found
+
+
+class RecordIndex:
+    """A record's title, abstracts and keywords, tokenized once for matching."""
+
+    __slots__ = ("title", "abstract", "keywords")
+
+    def __init__(self, title: _FieldIndex, abstract: _FieldIndex, keywords: _FieldIndex) -> None:
+        self.title = title
+        self.abstract = abstract
+        self.keywords = keywords
+
+    def fields(self) -> tuple[tuple[Field, _FieldIndex], ...]:
+        return (("title", self.title), ("abstract", self.abstract), ("keywords", self.keywords))
+
+
+def index_record(record: Record) -> RecordIndex:
+    """Tokenize the fields a query is matched on: title; abstract, its sections and the
+    abstracts in other languages; keywords (author keywords and MeSH headings)."""
+    abstracts: list[str | None] = [record.abstract]
+    for section in record.abstract_sections:
+        if section.text and section.text not in (record.abstract or ""):
+            abstracts.append(section.text)
+    for other in record.other_abstracts:
+        abstracts.append(other.text)
+        abstracts.extend(s.text for s in other.sections if s.text not in other.text)
+    return RecordIndex(
+        _FieldIndex([record.title]), _FieldIndex(abstracts), _FieldIndex(record.keywords)
+    )
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+_Kind = Literal["TERM", "AND", "OR", "NOT", "(", ")"]
+_OPERATOR_KINDS: dict[str, _Kind] = {"AND": "AND", "OR": "OR", "NOT": "NOT"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: _Kind
+    pos: int
+    term: Term | None = None
+
+
+def _is_term_char(c: str) -> bool:
+    return c.isalnum() or c in _JOINERS or unicodedata.category(c).startswith("M")
+
+
+def _check_word(word: str, pos: int, query: str, *, last: bool) -> bool:
+    """Validate one word (``*`` allowed at its end if ``last``); return whether it is truncated."""
+
+    def fail(reason: str, at: int) -> QuerySyntaxError:
+        return QuerySyntaxError(reason, query=query, position=pos + at)
+
+    star = word.find("*")
+    if star != -1 and (star != len(word) - 1 or not last):
+        raise fail("'*' may only end a term (or the last word of a phrase)", star)
+    core = word.rstrip("*")
+    if not core:
+        raise fail("'*' must follow a word stem", 0)
+    if core[0] == "-":
+        raise fail("a term cannot start with '-' (use NOT to exclude a term)", 0)
+    if not core[0].isalnum():
+        raise fail("a term must start with a letter or digit", 0)
+    if core[-1] == "-":
+        raise fail("a term cannot end with '-'", len(core) - 1)
+    if star == -1:
+        return False
+    if not core[-1].isalnum():
+        raise fail("'*' must follow a letter or digit", star)
+    stem = list(_TOKEN.finditer(core))[-1]
+    if sum(c.isalnum() for c in stem.group()) < MIN_STEM:
+        raise fail(
+            f"truncation stem {stem.group()!r} is too short (at least {MIN_STEM} "
+            "letters, or it matches too much)",
+            stem.start(),
+        )
+    return True
+
+
+def _phrase(query: str, quote: int, end: int) -> Term:
+    words: list[str] = []
+    truncated = False
+    matches = list(re.finditer(r"\S+", query[quote + 1 : end]))
+    if not matches:
+        raise QuerySyntaxError("empty phrase", query=query, position=quote)
+    for n, m in enumerate(matches):
+        pos = quote + 1 + m.start()
+        for k, c in enumerate(m.group()):
+            if c != "*" and not _is_term_char(c):
+                raise QuerySyntaxError(
+                    f"unexpected character {c!r} in a phrase", query=query, position=pos + k
+                )
+        last = n == len(matches) - 1
+        truncated = _check_word(m.group(), pos, query, last=last)
+        words.append(m.group().rstrip("*"))
+    return Term(" ".join(words), phrase=True, truncated=truncated)
+
+
+def _lex(query: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    opened: list[int] = []
+    i, n = 0, len(query)
+    while i < n:
+        c = query[i]
+        if c.isspace():
+            i += 1
+        elif c in "()":
+            if c == "(":
+                opened.append(i)
+            elif not opened:
+                raise QuerySyntaxError("unmatched ')'", query=query, position=i)
+            else:
+                opened.pop()
+            tokens.append(_Token("(" if c == "(" else ")", i))
+            i += 1
+        elif c == '"':
+            end = query.find('"', i + 1)
+            if end == -1:
+                raise QuerySyntaxError("unterminated quote", query=query, position=i)
+            tokens.append(_Token("TERM", i, _phrase(query, i, end)))
+            i = end + 1
+        elif c == "*" or _is_term_char(c):
+            j = i
+            while j < n and (query[j] == "*" or _is_term_char(query[j])):
+                j += 1
+            word = query[i:j]
+            if word in _OPERATOR_KINDS:
+                tokens.append(_Token(_OPERATOR_KINDS[word], i))
+            elif word.upper() in _OPERATOR_KINDS:  # "a or b" would silently mean a AND or AND b
+                raise QuerySyntaxError(
+                    f"{word!r} is not an operator: write {word.upper()} for the operator, "
+                    f'or "{word}" to search for the word',
+                    query=query,
+                    position=i,
+                )
+            else:
+                truncated = _check_word(word, i, query, last=True)
+                tokens.append(_Token("TERM", i, Term(word.rstrip("*"), truncated=truncated)))
+            i = j
+        else:
+            hint = " (use straight double quotes)" if c in "\u201c\u201d\u201e" else ""
+            raise QuerySyntaxError(f"unexpected character {c!r}{hint}", query=query, position=i)
+    if opened:
+        raise QuerySyntaxError("unclosed '('", query=query, position=opened[-1])
+    return tokens
+
+
+class _Parser:
+    """Recursive descent: or := and (OR and)*; and := unary ((AND)? unary)*;
+    unary := NOT unary | '(' or ')' | TERM."""
+
+    def __init__(self, query: str, tokens: list[_Token]) -> None:
+        self.query = query
+        self.tokens = tokens
+        self.i = 0
+        self.not_positions: dict[int, int] = {}  # id(Not node) -> offset of its NOT
+
+    def error(self, reason: str, position: int) -> QuerySyntaxError:
+        return QuerySyntaxError(reason, query=self.query, position=position)
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def operand_follows(self, op: _Token) -> None:
+        nxt = self.peek()
+        if nxt is None or nxt.kind in ("AND", "OR", ")"):
+            raise self.error(f"{op.kind} needs a term after it", op.pos)
+
+    def parse_or(self) -> Node:
+        children = [self.parse_and()]
+        while (tok := self.peek()) is not None and tok.kind == "OR":
+            self.i += 1
+            self.operand_follows(tok)
+            children.append(self.parse_and())
+        return _flat(Or, children)
+
+    def parse_and(self) -> Node:
+        children = [self.parse_unary()]
+        while (tok := self.peek()) is not None and tok.kind in ("AND", "NOT", "TERM", "("):
+            if tok.kind == "AND":
+                self.i += 1
+                self.operand_follows(tok)
+            children.append(self.parse_unary())
+        return _flat(And, children)
+
+    def parse_unary(self) -> Node:
+        tok = self.peek()
+        if tok is None:
+            raise self.error("a term is missing", len(self.query))
+        self.i += 1
+        if tok.kind == "TERM" and tok.term is not None:
+            return tok.term
+        if tok.kind == "NOT":
+            self.operand_follows(tok)
+            negation = Not(self.parse_unary())
+            self.not_positions[id(negation)] = tok.pos
+            return negation
+        if tok.kind == "(":
+            nxt = self.peek()
+            if nxt is not None and nxt.kind == ")":
+                raise self.error("empty parentheses", tok.pos)
+            node = self.parse_or()
+            nxt = self.peek()
+            if nxt is None or nxt.kind != ")":  # _lex balanced them; kept for safety
+                raise self.error("unclosed '('", tok.pos)
+            self.i += 1
+            return node
+        if tok.kind == ")":
+            raise self.error("unmatched ')'", tok.pos)
+        raise self.error(f"{tok.kind} needs a term before it", tok.pos)
+
+    def misplaced_nots(self, node: Node, parent: Node | None) -> Iterator[int]:
+        if isinstance(node, Not):
+            beside_positive = isinstance(parent, And) and any(
+                not isinstance(c, Not) for c in parent.children
+            )
+            if not beside_positive:
+                yield self.not_positions[id(node)]
+            yield from self.misplaced_nots(node.child, node)
+        elif not isinstance(node, Term):
+            for child in node.children:
+                yield from self.misplaced_nots(child, node)
+
+
+def _flat(kind: type[And] | type[Or], children: list[Node]) -> Node:
+    if len(children) == 1:
+        return children[0]
+    flat: list[Node] = []
+    for child in children:
+        flat.extend(child.children if isinstance(child, kind) else (child,))
+    return kind(tuple(flat))
+
+
+def parse_query(text: str) -> Query:
+    """Parse a portable query; raise :class:`QuerySyntaxError` with the 0-based offset."""
+    tokens = _lex(text)
+    if not tokens:
+        raise QuerySyntaxError("empty query", query=text, position=0)
+    parser = _Parser(text, tokens)
+    root = parser.parse_or()
+    if (tok := parser.peek()) is not None:  # only a stray ')' can be left; _lex catches it
+        raise parser.error(f"unexpected {tok.kind}", tok.pos)
+    if bad := sorted(parser.misplaced_nots(root, None)):
+        raise parser.error(
+            "NOT needs a positive term beside it (write 'a NOT b'; NOT cannot stand alone, "
+            "be an OR branch or follow another NOT)",
+            bad[0],
+        )
+    return Query(text=text, root=root)
+
+
+# --- translations ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Dialect:
+    """How one API writes a query. ``term(t, positive)`` returns an atomic clause; for a
+    negated term it returns None when the API cannot express it exactly."""
+
+    term: Callable[[Term, bool], str | None]
+    and_op: str
+    or_op: str
+    and_not: str
+
+
+def _render(node: Node, d: _Dialect, positive: bool) -> tuple[str, bool] | None:
+    """(text, atomic), or None if ``node`` under this polarity cannot be said safely."""
+    if isinstance(node, Term):
+        clause = d.term(node, positive)
+        return None if clause is None else (clause, True)
+    if isinstance(node, Not):
+        raise ValueError("a NOT outside an AND cannot be translated")  # parse_query forbids it
+    if isinstance(node, Or):
+        parts = [p for c in node.children if (p := _render(c, d, positive)) is not None]
+        # Dropping a branch of a negated OR excludes less: broader, so allowed.
+        if not parts or (positive and len(parts) < len(node.children)):
+            return None
+        return parts[0] if len(parts) == 1 else (d.or_op.join(_wrap(p) for p in parts), False)
+    plus = [_render(c, d, positive) for c in node.children if not isinstance(c, Not)]
+    minus = [_render(c.child, d, not positive) for c in node.children if isinstance(c, Not)]
+    if any(p is None for p in plus) or (not positive and any(m is None for m in minus)):
+        return None  # dropping a conjunct of a negated AND would exclude more
+    pos = [p for p in plus if p is not None]
+    neg = [m for m in minus if m is not None]  # a dropped negated clause only broadens
+    text, atomic = pos[0] if len(pos) == 1 else (d.and_op.join(_wrap(p) for p in pos), False)
+    if not neg:
+        return text, atomic
+    base = text if atomic else f"({text})"
+    return base + "".join(d.and_not + _wrap(m) for m in neg), False
+
+
+def _wrap(part: tuple[str, bool]) -> str:
+    return part[0] if part[1] else f"({part[0]})"
+
+
+def _translate(query: Query, dialect: _Dialect) -> str:
+    rendered = _render(query.root, dialect, True)
+    assert rendered is not None  # a positive rendering always exists
+    return rendered[0]
+
+
+def _simple(term: Term) -> bool:
+    """One plain word (no space, hyphen or apostrophe), so no API needs it quoted."""
+    return term.text.isalnum() and term.text.upper() not in ("AND", "OR", "NOT", "ANDNOT")
+
+
+def _unit(term: Term) -> str | None:
+    """A single clause with exact meaning in Lucene-like syntaxes: word, word*, "phrase"."""
+    if _simple(term):
+        return term.text + ("*" if term.truncated else "")
+    return None if term.truncated else f'"{term.text}"'
+
+
+def _split_truncated(term: Term) -> tuple[str, str]:
+    """A truncated phrase as (leading words as one clause, stem): "self help", group."""
+    words = [m.group() for m in _TOKEN.finditer(term.text)]
+    head = words[:-1]
+    return (head[0] if len(head) == 1 else f'"{" ".join(head)}"'), words[-1]
+
+
+def _stemmed(term: Term) -> str:
+    """An API without truncation: the stem as typed (approximate; relies on its stemming)."""
+    return term.text if _simple(term) else f'"{term.text}"'
+
+
+def _pubmed_term(term: Term, positive: bool) -> str:
+    # PubMed Help: truncation works in a quoted phrase with [tiab] ("breast feed*"[tiab]),
+    # on the last word only; [tiab] = title, abstract and author keywords (not MeSH).
+    # Hyphenated words are searched as phrases by PubMed itself (breast-feed*).
+    text = term.text + ("*" if term.truncated else "")
+    if term.phrase or term.text.upper() in _OPERATOR_KINDS:  # lower-case "and" stays a term
+        text = f'"{text}"'
+    return f"{text}[tiab]"
+
+
+def _europepmc_term(term: Term, positive: bool) -> str | None:
+    # Europe PMC search syntax: TITLE_ABS (title or abstract) and KW (keywords) fields,
+    # upper-case AND/OR/NOT, "phrases", word* wildcards; no wildcard inside a phrase is
+    # documented, so a truncated phrase becomes "leading words" AND stem* (broader).
+    fields = ("TITLE_ABS", "KW")
+    if (unit := _unit(term)) is not None:
+        return "(" + " OR ".join(f"{f}:{unit}" for f in fields) + ")"
+    if not positive:
+        return None
+    head, stem = _split_truncated(term)
+    return "(" + " OR ".join(f"({f}:{head} AND {f}:{stem}*)" for f in fields) + ")"
+
+
+def _openalex_term(term: Term, positive: bool) -> str | None:
+    # OpenAlex "Search": upper-case AND/OR/NOT and "phrases" work in .search filters, but
+    # "searches match whole words only" (Kstem stemming, no wildcard): a truncated term is
+    # sent as its stem, an approximation that can miss words the stemmer does not reduce.
+    if term.truncated:
+        return _stemmed(term) if positive else None
+    return term.text if _simple(term) else f'"{term.text}"'
+
+
+def _arxiv_term(term: Term, positive: bool) -> str | None:
+    # arXiv API user manual: prefixes ti/abs/all, operators AND, OR, ANDNOT, "phrases",
+    # parentheses; no truncation, so a stem is sent as typed (arXiv stems words itself).
+    # Positive terms search all: (broader); negated ones only ti/abs, as local matching does.
+    if term.truncated and not positive:
+        return None
+    unit = _stemmed(term) if term.truncated else (_unit(term) or "")
+    return f"all:{unit}" if positive else f"(ti:{unit} OR abs:{unit})"
+
+
+def _semanticscholar_term(term: Term, positive: bool) -> str | None:
+    # Semantic Scholar /paper/search/bulk `query`: + AND, | OR, - negates, "phrase",
+    # word* prefix, ( ) precedence; a * inside quotes is not a prefix, so a truncated
+    # phrase becomes (leading words + stem*), broader.
+    if (unit := _unit(term)) is not None:
+        return unit
+    if not positive:
+        return None
+    head, stem = _split_truncated(term)
+    return f"({head} + {stem}*)"
+
+
+_PUBMED = _Dialect(_pubmed_term, " AND ", " OR ", " NOT ")
+_EUROPEPMC = _Dialect(_europepmc_term, " AND ", " OR ", " NOT ")
+_OPENALEX = _Dialect(_openalex_term, " AND ", " OR ", " NOT ")
+_ARXIV = _Dialect(_arxiv_term, " AND ", " OR ", " ANDNOT ")
+_SEMANTICSCHOLAR = _Dialect(_semanticscholar_term, " + ", " | ", " + -")
+
+
+def to_pubmed(query: Query) -> str:
+    """E-utilities ``term``: every term tagged [tiab], explicit parentheses (PubMed reads
+    Boolean operators left to right, without precedence)."""
+    return _translate(query, _PUBMED)
+
+
+def to_europepmc(query: Query) -> str:
+    """Europe PMC REST ``query``: each term searched in TITLE_ABS or KW."""
+    return _translate(query, _EUROPEPMC)
+
+
+def to_crossref(query: Query) -> str:
+    """Crossref ``query.bibliographic``: free text ranked by relevance, no Boolean logic, so
+    the distinct words of the positive terms (no NOT terms, stems without ``*``)."""
+    words: dict[str, str] = {}
+    for term in query.positive_terms():
+        for word in term.text.split():
+            words.setdefault(" ".join(_fold_tokens(word)), word)
+    return " ".join(words.values())
+
+
+def to_openalex(query: Query) -> str:
+    """OpenAlex works filter clause ``title_and_abstract.search:…``, for ``filter=`` (whose
+    values are comma-separated, so commas are removed; the parser admits none anyway)."""
+    return "title_and_abstract.search:" + _translate(query, _OPENALEX).replace(",", " ")
+
+
+def to_arxiv(query: Query) -> str:
+    """arXiv API ``search_query`` (httpx percent-encodes spaces, quotes and parentheses)."""
+    return _translate(query, _ARXIV)
+
+
+def to_semanticscholar(query: Query) -> str:
+    """Semantic Scholar bulk search ``query``."""
+    return _translate(query, _SEMANTICSCHOLAR)
+
+
+def _no_search(query: Query) -> str:
+    # bioRxiv/medRxiv API (api.biorxiv.org/details) lists a date interval and has no search
+    # parameter: the whole interval is fetched and the query is applied locally.
+    return ""
+
+
+TRANSLATORS: dict[str, Callable[[Query], str]] = {
+    "pubmed": to_pubmed,
+    "europepmc": to_europepmc,
+    "crossref": to_crossref,
+    "openalex": to_openalex,
+    "arxiv": to_arxiv,
+    "biorxiv": _no_search,
+    "medrxiv": _no_search,
+    "semanticscholar": to_semanticscholar,
+}
