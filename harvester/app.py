@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -52,8 +51,7 @@ class App:
                     f"available: {', '.join(SOURCES)}"
                 )
             source, rate = source_from_settings(name, self.settings.source(name), self.fetcher)
-            host = urlsplit(source_base_url(source)).hostname or name
-            self.limiter.set_rate(host, rate)
+            self.limiter.set_rate(SOURCES[name].rate_key, rate)
             self._sources[name] = source
         return self._sources[name]
 
@@ -97,10 +95,6 @@ class App:
     def close(self) -> None:
         self.client.close()
         self.engine.dispose()
-
-
-def source_base_url(source: Source) -> str:
-    return str(getattr(source, "base_url", ""))
 
 
 def build_app(

@@ -33,6 +33,7 @@ class PubMedSource:
     """
 
     name = "pubmed"
+    rate_key = "pubmed"
     BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
     # NCBI: "no more than 3 requests per second" without an API key, 10 with one
     RATE_ANONYMOUS = 3.0
@@ -108,6 +109,7 @@ class PubMedSource:
                         "retmode": "xml",
                         **self._identity,
                     },
+                    rate_key=self.rate_key,
                 )
                 retstart += retmax
                 number += 1
@@ -136,6 +138,7 @@ class PubMedSource:
                 "retmode": "xml",
                 **self._identity,
             },
+            rate_key=self.rate_key,
         )
         return parse_esearch(response.content, url=self.fetcher.redact(response.url))
 

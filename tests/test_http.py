@@ -1,0 +1,360 @@
+"""The shared HTTP layer: polite client, per-host pacing, retries, redaction."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from structlog.testing import capture_logs
+
+from harvester import __version__
+from harvester.errors import FetchError, RateLimited
+from harvester.http import (
+    Fetcher,
+    RateLimiter,
+    build_client,
+    redact_url,
+    retry_after_seconds,
+)
+from tests.emulator import FIXTURES_DIR, Emulator
+
+URL = "https://api.example.org/search"
+SECRET = "s3cr3t-k3y"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Sleeps(list[float]):
+    """A sleep that records how long it was asked to wait, and does not wait."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def scripted(*answers: httpx.Response | Exception) -> tuple[Handler, list[httpx.Request]]:
+    """A handler giving ``answers`` in turn (raising the exceptions), and its requests."""
+    seen: list[httpx.Request] = []
+    pending = list(answers)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        answer = pending.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return handler, seen
+
+
+def fetcher_for(
+    handler: Handler,
+    sleeps: Sleeps,
+    *,
+    max_attempts: int = 5,
+    backoff_base: float = 1.0,
+    backoff_max: float = 60.0,
+) -> Fetcher:
+    client = build_client(contact="tests@example.org", transport=httpx.MockTransport(handler))
+    return Fetcher(
+        client,
+        RateLimiter(),
+        sleep=sleeps,
+        max_attempts=max_attempts,
+        backoff_base=backoff_base,
+        backoff_max=backoff_max,
+        rng=random.Random(7),
+    )
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+# --- the client ---------------------------------------------------------------------------
+
+
+def test_client_identifies_harvester_and_follows_redirects() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/old":
+            return httpx.Response(301, headers={"Location": "/new"})
+        return httpx.Response(200, text=request.headers["User-Agent"])
+
+    with build_client(contact="me@example.org", transport=httpx.MockTransport(handler)) as c:
+        response = c.get("https://api.example.org/old")
+        assert c.timeout.read == 30.0
+    assert response.text == (
+        f"harvester/{__version__} (+https://github.com/harvester-project/harvester;"
+        " mailto:me@example.org)"
+    )
+    anonymous = build_client(contact=None, timeout=5)
+    assert anonymous.headers["User-Agent"].endswith("harvester)")
+    assert anonymous.timeout.connect == 5
+    anonymous.close()
+
+
+def test_redact_url_hides_secret_parameters_and_passwords() -> None:
+    url = f"https://user:pw@x.org/a?term=cancer&API_KEY={SECRET}&token=t&tool=harvester"
+    assert redact_url(url) == (
+        "https://user:REDACTED@x.org/a?term=cancer&API_KEY=REDACTED&token=REDACTED&tool=harvester"
+    )
+    assert redact_url("https://x.org/a?q=a%20b") == "https://x.org/a?q=a%20b"
+    assert redact_url(f"https://x.org/?mailto=m&sid={SECRET}", frozenset({"sid"})).endswith(
+        "sid=REDACTED"
+    )
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    def after(value: str, **headers: str) -> float | None:
+        return retry_after_seconds(httpx.Response(429, headers={"Retry-After": value, **headers}))
+
+    assert after("7") == 7.0
+    assert after("-3") == 0.0
+    assert after("Wed, 21 Oct 2015 07:28:10 GMT", Date="Wed, 21 Oct 2015 07:28:00 GMT") == 10.0
+    assert after("soon") is None
+    assert retry_after_seconds(httpx.Response(429)) is None
+
+
+# --- retries ------------------------------------------------------------------------------
+
+
+def test_429_with_retry_after_is_waited_out(sleeps: Sleeps) -> None:
+    handler, seen = scripted(
+        httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200, text="ok")
+    )
+    fetcher = fetcher_for(handler, sleeps)
+
+    with capture_logs() as logs:
+        response = fetcher.get(URL, {"term": "x"})
+
+    assert response.text == "ok"
+    assert sleeps == [7.0]
+    assert fetcher.requests == len(seen) == 2
+    assert logs[0]["event"] == "request retried"
+    assert logs[0]["status"] == 429 and logs[0]["attempt"] == 1 and logs[0]["delay"] == 7.0
+
+
+def test_retry_after_is_capped_by_backoff_max(sleeps: Sleeps) -> None:
+    handler, _ = scripted(httpx.Response(503, headers={"Retry-After": "3600"}), httpx.Response(200))
+    fetcher_for(handler, sleeps, backoff_max=20.0).get(URL)
+    assert sleeps == [20.0]
+
+
+def test_5xx_is_retried_with_growing_jittered_backoff(sleeps: Sleeps) -> None:
+    handler, _ = scripted(
+        httpx.Response(503), httpx.Response(502), httpx.Response(500), httpx.Response(200)
+    )
+    fetcher_for(handler, sleeps, backoff_base=1.0).get(URL)
+
+    assert len(sleeps) == 3
+    assert all(0 <= s <= cap for s, cap in zip(sleeps, (1, 2, 4), strict=True))
+
+
+def test_429_that_never_ends_raises_rate_limited(sleeps: Sleeps) -> None:
+    handler, seen = scripted(*(httpx.Response(429, text="slow down") for _ in range(3)))
+    fetcher = fetcher_for(handler, sleeps, max_attempts=3)
+
+    with pytest.raises(RateLimited) as raised:
+        fetcher.get(URL)
+
+    assert raised.value.status == 429 and "slow down" in str(raised.value)
+    assert len(seen) == 3 and len(sleeps) == 2
+
+
+def test_5xx_that_never_ends_raises_fetch_error(sleeps: Sleeps) -> None:
+    handler, _ = scripted(*(httpx.Response(500) for _ in range(2)))
+    with pytest.raises(FetchError) as raised:
+        fetcher_for(handler, sleeps, max_attempts=2).get(URL)
+    assert not isinstance(raised.value, RateLimited)
+    assert raised.value.status == 500 and raised.value.url == URL
+
+
+def test_other_4xx_fails_at_once_with_a_snippet(sleeps: Sleeps) -> None:
+    body = '{"error": "Unrecognized or unsupported fields: [unknown]"}' + " padding" * 100
+    handler, seen = scripted(httpx.Response(400, text=body))
+
+    with pytest.raises(FetchError) as raised:
+        fetcher_for(handler, sleeps).get(URL, {"fields": "unknown"})
+
+    assert len(seen) == 1 and sleeps == []
+    assert raised.value.status == 400
+    assert "Unrecognized or unsupported fields" in str(raised.value)
+    assert len(str(raised.value)) < 400
+    assert raised.value.url == URL + "?fields=unknown"
+
+
+def test_timeouts_and_transport_errors_are_retried(sleeps: Sleeps) -> None:
+    handler, seen = scripted(
+        httpx.ReadTimeout("timed out"), httpx.ConnectError("refused"), httpx.Response(200)
+    )
+    assert fetcher_for(handler, sleeps).get(URL).status_code == 200
+    assert len(seen) == 3 and len(sleeps) == 2
+
+
+def test_timeouts_that_never_end_raise_fetch_error_with_the_cause(sleeps: Sleeps) -> None:
+    handler, _ = scripted(*(httpx.ReadTimeout("timed out") for _ in range(2)))
+    with pytest.raises(FetchError) as raised:
+        fetcher_for(handler, sleeps, max_attempts=2).get(URL)
+    assert raised.value.status is None
+    assert isinstance(raised.value.__cause__, httpx.ReadTimeout)
+    assert "ReadTimeout" in str(raised.value)
+
+
+def test_secrets_stay_out_of_logs_and_exceptions(sleeps: Sleeps) -> None:
+    echo = f"Invalid api_key {SECRET} for https://api.example.org/search?api_key={SECRET}"
+    handler, _ = scripted(
+        httpx.Response(503),
+        httpx.ConnectError(f"failed for key={SECRET}"),
+        httpx.Response(403, text=echo),
+    )
+    fetcher = fetcher_for(handler, sleeps)
+
+    with capture_logs() as logs, pytest.raises(FetchError) as raised:
+        fetcher.get(URL, {"term": "x", "api_key": SECRET})
+
+    assert SECRET not in str(raised.value) and SECRET not in repr(logs)
+    assert raised.value.url == URL + "?term=x&api_key=REDACTED"
+    assert "Invalid api_key REDACTED" in str(raised.value)
+    assert [entry["url"] for entry in logs] == [raised.value.url] * 2
+    assert fetcher.redact(URL + f"?api_key={SECRET}") == URL + "?api_key=REDACTED"
+
+
+# --- against the emulator -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Emulator]:
+    with Emulator(FIXTURES_DIR) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(running: Emulator) -> Emulator:
+    running.reset()
+    return running
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with build_client(contact="tests@example.org", timeout=2) as c:
+        yield c
+
+
+POLITE = {"db": "pubmed", "tool": "harvester", "email": "tests@example.org"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("how", ["cut", "extend"])
+def test_truncated_bodies_are_fetched_again(
+    emu: Emulator, client: httpx.Client, sleeps: Sleeps, how: str
+) -> None:
+    emu.faults.add(source="pubmed", path_suffix="efetch.fcgi", kind="truncate", how=how)  # type: ignore[arg-type]
+    fetcher = Fetcher(client, RateLimiter(), sleep=sleeps)
+
+    with capture_logs() as logs:
+        response = fetcher.get(emu.base_url("pubmed") + "/efetch.fcgi", {**POLITE, "id": 9997})
+
+    assert response.content.endswith(b"</PubmedArticleSet>")
+    assert len(emu.requests) == 2 and len(sleeps) == 1
+    assert "RemoteProtocolError" in logs[0]["error"]
+
+
+@pytest.mark.integration
+def test_slow_answers_time_out_and_are_retried(emu: Emulator, sleeps: Sleeps) -> None:
+    emu.faults.add(source="pubmed", kind="slow", delay=0.4)
+    with build_client(contact=None, timeout=0.1) as impatient:
+        fetcher = Fetcher(impatient, RateLimiter(), sleep=sleeps)
+        response = fetcher.get(emu.base_url("pubmed") + "/esearch.fcgi", {**POLITE, "term": "x"})
+    assert response.status_code == 200 and fetcher.requests == 2
+
+
+@pytest.mark.integration
+def test_requests_are_paced_per_host(emu: Emulator, client: httpx.Client) -> None:
+    emu.set_rate_limit("pubmed", per_second=5)  # the emulator would answer 429 if too fast
+    limiter = RateLimiter()
+    limiter.set_rate("127.0.0.1", 5)
+    fetcher = Fetcher(client, limiter, sleep=Sleeps())
+    url = emu.base_url("pubmed") + "/efetch.fcgi"
+
+    for _ in range(4):
+        fetcher.get(url, {**POLITE, "id": 9997})
+
+    arrivals = [r.time for r in emu.requests]
+    assert [r.status for r in emu.requests] == [200] * 4
+    assert arrivals[-1] - arrivals[0] >= (4 - 1) / 5
+    assert emu.requests[0].headers["user-agent"].endswith("mailto:tests@example.org)")
+
+
+@pytest.mark.integration
+def test_ncbi_style_429_without_retry_after_backs_off(emu: Emulator, client: httpx.Client) -> None:
+    emu.set_rate_limit("pubmed", ncbi=True)
+    sleeps = Sleeps()
+    fetcher = Fetcher(client, RateLimiter(), sleep=sleeps, max_attempts=2)
+    url = emu.base_url("pubmed") + "/efetch.fcgi"
+
+    for _ in range(3):
+        fetcher.get(url, {**POLITE, "id": 9997})
+    with pytest.raises(RateLimited) as raised:  # the sleeps were not real: still too fast
+        fetcher.get(url, {**POLITE, "id": 9997})
+
+    assert "API rate limit exceeded" in str(raised.value)
+    assert len(sleeps) == 1 and 0 <= sleeps[0] <= 1.0
+
+
+# --- the limiter --------------------------------------------------------------------------
+
+
+def test_limiter_is_shared_by_threads() -> None:
+    limiter = RateLimiter()
+    limiter.set_rate("api.example.org", 40)
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def job() -> None:
+        for _ in range(3):
+            limiter.acquire("api.example.org")
+            with lock:
+                starts.append(time.monotonic())
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    starts.sort()
+    assert all(b - a >= 0.024 for a, b in zip(starts, starts[1:], strict=False))
+
+
+def test_unlimited_hosts_and_fractional_rates() -> None:
+    limiter = RateLimiter()
+    began = time.monotonic()
+    for _ in range(20):
+        limiter.acquire("unlimited.example.org")
+    assert time.monotonic() - began < 0.1
+    assert limiter.rate("unlimited.example.org") is None
+
+    limiter.set_rate("export.arxiv.org", 1 / 3)  # arXiv: one request every 3 seconds
+    assert limiter.rate("export.arxiv.org") == pytest.approx(1 / 3)
+    limiter.set_rate("fast.example.org", 2.5)
+    began = time.monotonic()
+    for _ in range(2):
+        limiter.acquire("fast.example.org")
+    assert 0.4 <= time.monotonic() - began < 0.6
+    with pytest.raises(ValueError):
+        limiter.set_rate("x", 0)
+
+
+def test_adapt_only_ever_lowers_a_rate() -> None:
+    limiter = RateLimiter()
+    limiter.set_rate("api.crossref.org", 50)
+
+    assert limiter.adapt("api.crossref.org", 100, 1.0) is False
+    assert limiter.rate("api.crossref.org") == 50
+    assert limiter.adapt("api.crossref.org", 10, 2.0) is True  # x-rate-limit: 10 per 2s
+    assert limiter.rate("api.crossref.org") == 5
+    assert limiter.adapt("new.example.org", 3, 1.0) is True
+    assert limiter.rate("new.example.org") == 3
