@@ -135,7 +135,9 @@ def abstract_paragraphs(record: Record, *, width: int = WRAP) -> tuple[str, ...]
     else:
         return ()
     return tuple(
-        textwrap.fill(t, width=width, initial_indent="    ", subsequent_indent="    ")
+        textwrap.fill(
+            t, width=width, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False
+        )
         for t in texts
         if t.strip()
     )

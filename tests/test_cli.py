@@ -1,0 +1,175 @@
+"""The command line as a user runs it: the installed `harvester` script, in a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harvester.records import ID_SCHEMES
+from tests.conftest import require_shared
+from tests.emulator import Emulator
+
+pytestmark = pytest.mark.integration
+
+QUERY = '"natural language processing" OR "machine learning" OR NLP OR "deep learning"'
+
+
+def harvester_command() -> list[str]:
+    script = shutil.which("harvester", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "harvester.cli"]
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, check: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("HARVESTER_DATABASE_URL", None) if env is None else None
+    proc = subprocess.run(
+        [*harvester_command(), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check is not None:
+        assert proc.returncode == check, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    with Emulator(require_shared()) as emu:
+        yield emu
+
+
+@pytest.fixture
+def project(tmp_path: Path, emulator: Emulator) -> Path:
+    """An init'ed project whose config points PubMed at the emulator, with an NLP topic."""
+    run("init", cwd=tmp_path)
+    config = tmp_path / "config" / "harvester.toml"
+    text = config.read_text()
+    text = text.replace(
+        '# base_url = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"',
+        f'base_url = "{emulator.base_url("pubmed")}"\nrequests_per_second = 50',
+    )
+    text = text.replace(
+        "[[subscriptions]]",
+        f"""[[topics]]
+name = "nlp"
+query = '{QUERY}'
+sources = ["pubmed"]
+lookback_days = 20000
+
+[[subscriptions]]""",
+    )
+    text = text.replace(
+        'topics = ["online-self-help-anxiety-depression"]',
+        'topics = ["online-self-help-anxiety-depression", "nlp"]',
+    )
+    config.write_text(text)
+    return tmp_path
+
+
+def test_init_writes_the_example_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    out = run("init", cwd=tmp_path)
+    config = tmp_path / "config" / "harvester.toml"
+    assert "online-self-help-anxiety-depression" in config.read_text()
+    assert "wrote" in out.stdout
+    again = run("init", cwd=tmp_path, check=2)
+    assert "exists" in again.stderr
+
+
+def test_harvest_digest_export_round_trip(project: Path) -> None:
+    first = run("harvest", "nlp", cwd=project)
+    assert "nlp × pubmed: ok" in first.stdout
+    assert "new works" in first.stdout and "nothing new" not in first.stdout
+    second = run("harvest", "nlp", cwd=project)
+    assert "0 new works, 0 new for the topic" in second.stdout
+    assert "nothing new" in second.stdout
+
+    digest = run("digest", "--dry-run", cwd=project).stdout
+    assert "nlp:" in digest and "new studies" in digest
+    assert "https://pubmed.ncbi.nlm.nih.gov/" in digest
+    assert " ◽ " in digest and "et al." in digest
+    assert "found in PubMed" in digest
+    # structured abstracts keep their headings, each on its own paragraph
+    assert "\n    BACKGROUND: " in digest or "\n    OBJECTIVE: " in digest
+
+    lines = run("export", "nlp", "--format", "jsonl", cwd=project).stdout.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) >= 30
+    assert all(set(r["ids"]) <= set(ID_SCHEMES) and r["ids"]["pmid"] for r in records)
+    assert all(r["source"] == "pubmed" for r in records)
+
+    rows = list(csv.reader(io.StringIO(run("export", "--format", "csv", cwd=project).stdout)))
+    assert rows[0][:6] == ["record_id", "author", "year", "journal", "doi", "title"]
+    assert len(rows) == len(records) + 1
+
+
+def test_environment_config_and_database_url_are_honoured(project: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    db = tmp_path / "env.db"
+    env = {
+        "HARVESTER_CONFIG": str(project / "config" / "harvester.toml"),
+        "HARVESTER_DATABASE_URL": f"sqlite:///{db}",
+    }
+    run("harvest", "nlp", cwd=elsewhere, env=env)
+    assert db.exists() and not (elsewhere / "harvester.db").exists()
+    exported = run("export", "nlp", cwd=elsewhere, env=env).stdout
+    assert exported.count("\n") >= 30
+
+
+def test_bad_config_exits_2_naming_file_key_and_problem(project: Path) -> None:
+    config = project / "config" / "harvester.toml"
+    config.write_text(config.read_text().replace('schedule = "0 6 * * *"', 'schedule = "0 6 *"'))
+    out = run("harvest", cwd=project, check=2)
+    assert f"{Path('config/harvester.toml')}: topics[0].schedule: invalid cron" in out.stderr
+
+
+def test_unknown_topic_and_source_are_usage_errors(project: Path) -> None:
+    assert "unknown topic 'nope'" in run("harvest", "nope", cwd=project, check=2).stderr
+    assert "unknown source 'scopus'" in run(
+        "harvest", "--source", "scopus", cwd=project, check=2
+    ).stderr
+
+
+def test_failed_source_exits_1_and_is_recorded(project: Path, emulator: Emulator) -> None:
+    emulator.faults.add(source="pubmed", kind="status", status=400, path_suffix="esearch.fcgi",
+                        body=b"bad request")
+    out = run("harvest", "nlp", cwd=project, check=1)
+    assert "nlp × pubmed: failed" in out.stdout and "HTTP 400" in out.stdout + out.stderr
+
+
+def test_parse_prints_schema_records_for_every_pubmed_fixture(tmp_path: Path) -> None:
+    files = sorted((require_shared() / "pubmed").glob("efetch_*.xml"))
+    out = run("parse", "--source", "pubmed", *map(str, files), cwd=tmp_path).stdout
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 56
+    for r in records:
+        assert r["source"] == "pubmed" and r["ids"]["pmid"].isdigit()
+        assert r["year"] is None or isinstance(r["year"], int)
+        assert "" not in [v for v in r.values() if not isinstance(v, list | dict)]
+
+
+def test_parse_reports_an_unreadable_file(tmp_path: Path) -> None:
+    error_file = require_shared() / "pubmed" / "esummary_error_no_id.xml"
+    out = run("parse", "--source", "pubmed", str(error_file), cwd=tmp_path, check=1)
+    assert "Neither query_key nor id specified" in out.stderr and str(error_file) in out.stderr
+
+
+def test_db_upgrade_without_config(tmp_path: Path) -> None:
+    out = run("db", "upgrade", "--help", cwd=tmp_path)
+    assert "migrations" in out.stdout
+    out = run("--database-url", f"sqlite:///{tmp_path / 'x.db'}", "db", "upgrade", cwd=tmp_path)
+    assert "database at revision" in out.stdout
