@@ -67,6 +67,7 @@ def run_harvest(
     counts = RunCounts()
     requests_before = request_count()
     status, error = "ok", None
+    expected: int | None = None
     with bound_contextvars(topic=topic, source=source.name, run_id=run_id):
         log.info(
             "harvest started",
@@ -78,6 +79,8 @@ def run_harvest(
         try:
             for page in pages:
                 counts = replace(counts, pages=counts.pages + 1)
+                if page.total is not None:
+                    expected = max(expected or 0, page.total)
                 try:
                     result = source.parse(page)
                 except ParseError as e:
@@ -132,12 +135,18 @@ def run_harvest(
             if close is not None:
                 close()
         counts = replace(counts, requests=request_count() - requests_before)
+        if status == "ok" and expected is not None and counts.records < expected:
+            # the source announced more than it gave: worth a look, but not a failure (some
+            # APIs' totals are estimates); recorded with the run and shown by `status`
+            error = f"shortfall: retrieved {counts.records} of {expected} announced"
+            log.warning("shortfall", retrieved=counts.records, expected=expected)
         repo.finish_run(
             run_id,
             status=status,
             counts=counts,
             error=error,
             watermark=window.end if status == "ok" else None,
+            expected=expected,
         )
         log.info(
             "harvest finished",
@@ -150,6 +159,7 @@ def run_harvest(
             new_hits=counts.new_hits,
             duplicates=counts.duplicates,
             errors=counts.errors,
+            expected=expected,
             watermark="advanced" if status == "ok" else "held",
         )
     return HarvestResult(run_id, topic, source.name, window, status, counts, error)

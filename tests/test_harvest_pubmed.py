@@ -114,6 +114,8 @@ def test_harvest_stores_the_recorded_records_and_a_second_run_adds_nothing(make_
     assert first.counts.records == 56 and first.counts.matched == len(expected)  # 56 recorded
     assert {w.record.ids.pmid for w in app.repo.works("nlp")} == {r.ids.pmid for r in expected}
     assert app.repo.watermark("nlp", "pubmed") == NOW
+    (run,) = app.repo.runs("nlp", "pubmed")
+    assert (run.expected, run.counts.records, run.error) == (56, 56, None)  # all it announced
 
     # every line of the run carries its topic, source and run id; one line ends it with counts
     run_lines = [e for e in logs if e.get("run_id") == first.run_id]

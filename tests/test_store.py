@@ -40,6 +40,43 @@ def test_new_database_is_migrated_to_head(database_url: str) -> None:
             engine.dispose()
 
 
+def test_upgrade_from_0001_keeps_what_was_delivered(database_url: str) -> None:
+    import sqlalchemy as sa
+
+    from harvester.store.database import create, upgrade
+
+    engine = create(database_url)
+    try:
+        upgrade(engine, "0001")
+        with engine.begin() as conn:
+            work = conn.execute(
+                sa.text(
+                    "INSERT INTO works (title, year, record, created_at, updated_at) "
+                    "VALUES ('t', 2020, '{}', :now, :now) RETURNING id"
+                ),
+                {"now": "2025-01-01 00:00:00"},
+            ).scalar_one()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO deliveries (subscription, topic, work_id, delivered_at) "
+                    "VALUES ('sub', 'topic', :w, :now)"
+                ),
+                {"w": work, "now": "2025-01-02 00:00:00"},
+            )
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text(
+                    "SELECT d.status, i.subscription, i.topic, i.work_id FROM digest_items i "
+                    "JOIN digests d ON d.id = i.digest_id"
+                )
+            ).all()
+        assert [tuple(r) for r in rows] == [("sent", "sub", "topic", work)]
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
 def test_storing_a_page_twice_changes_nothing(repo: Repository, clock: FixedClock) -> None:
     records = pubmed_records()
     run = repo.begin_run("nlp", "pubmed", window(clock))
@@ -112,10 +149,46 @@ def test_pending_skips_delivered_and_backfill(repo: Repository, clock: FixedCloc
     pending = repo.pending("sub", ["t"])
     assert len(pending) == 3
     assert len(repo.pending("sub", ["t"], include_backfill=True)) == 5
-    assert repo.mark_delivered("sub", [("t", w.id) for w in pending[:2]]) == 2
-    assert repo.mark_delivered("sub", [("t", pending[0].id)]) == 0  # idempotent
+    digest = repo.create_digest("sub", "email", [("t", w.id) for w in pending[:2]])
+    assert digest is not None
+    # an item already in a digest of the subscription is never taken again
+    assert repo.create_digest("sub", "email", [("t", pending[0].id)]) is None
     assert [w.id for w in repo.pending("sub", ["t"])] == [pending[2].id]
     assert len(repo.pending("other-sub", ["t"])) == 3
+
+
+def test_outbox_keeps_a_digest_until_it_is_sent(repo: Repository, clock: FixedClock) -> None:
+    records = pubmed_records()[:4]
+    run = repo.begin_run("t", "pubmed", window(clock))
+    repo.store_page(run, "t", records)
+    items = [("t", w.id) for w in repo.pending("sub", ["t"])]
+    digest = repo.create_digest("sub", "email", items)
+    assert digest is not None
+    assert repo.due_digests("sub", clock.now) == [digest]
+    assert [w.id for w in repo.digest_works(digest)] == [work_id for _, work_id in items]
+
+    retry_at = clock.now + timedelta(minutes=5)
+    assert repo.mark_attempt_failed(digest, "SMTP 451 try later", retry_at) == 1
+    assert repo.due_digests("sub", clock.now) == []  # backing off
+    assert repo.due_digests("sub", retry_at) == [digest]
+    assert repo.pending_digests() == [("sub", digest, 1, "SMTP 451 try later")]
+
+    repo.mark_sent(digest)
+    assert repo.due_digests("sub", retry_at) == [] and repo.pending_digests() == []
+    assert repo.pending("sub", ["t"]) == []
+
+
+def test_heartbeats_and_backfill_checkpoints(repo: Repository, clock: FixedClock) -> None:
+    repo.beat("d1", host="h", pid=1)
+    clock.now += timedelta(seconds=30)
+    repo.beat("d1", host="h", pid=1)
+    ((daemon, host, pid, started, beat, stopped),) = repo.heartbeats()
+    assert (daemon, started, beat, stopped) == ("d1", beat - timedelta(seconds=30), clock.now, None)
+    w = window(clock)
+    run = repo.begin_run("t", "pubmed", w, backfill=True)
+    repo.finish_slice("t", "pubmed", w, run)
+    repo.finish_slice("t", "pubmed", w, run)  # idempotent
+    assert repo.finished_slices("t", "pubmed") == {(w.start, w.end)}
 
 
 def test_record_without_ids_is_stored_once(repo: Repository, clock: FixedClock) -> None:

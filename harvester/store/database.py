@@ -77,16 +77,16 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(engine: Engine) -> str:
-    """Apply every pending migration; returns the revision now in force."""
+def upgrade(engine: Engine, revision: str = "head") -> str:
+    """Apply the pending migrations up to ``revision``; returns the revision now in force."""
     cfg = _alembic_config()
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
     except SQLAlchemyError as e:
         raise StoreError(f"migration failed on {_safe(str(engine.url))}: {e}") from e
-    return head_revision()
+    return head_revision() if revision == "head" else revision
 
 
 def open_engine(url: str) -> Engine:

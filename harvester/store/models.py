@@ -5,9 +5,12 @@
     works ─┬─< identifiers   (scheme, value) unique: exact-identifier merging
            ├─< provenance    one row per source record (source, source_id) unique
            ├─< topic_hits    (topic, work) unique: what a topic found, and when
-           └─< deliveries    (subscription, topic, work) unique: what was sent to whom
+           └─< digest_items  (subscription, topic, work) unique: what a digest carries
+    digests                  the outbox: stored before sending, marked sent after acceptance
     harvest_runs             one row per topic × source × window attempt
     watermarks               (topic, source) → end of the last completely stored window
+    heartbeats               one row per daemon, refreshed while it runs
+    backfill_slices          checkpoints of a backfill, one per finished date slice
 """
 
 from __future__ import annotations
@@ -142,6 +145,8 @@ class HarvestRun(Base):
     errors: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     cursor: Mapped[str | None] = mapped_column(Text)
+    # what the source said it had for the window (count/total), beside what was retrieved
+    expected: Mapped[int | None] = mapped_column(Integer)
 
 
 class Watermark(Base):
@@ -153,14 +158,65 @@ class Watermark(Base):
     updated_at: Mapped[datetime]
 
 
-class Delivery(Base):
-    __tablename__ = "deliveries"
-    __table_args__ = (
-        UniqueConstraint("subscription", "topic", "work_id", name="uq_deliveries_sub_topic_work"),
-    )
+class Digest(Base):
+    """The outbox: a digest is stored with its items before it is sent, and marked sent only
+    after the channel accepted it. A failed send leaves it pending for a later tick."""
+
+    __tablename__ = "digests"
+    __table_args__ = (Index("ix_digests_subscription_status", "subscription", "status"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     subscription: Mapped[str] = mapped_column(String(255))
+    channel: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    # pending | sent | failed (failed: the channel refused it for good, e.g. Slack 400)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+
+
+class DigestItem(Base):
+    """One study in one digest; unique per subscription, so an item is sent at most once."""
+
+    __tablename__ = "digest_items"
+    __table_args__ = (
+        UniqueConstraint("subscription", "topic", "work_id", name="uq_digest_items_sub_topic_work"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"), index=True)
+    subscription: Mapped[str] = mapped_column(String(255))
     topic: Mapped[str] = mapped_column(String(128))
     work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
-    delivered_at: Mapped[datetime]
+
+
+class Heartbeat(Base):
+    """One row per running daemon, refreshed while its scheduler runs."""
+
+    __tablename__ = "heartbeats"
+
+    daemon_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+
+
+class BackfillSlice(Base):
+    """A backfill's checkpoint: each date slice done is remembered, so a rerun continues."""
+
+    __tablename__ = "backfill_slices"
+    __table_args__ = (
+        UniqueConstraint("topic", "source", "slice_start", "slice_end", name="uq_backfill_slice"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(32))
+    slice_start: Mapped[datetime]
+    slice_end: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("harvest_runs.id", ondelete="SET NULL"))
+    finished_at: Mapped[datetime]

@@ -25,8 +25,11 @@ from harvester.errors import StoreError
 from harvester.records import Record
 from harvester.sources.base import Window
 from harvester.store.models import (
-    Delivery,
+    BackfillSlice,
+    Digest,
+    DigestItem,
     HarvestRun,
+    Heartbeat,
     Identifier,
     Provenance,
     TopicHit,
@@ -80,6 +83,7 @@ class RunRow:
     finished_at: datetime | None
     counts: RunCounts
     error: str | None
+    expected: int | None = None
 
 
 def provenance_key(record: Record) -> str:
@@ -255,8 +259,10 @@ class Repository:
         counts: RunCounts,
         error: str | None = None,
         watermark: datetime | None = None,
+        expected: int | None = None,
     ) -> None:
-        """Record a run's outcome; advance its watermark (to a later value only) if given."""
+        """Record a run's outcome; advance its watermark (to a later value only) if given.
+        ``expected`` is what the source said it had for the window."""
         with self._session() as session, session.begin():
             run = session.get(HarvestRun, run_id)
             if run is None:
@@ -269,6 +275,7 @@ class Repository:
             run.records = counts.records
             run.matched = counts.matched
             run.errors = counts.errors
+            run.expected = expected
             if watermark is not None:
                 self._advance(session, run.topic, run.source, watermark)
 
@@ -281,22 +288,146 @@ class Repository:
             current.value = value
             current.updated_at = now
 
-    def mark_delivered(
-        self, subscription: str, items: Iterable[tuple[str, int]]
-    ) -> int:
-        """Remember that ``(topic, work id)`` items reached ``subscription``; returns how many."""
+    # -- the outbox -------------------------------------------------------------------------
+
+    def create_digest(
+        self, subscription: str, channel: str, items: Iterable[tuple[str, int]]
+    ) -> int | None:
+        """Store a digest and its ``(topic, work id)`` items before anything is sent.
+
+        Items already in another digest of the subscription are left out (the unique index
+        decides, so two replicas cannot both take one); with nothing left, no digest is made.
+        """
         now = self.clock()
-        count = 0
         with self._session() as session, session.begin():
+            digest = Digest(
+                subscription=subscription,
+                channel=channel,
+                created_at=now,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+            )
+            session.add(digest)
+            session.flush()
+            taken = 0
             for topic, work_id in items:
                 result = session.execute(
-                    self._insert(Delivery)
-                    .values(subscription=subscription, topic=topic, work_id=work_id, delivered_at=now)
+                    self._insert(DigestItem)
+                    .values(digest_id=digest.id, subscription=subscription, topic=topic, work_id=work_id)
                     .on_conflict_do_nothing(index_elements=["subscription", "topic", "work_id"])
-                    .returning(Delivery.id)
+                    .returning(DigestItem.id)
                 )
-                count += result.first() is not None
-        return count
+                taken += result.first() is not None
+            if not taken:
+                session.delete(digest)
+                return None
+            return digest.id
+
+    def due_digests(self, subscription: str, now: datetime) -> list[int]:
+        """Pending digests of ``subscription`` whose (next) attempt is due, oldest first."""
+        with self._session() as session:
+            return list(
+                session.execute(
+                    select(Digest.id)
+                    .where(
+                        Digest.subscription == subscription,
+                        Digest.status == "pending",
+                        Digest.next_attempt_at <= now,
+                    )
+                    .order_by(Digest.id)
+                ).scalars()
+            )
+
+    def pending_digests(self) -> list[tuple[str, int, int, str | None]]:
+        """Every unsent digest: (subscription, digest id, attempts, last error)."""
+        with self._session() as session:
+            return [
+                (d.subscription, d.id, d.attempts, d.last_error)
+                for d in session.execute(
+                    select(Digest).where(Digest.status == "pending").order_by(Digest.id)
+                ).scalars()
+            ]
+
+    def digest_works(self, digest_id: int) -> list[StoredWork]:
+        """The works of a stored digest with their topic, in the order they were added."""
+        query = (
+            select(TopicHit, Work)
+            .join(Work, Work.id == TopicHit.work_id)
+            .join(
+                DigestItem,
+                (DigestItem.work_id == TopicHit.work_id) & (DigestItem.topic == TopicHit.topic),
+            )
+            .where(DigestItem.digest_id == digest_id)
+            .order_by(DigestItem.id)
+        )
+        return self._hits(query)
+
+    def mark_sent(self, digest_id: int) -> None:
+        with self._session() as session, session.begin():
+            session.execute(
+                update(Digest)
+                .where(Digest.id == digest_id)
+                .values(status="sent", sent_at=self.clock(), attempts=Digest.attempts + 1,
+                        last_error=None)
+            )
+
+    def mark_attempt_failed(self, digest_id: int, error: str, retry_at: datetime) -> int:
+        """Record a failed send; the digest stays pending until ``retry_at``. Returns attempts."""
+        with self._session() as session, session.begin():
+            digest = session.get(Digest, digest_id)
+            if digest is None:
+                raise StoreError(f"digest {digest_id} does not exist")
+            digest.attempts += 1
+            digest.last_error = error
+            digest.next_attempt_at = retry_at
+            return digest.attempts
+
+    # -- daemon bookkeeping -------------------------------------------------------------------
+
+    def beat(self, daemon_id: str, *, host: str, pid: int, stopped: bool = False) -> None:
+        """Create or refresh a daemon's heartbeat (``stopped`` when it shuts down)."""
+        now = self.clock()
+        with self._session() as session, session.begin():
+            row = session.get(Heartbeat, daemon_id)
+            if row is None:
+                session.add(
+                    Heartbeat(daemon_id=daemon_id, host=host, pid=pid, started_at=now, beat_at=now,
+                              stopped_at=now if stopped else None)
+                )
+            else:
+                row.beat_at = now
+                row.stopped_at = now if stopped else None
+
+    def heartbeats(self) -> list[tuple[str, str, int, datetime, datetime, datetime | None]]:
+        with self._session() as session:
+            return [
+                (h.daemon_id, h.host, h.pid, h.started_at, h.beat_at, h.stopped_at)
+                for h in session.execute(select(Heartbeat).order_by(Heartbeat.beat_at.desc()))
+                .scalars()
+            ]
+
+    def finished_slices(self, topic: str, source: str) -> set[tuple[datetime, datetime]]:
+        with self._session() as session:
+            return {
+                (a, b)
+                for a, b in session.execute(
+                    select(BackfillSlice.slice_start, BackfillSlice.slice_end).where(
+                        BackfillSlice.topic == topic, BackfillSlice.source == source
+                    )
+                )
+            }
+
+    def finish_slice(self, topic: str, source: str, window: Window, run_id: int) -> None:
+        with self._session() as session, session.begin():
+            session.execute(
+                self._insert(BackfillSlice)
+                .values(topic=topic, source=source, slice_start=window.start,
+                        slice_end=window.end, run_id=run_id, finished_at=self.clock())
+                .on_conflict_do_nothing(
+                    index_elements=["topic", "source", "slice_start", "slice_end"]
+                )
+            )
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -313,13 +444,13 @@ class Repository:
         include_backfill: bool = False,
         limit: int | None = None,
     ) -> list[StoredWork]:
-        """Hits of ``topics`` not yet delivered to ``subscription``, oldest first."""
+        """Hits of ``topics`` in no digest of ``subscription`` yet, oldest first."""
         delivered = (
-            select(Delivery.id)
+            select(DigestItem.id)
             .where(
-                Delivery.subscription == subscription,
-                Delivery.topic == TopicHit.topic,
-                Delivery.work_id == TopicHit.work_id,
+                DigestItem.subscription == subscription,
+                DigestItem.topic == TopicHit.topic,
+                DigestItem.work_id == TopicHit.work_id,
             )
             .exists()
         )
@@ -409,18 +540,20 @@ class Repository:
                         r.duplicates, r.errors,
                     ),
                     error=r.error,
+                    expected=r.expected,
                 )
                 for r in session.execute(query.limit(limit)).scalars()
             ]
 
     def count(self, what: str) -> int:
-        """Row count of one table (works, identifiers, provenance, topic_hits, deliveries)."""
+        """Row count of one table (works, identifiers, provenance, topic_hits, digests, …)."""
         models = {
             "works": Work,
             "identifiers": Identifier,
             "provenance": Provenance,
             "topic_hits": TopicHit,
-            "deliveries": Delivery,
+            "digests": Digest,
+            "digest_items": DigestItem,
             "harvest_runs": HarvestRun,
         }
         with self._session() as session:

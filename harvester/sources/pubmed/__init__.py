@@ -90,7 +90,8 @@ class PubMedSource:
         first, last = window.start.date(), window.end.date()
         skip_until, start_at = _read_cursor(resume)
         number = 0
-        for lo, hi, search in self._searches(term, first, last):
+        whole = self._esearch(term, first, last)  # its Count is what the window holds
+        for lo, hi, search in self._searches(term, first, last, whole):
             if skip_until is not None and hi < skip_until:
                 continue
             retstart = start_at if skip_until is not None and lo == skip_until else 0
@@ -120,7 +121,7 @@ class PubMedSource:
                     body=response.content,
                     number=number,
                     cursor=f"{lo.isoformat()}:{retstart}" if more else f"{hi.isoformat()}:done",
-                    total=search.count,
+                    total=whole.count,
                     content_type=response.headers.get("content-type"),
                 )
 
@@ -142,9 +143,11 @@ class PubMedSource:
         )
         return parse_esearch(response.content, url=self.fetcher.redact(response.url))
 
-    def _searches(self, term: str, lo: date, hi: date) -> Iterator[tuple[date, date, ESearchResult]]:
+    def _searches(
+        self, term: str, lo: date, hi: date, search: ESearchResult | None = None
+    ) -> Iterator[tuple[date, date, ESearchResult]]:
         """Date windows, oldest first, each small enough to be retrieved whole."""
-        search = self._esearch(term, lo, hi)
+        search = search or self._esearch(term, lo, hi)
         if search.count <= self.max_per_search:
             if search.count:
                 yield lo, hi, search
