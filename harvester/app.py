@@ -61,7 +61,13 @@ class App:
             return timedelta(days=configured)
         return SOURCES[name].DEFAULT_OVERLAP
 
-    def harvest(self, topic: TopicSettings, source_name: str) -> HarvestResult:
+    def harvest(
+        self,
+        topic: TopicSettings,
+        source_name: str,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> HarvestResult:
         """One scheduled harvest: from the watermark (or the lookback) to now."""
         source = self.source(source_name)
         window = plan_window(
@@ -80,6 +86,7 @@ class App:
             repo=self.repo,
             window=window,
             request_count=lambda: self.fetcher.requests,
+            should_stop=should_stop,
         )
 
     def harvest_all(

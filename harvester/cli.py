@@ -224,42 +224,188 @@ def digest(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the digests instead of sending them")
     ] = False,
+    preview_dir: Annotated[
+        Path, typer.Option("--preview-dir", help="Where --dry-run writes the HTML and Slack JSON")
+    ] = Path("digest-preview"),
 ) -> None:
-    """Build the due digests and show them (--dry-run)."""
-    from harvester.digest import build_digest, render_text
-    from harvester.store.database import open_engine
-    from harvester.store.repository import Repository
+    """Build and send the due digests now (unsent ones first); --dry-run shows them."""
+    from harvester.app import build_app
+    from harvester.delivery import deliver, notifier_for, preview
+    from harvester.render import write_preview
 
     options: Options = ctx.obj
-    if not dry_run:
-        _fail(
-            "sending digests needs the email/Slack notifiers, which this version does not have "
-            "yet; use --dry-run to see what is due",
-            2,
-        )
     with _errors():
         settings = options.settings()
         wanted = set(topics or [t.name for t in settings.topics])
         for name in wanted:
             settings.topic(name)
-        engine = open_engine(settings.database.url)
-        repo = Repository(engine, clock=lambda: datetime.now(UTC))
+        subscriptions = [s for s in settings.subscriptions if wanted & set(s.topics)]
+        if not subscriptions:
+            raise ConfigError(f"{settings.path}: no subscription covers {', '.join(sorted(wanted))}")
+        service = build_app(settings)
+        failed = False
         try:
-            targets = [
-                (sub.key, [t for t in sub.topics if t in wanted], sub.max_items, sub.abstracts)
-                for sub in settings.subscriptions
-            ] or [("preview", sorted(wanted), 50, True)]
-            for key, names, max_items, abstracts in targets:
-                if not names:
+            for sub in subscriptions:
+                if dry_run:
+                    built, rendered = preview(service, sub)
+                    files = write_preview(rendered, preview_dir)
+                    typer.echo(f"── {sub.key}: {len(built.items)} studies; would send: ──")
+                    typer.echo(f"Subject: {rendered.subject}\n")
+                    typer.echo(rendered.text)
+                    typer.echo("written: " + ", ".join(str(f) for f in files))
                     continue
-                queries = {n: settings.topic(n).parsed_query for n in names}
-                built = build_digest(
-                    repo, subscription=key, queries=queries, now=datetime.now(UTC), max_items=max_items
+                result = deliver(service, sub, notifier_for(service, sub))
+                failed = failed or bool(result.failed)
+                state = (
+                    f"sent {len(result.sent)} digest(s), {result.items} studies"
+                    if result.sent
+                    else ("sent 'nothing new'" if result.empty_sent else "nothing to send")
                 )
-                typer.echo(f"── digest for {key} ({len(built.items)} studies) ──")
-                typer.echo(render_text(built, abstracts=abstracts))
+                if result.failed:
+                    state += f"; {len(result.failed)} digest(s) not accepted, kept for a retry"
+                typer.echo(f"{sub.key}: {state}")
         finally:
-            engine.dispose()
+            service.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    health_port: Annotated[
+        int | None, typer.Option("--health-port", help="Serve /healthz on this port")
+    ] = None,
+) -> None:
+    """The daemon: schedule every harvest and digest; stop cleanly on SIGTERM/SIGINT."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from sqlalchemy import text
+
+    from harvester.app import build_app
+    from harvester.delivery import deliverer
+    from harvester.health import HealthServer
+    from harvester.scheduler import Daemon
+
+
+    options: Options = ctx.obj
+    with _errors():
+        settings = options.settings()
+        if not settings.topics:
+            raise ConfigError(f"{settings.path}: no topics configured")
+        service = build_app(settings)
+        lock = _sqlite_daemon_lock(service.engine)
+        daemon = Daemon(service, BlockingScheduler(), deliver=deliverer(service))
+        health = None
+        if health_port is not None:
+
+            def check() -> tuple[bool, str]:
+                with service.engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                running = daemon.scheduler.running and not daemon.stopping.is_set()
+                return running, "scheduler running" if running else "scheduler stopped"
+
+            health = HealthServer(check, port=health_port)
+            health.start()
+        daemon.install_signal_handlers()
+        try:
+            daemon.run()
+        finally:
+            if health is not None:
+                health.stop()
+            service.close()
+            if lock is not None:
+                lock.release()
+
+
+def _sqlite_daemon_lock(engine: object) -> object:
+    """On SQLite, refuse a second daemon on the same file (StoreError names the lock)."""
+    from sqlalchemy import Engine
+
+    from harvester.store.locks import DaemonLock
+
+    assert isinstance(engine, Engine)
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return None
+    lock = DaemonLock(Path(engine.url.database).resolve())
+    lock.acquire()
+    return lock
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Each topic's sources: last run, next scheduled run; pending digests; daemons."""
+    from harvester.app import build_app
+    from harvester.status import render_status
+
+    options: Options = ctx.obj
+    with _errors():
+        service = build_app(options.settings())
+        try:
+            typer.echo(render_status(service), nl=False)
+        finally:
+            service.close()
+
+
+@app.command()
+def backfill(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="The topic")],
+    since: Annotated[str, typer.Option("--since", help="First day (YYYY-MM-DD)")],
+    until: Annotated[str | None, typer.Option("--until", help="Last day (default: today)")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Only this source")] = None,
+    notify: Annotated[
+        bool, typer.Option("--notify", help="Send the backfilled studies in digests too")
+    ] = False,
+    slice_days: Annotated[int, typer.Option("--slice-days", min=1, help="Days per slice")] = 30,
+) -> None:
+    """Harvest a topic's history in date slices; rerun to resume after an interruption."""
+    import signal
+    import threading
+
+    from harvester.app import build_app
+    from harvester.backfill import backfill as run_backfill
+    from harvester.progress import progress_reporter
+
+    options: Options = ctx.obj
+    with _errors():
+        settings = options.settings()
+        chosen = settings.topic(topic)
+        first = _date_option("--since", since)
+        last = _date_option("--until", until) or datetime.now(UTC)
+        assert first is not None
+        if last < first:
+            raise ConfigError("--until is before --since")
+        if source is not None and source not in chosen.sources:
+            raise ConfigError(
+                f"--source: topic {topic!r} does not use {source!r}; it uses {', '.join(chosen.sources)}"
+            )
+        sources = (source,) if source else chosen.sources
+        stop = threading.Event()
+
+        def handle(signum: int, _frame: object) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+        service = build_app(settings)
+        try:
+            with progress_reporter(sys.stderr) as report:
+                results = run_backfill(
+                    service, chosen, since=first.date(), until=last.date(), sources=sources,
+                    notify=notify, slice_days=slice_days, should_stop=stop.is_set,
+                    on_progress=report,
+                )
+        finally:
+            service.close()
+    for r in results:
+        new = sum(run.counts.new_works for run in r.runs)
+        state = "complete" if r.complete and not stop.is_set() else "incomplete (rerun to resume)"
+        typer.echo(
+            f"{topic} × {r.source}: {state}; {r.slices_total} slices "
+            f"({r.slices_skipped} done before), {new} new works"
+        )
+    if stop.is_set() or not all(r.complete for r in results):
+        raise typer.Exit(1)
 
 
 @db_app.command("upgrade")

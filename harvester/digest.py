@@ -149,23 +149,21 @@ def rank(items: Sequence[DigestItem]) -> list[DigestItem]:
     return sorted(newest_first, key=lambda i: i.score, reverse=True)  # stable: keeps dates
 
 
-def build_digest(
-    repo: Repository,
-    *,
+def assemble_digest(
     subscription: str,
+    works: Sequence[StoredWork],
+    *,
     queries: Mapping[str, Query],
     now: datetime,
-    max_items: int = 50,
-    include_backfill: bool = False,
+    max_items: int | None = None,
 ) -> Digest:
-    """The hits of each topic in ``queries`` not yet delivered to ``subscription``."""
+    """Group ``works`` (with their topics) into ranked sections, one per topic of ``queries``."""
     sections = []
     for topic, query in queries.items():
-        pending: list[StoredWork] = repo.pending(
-            subscription, [topic], include_backfill=include_backfill
-        )
         items = []
-        for work in pending:
+        for work in works:
+            if work.topic != topic:
+                continue
             match = query.match(work.record)
             items.append(
                 DigestItem(
@@ -177,10 +175,25 @@ def build_digest(
                 )
             )
         ranked = rank(items)
-        sections.append(
-            DigestSection(topic, tuple(ranked[:max_items]), max(0, len(ranked) - max_items))
-        )
+        keep = len(ranked) if max_items is None else max_items
+        sections.append(DigestSection(topic, tuple(ranked[:keep]), max(0, len(ranked) - keep)))
     return Digest(subscription=subscription, created=now, sections=tuple(sections))
+
+
+def build_digest(
+    repo: Repository,
+    *,
+    subscription: str,
+    queries: Mapping[str, Query],
+    now: datetime,
+    max_items: int = 50,
+    include_backfill: bool = False,
+) -> Digest:
+    """The hits of each topic in ``queries`` not yet in a digest of ``subscription``."""
+    pending = repo.pending(subscription, list(queries), include_backfill=include_backfill)
+    return assemble_digest(
+        subscription, pending, queries=queries, now=now, max_items=max_items
+    )
 
 
 def _environment() -> jinja2.Environment:

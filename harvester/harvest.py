@@ -24,8 +24,8 @@ from structlog.contextvars import bound_contextvars
 
 from harvester.errors import ParseError, SourceError, StoreError
 from harvester.query import Query
-from harvester.sources.base import Source, Window
-from harvester.store.repository import Repository, RunCounts
+from harvester.sources.base import Page, Source, Window
+from harvester.store.repository import PageOutcome, Repository, RunCounts
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +36,7 @@ class HarvestResult:
     topic: str
     source: str
     window: Window
-    status: str  # ok | partial | failed
+    status: str  # ok | partial | failed | interrupted
     counts: RunCounts
     error: str | None = None
 
@@ -60,9 +60,17 @@ def run_harvest(
     repo: Repository,
     window: Window,
     backfill: bool = False,
+    advance_watermark: bool = True,
     request_count: Callable[[], int] = lambda: 0,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_page: Callable[[Page, PageOutcome], None] | None = None,
 ) -> HarvestResult:
-    """Fetch, parse, match and store one window; record the run; never raise a SourceError."""
+    """Fetch, parse, match and store one window; record the run; never raise a SourceError.
+
+    ``should_stop`` is asked after each stored page (a daemon shutting down ends the run
+    there, with the watermark held); ``on_page`` reports progress. A backfill passes
+    ``advance_watermark=False``: history must not move the daily harvest's window.
+    """
     run_id = repo.begin_run(topic, source.name, window, backfill=backfill)
     counts = RunCounts()
     requests_before = request_count()
@@ -122,6 +130,12 @@ def run_harvest(
                     new_works=outcome.new_works,
                     new_hits=outcome.new_hits,
                 )
+                if on_page is not None:
+                    on_page(page, outcome)
+                if should_stop():
+                    status, error = "interrupted", "stopped before the window was complete"
+                    log.info("harvest interrupted", page=page.number)
+                    break
         except SourceError as e:
             log.error("source failed", error=str(e))
             counts = replace(counts, errors=counts.errors + 1)
@@ -145,7 +159,7 @@ def run_harvest(
             status=status,
             counts=counts,
             error=error,
-            watermark=window.end if status == "ok" else None,
+            watermark=window.end if status == "ok" and advance_watermark else None,
             expected=expected,
         )
         log.info(

@@ -168,7 +168,9 @@ def test_outbox_keeps_a_digest_until_it_is_sent(repo: Repository, clock: FixedCl
     assert [w.id for w in repo.digest_works(digest)] == [work_id for _, work_id in items]
 
     retry_at = clock.now + timedelta(minutes=5)
-    assert repo.mark_attempt_failed(digest, "SMTP 451 try later", retry_at) == 1
+    assert repo.mark_attempt_failed(
+        digest, "SMTP 451 try later", lambda attempts: timedelta(minutes=5 * attempts)
+    ) == (1, retry_at)
     assert repo.due_digests("sub", clock.now) == []  # backing off
     assert repo.due_digests("sub", retry_at) == [digest]
     assert repo.pending_digests() == [("sub", digest, 1, "SMTP 451 try later")]

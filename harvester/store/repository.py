@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, Select, func, select, tuple_, update
@@ -372,16 +372,19 @@ class Repository:
                         last_error=None)
             )
 
-    def mark_attempt_failed(self, digest_id: int, error: str, retry_at: datetime) -> int:
-        """Record a failed send; the digest stays pending until ``retry_at``. Returns attempts."""
+    def mark_attempt_failed(
+        self, digest_id: int, error: str, delay: Callable[[int], timedelta]
+    ) -> tuple[int, datetime]:
+        """Record a failed send; the digest stays pending for ``delay(attempts)``.
+        Returns the attempts so far and when the next one is due."""
         with self._session() as session, session.begin():
             digest = session.get(Digest, digest_id)
             if digest is None:
                 raise StoreError(f"digest {digest_id} does not exist")
             digest.attempts += 1
             digest.last_error = error
-            digest.next_attempt_at = retry_at
-            return digest.attempts
+            digest.next_attempt_at = self.clock() + delay(digest.attempts)
+            return digest.attempts, digest.next_attempt_at
 
     # -- daemon bookkeeping -------------------------------------------------------------------
 

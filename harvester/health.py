@@ -1,0 +1,55 @@
+"""``/healthz`` for container orchestrators: 200 while the scheduler runs and the database
+answers, 503 otherwise."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+class HealthServer:
+    """A tiny HTTP server in a background thread; ``check`` returns (healthy, detail)."""
+
+    def __init__(self, check: Callable[[], tuple[bool, str]], *, host: str = "0.0.0.0", port: int) -> None:
+        self.check = check
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                if self.path.split("?", 1)[0] != "/healthz":
+                    self.send_error(404)
+                    return
+                try:
+                    healthy, detail = outer.check()
+                except Exception as e:  # a failing check is an unhealthy answer, not a crash
+                    healthy, detail = False, f"check failed: {e}"
+                body = (("ok" if healthy else "unhealthy") + f": {detail}\n").encode()
+                self.send_response(200 if healthy else 503)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                return
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="healthz")
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("health endpoint listening", port=self.port, path="/healthz")
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
