@@ -294,7 +294,16 @@ def run(
             raise ConfigError(f"{settings.path}: no topics configured")
         service = build_app(settings)
         lock = _sqlite_daemon_lock(service.engine)
-        daemon = Daemon(service, BlockingScheduler(), deliver=deliverer(service))
+        d = settings.daemon
+        daemon = Daemon(
+            service,
+            BlockingScheduler(),
+            deliver=deliverer(service),
+            jitter=d.jitter_seconds or None,
+            misfire_grace=d.misfire_grace_seconds,
+            heartbeat_seconds=d.heartbeat_seconds,
+            digest_retry_seconds=d.digest_retry_seconds,
+        )
         health = None
         if health_port is not None:
 

@@ -305,6 +305,15 @@ class SlackChannelSettings(_Strict):
         return data
 
 
+class DaemonSettings(_Strict):
+    """How `harvester run` schedules (all optional)."""
+
+    jitter_seconds: int = Field(default=60, ge=0)  # spreads replicas' and topics' start times
+    misfire_grace_seconds: int = Field(default=3600, gt=0)
+    heartbeat_seconds: float = Field(default=30.0, gt=0)
+    digest_retry_seconds: float = Field(default=300.0, gt=0)  # how often unsent digests retry
+
+
 class ChannelsSettings(_Strict):
     email: EmailChannelSettings | None = None
     slack: SlackChannelSettings | None = None
@@ -318,6 +327,7 @@ class Settings(_Strict):
     topics: tuple[TopicSettings, ...] = ()
     subscriptions: tuple[SubscriptionSettings, ...] = ()
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     path: str | None = Field(default=None, exclude=True)
 
     @field_validator("sources")

@@ -1,15 +1,35 @@
 """Deduplication, pure: which records describe the same work, and what the merged work says.
 
-At this stage two records are the same work when they share an identifier (the store finds
-them through its unique identifier index); :func:`merge_records` builds the work's record from
-every source record it has.
+::
+
+    records ─▶ features (matchkeys) ─▶ blocks (records sharing a blocking key)
+            ─▶ decide(a, b) for each candidate pair: duplicate / version / distinct, with a reason
+            ─▶ clusters: duplicates joined strongest first, never two different DOIs or PMIDs in one
+            ─▶ merge_records(cluster) for the work's record
+
+A false merge hides a study from a reviewer, a missed one only shows it twice, so every rule
+errs towards "distinct": errata, replies and retraction notices never join their original,
+records with different DOIs never join, a shared DOI with clearly different titles or pages
+(a journal supplement's DOI carried by many abstracts) does not join, and a preprint and its
+journal article are linked as versions of one study, not merged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 
+from harvester.matchkeys import Features, features, is_preprint, keys_of
 from harvester.records import Identifiers, Record
+from harvester.similarity import (
+    author_overlap,
+    first_author_agrees,
+    pages_agree,
+    title_similarity,
+    venues_agree,
+)
 
 # Where sources disagree on bibliographic details, the journal's own metadata (PubMed, Crossref)
 # is preferred over aggregators, and aggregators over preprint servers.
@@ -24,19 +44,268 @@ SOURCE_PREFERENCE: tuple[str, ...] = (
     "medrxiv",
 )
 
+# Fuzzy evidence needed to call two records without a shared identifier one work: an exact
+# title, the same first author and year (2 + 1 + 1) is enough; a lesser title needs pages,
+# volume or a full author list on top. Tuned on the development sets (benchmarks/dedup_quality.py).
+FUZZY_THRESHOLD = 4.0
+# Generic titles ("Editorial") name a kind of piece: they need the same pages or issue as well.
+GENERIC_THRESHOLD = 5.5
+MIN_TITLE_SIMILARITY = 0.85
+# Blocks larger than this are compared within a sliding window over the block sorted by title,
+# so one very common key ("ay:wang:2020") cannot make the cost quadratic.
+MAX_BLOCK = 200
+WINDOW = 30
 
-def _rank(record: Record) -> int:
+
+class Verdict(StrEnum):
+    DUPLICATE = "duplicate"
+    VERSION = "version"  # a preprint and its journal article: linked, not merged
+    DISTINCT = "distinct"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What two records are to each other, why, and how strongly (for ordering merges)."""
+
+    verdict: Verdict
+    reason: str
+    score: float = 0.0
+
+
+def _distinct(reason: str) -> Decision:
+    return Decision(Verdict.DISTINCT, reason)
+
+
+def same_work(a: Record, b: Record) -> Decision:
+    """Whether two records describe the same work (duplicate), versions of one study
+    (preprint and article) or different works, with the reason."""
+    return decide(features(a), features(b))
+
+
+def decide(a: Features, b: Features) -> Decision:
+    """:func:`same_work` on precomputed features."""
+    if a.notice != b.notice:
+        return _distinct(f"a {a.notice or b.notice} notice is not the work it refers to")
+    version = a.preprint != b.preprint
+    if version and (
+        (a.published_doi and a.published_doi == b.doi)
+        or (b.published_doi and b.published_doi == a.doi)
+    ):
+        return Decision(Verdict.VERSION, "the preprint names the article's DOI", 10.0)
+    ids_b = dict(b.ids)
+    shared: list[str] = []
+    for scheme, value in a.ids:
+        other = ids_b.get(scheme)
+        if other is None:
+            continue
+        if other != value:
+            if not (version and scheme == "doi"):
+                return _distinct(f"different {scheme}")
+        else:
+            shared.append(scheme)
+    ts = title_similarity(a, b)
+    if shared:
+        return _identified(a, b, shared[0], ts, version)
+    if not a.compact or not b.compact:
+        return _distinct("no title to compare")
+    if ts < MIN_TITLE_SIMILARITY:
+        return _distinct("titles differ")
+    return _fuzzy(a, b, ts, version)
+
+
+def _identified(a: Features, b: Features, scheme: str, ts: float, version: bool) -> Decision:
+    # A shared identifier is strong evidence, not proof: a supplement's DOI is carried by
+    # every abstract in it, each with its own title and pages.
+    if a.compact and b.compact and (ts < 0.7 or (pages_agree(a, b) is False and ts < 0.9)):
+        return _distinct(f"same {scheme} but different titles or pages")
+    if version:
+        return Decision(Verdict.VERSION, f"preprint and article share the {scheme}", 9.0)
+    return Decision(Verdict.DUPLICATE, f"same {scheme}", 8.0 + ts)
+
+
+def _fuzzy(a: Features, b: Features, ts: float, version: bool) -> Decision:
+    author = first_author_agrees(a, b)
+    if author is False:
+        return _distinct("first authors differ")
+    if a.year is not None and b.year is not None and abs(a.year - b.year) > 1:
+        return _distinct("years differ")
+    pages = pages_agree(a, b)
+    if pages is False:
+        return _distinct("pages differ")
+    if a.volume is not None and b.volume is not None and a.volume != b.volume:
+        return _distinct("volumes differ")
+    if a.kind and b.kind and a.kind != b.kind and not pages:
+        # With the same pages it is one record that two databases file differently (Embase
+        # lists a journal supplement's abstract as a conference paper).
+        return _distinct(f"a {a.kind} and a {b.kind} version are different records")
+    score = 2.0 if a.compact == b.compact else 1.5 if ts >= 0.95 else 1.0 if ts >= 0.9 else 0.5
+    if author:
+        score += 1.0
+        if min(len(a.families), len(b.families)) >= 2 and author_overlap(a, b) >= 0.75:
+            score += 0.5
+    if a.year is not None and b.year is not None:
+        score += 1.0 if a.year == b.year else -0.5
+    if pages:
+        score += 1.5
+    if a.volume is not None and b.volume is not None:
+        score += 0.5
+    if a.issue is not None and b.issue is not None:
+        if a.issue == b.issue:
+            score += 0.5
+        elif not pages:
+            # Issues differ and no pages to overrule them: a recurring column ("Editor's
+            # Comments" in every issue). With equal pages it is a database's slip.
+            return _distinct("issues differ")
+    # Venue names are written too differently across databases ("SIGMOD Conference" and
+    # "International Conference on Management of Data") for a mismatch to count against.
+    if venues_agree(a.venue, b.venue):
+        score += 0.5
+    needed = GENERIC_THRESHOLD if a.generic or b.generic else FUZZY_THRESHOLD
+    if score < needed:
+        return _distinct(f"too little evidence ({score:.1f} < {needed:.1f})")
+    if version:
+        return Decision(Verdict.VERSION, "preprint and article with matching details", score)
+    return Decision(Verdict.DUPLICATE, f"matching details ({score:.1f})", score)
+
+
+@dataclass(frozen=True, slots=True)
+class Clustering:
+    """Result of :func:`cluster`: for each input record, the index of the record kept for its
+    work; the preprint↔article links (index, index, reason); how many pairs were compared."""
+
+    kept: tuple[int, ...]
+    links: tuple[tuple[int, int, str], ...]
+    compared: int
+
+
+def candidate_pairs(feats: Sequence[Features]) -> set[tuple[int, int]]:
+    """Pairs of record indices that share a blocking key (each pair once, ``i < j``)."""
+    blocks: dict[str, list[int]] = defaultdict(list)
+    for i, f in enumerate(feats):
+        for key in keys_of(f):
+            blocks[key].append(i)
+    pairs: set[tuple[int, int]] = set()
+    for members in blocks.values():
+        n = len(members)
+        if n < 2:
+            continue
+        if n > MAX_BLOCK:
+            members = sorted(members, key=lambda i: (feats[i].compact, feats[i].year or 0))
+            width = WINDOW
+        else:
+            width = n
+        for x in range(n):
+            i = members[x]
+            for y in range(x + 1, min(n, x + width + 1)):
+                j = members[y]
+                pairs.add((i, j) if i < j else (j, i))
+    return pairs
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """What a cluster's records must agree on, so a chain of pairwise matches (A~B, B~C) cannot
+    join works that no single comparison would: identifiers, a year span of at most one year,
+    a common first or last page when both sides have pages, one kind of venue."""
+
+    ids: dict[str, str]
+    years: tuple[int, int] | None
+    pages: frozenset[str]
+    kind: str | None
+
+    @classmethod
+    def of(cls, f: Features) -> _Group:
+        # A preprint's own DOI differs from its article's by design; it never vetoes a join.
+        ids = {s: v for s, v in f.ids if not (s == "doi" and f.preprint)}
+        years = (f.year, f.year) if f.year is not None else None
+        # First and last pages; article numbers (e12724) do not compare with pages. A record
+        # with pages is held by them; its venue kind constrains only records without pages.
+        numeric = f.page is not None and f.page[0].isdigit()
+        pages = frozenset(p for p in (f.page, f.last_page) if p and numeric)
+        return cls(ids, years, pages, None if f.page else f.kind)
+
+    def join(self, other: _Group) -> _Group | None:
+        if any(other.ids.get(s, v) != v for s, v in self.ids.items()):
+            return None
+        years = self.years or other.years
+        if self.years and other.years:
+            years = (min(self.years[0], other.years[0]), max(self.years[1], other.years[1]))
+            if years[1] - years[0] > 1:
+                return None
+        if self.pages and other.pages and not self.pages & other.pages:
+            return None
+        if self.kind and other.kind and self.kind != other.kind:
+            return None
+        pages = self.pages | other.pages
+        return _Group({**other.ids, **self.ids}, years, pages, self.kind or other.kind)
+
+
+def cluster(records: Sequence[Record]) -> Clustering:
+    """Group records into works: duplicates joined, strongest evidence first."""
+    feats = [features(r) for r in records]
+    pairs = candidate_pairs(feats)
+    found: list[tuple[float, int, int, Decision]] = []
+    for i, j in pairs:
+        decision = decide(feats[i], feats[j])
+        if decision.verdict is not Verdict.DISTINCT:
+            found.append((decision.score, i, j, decision))
+    found.sort(key=lambda t: (-t[0], t[1], t[2]))
+    parent = list(range(len(records)))
+    groups = [_Group.of(f) for f in feats]
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    links: list[tuple[int, int, str]] = []
+    for _, i, j, decision in found:
+        if decision.verdict is Verdict.VERSION:
+            links.append((i, j, decision.reason))
+            continue
+        ri, rj = root(i), root(j)
+        if ri == rj:
+            continue
+        joined = groups[ri].join(groups[rj])
+        if joined is None:
+            continue
+        parent[rj] = ri
+        groups[ri] = joined
+    members: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(records)):
+        members[root(i)].append(i)
+    kept = [0] * len(records)
+    for group in members.values():
+        best = max(group, key=lambda i: (_completeness(records[i]), -i))
+        for i in group:
+            kept[i] = best
+    return Clustering(kept=tuple(kept), links=tuple(links), compared=len(pairs))
+
+
+def _completeness(record: Record) -> int:
+    values: Iterable[object] = (
+        record.title, record.ids.doi, record.abstract, record.authors, record.venue,
+        record.year, record.volume, record.issue, record.pages,
+    )  # fmt: skip
+    return sum(1 for v in values if v not in (None, "", ()))
+
+
+def _rank(record: Record) -> tuple[bool, int]:
     try:
-        return SOURCE_PREFERENCE.index(record.source)
+        rank = SOURCE_PREFERENCE.index(record.source)
     except ValueError:
-        return len(SOURCE_PREFERENCE)
+        rank = len(SOURCE_PREFERENCE)
+    return is_preprint(record), rank
 
 
 def merge_records(records: Sequence[Record]) -> Record:
     """One record for a work: the best value of each field among its source records.
 
     The complete abstract (the longest, with its sections), the fullest author list, every
-    identifier, and for the other fields the first present value in source preference order.
+    identifier (the publisher's DOI before a preprint server's), and for the other fields
+    (venue, volume, issue, pages…) the first present value in source preference order, journal
+    records before preprints.
     """
     if not records:
         raise ValueError("merge_records needs at least one record")
@@ -54,7 +323,9 @@ def merge_records(records: Sequence[Record]) -> Record:
     for r in ordered:
         ids = ids.merged(r.ids)
     with_abstract = [r for r in ordered if r.abstract]
-    abstract_from = max(with_abstract, key=lambda r: len(r.abstract or "")) if with_abstract else first
+    abstract_from = (
+        max(with_abstract, key=lambda r: len(r.abstract or "")) if with_abstract else first
+    )
     authors_from = max(ordered, key=lambda r: len(r.authors))
     keywords = tuple(dict.fromkeys(k for r in ordered for k in r.keywords))
     others = tuple(dict.fromkeys(a for r in ordered for a in r.other_abstracts))

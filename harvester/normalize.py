@@ -21,6 +21,8 @@ from bs4.element import (
     Tag,
 )
 
+from harvester.records import Section
+
 # --- whitespace and markup -------------------------------------------------------------------
 
 
@@ -372,3 +374,174 @@ def split_name(full: str | None) -> tuple[str | None, str | None]:
     while cut > 1 and words[cut - 1] in _PARTICLES:
         cut -= 1
     return " ".join(words[cut:]), " ".join(words[:cut])
+
+
+# --- plain text with stray markup ------------------------------------------------------------
+
+# HTML and JATS tags that turn up in preprint servers' plain-text fields (arXiv, bioRxiv).
+# Only these are removed: a "<" that does not open one of them is text, as in LaTeX
+# ("$n<k$", "$a <b$"), which markup_to_text would read as the start of an element.
+_KNOWN_TAG = re.compile(
+    r"</?(?P<name>i|b|u|em|strong|sub|sup|sc|span|font|a|tt|code|p|br|hr|div|li|ul|ol|h[1-6]"
+    r"|italic|bold|underline|monospace|jats:[a-z-]+)(?:\s[^<>]*)?/?>",
+    re.I,
+)
+_BLOCK_TAGS = frozenset({"p", "br", "hr", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4"})
+
+
+def strip_markup(value: str | None) -> str | None:
+    """Plain text of a field that is meant to be plain: known HTML/JATS tags removed,
+    entities unescaped, whitespace collapsed; any other ``<`` (LaTeX) stays. MathML goes
+    through :func:`markup_to_text`."""
+    if value is None:
+        return None
+    if re.search(r"<(?:\w+:)?math[\s>]", value):
+        return markup_to_text(value)
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group("name").lower()
+        return " " if name.removeprefix("jats:") in _BLOCK_TAGS | {"title", "sec"} else ""
+
+    return collapse_whitespace(html.unescape(_KNOWN_TAG.sub(replace, value)))
+
+
+# --- structured abstracts --------------------------------------------------------------------
+
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "title"})
+_BOLD = frozenset({"b", "strong"})
+# Containers in which a leading bold run reads as a section label ("<p><b>Methods:</b> …").
+_LABEL_PARENTS = frozenset({"[document]", "html", "body", "p", "div", "sec", "abstract"})
+_MAX_LABEL_CHARS = 60
+# A first heading that only announces the abstract is not a section label
+# (Crossref JATS: <jats:title>Abstract</jats:title>, Europe PMC <h4>Summary</h4>).
+_ABSTRACT_HEADINGS = frozenset({"abstract", "summary", "graphical abstract"})
+
+
+def markup_sections(value: str | None) -> tuple[Section, ...]:
+    """Labelled Sections of an HTML or JATS abstract; plain text gives one unlabelled Section.
+
+    Labels come from headings (``<h4>Background</h4>``, JATS ``<sec><title>Methods</title>``)
+    and from a bold run opening a paragraph (``<p><b>Results:</b> …``); the trailing colon is
+    dropped. Text before the first label is an unlabelled Section; an opening "Abstract"
+    heading is dropped. Inline markup is removed as :func:`markup_to_text` does.
+    """
+    if value is None:
+        return ()
+    if "<" not in value:
+        text = collapse_whitespace(html.unescape(value))
+        return (Section(label=None, text=text),) if text else ()
+    soup = BeautifulSoup(_STRAY_LT.sub("&lt;", value), "lxml")
+    pieces: list[tuple[str | None, list[str]]] = [(None, [])]
+    _split_sections(soup, pieces)
+    sections: list[Section] = []
+    for index, (label, parts) in enumerate(pieces):
+        text = collapse_whitespace("".join(parts))
+        if index == 1 and label is not None and label.lower() in _ABSTRACT_HEADINGS:
+            label = None  # an opening "Abstract" heading (index 0 is the text before it)
+        if text:
+            sections.append(Section(label=label, text=text))
+    return tuple(sections)
+
+
+def _split_sections(node: Tag, pieces: list[tuple[str | None, list[str]]]) -> None:
+    for child in node.children:
+        if isinstance(child, Tag):
+            name = _local_name(child)
+            if name in {"script", "style"}:
+                continue
+            if name in _HEADINGS or (name in _BOLD and _opens_paragraph(child)):
+                label = _label(child)
+                if label is not None:
+                    pieces.append((label, []))
+                    continue
+            parts = pieces[-1][1]
+            if name == "math":
+                parts.append(_math_text(child))
+            elif name in _BLOCKS:
+                parts.append(" ")
+                _split_sections(child, pieces)
+                pieces[-1][1].append(" ")
+            else:  # html/body wrappers and inline markup: headings may still be inside
+                _split_sections(child, pieces)
+        elif isinstance(child, NavigableString) and not isinstance(child, _SKIPPED_NODES):
+            pieces[-1][1].append(str(child))
+
+
+def _opens_paragraph(tag: Tag) -> bool:
+    """A bold run that is the first thing in its paragraph, or follows a line break."""
+    parent = tag.parent
+    if parent is None or parent.name is None:
+        return False
+    if parent.name.rpartition(":")[2] not in _LABEL_PARENTS:
+        return False
+    previous = tag.previous_sibling
+    while isinstance(previous, NavigableString) and not str(previous).strip():
+        previous = previous.previous_sibling
+    return previous is None or (isinstance(previous, Tag) and _local_name(previous) == "br")
+
+
+def _label(tag: Tag) -> str | None:
+    text = markup_to_text(str(tag.decode_contents()))
+    if text is None:
+        return None
+    text = text.rstrip(":.").strip()
+    if not text or len(text) > _MAX_LABEL_CHARS or not any(c.isalpha() for c in text):
+        return None
+    return text
+
+
+# --- JSON values -----------------------------------------------------------------------------
+# JSON APIs (OpenAlex, Semantic Scholar) send values whose type the parser must not trust:
+# these read one value as the documented type or raise UnexpectedValue naming where it was,
+# so the parser can skip that one record and say why.
+
+
+class UnexpectedValue(ValueError):
+    """A JSON value of another type than the API documents; the message says where."""
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "?")
+
+
+def json_object(value: object, where: str) -> dict[str, object] | None:
+    """``value`` if it is a JSON object, None if null; UnexpectedValue otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value
+    raise UnexpectedValue(f"{where}: expected an object, got {_json_type(value)}")
+
+
+def json_list(value: object, where: str) -> list[object]:
+    """``value`` if it is a JSON array, ``[]`` if null; UnexpectedValue otherwise."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    raise UnexpectedValue(f"{where}: expected an array, got {_json_type(value)}")
+
+
+def json_text(value: object, where: str, *, numbers: bool = False) -> str | None:
+    """``value`` if it is a string (numbers too when ``numbers``: volume 12), None if null."""
+    if value is None or isinstance(value, str):
+        return value
+    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise UnexpectedValue(f"{where}: expected a string, got {_json_type(value)}")
+
+
+def json_int(value: object, where: str) -> int | None:
+    """``value`` if it is an integer (or a string of digits), None if null."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = value.strip() if isinstance(value, str) else ""
+    # ASCII digits only ("²".isdigit() is true but int() refuses it), and few of them.
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return int(text)
+    raise UnexpectedValue(f"{where}: expected an integer, got {_json_type(value)}")

@@ -4,16 +4,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harvester.sources.base import Page, ParseResult, Skipped, Source, Window
+from harvester.sources.arxiv import ArxivSource
+from harvester.sources.base import Page, ParseResult, Skipped, Source, SourceFactory, Window
+from harvester.sources.biorxiv import BiorxivSource, MedrxivSource
+from harvester.sources.crossref import CrossrefSource
+from harvester.sources.europepmc import EuropePMCSource
+from harvester.sources.openalex import OpenAlexSource
 from harvester.sources.pubmed import PubMedSource
+from harvester.sources.semanticscholar import SemanticScholarSource
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
     from harvester.http import Fetcher
 
-SOURCES = {
+SOURCES: dict[str, SourceFactory] = {
     "pubmed": PubMedSource,
+    "openalex": OpenAlexSource,
+    "semanticscholar": SemanticScholarSource,
+    "arxiv": ArxivSource,
+    "biorxiv": BiorxivSource,
+    "medrxiv": MedrxivSource,
+    "europepmc": EuropePMCSource,
+    "crossref": CrossrefSource,
 }
+
+
+def missing_key(name: str, settings: SourceSettings) -> str | None:
+    """For a source that cannot work without an API key the user has not set: the name of
+    the environment variable to set (OpenAlex requires a key since February 2026)."""
+    cls = SOURCES[name]
+    if getattr(cls, "REQUIRES_KEY", False) and settings.api_key is None:
+        return settings.api_key_env or str(getattr(cls, "KEY_ENV", f"{name.upper()}_API_KEY"))
+    return None
 
 
 def source_from_settings(
@@ -24,4 +46,14 @@ def source_from_settings(
     return cls.from_settings(settings, fetcher), cls.rate(settings)
 
 
-__all__ = ["SOURCES", "Page", "ParseResult", "Skipped", "Source", "Window", "source_from_settings"]
+__all__ = [
+    "SOURCES",
+    "Page",
+    "ParseResult",
+    "Skipped",
+    "Source",
+    "SourceFactory",
+    "Window",
+    "missing_key",
+    "source_from_settings",
+]

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from harvester.records import Record
 
 if TYPE_CHECKING:
+    from harvester.config import SourceSettings
+    from harvester.http import Fetcher
     from harvester.query import Query
 
 
@@ -82,3 +84,17 @@ class Source(Protocol):
     def parse(self, page: Page) -> ParseResult:
         """The records of one page (pure; raises ParseError if the page is unreadable)."""
         ...
+
+
+class SourceFactory(Protocol):
+    """What the registry holds: a source class, built from its settings by the app."""
+
+    name: str
+    rate_key: str
+    DEFAULT_OVERLAP: timedelta
+
+    def from_settings(self, settings: SourceSettings, fetcher: Fetcher) -> Source: ...
+
+    def rate(self, settings: SourceSettings) -> float: ...
+
+    def parse(self, page: Page) -> ParseResult: ...

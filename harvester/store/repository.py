@@ -112,7 +112,19 @@ class Repository:
     def begin_run(
         self, topic: str, source: str, window: Window, *, backfill: bool = False
     ) -> int:
+        """Record a new run. Runs of the same kind still marked running were cut short (the
+        caller holds the claim, so nobody else runs them): they become 'interrupted'."""
         with self._session() as session, session.begin():
+            session.execute(
+                update(HarvestRun)
+                .where(
+                    HarvestRun.topic == topic,
+                    HarvestRun.source == source,
+                    HarvestRun.backfill.is_(backfill),
+                    HarvestRun.status == "running",
+                )
+                .values(status="interrupted", error="the process ended before the run finished")
+            )
             run = HarvestRun(
                 topic=topic,
                 source=source,

@@ -25,11 +25,24 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.emulator.arxiv import ArxivRoutes
 from tests.emulator.base import RecordedRequest, Reply, Request, SourceRoutes, text_reply
+from tests.emulator.biorxiv import BiorxivRoutes, MedrxivRoutes
+from tests.emulator.crossref import CrossrefRoutes
+from tests.emulator.europepmc import EuropePMCRoutes
+from tests.emulator.openalex import OpenAlexRoutes
 from tests.emulator.pubmed import PubMedRoutes
+from tests.emulator.semanticscholar import SemanticScholarRoutes
 
 SOURCES: dict[str, type[SourceRoutes]] = {
     "pubmed": PubMedRoutes,
+    "openalex": OpenAlexRoutes,
+    "semanticscholar": SemanticScholarRoutes,
+    "arxiv": ArxivRoutes,
+    "biorxiv": BiorxivRoutes,
+    "medrxiv": MedrxivRoutes,
+    "europepmc": EuropePMCRoutes,
+    "crossref": CrossrefRoutes,
 }
 
 FaultKind = Literal["status", "slow", "truncate", "body"]

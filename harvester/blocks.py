@@ -1,0 +1,190 @@
+"""A digest as Slack Block Kit messages, split to stay inside Slack's limits.
+
+Slack's rules this module follows (docs.slack.dev, "Formatting text" and "Block Kit reference"):
+
+- mrkdwn text escapes exactly three characters: ``&`` → ``&amp;``, ``<`` → ``&lt;``,
+  ``>`` → ``&gt;``; a link is ``<url|text>``;
+- a message holds at most 50 blocks; a section's text at most 3,000 characters; a header's
+  plain_text at most 150; a context block at most 10 elements;
+- besides the documented limits, Slack refuses messages whose blocks hold roughly 13,000
+  characters in all (``msg_blocks_too_long``; slackapi/bolt-js#2509), so a message is also
+  capped at :data:`MESSAGE_CHARS`.
+
+Each study is one section (title link, authors, citation, badges, why it is here, abstract
+excerpt) and one context line (sources, notes); a study is never split across two messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:  # render imports this module; the views are only types here
+    from harvester.render import AbstractPart, DigestView, ItemView
+
+MAX_BLOCKS = 50
+SECTION_TEXT = 3000
+HEADER_TEXT = 150
+CONTEXT_ELEMENTS = 10
+MESSAGE_CHARS = 12_000
+SLACK_EXCERPT_CHARS = 600
+"""Slack shows an abstract excerpt, not the abstract: a channel is read at a glance."""
+MIN_PART = 60
+"""An abstract section with less room than this is left out rather than cut to a stub."""
+
+Block = dict[str, Any]
+
+
+def escape(text: str) -> str:
+    """mrkdwn text with Slack's three control characters escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str, text: str) -> str:
+    """``<url|text>``; the URL's own ``|``, ``<``, ``>`` and spaces are percent-encoded so they
+    cannot end the link early, and the text is escaped."""
+    safe = quote(url, safe="/:?#[]@!$&'()*+,;=%~-._")
+    return f"<{escape(safe)}|{escape(text)}>"
+
+
+def slack_payloads(view: DigestView, *, abstracts: bool = True) -> tuple[dict[str, Any], ...]:
+    """The incoming-webhook payloads for a digest, in order; each within Slack's limits."""
+    title = _title(view)
+    units: list[list[Block]] = []
+    for n, section in enumerate(view.sections):
+        heading = f"{section.topic}: {_count(len(section.items))}"
+        if section.more:
+            heading += f" (showing {len(section.items)} of {len(section.items) + section.more})"
+        head: list[Block] = [] if n == 0 else [{"type": "divider"}]
+        head.append(_header(heading))
+        if section.query:
+            head.append(_context([f"query: `{escape(section.query)}`"]))
+        items = [_item_blocks(item, abstracts=abstracts) for item in section.items]
+        # a topic's heading travels with its first study, never alone at a message's end
+        units.append(head + items[0] if items else [*head, _section("Nothing new.")])
+        units.extend(items[1:])
+    if not units:
+        units.append([_section("Nothing new.")])
+    messages = _pack(units, reserve=1)
+    total = len(messages)
+    payloads = []
+    for k, blocks in enumerate(messages, start=1):
+        label = title if total == 1 else f"{title} (part {k} of {total})"
+        payloads.append(
+            {
+                # the top-level text is what notifications and screen readers show
+                "text": escape(label),
+                "blocks": [_context([f"*{escape(label)}*"]), *blocks],
+                "unfurl_links": False,
+                "unfurl_media": False,
+            }
+        )
+    return tuple(payloads)
+
+
+def _title(view: DigestView) -> str:
+    topics = ", ".join(view.topics) or "no topics"
+    return f"harvester: {_count(view.count)} — {topics}"
+
+
+def _count(n: int) -> str:
+    return "nothing new" if n == 0 else f"{n} new {'study' if n == 1 else 'studies'}"
+
+
+def _header(text: str) -> Block:
+    if len(text) > HEADER_TEXT:
+        text = text[: HEADER_TEXT - 1] + "…"
+    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": False}}
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(texts: Sequence[str]) -> Block:
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": t} for t in texts[:CONTEXT_ELEMENTS]],
+    }
+
+
+def _item_blocks(item: ItemView, *, abstracts: bool) -> list[Block]:
+    title = _clip(item.title_text, 400)
+    head = [f"*{link(item.url, title)}*" if item.url else f"*{escape(title)}*"]
+    if item.badges:
+        head[0] += " " + " ".join(f"`{b}`" for b in item.badges)
+    if item.authors:
+        head.append(escape(_clip(item.authors, 300)))
+    if item.citation:
+        head.append(f"_{escape(_clip(item.citation, 300))}_")
+    if item.reasons:
+        why = " · ".join(f"*{escape(r.term)}* in {escape(r.places)}" for r in item.reasons)
+        head.append(f":mag: {_clip(why, 600)}")
+    text = "\n".join(head)
+    if abstracts and item.abstract:
+        budget = SECTION_TEXT - len(text) - 2
+        text += "\n>" + _abstract(item.abstract, budget).replace("\n", "\n>")
+    context = [f"found in {escape(item.found_in)}"]
+    if item.published_in:
+        context.append(f"now published in {escape(item.published_in)}")
+    if item.journal_version:
+        context.append(link(item.journal_version, "journal version"))
+    return [_section(text[:SECTION_TEXT]), _context(context)]
+
+
+def _abstract(parts: Iterable[AbstractPart], budget: int) -> str:
+    """The excerpt's sections as "*LABEL* text" lines, escaped, shortened to fit ``budget``."""
+    raw = [(p.label, p.text) for p in parts]
+    limit = SLACK_EXCERPT_CHARS
+    while True:
+        lines: list[str] = []
+        left = limit
+        for label, body in raw:
+            if left < MIN_PART:
+                if lines and not lines[-1].endswith("…"):
+                    lines[-1] += " …"
+                break
+            if len(body) > left:
+                body = body[:left].rsplit(" ", 1)[0] + " …"
+            left -= len(body)
+            lines.append(f"*{escape(label)}:* {escape(body)}" if label else escape(body))
+        text = "\n".join(lines)
+        if len(text) <= budget or limit <= 0:
+            return text[: max(budget, 0)]
+        limit -= max(len(text) - budget, 50)  # escaping grew it: cut the raw text further
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _chars(blocks: Iterable[Block]) -> int:
+    total = 0
+    for block in blocks:
+        if "text" in block:
+            total += len(block["text"]["text"])
+        for element in block.get("elements", ()):
+            total += len(element["text"])
+    return total
+
+
+def _pack(units: Sequence[list[Block]], *, reserve: int) -> list[list[Block]]:
+    """Consecutive units into messages of at most MAX_BLOCKS (less ``reserve``) blocks and
+    MESSAGE_CHARS characters; a unit is never split (one study's blocks stay together)."""
+    messages: list[list[Block]] = []
+    current: list[Block] = []
+    chars = 0
+    for unit in units:
+        size = _chars(unit)
+        fits = len(current) + len(unit) <= MAX_BLOCKS - reserve and chars + size <= MESSAGE_CHARS
+        if current and not fits:
+            messages.append(current)
+            current, chars = [], 0
+        if not current and unit and unit[0]["type"] == "divider":
+            unit = unit[1:]  # a message does not start with a divider
+        current.extend(unit)
+        chars += size
+    if current:
+        messages.append(current)
+    return messages

@@ -1,0 +1,72 @@
+"""The notifier seam: a channel that delivers a :class:`~harvester.render.RenderedDigest`.
+
+A notifier only transports. What a digest says is decided by :mod:`harvester.render`; what
+was delivered is remembered by the store (the outbox), never by the notifier.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from harvester.errors import NotifyError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from harvester.config import Settings, SubscriptionSettings
+    from harvester.render import RenderedDigest
+
+
+class ChannelError(NotifyError):
+    """A channel did not accept a digest.
+
+    ``retryable`` tells the outbox whether the same message may succeed later (server down,
+    429, 5xx, a 4xx SMTP reply) or will fail the same way until someone changes something
+    (Slack 400 ``invalid_blocks``, 404 ``no_service``, a 5xx SMTP reply, bad credentials).
+    ``parts_sent`` counts the messages of a multi-part digest (Slack) that were accepted
+    before the failure, so a retry can resume after them. The message never holds a secret
+    (webhook URL, password).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        channel: str,
+        retryable: bool,
+        status: int | str | None = None,
+        parts_sent: int = 0,
+    ) -> None:
+        super().__init__(f"{channel}: {message}")
+        self.channel = channel
+        self.retryable = retryable
+        self.status = status
+        self.parts_sent = parts_sent
+
+
+class Notifier(Protocol):
+    """Sends one rendered digest; raises :class:`ChannelError` (a ``NotifyError``) on failure.
+
+    Returning means the server accepted every part of the message.
+    """
+
+    name: str
+
+    def send(self, message: RenderedDigest) -> None: ...
+
+
+class NotifierFactory(Protocol):
+    """What the registry holds: a notifier class built from the settings of one subscription."""
+
+    def from_settings(
+        self,
+        settings: Settings,
+        subscription: SubscriptionSettings,
+        *,
+        client: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Notifier: ...

@@ -1,0 +1,238 @@
+"""Email: a digest as one multipart/alternative message (plain text, then HTML) over SMTP.
+
+Security follows ``[channels.email] security``: ``starttls`` (RFC 3207, port 587), ``tls``
+(implicit TLS, RFC 8314, port 465) or ``none`` (a local relay). Credentials come from the
+environment through the config and are used only for ``AUTH``; they are never logged.
+
+Headers are built by :class:`email.message.EmailMessage` with the default policy, which
+folds and RFC 2047-encodes long or non-ASCII values and refuses CR/LF inside a header; record
+text that reaches a header (a lone study's title in the Subject) is made one line first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Literal
+
+import structlog
+from pydantic import SecretStr
+
+from harvester.errors import ConfigError
+from harvester.notifiers.base import ChannelError
+from harvester.render import one_line
+
+if TYPE_CHECKING:
+    import httpx
+
+    from harvester.config import Settings, SubscriptionSettings
+    from harvester.render import RenderedDigest
+
+log = structlog.get_logger(__name__)
+
+Security = Literal["starttls", "tls", "none"]
+LARGE_BODY = 256 * 1024
+"""Above this, bodies are base64 (fast to encode); below, quoted-printable (readable source)."""
+
+
+class EmailNotifier:
+    """Sends digests to ``to`` through one SMTP server."""
+
+    name = "email"
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        security: Security,
+        sender: str,
+        to: tuple[str, ...],
+        username: SecretStr | None = None,
+        password: SecretStr | None = None,
+        unsubscribe: str | None = None,
+        timeout: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        if not to:
+            raise ValueError("an email notifier needs at least one recipient")
+        if (username is None) != (password is None):
+            raise ValueError("SMTP AUTH needs both a username and a password")
+        self.host = host
+        self.port = port
+        self.security: Security = security
+        self.sender = sender
+        self.to = to
+        self._username = username
+        self._password = password
+        self.unsubscribe = unsubscribe
+        self.timeout = timeout
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.clock = clock
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        subscription: SubscriptionSettings,
+        *,
+        client: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], datetime] | None = None,
+        unsubscribe: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> EmailNotifier:
+        """The notifier for one email subscription (``client`` and ``sleep`` are unused: SMTP
+        retries are the outbox's, on its next tick)."""
+        channel = settings.channels.email
+        if channel is None:
+            raise ConfigError(
+                f"{settings.path or 'config'}: an email subscription needs [channels.email]"
+            )
+        return cls(
+            host=channel.host,
+            port=channel.port,
+            security=channel.security,
+            sender=channel.from_,
+            to=subscription.to,
+            username=channel.username,
+            password=channel.password,
+            unsubscribe=unsubscribe,
+            timeout=channel.timeout,
+            ssl_context=ssl_context,
+            clock=clock or (lambda: datetime.now(UTC)),
+        )
+
+    def compose(self, message: RenderedDigest, *, now: datetime | None = None) -> EmailMessage:
+        """The message as it would be sent (also what ``--dry-run`` can show)."""
+        mail = EmailMessage()
+        mail["Subject"] = one_line(message.subject)
+        mail["From"] = self.sender
+        mail["To"] = ", ".join(self.to)
+        mail["Date"] = format_datetime((now or self.clock()).astimezone(UTC))
+        mail["Message-ID"] = message_id(message.key, self.sender)
+        mail["List-Unsubscribe"] = list_unsubscribe(self.unsubscribe, self.sender)
+        # RFC 3834: machine-generated; stops vacation auto-replies to the sender address
+        mail["Auto-Submitted"] = "auto-generated"
+        mail["X-Harvester-Digest"] = message.key
+        big = len(message.html) > LARGE_BODY
+        mail.set_content(message.text, subtype="plain", cte="base64" if big else "quoted-printable")
+        mail.add_alternative(
+            message.html, subtype="html", cte="base64" if big else "quoted-printable"
+        )
+        return mail
+
+    def send(self, message: RenderedDigest) -> None:
+        """Deliver ``message``; return only once the server accepted it for every recipient
+        it did not refuse outright (partly refused recipients are logged, not retried, so
+        the accepted ones do not get it twice)."""
+        mail = self.compose(message)
+        try:
+            with self._connect() as smtp:
+                refused = smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as e:
+            codes = {code for code, _ in e.recipients.values()}
+            raise ChannelError(
+                f"every recipient refused ({', '.join(str(c) for c in sorted(codes))})",
+                channel=self.name,
+                retryable=all(400 <= c < 500 for c in codes),
+                status=min(codes) if codes else None,
+            ) from e
+        except smtplib.SMTPResponseException as e:
+            raise ChannelError(
+                f"SMTP server replied {e.smtp_code}: {_reply(e.smtp_error)}",
+                channel=self.name,
+                # RFC 5321 §4.2.1: 4yz is a transient failure, 5yz a permanent one
+                retryable=400 <= e.smtp_code < 500,
+                status=e.smtp_code,
+            ) from e
+        except smtplib.SMTPNotSupportedError as e:
+            raise ChannelError(
+                f"SMTP server does not support what the config asks ({e}); check security",
+                channel=self.name,
+                retryable=False,
+            ) from e
+        except ssl.SSLCertVerificationError as e:
+            raise ChannelError(
+                f"TLS certificate of {self.host} not trusted: {e.verify_message}",
+                channel=self.name,
+                retryable=False,
+            ) from e
+        except (smtplib.SMTPException, OSError) as e:  # refused, reset, timeout, TLS failure
+            raise ChannelError(
+                f"cannot deliver to {self.host}:{self.port}: {type(e).__name__}: {e}",
+                channel=self.name,
+                retryable=True,
+            ) from e
+        if refused:
+            log.warning("recipients refused", digest=message.key, refused=sorted(refused))
+        log.info(
+            "digest mailed",
+            digest=message.key,
+            studies=message.count,
+            recipients=len(self.to) - len(refused),
+        )
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp: smtplib.SMTP
+        if self.security == "tls":
+            smtp = smtplib.SMTP_SSL(
+                self.host, self.port, timeout=self.timeout, context=self.ssl_context
+            )
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            smtp.ehlo_or_helo_if_needed()
+            if self.security == "starttls":
+                smtp.starttls(context=self.ssl_context)
+                smtp.ehlo()
+            if self._username is not None and self._password is not None:
+                if self.security == "none":
+                    log.warning("smtp auth without tls", host=self.host)
+                smtp.login(self._username.get_secret_value(), self._password.get_secret_value())
+        except BaseException:
+            _close(smtp)
+            raise
+        return smtp
+
+
+def message_id(key: str, sender: str) -> str:
+    """``<digest-KEY@domain>``: the same digest always gets the same Message-ID, so a copy
+    re-sent after a failure that the server had in fact accepted is recognisably the same
+    message (RFC 5322 §3.6.4: the right side names the sender's domain)."""
+    try:
+        domain = Address(addr_spec=sender).domain
+    except (ValueError, IndexError):
+        domain = ""
+    return f"<digest-{key}@{domain or 'harvester'}>"
+
+
+def list_unsubscribe(target: str | None, sender: str) -> str:
+    """RFC 2369 List-Unsubscribe: a configured ``mailto:``/``https:`` URI, else a mail to the
+    sender with the subject "unsubscribe"."""
+    if target:
+        uri = one_line(target).replace(" ", "%20")
+        if not uri.startswith(("mailto:", "https:", "http:")):
+            uri = f"mailto:{uri}"
+    else:
+        uri = f"mailto:{sender}?subject=unsubscribe"
+    return f"<{uri}>"
+
+
+def _reply(error: bytes | str) -> str:
+    text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+    return one_line(text)[:300]
+
+
+def _close(smtp: smtplib.SMTP) -> None:
+    # closing after a failed handshake: the handshake's error is the one worth reporting
+    with contextlib.suppress(OSError):
+        smtp.close()

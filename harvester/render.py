@@ -1,0 +1,490 @@
+"""A digest made ready to send: plain text, HTML and Slack Block Kit, from one view of it.
+
+::
+
+    Digest (digest.build_digest) ──▶ view_digest: per item the linked title, citation, badges,
+        sources, abstract excerpt and *why it is here* (Query.match hits, highlighted)
+      ──▶ render_digest ──▶ RenderedDigest(subject, text, html, slack payloads, key)
+      ──▶ notifiers (email, slack) send it; ``--dry-run`` writes it (write_preview)
+
+Everything here is pure: no store, no network. HTML is rendered by Jinja2 with autoescape on,
+so record text (titles, abstracts) can never become markup; URLs are only linked when they are
+http(s), so a record cannot smuggle a ``javascript:`` link into a digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+
+from harvester.blocks import slack_payloads
+from harvester.digest import (
+    WRAP,
+    Digest,
+    DigestItem,
+    citation_line,
+    format_authors,
+    record_links,
+)
+from harvester.query import Hit, Match, Query
+from harvester.records import Record
+
+EXCERPT_CHARS = 1500
+"""How much of an abstract the HTML and Slack digests show; the full text is one click away."""
+MIN_PART = 60
+"""An abstract section with less room left than this is dropped, not cut to a stub."""
+SUBJECT_TITLE_CHARS = 110
+FIELD_NAMES: Mapping[str, str] = {
+    "title": "title",
+    "abstract": "abstract",
+    "keywords": "MeSH/keywords",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A run of text; ``hit`` when it is what a query term matched (shown highlighted)."""
+
+    text: str
+    hit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AbstractPart:
+    """One section of the abstract excerpt: its heading (None if unlabelled) and its text."""
+
+    label: str | None
+    segments: tuple[Segment, ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(s.text for s in self.segments)
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """A query term that matched, the fields it matched in, and the record's own words for it
+    when they differ from the term (``depress*`` → "depressive", "depression")."""
+
+    term: str
+    fields: tuple[str, ...]
+    forms: tuple[str, ...]
+
+    @property
+    def places(self) -> str:
+        """Where it matched, for readers: "title, abstract, MeSH/keywords"."""
+        return ", ".join(FIELD_NAMES.get(f, f) for f in self.fields)
+
+    def describe(self) -> str:
+        where = self.places
+        forms = f" ({', '.join(repr(f) for f in self.forms)})" if self.forms else ""
+        return f"{self.term} in {where}{forms}"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """What a reader sees of one study."""
+
+    item: DigestItem
+    number: int
+    title: tuple[Segment, ...]
+    url: str | None
+    links: tuple[str, ...]
+    authors: str
+    citation: str
+    badges: tuple[str, ...]
+    found_in: str
+    abstract: tuple[AbstractPart, ...]
+    truncated: bool
+    reasons: tuple[Reason, ...]
+    published_in: str | None
+    journal_version: str | None
+
+    @property
+    def title_text(self) -> str:
+        return "".join(s.text for s in self.title)
+
+    @property
+    def why(self) -> str:
+        """One line: the matched terms and where ("nlp in abstract · …")."""
+        return " · ".join(r.describe() for r in self.reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    topic: str
+    query: str | None
+    items: tuple[ItemView, ...]
+    more: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestView:
+    subscription: str
+    created: datetime
+    sections: tuple[SectionView, ...]
+
+    @property
+    def count(self) -> int:
+        return sum(len(s.items) for s in self.sections)
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(s.topic for s in self.sections)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedDigest:
+    """Everything a channel sends for one digest; also what ``--dry-run`` shows.
+
+    ``key`` is stable for one (subscription, digest id): the email Message-ID is built from it,
+    so a digest re-sent after an outage carries the same Message-ID and receivers can drop the
+    duplicate. ``slack`` holds the Block Kit payloads, already split to Slack's limits.
+    """
+
+    subscription: str
+    digest_id: str
+    key: str
+    created: datetime
+    subject: str
+    count: int
+    topics: tuple[str, ...]
+    work_ids: tuple[int, ...]
+    text: str
+    html: str
+    slack: tuple[dict[str, Any], ...]
+
+    def slack_json(self) -> str:
+        """The Slack payloads as one pretty JSON array (for ``--dry-run``)."""
+        return json.dumps(list(self.slack), indent=2, ensure_ascii=False)
+
+
+# --- the view --------------------------------------------------------------------------------
+
+
+def view_digest(
+    digest: Digest,
+    *,
+    queries: Mapping[str, Query] | None = None,
+    excerpt_chars: int = EXCERPT_CHARS,
+) -> DigestView:
+    """The digest as readers see it; ``queries`` (topic → query) explain why each item is there."""
+    queries = queries or {}
+    sections = []
+    for section in digest.sections:
+        query = queries.get(section.topic)
+        items = tuple(
+            view_item(item, number=n, query=query, excerpt_chars=excerpt_chars)
+            for n, item in enumerate(section.items, start=1)
+        )
+        sections.append(
+            SectionView(section.topic, query.text if query else None, items, section.more)
+        )
+    return DigestView(digest.subscription, digest.created, tuple(sections))
+
+
+def view_item(
+    item: DigestItem,
+    *,
+    number: int = 1,
+    query: Query | None = None,
+    excerpt_chars: int = EXCERPT_CHARS,
+) -> ItemView:
+    record = item.record
+    # build_digest already matched the record; a DigestItem that keeps the Match saves the
+    # second evaluation (the costliest step of rendering a large digest)
+    match: Match | None = getattr(item, "match", None)
+    if match is None and query is not None:
+        match = query.match(record)
+    hits = match.hits if match is not None else ()
+    links = tuple(u for u in record_links(record) if safe_url(u))
+    abstract, truncated = _excerpt(record, _matched(hits, "abstract"), excerpt_chars)
+    published_in: str | None = getattr(item, "published_in", None)  # a later DigestItem field
+    journal_version = (
+        f"https://doi.org/{record.published_doi}"
+        if record.published_doi and record.published_doi != record.ids.doi
+        else None
+    )
+    return ItemView(
+        item=item,
+        number=number,
+        title=highlight(_nfc(record.title) or "(untitled)", _matched(hits, "title")),
+        url=links[0] if links else None,
+        links=links,
+        authors=format_authors(record.authors),
+        citation=citation_line(record),
+        badges=item.badges,
+        found_in=item.found_in,
+        abstract=abstract,
+        truncated=truncated,
+        reasons=_reasons(hits),
+        published_in=published_in,
+        journal_version=journal_version,
+    )
+
+
+def safe_url(url: str | None) -> bool:
+    """Only http(s) URLs become links (a record's ``url`` could say ``javascript:…``)."""
+    if not url:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def highlight(text: str, matched: Iterable[str]) -> tuple[Segment, ...]:
+    """``text`` cut into segments, the matched words marked; whole words only, any case."""
+    words = sorted({m for m in matched if m}, key=len, reverse=True)
+    if not words or not text:
+        return (Segment(text),) if text else ()
+    pattern = _pattern(tuple(words))
+    out: list[Segment] = []
+    pos = 0
+    for m in pattern.finditer(text):
+        if m.start() > pos:
+            out.append(Segment(text[pos : m.start()]))
+        out.append(Segment(m.group(), hit=True))
+        pos = m.end()
+    if pos < len(text):
+        out.append(Segment(text[pos:]))
+    return tuple(out)
+
+
+@cache
+def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
+def _nfc(text: str | None) -> str | None:
+    # Hit.matched is NFC (query.py), so the text it is found in must be NFC too
+    return unicodedata.normalize("NFC", text) if text else text
+
+
+def _matched(hits: Iterable[Hit], field: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(h.matched for h in hits if h.field == field))
+
+
+def _reasons(hits: Iterable[Hit]) -> tuple[Reason, ...]:
+    fields: dict[str, list[str]] = {}
+    forms: dict[str, list[str]] = {}
+    for hit in hits:  # in query order, then title, abstract, keywords (Match.hits)
+        fields.setdefault(hit.term, [])
+        if hit.field not in fields[hit.term]:
+            fields[hit.term].append(hit.field)
+        form = hit.matched.lower()
+        bare = hit.term.strip('"').rstrip("*").lower()
+        if form != bare and form not in forms.setdefault(hit.term, []):
+            forms[hit.term].append(form)
+    return tuple(Reason(t, tuple(f), tuple(forms.get(t, ()))) for t, f in fields.items())
+
+
+def _excerpt(
+    record: Record, matched: tuple[str, ...], limit: int
+) -> tuple[tuple[AbstractPart, ...], bool]:
+    """The abstract's sections, headings kept, cut at a word boundary after ``limit`` chars."""
+    if record.abstract_sections:
+        pieces = [(s.label, s.text) for s in record.abstract_sections if s.text.strip()]
+    elif record.abstract:
+        pieces = [(None, p) for p in record.abstract.split("\n\n") if p.strip()]
+    else:
+        return (), False
+    parts: list[AbstractPart] = []
+    left = limit
+    for label, text in pieces:
+        text = _nfc(" ".join(text.split())) or ""
+        if left < MIN_PART:  # no stub sections ("RESULTS: The …"); mark the cut instead
+            last = parts[-1]
+            parts[-1] = AbstractPart(last.label, (*last.segments, Segment(" …")))
+            return tuple(parts), True
+        cut = len(text) > left
+        if cut:
+            text = text[:left].rsplit(" ", 1)[0].rstrip(" ,;:") + " …"
+        parts.append(AbstractPart(label, highlight(text, matched)))
+        left -= len(text)
+        if cut:
+            return tuple(parts), True
+    return tuple(parts), False
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def digest_key(subscription: str, digest_id: str) -> str:
+    """A short stable hash of the digest's identity (used in the Message-ID)."""
+    return hashlib.sha256(f"{subscription}\x00{digest_id}".encode()).hexdigest()[:24]
+
+
+def default_digest_id(digest: Digest) -> str:
+    """When the outbox has not numbered the digest: its time and its works identify it."""
+    works = ",".join(str(i.work_id) for i in digest.items)
+    return f"{digest.created.isoformat()}/{hashlib.sha256(works.encode()).hexdigest()[:12]}"
+
+
+def subject_line(view: DigestView) -> str:
+    """ "harvester: 12 new studies — topic-a, topic-b"; a lone study also names its title.
+
+    The result is one line whatever the records hold (control characters and line breaks
+    become spaces): titles come from APIs and must not be able to add mail headers.
+    """
+    n = view.count
+    topics = ", ".join(view.topics) or "no topics"
+    if n == 0:
+        text = f"harvester: nothing new — {topics}"
+    else:
+        text = f"harvester: {n} new {'study' if n == 1 else 'studies'} — {topics}"
+    if n == 1:
+        (item,) = (i for s in view.sections for i in s.items)
+        title = one_line(item.title_text)
+        if len(title) > SUBJECT_TITLE_CHARS:
+            title = title[: SUBJECT_TITLE_CHARS - 1].rstrip() + "…"
+        text = f"{text}: {title}"
+    return one_line(text)
+
+
+def one_line(text: str) -> str:
+    """Control, format and line/paragraph-separator characters as spaces, whitespace collapsed."""
+    cleaned = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text
+    )
+    return " ".join(cleaned.split())
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The templates; autoescape is on for every template (the HTML one is ``*.html.j2``,
+    which ``select_autoescape(["html"])`` would miss), and off only where we render text."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("harvester", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+@cache
+def _text_environment() -> jinja2.Environment:
+    env = environment().overlay(autoescape=False)
+    return env
+
+
+def render_html(view: DigestView, *, abstracts: bool = True) -> str:
+    """The HTML digest: table layout and inline CSS, as mail clients need."""
+    template = environment().get_template("digest.html.j2")
+    return template.render(view=view, abstracts=abstracts, subject=subject_line(view))
+
+
+def render_text(digest: Digest, view: DigestView, *, abstracts: bool = True) -> str:
+    """The plain-text digest: digest.txt.j2 plus why each study is there."""
+    by_item = {(i.item.topic, i.item.work_id): i for s in view.sections for i in s.items}
+
+    def explain(item: DigestItem) -> str:
+        shown = by_item.get((item.topic, item.work_id))
+        if shown is None or not shown.why:
+            return ""
+        # the template writes "    why: " first; wrap under it like the abstract paragraphs
+        return fill(shown.why, indent=" " * 9).lstrip()
+
+    def excerpt(item: DigestItem) -> tuple[str, ...]:
+        # the same excerpt as the HTML part, so both parts of one email say the same
+        shown = by_item.get((item.topic, item.work_id))
+        if shown is None:
+            return ()
+        return tuple(
+            fill(f"{p.label}: {p.text}" if p.label else p.text, indent="    ")
+            for p in shown.abstract
+        )
+
+    template = _text_environment().get_template("digest.txt.j2")
+    return template.render(digest=digest, abstracts=abstracts, explain=explain, excerpt=excerpt)
+
+
+def fill(text: str, *, indent: str, width: int = WRAP) -> str:
+    """Greedy wrapping at spaces only (never inside a hyphenated word, a DOI or a URL);
+    a plain loop, since textwrap is the slowest part of a large digest."""
+    lines: list[str] = []
+    line = indent
+    for word in text.split():
+        if len(line) + len(word) + (len(line) > len(indent)) > width and len(line) > len(indent):
+            lines.append(line)
+            line = indent + word
+        else:
+            line = f"{line} {word}" if len(line) > len(indent) else line + word
+    lines.append(line)
+    return "\n".join(lines)
+
+
+def render_digest(
+    digest: Digest,
+    *,
+    queries: Mapping[str, Query] | None = None,
+    digest_id: str | int | None = None,
+    abstracts: bool = True,
+) -> RenderedDigest:
+    """Render ``digest`` for every channel. ``digest_id`` is the outbox's id for it."""
+    view = view_digest(digest, queries=queries)
+    ident = str(digest_id) if digest_id is not None else default_digest_id(digest)
+    return RenderedDigest(
+        subscription=digest.subscription,
+        digest_id=ident,
+        key=digest_key(digest.subscription, ident),
+        created=digest.created,
+        subject=subject_line(view),
+        count=view.count,
+        topics=view.topics,
+        work_ids=tuple(i.work_id for i in digest.items),
+        text=render_text(digest, view, abstracts=abstracts),
+        html=render_html(view, abstracts=abstracts),
+        slack=slack_payloads(view, abstracts=abstracts),
+    )
+
+
+def write_preview(rendered: RenderedDigest, directory: Path) -> tuple[Path, ...]:
+    """``--dry-run``: write the text, the HTML and the Slack JSON to ``directory``; nothing is
+    sent. File names start with the digest key, so several digests can share a directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"digest-{rendered.key}"
+    files = {
+        directory / f"{stem}.txt": f"Subject: {rendered.subject}\n\n{rendered.text}",
+        directory / f"{stem}.html": rendered.html,
+        directory / f"{stem}.slack.json": rendered.slack_json() + "\n",
+    }
+    for path, content in files.items():
+        path.write_text(content, encoding="utf-8")
+    return tuple(files)
+
+
+__all__ = [
+    "AbstractPart",
+    "DigestView",
+    "ItemView",
+    "Reason",
+    "RenderedDigest",
+    "Segment",
+    "SectionView",
+    "digest_key",
+    "highlight",
+    "one_line",
+    "render_digest",
+    "render_html",
+    "render_text",
+    "safe_url",
+    "subject_line",
+    "view_digest",
+    "write_preview",
+]

@@ -1,0 +1,280 @@
+"""Crossref REST answers, read: ``/works`` work-lists (and single works) to Records (pure).
+
+::
+
+    /works?query.bibliographic=…&filter=from-index-date:…&cursor=*  -> parse_works
+    error bodies (400 validation-failure, 404 "Resource not found.")  -> ParseError
+
+Field names follow the Crossref REST API work schema
+(https://api.crossref.org/swagger-ui/index.html, "Work"). Abstracts are JATS fragments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harvester.errors import ParseError
+from harvester.normalize import (
+    collapse_whitespace,
+    language_code,
+    markup_sections,
+    markup_to_text,
+    normalize_doi,
+    normalize_orcid,
+    normalize_pages,
+    partial_date,
+)
+from harvester.records import Author, Identifiers, Record, join_sections
+from harvester.sources.base import ParseResult, Skipped
+
+SOURCE = "crossref"
+# Crossref's own dates, most telling first: `published` is the earlier of print and online.
+_DATE_FIELDS = ("published", "published-print", "published-online", "issued", "posted")
+
+
+class _BadItem(ValueError):
+    """One item that cannot become a Record; the rest of its page is still used."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorksHeader:
+    """What fetch needs from a work-list to page on."""
+
+    total: int | None
+    next_cursor: str | None
+    items: int
+
+
+def error_text(body: bytes) -> str | None:
+    """The message of a Crossref error body (JSON ``status: failed`` or plain text), or None."""
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        text = collapse_whitespace(body[:200].decode("utf-8", "replace"))
+        return text if text and not body.lstrip().startswith((b"{", b"[")) else None
+    if not isinstance(data, Mapping) or data.get("status") == "ok":
+        return None
+    messages = data.get("message")
+    parts = []
+    if isinstance(messages, list):
+        for m in messages:
+            if isinstance(m, Mapping):
+                parts.append(f"{m.get('type')} {m.get('value')!r}: {m.get('message')}")
+            else:
+                parts.append(str(m))
+    else:
+        parts.append(str(messages))
+    return f"{data.get('message-type', 'error')}: " + "; ".join(parts)
+
+
+def read_header(body: bytes, *, url: str = "") -> WorksHeader:
+    """total-results, next-cursor and the number of items of a work-list."""
+    message = _message(body, url)
+    items = message.get("items", [message] if "DOI" in message else [])
+    cursor = message.get("next-cursor")
+    total = message.get("total-results")
+    return WorksHeader(
+        total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+        next_cursor=cursor if isinstance(cursor, str) and cursor else None,
+        items=len(items) if isinstance(items, list) else 0,
+    )
+
+
+def parse_works(body: bytes, *, url: str = "") -> ParseResult:
+    """Records of a work-list (or of one work). Raises ParseError for error bodies and
+    malformed JSON; an item that cannot be read becomes a Skipped."""
+    message = _message(body, url)
+    if "items" in message:
+        items = message["items"]
+        if not isinstance(items, list):
+            raise ParseError(f"{_where(url)}: message.items is a {type(items).__name__}")
+    elif "DOI" in message:  # /works/{doi}: message-type "work"
+        items = [message]
+    else:
+        raise ParseError(f"{_where(url)}: neither items nor a work in the message")
+    records: list[Record] = []
+    skipped: list[Skipped] = []
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, Mapping):
+                raise _BadItem(f"item #{index + 1} is a {type(item).__name__}, not an object")
+            records.append(_record(item))
+        except _BadItem as error:
+            skipped.append(Skipped(source_id=_doi_of(item), reason=str(error)))
+        except (TypeError, ValueError, AttributeError) as error:
+            # The typed readers name the field for every expected shape; this keeps a
+            # shape nobody foresaw from costing the rest of the page.
+            reason = f"unreadable item #{index + 1}: {type(error).__name__}: {error}"
+            skipped.append(Skipped(source_id=_doi_of(item), reason=reason))
+    return ParseResult(records=tuple(records), skipped=tuple(skipped))
+
+
+def _where(url: str) -> str:
+    return f"Crossref response {url}" if url else "Crossref response"
+
+
+def _message(body: bytes, url: str) -> Mapping[str, Any]:
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        error = error_text(body)
+        if error:  # 404 "Resource not found." is plain text
+            raise ParseError(f"{_where(url)}: Crossref answered {error!r}, not JSON") from e
+        raise ParseError(f"{_where(url)}: malformed or truncated JSON: {e}") from e
+    if not isinstance(data, Mapping):
+        raise ParseError(f"{_where(url)}: expected a JSON object, got {type(data).__name__}")
+    if data.get("status") != "ok":
+        raise ParseError(f"{_where(url)}: Crossref error: {error_text(body)}")
+    message = data.get("message")
+    if not isinstance(message, Mapping):
+        raise ParseError(f"{_where(url)}: message is a {type(message).__name__}")
+    return message
+
+
+def _doi_of(item: Any) -> str | None:
+    if isinstance(item, Mapping) and isinstance(item.get("DOI"), str):
+        return normalize_doi(item["DOI"]) or item["DOI"]
+    return None
+
+
+def _record(item: Mapping[str, Any]) -> Record:
+    doi = normalize_doi(_text(item, "DOI"))
+    if doi is None:
+        raise _BadItem(f"no valid DOI ({item.get('DOI')!r})")
+    sections = markup_sections(_text(item, "abstract"))
+    year, published = _date(item)
+    kind = _text(item, "type")
+    if kind == "posted-content" and _text(item, "subtype") == "preprint":
+        kind = "preprint"
+    venue = _first(item, "container-title")
+    if venue is None and kind in ("preprint", "posted-content"):
+        # Preprints name their server as the posting institution ("bioRxiv").
+        venue = _institution(item)
+    return Record(
+        source=SOURCE,
+        source_id=doi,
+        ids=Identifiers(doi=doi),
+        title=_title(item),
+        abstract=join_sections(sections),
+        abstract_sections=sections,
+        authors=_authors(item),
+        venue=venue,
+        year=year,
+        volume=_text(item, "volume"),
+        issue=_text(item, "issue"),
+        pages=normalize_pages(None, None, _text(item, "page")),
+        published=published,
+        type=kind,
+        language=language_code(_text(item, "language")),
+        url=_text(item, "URL") or f"https://doi.org/{doi}",
+        keywords=tuple(dict.fromkeys(s for s in _strings(item, "subject") if s)),
+        published_doi=_published_doi(item),
+    )
+
+
+def _title(item: Mapping[str, Any]) -> str | None:
+    title = _first(item, "title")
+    subtitle = _first(item, "subtitle")
+    if title and subtitle and subtitle.lower() not in title.lower():
+        return f"{title}: {subtitle}"
+    return title or subtitle
+
+
+def _authors(item: Mapping[str, Any]) -> tuple[Author, ...]:
+    authors = []
+    for number, author in enumerate(_list(item, "author"), 1):
+        if not isinstance(author, Mapping):
+            raise _BadItem(f"author #{number} is a {type(author).__name__}, expected an object")
+        family, given = _clean(_text(author, "family")), _clean(_text(author, "given"))
+        if family is None and given is None:
+            # Crossref: organisations are authors with a `name` only.
+            name = _clean(_text(author, "name"))
+            if name:
+                authors.append(Author(collective=name))
+            continue
+        authors.append(
+            Author(family=family, given=given, orcid=normalize_orcid(_text(author, "ORCID")))
+        )
+    return tuple(authors)
+
+
+def _date(item: Mapping[str, Any]) -> tuple[int | None, str | None]:
+    for name in _DATE_FIELDS:
+        value = item.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, Mapping):
+            raise _BadItem(f"{name} is a {type(value).__name__}, expected an object")
+        parts = value.get("date-parts")
+        if not isinstance(parts, list) or not parts or not isinstance(parts[0], list):
+            continue  # Crossref writes "date-parts": [[null]] for an unknown date
+        numbers = [p if isinstance(p, int) and not isinstance(p, bool) else None for p in parts[0]]
+        numbers += [None, None, None]
+        published = partial_date(numbers[0], numbers[1], numbers[2])
+        if published is not None:
+            return int(published[:4]), published
+    return None, None
+
+
+def _published_doi(item: Mapping[str, Any]) -> str | None:
+    # relation.is-preprint-of on a preprint names its journal version; has-preprint points
+    # the other way (from the article to its preprint), so it is not this record's.
+    relation = item.get("relation")
+    if not isinstance(relation, Mapping):
+        return None
+    targets = relation.get("is-preprint-of")
+    if not isinstance(targets, list):
+        return None
+    for target in targets:
+        if isinstance(target, Mapping) and target.get("id-type") == "doi":
+            doi = normalize_doi(str(target.get("id") or ""))
+            if doi:
+                return doi
+    return None
+
+
+def _institution(item: Mapping[str, Any]) -> str | None:
+    for institution in _list(item, "institution"):
+        if isinstance(institution, Mapping) and (name := _clean(_text(institution, "name"))):
+            return name
+    return _clean(_text(item, "group-title"))
+
+
+# --- typed readers: every wrong shape names its field ----------------------------------------
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _BadItem(f"{key} is a {type(value).__name__}, expected text")
+    return collapse_whitespace(str(value))
+
+
+def _clean(value: str | None) -> str | None:
+    return markup_to_text(value) if value else None
+
+
+def _list(data: Mapping[str, Any], key: str) -> Iterator[Any]:
+    value = data.get(key)
+    if value is None:
+        return iter(())
+    if not isinstance(value, list):
+        raise _BadItem(f"{key} is a {type(value).__name__}, expected a list")
+    return iter(value)
+
+
+def _strings(data: Mapping[str, Any], key: str) -> Iterator[str | None]:
+    for number, value in enumerate(_list(data, key), 1):
+        if not isinstance(value, str):
+            raise _BadItem(f"{key} #{number} is a {type(value).__name__}, expected text")
+        yield markup_to_text(value)
+
+
+def _first(data: Mapping[str, Any], key: str) -> str | None:
+    """The first non-empty string of a Crossref list field (title, container-title)."""
+    return next((s for s in _strings(data, key) if s), None)

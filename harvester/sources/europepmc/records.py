@@ -1,0 +1,408 @@
+"""Europe PMC search responses, read: JSON (core, lite) and XML (lite, core) to Records (pure).
+
+::
+
+    search?format=json&resultType=core -> parse_search -> ParseResult (Records, Skipped)
+    search?format=json&resultType=lite -> parse_search (no abstract, authors from authorString)
+    search?format=xml                  -> the same, from <responseWrapper>
+    search?resultType=idlist, format=dc -> ParseError (see below)
+
+Field names follow the Europe PMC REST API (https://europepmc.org/RestfulWebService) and
+its JSON/XML result schema. Two shapes are refused on purpose, with a ParseError that says
+what to request instead: ``resultType=idlist`` carries only identifiers (no title, abstract
+or keywords, so a topic cannot be matched locally: it is a request for ids, not records), and
+Dublin Core (``format=dc``) flattens journal, volume and pages into a citation string.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+
+from harvester.errors import ParseError
+from harvester.normalize import (
+    collapse_whitespace,
+    language_code,
+    markup_sections,
+    markup_to_text,
+    normalize_doi,
+    normalize_orcid,
+    normalize_pages,
+    normalize_pmcid,
+    normalize_pmid,
+    parse_medline_date,
+    partial_date,
+    split_name,
+)
+from harvester.records import Author, Identifiers, Record, Section, join_sections
+from harvester.sources.base import ParseResult, Skipped
+
+SOURCE = "europepmc"
+ARTICLE_URL = "https://europepmc.org/article/{source}/{id}"
+
+# Europe PMC "source" codes whose records are not journal articles whatever pubType says
+# (https://europepmc.org/Help#contentsources): PPR preprints, PAT patents, ETH theses.
+_SOURCE_TYPES = {"PPR": "preprint", "PAT": "patent", "ETH": "thesis"}
+# pubType (lower case) -> Record.type, first match in this order wins; the same vocabulary
+# as PubMed's publication types, which Europe PMC repeats for MEDLINE records.
+_TYPES: tuple[tuple[str, str], ...] = (
+    ("retraction of publication", "retraction"),
+    ("retraction notice", "retraction"),
+    ("published erratum", "erratum"),
+    ("correction", "erratum"),
+    ("preprint", "preprint"),
+    ("editorial", "editorial"),
+    ("letter", "letter"),
+    ("systematic review", "review"),
+    ("review-article", "review"),
+    ("review", "review"),
+)
+_DEFAULT_TYPE = "journal-article"
+_ID_ONLY_KEYS = frozenset({"id", "source", "pmid", "pmcid", "doi", "fullTextIdList"})
+
+
+class _BadRecord(ValueError):
+    """One result that cannot become a Record; the rest of its page is still used."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHeader:
+    """What fetch needs from a search answer to page on."""
+
+    hit_count: int | None
+    next_cursor: str | None
+    results: int
+
+
+def read_header(body: bytes, *, url: str = "") -> SearchHeader:
+    """hitCount, nextCursorMark and the number of results of a JSON search answer."""
+    data = _read_json(body, url)
+    results = _result_list(data, url)
+    cursor = data.get("nextCursorMark")
+    hits = data.get("hitCount")
+    return SearchHeader(
+        hit_count=hits if isinstance(hits, int) and not isinstance(hits, bool) else None,
+        next_cursor=cursor if isinstance(cursor, str) and cursor else None,
+        results=len(results),
+    )
+
+
+def parse_search(body: bytes, *, url: str = "") -> ParseResult:
+    """Records of one search answer (JSON or XML; resultType core or lite).
+
+    Raises ParseError for a malformed or truncated body, an error answer, an idlist or a
+    Dublin Core answer. A result that cannot be read becomes a Skipped.
+    """
+    text = body.lstrip()
+    if text.startswith(b"<"):
+        results, result_type = _xml_results(body, url)
+    else:
+        data = _read_json(body, url)
+        results = _result_list(data, url)
+        request = data.get("request")
+        result_type = request.get("resultType") if isinstance(request, Mapping) else None
+    if (isinstance(result_type, str) and result_type.lower() == "idlist") or (
+        results and all(isinstance(r, Mapping) and set(r) <= _ID_ONLY_KEYS for r in results)
+    ):
+        raise ParseError(
+            f"{_where(url)}: resultType=idlist has identifiers only (no title or abstract to "
+            "match a topic on); request resultType=core"
+        )
+    records: list[Record] = []
+    skipped: list[Skipped] = []
+    for index, result in enumerate(results):
+        try:
+            if not isinstance(result, Mapping):
+                raise _BadRecord(f"result #{index + 1} is a {type(result).__name__}, not an object")
+            records.append(_record(result))
+        except _BadRecord as error:
+            skipped.append(Skipped(source_id=_source_id(result), reason=str(error)))
+        except (TypeError, ValueError, AttributeError) as error:
+            # The typed readers below name the field for every shape they expect; this
+            # keeps a shape nobody foresaw from costing the rest of the page.
+            reason = f"unreadable result #{index + 1}: {type(error).__name__}: {error}"
+            skipped.append(Skipped(source_id=_source_id(result), reason=reason))
+    return ParseResult(records=tuple(records), skipped=tuple(skipped))
+
+
+# --- envelopes -------------------------------------------------------------------------------
+
+
+def _where(url: str) -> str:
+    return f"Europe PMC response {url}" if url else "Europe PMC response"
+
+
+def _read_json(body: bytes, url: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        snippet = " ".join(body[:120].decode("utf-8", "replace").split())
+        raise ParseError(f"{_where(url)}: not JSON ({e}): {snippet!r}") from e
+    if not isinstance(data, dict):
+        raise ParseError(f"{_where(url)}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _result_list(data: Mapping[str, Any], url: str) -> list[Any]:
+    if "resultList" not in data:
+        # Error answers carry errCode/errMsg instead of results.
+        message = data.get("errMsg") or data.get("message") or data.get("error")
+        detail = f": {message}" if message else f" (keys: {', '.join(sorted(data)) or 'none'})"
+        raise ParseError(f"{_where(url)}: no resultList{detail}")
+    result_list = data["resultList"]
+    if not isinstance(result_list, Mapping):
+        raise ParseError(f"{_where(url)}: resultList is a {type(result_list).__name__}")
+    results = result_list.get("result", [])
+    if not isinstance(results, list):
+        raise ParseError(f"{_where(url)}: resultList.result is a {type(results).__name__}")
+    return results
+
+
+def _xml_results(body: bytes, url: str) -> tuple[list[Any], str | None]:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    try:
+        root = etree.fromstring(body, parser)
+    except etree.XMLSyntaxError as e:
+        raise ParseError(f"{_where(url)}: malformed or truncated XML: {e}") from e
+    if root.tag != "responseWrapper":
+        raise ParseError(f"{_where(url)}: expected <responseWrapper>, got <{root.tag}>")
+    if root.find("{http://www.w3.org/1999/02/22-rdf-syntax-ns#}RDF") is not None:
+        raise ParseError(
+            f"{_where(url)}: Dublin Core (format=dc) flattens journal, volume and pages into "
+            "a citation string; request format=json"
+        )
+    result_list = root.find("resultList")
+    if result_list is None:
+        message = root.findtext("errMsg") or "no <resultList>"
+        raise ParseError(f"{_where(url)}: {message}")
+    return [_xml_value(r) for r in result_list.iterchildren("result")], root.findtext(
+        "request/resultType"
+    )
+
+
+def _xml_value(element: Any) -> Any:
+    """An XML element in the shape Europe PMC's JSON gives the same data."""
+    children = [c for c in element.iterchildren() if isinstance(c.tag, str)]
+    if not children:
+        if element.attrib:  # <authorId type="ORCID">0000-…</authorId>
+            return {**dict(element.attrib), "value": element.text}
+        return element.text
+    value: dict[str, Any] = {}
+    for child in children:
+        item = _xml_value(child)
+        # Europe PMC's JSON makes the children of every "…List" element a list
+        # (authorList.author, pubTypeList.pubType); XML repeats the element instead.
+        if str(element.tag).endswith("List"):
+            value.setdefault(child.tag, []).append(item)
+        else:
+            value[child.tag] = item
+    return value
+
+
+# --- one result ------------------------------------------------------------------------------
+
+
+def _source_id(result: Any) -> str | None:
+    if not isinstance(result, Mapping):
+        return None
+    source, ident = result.get("source"), result.get("id")
+    if isinstance(source, str) and isinstance(ident, str | int) and not isinstance(ident, bool):
+        return f"{source}:{ident}"
+    return None
+
+
+def _record(result: Mapping[str, Any]) -> Record:
+    source = _text(result, "source")
+    ident = _text(result, "id")
+    if source is None or ident is None:
+        raise _BadRecord("result has no source or id")
+    journal_info = _mapping(result, "journalInfo")
+    journal = _mapping(journal_info, "journal") if journal_info else None
+    sections = _sections(result)
+    year, published = _dates(result, journal_info)
+    book = _mapping(result, "bookOrReportDetails")
+    venue = (
+        _title_text(journal, "title")
+        if journal
+        else _title_text(result, "journalTitle") or (_text(book, "publisher") if book else None)
+    )
+    return Record(
+        source=SOURCE,
+        source_id=f"{source}:{ident}",
+        ids=_ids(result, source),
+        title=_title_text(result, "title"),
+        abstract=join_sections(sections),
+        abstract_sections=sections,
+        authors=_authors(result),
+        venue=venue,
+        year=year,
+        volume=_text(journal_info, "volume") if journal_info else _text(result, "journalVolume"),
+        issue=_text(journal_info, "issue") if journal_info else _text(result, "issue"),
+        pages=normalize_pages(None, None, _text(result, "pageInfo")),
+        published=published,
+        type=_record_type(source, _pub_types(result)),
+        language=language_code(_text(result, "language")),
+        url=ARTICLE_URL.format(source=source, id=ident),
+        keywords=_keywords(result),
+    )
+
+
+def _ids(result: Mapping[str, Any], source: str) -> Identifiers:
+    pmcid = _text(result, "pmcid")
+    if pmcid is None and source == "PMC":
+        pmcid = _text(result, "id")
+    return Identifiers(
+        doi=normalize_doi(_text(result, "doi")),
+        pmid=normalize_pmid(_text(result, "pmid")),
+        pmcid=normalize_pmcid(pmcid),
+    )
+
+
+def _sections(result: Mapping[str, Any]) -> tuple[Section, ...]:
+    # abstractText is HTML: structured abstracts use <h4>Background</h4> or <b>…</b> labels.
+    return markup_sections(_text(result, "abstractText"))
+
+
+def _authors(result: Mapping[str, Any]) -> tuple[Author, ...]:
+    author_list = _mapping(result, "authorList")
+    if author_list is None:
+        return _authors_from_string(_text(result, "authorString"))
+    authors: list[Author] = []
+    for number, author in enumerate(_list(author_list, "author", "authorList.author"), 1):
+        if not isinstance(author, Mapping):
+            raise _BadRecord(f"authorList.author #{number} is a {type(author).__name__}")
+        collective = _title_text(author, "collectiveName")
+        if collective:
+            authors.append(Author(collective=collective))
+            continue
+        family = _title_text(author, "lastName")
+        given = _title_text(author, "firstName") or _title_text(author, "initials")
+        if family is None:
+            family, given = split_name(_title_text(author, "fullName"))
+        if family is None and given is None:
+            continue
+        orcid = None
+        author_id = _mapping(author, "authorId")
+        if author_id is not None and str(author_id.get("type", "")).upper() == "ORCID":
+            orcid = normalize_orcid(_text(author_id, "value"))
+        authors.append(Author(family=family, given=given, orcid=orcid))
+    return tuple(authors)
+
+
+def _authors_from_string(text: str | None) -> tuple[Author, ...]:
+    # lite results: "Schoenfeld JD, Haas-Kogan DA, O'Neill AF." (Vancouver style).
+    if not text:
+        return ()
+    authors = []
+    for name in text.rstrip(".").split(","):
+        family, given = split_name(name)
+        if family is not None and family.lower() not in ("et al", "et al."):
+            authors.append(Author(family=family, given=given))
+    return tuple(authors)
+
+
+def _dates(
+    result: Mapping[str, Any], journal_info: Mapping[str, Any] | None
+) -> tuple[int | None, str | None]:
+    published = None
+    if journal_info is not None:
+        # dateOfPublication ("2025 Dec") keeps the precision the journal gave;
+        # printPublicationDate ("2025-12-01") pads it with day 01, so it comes second.
+        _, published = parse_medline_date(_text(journal_info, "dateOfPublication"))
+        published = published or _iso_date(_text(journal_info, "printPublicationDate"))
+    published = (
+        published
+        or _iso_date(_text(result, "electronicPublicationDate"))
+        or _iso_date(_text(result, "firstPublicationDate"))
+    )
+    year_text = (_text(journal_info, "yearOfPublication") if journal_info else None) or _text(
+        result, "pubYear"
+    )
+    year = int(year_text) if year_text and year_text.isdigit() else None
+    if year is None and published is not None:
+        year = int(published[:4])
+    return year, published
+
+
+def _iso_date(value: str | None) -> str | None:
+    if not value:
+        return None
+    year, _, rest = value.partition("-")
+    month, _, day = rest.partition("-")
+    return partial_date(year, month or None, day or None)
+
+
+def _pub_types(result: Mapping[str, Any]) -> list[str]:
+    type_list = _mapping(result, "pubTypeList")
+    if type_list is not None:
+        return [t for t in _list(type_list, "pubType", "pubTypeList.pubType") if isinstance(t, str)]
+    # lite: "research-article; journal article"
+    return [t.strip() for t in (_text(result, "pubType") or "").split(";") if t.strip()]
+
+
+def _record_type(source: str, pub_types: Iterable[str]) -> str:
+    if source in _SOURCE_TYPES:
+        return _SOURCE_TYPES[source]
+    present = {t.lower() for t in pub_types}
+    return next((kind for name, kind in _TYPES if name in present), _DEFAULT_TYPE)
+
+
+def _keywords(result: Mapping[str, Any]) -> tuple[str, ...]:
+    words: list[Any] = []
+    keyword_list = _mapping(result, "keywordList")
+    if keyword_list is not None:
+        words += [k for k in _list(keyword_list, "keyword", "keywordList.keyword")]
+    mesh = _mapping(result, "meshHeadingList")
+    if mesh is not None:
+        for heading in _list(mesh, "meshHeading", "meshHeadingList.meshHeading"):
+            if isinstance(heading, Mapping):
+                words.append(heading.get("descriptorName"))
+    cleaned = (_clean(w) for w in words if isinstance(w, str))
+    return tuple(dict.fromkeys(w for w in cleaned if w))
+
+
+def _clean(value: str) -> str:
+    return markup_to_text(value) or ""
+
+
+# --- typed readers: every wrong shape names its field ----------------------------------------
+
+
+def _text(data: Mapping[str, Any] | None, key: str) -> str | None:
+    if data is None:
+        return None
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _BadRecord(f"{key} is a {type(value).__name__}, expected text")
+    return collapse_whitespace(str(value))
+
+
+def _title_text(data: Mapping[str, Any] | None, key: str) -> str | None:
+    text = _text(data, key)
+    return markup_to_text(text) if text else None
+
+
+def _mapping(data: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:
+    if data is None:
+        return None
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise _BadRecord(f"{key} is a {type(value).__name__}, expected an object")
+    return value
+
+
+def _list(data: Mapping[str, Any], key: str, path: str) -> Iterator[Any]:
+    value = data.get(key)
+    if value is None:
+        return iter(())
+    if not isinstance(value, list):
+        raise _BadRecord(f"{path} is a {type(value).__name__}, expected a list")
+    return iter(value)

@@ -1,0 +1,447 @@
+"""OpenAlex works (https://developers.openalex.org/).
+
+``OpenAlexSource.fetch`` pages ``/works`` with a cursor; ``parse_works`` reads a page (pure).
+
+The window is a publication-date window: OpenAlex's created/updated-date filters are for
+paying users only, and a work is often indexed weeks after its publication date, so the
+window is widened by a generous overlap (``DEFAULT_OVERLAP``) and dedup absorbs the repeats.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
+
+import structlog
+
+from harvester.errors import ConfigError, ParseError
+from harvester.normalize import (
+    UnexpectedValue,
+    json_int,
+    json_list,
+    json_object,
+    json_text,
+    language_code,
+    markup_to_text,
+    normalize_arxiv,
+    normalize_doi,
+    normalize_orcid,
+    normalize_pages,
+    normalize_pmcid,
+    normalize_pmid,
+    partial_date,
+    split_name,
+)
+from harvester.query import Query, to_openalex
+from harvester.records import Author, Identifiers, Record
+from harvester.sources.base import Page, ParseResult, Skipped, Window
+
+if TYPE_CHECKING:
+    from harvester.config import SourceSettings
+    from harvester.http import Fetcher
+
+log = structlog.get_logger(__name__)
+
+SOURCE = "openalex"
+_WORK_ID = re.compile(r"(?:^|/)(W\d+)$", re.I)
+
+# OpenAlex work types (https://developers.openalex.org/api-reference/works, "type") are
+# Crossref-like already; only "article" is renamed to the Record vocabulary.
+_TYPES = {"article": "journal-article"}
+
+
+class OpenAlexSource:
+    """OpenAlex ``/works`` filtered by title/abstract search and publication date, paged
+    with ``cursor=*`` then ``meta.next_cursor`` until it is null or a page is empty."""
+
+    name = "openalex"
+    rate_key = "openalex"
+    BASE_URL = "https://api.openalex.org"
+    # OpenAlex: an API key is required from 13 February 2026 (keyless use gets $0.01/day).
+    REQUIRES_KEY = True
+    KEY_ENV = "OPENALEX_API_KEY"
+    # OpenAlex allows 100 requests/s; the daily credit budget is the real limit, so a
+    # modest pace leaves room for other jobs sharing the key.
+    RATE = 10.0
+    DEFAULT_OVERLAP = timedelta(days=30)
+    PER_PAGE = 200  # OpenAlex: per-page "between 1 and 200"
+    # When the credits left today cover fewer list requests than this, the pace is lowered
+    # to spread them until the daily reset (RateLimiter.adapt only ever lowers a rate).
+    LOW_CREDITS_REQUESTS = 100
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        *,
+        api_key: str,
+        base_url: str = BASE_URL,
+        mailto: str | None = None,
+        per_page: int = PER_PAGE,
+    ) -> None:
+        self.fetcher = fetcher
+        self.base_url = base_url.rstrip("/")
+        self.per_page = min(per_page, self.PER_PAGE)
+        self._identity = {"api_key": api_key, **({"mailto": mailto} if mailto else {})}
+
+    @classmethod
+    def from_settings(cls, settings: SourceSettings, fetcher: Fetcher) -> OpenAlexSource:
+        if settings.api_key is None:
+            raise ConfigError(
+                f"[sources.openalex]: OpenAlex needs an API key: set api_key_env to the name "
+                f"of the environment variable holding it (e.g. {cls.KEY_ENV})"
+            )
+        return cls(
+            fetcher,
+            api_key=settings.api_key.get_secret_value(),
+            base_url=settings.base_url or cls.BASE_URL,
+            mailto=settings.contact,
+            per_page=settings.page_size or cls.PER_PAGE,
+        )
+
+    @classmethod
+    def rate(cls, settings: SourceSettings) -> float:
+        return settings.requests_per_second or cls.RATE
+
+    def translate(self, query: Query) -> str:
+        return to_openalex(query)
+
+    @staticmethod
+    def parse(page: Page) -> ParseResult:
+        return parse_works(page.body, url=page.url)
+
+    def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
+        dates = (
+            f"from_publication_date:{window.start.date().isoformat()},"
+            f"to_publication_date:{window.end.date().isoformat()}"
+        )
+        cursor = resume or "*"
+        sent: set[str] = set()
+        number = 0
+        while True:
+            sent.add(cursor)
+            response = self.fetcher.get(
+                f"{self.base_url}/works",
+                {
+                    "filter": f"{term},{dates}" if term else dates,
+                    "per-page": self.per_page,
+                    "cursor": cursor,
+                    **self._identity,
+                },
+                rate_key=self.rate_key,
+            )
+            shown = self.fetcher.redact(response.url)
+            self._honour_credits(response.headers)
+            listing = _listing_meta(response.content, shown)
+            self._note_page_size(listing.per_page)
+            next_cursor = listing.next_cursor
+            if not listing.results or next_cursor in sent:
+                if listing.results:  # a cursor already used came back: paging would loop
+                    log.error("cursor repeated", url=shown, cursor=next_cursor)
+                next_cursor = None
+            number += 1
+            yield Page(
+                source=self.name,
+                url=shown,
+                body=response.content,
+                number=number,
+                cursor=next_cursor,
+                total=listing.count,
+                content_type=response.headers.get("content-type"),
+            )
+            if next_cursor is None:
+                return
+            cursor = next_cursor
+
+    def _note_page_size(self, accepted: int | None) -> None:
+        if accepted is not None and 0 < accepted < self.per_page:
+            log.warning("page size lowered", requested=self.per_page, accepted=accepted)
+            self.per_page = accepted
+
+    def _honour_credits(self, headers: Mapping[str, str]) -> None:
+        pace = credit_pace(headers, low=self.LOW_CREDITS_REQUESTS)
+        if pace is None:
+            return
+        requests_left, seconds = pace
+        if requests_left <= 0:
+            log.warning("credits exhausted", reset_s=round(seconds))
+            return
+        self.fetcher.limiter.adapt(self.rate_key, requests_left, seconds)
+
+
+def credit_pace(headers: Mapping[str, str], *, low: int) -> tuple[int, float] | None:
+    """``(requests, seconds)`` the credits left allow until the daily reset, once they fall
+    below ``low`` requests; None while there are plenty or the headers are absent.
+
+    OpenAlex sends ``X-RateLimit-Limit`` (daily credits), ``X-RateLimit-Remaining``,
+    ``X-RateLimit-Credits-Used`` (this request's cost) and ``X-RateLimit-Reset``
+    (https://docs.openalex.org/how-to-use-the-api/rate-limits-and-authentication).
+    """
+    remaining = _header_number(headers, "x-ratelimit-remaining")
+    reset = _header_number(headers, "x-ratelimit-reset")
+    if remaining is None or reset is None:
+        return None
+    cost = max(1.0, _header_number(headers, "x-ratelimit-credits-used") or 1.0)
+    if reset > 2 * 86_400:  # an epoch timestamp rather than seconds to go
+        date = headers.get("date")
+        try:
+            now = parsedate_to_datetime(date).timestamp() if date else None
+        except (TypeError, ValueError):
+            now = None
+        if now is None:
+            return None
+        reset -= now
+    requests_left = int(remaining // cost)
+    if requests_left >= low:
+        return None
+    return requests_left, max(1.0, reset)
+
+
+def _header_number(headers: Mapping[str, str], name: str) -> float | None:
+    try:
+        value = float(headers.get(name, ""))
+    except ValueError:
+        return None
+    return value if value >= 0 and value == value and value != float("inf") else None
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def _where(url: str) -> str:
+    return f"OpenAlex response from {url}" if url else "OpenAlex response"
+
+
+def _read(body: bytes, url: str) -> dict[str, object]:
+    """The JSON object of a response; ParseError for non-JSON bodies and API errors."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ParseError(f"{_where(url)}: malformed or truncated JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise ParseError(f"{_where(url)}: expected a JSON object, got {type(data).__name__}")
+    # OpenAlex errors: {"error": "Invalid query parameters error.", "message": "…"}
+    if "error" in data and "results" not in data and "id" not in data:
+        message = " ".join(str(data.get(k)) for k in ("error", "message") if data.get(k))
+        raise ParseError(f"{_where(url)}: OpenAlex error: {message or 'unspecified'}")
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    count: int | None
+    per_page: int | None
+    next_cursor: str | None
+    results: int
+
+
+def _listing_meta(body: bytes, url: str) -> _Listing:
+    """What ``fetch`` needs for paging from a works listing's ``meta``."""
+    data = _read(body, url)
+    if "results" not in data:
+        raise ParseError(_not_a_listing(data, url))
+    try:
+        meta = json_object(data.get("meta"), "meta") or {}
+        return _Listing(
+            count=json_int(meta.get("count"), "meta.count"),
+            per_page=json_int(meta.get("per_page"), "meta.per_page"),
+            next_cursor=json_text(meta.get("next_cursor"), "meta.next_cursor") or None,
+            results=len(json_list(data["results"], "results")),
+        )
+    except UnexpectedValue as error:
+        raise ParseError(f"{_where(url)}: {error}") from error
+
+
+def _not_a_listing(data: Mapping[str, object], url: str) -> str:
+    if "group_by" in data:
+        # Decided: a group_by answer is counts, not works; reading it as "no records" would
+        # hide a wrong request, so it is an error. harvester never asks for group_by.
+        return f"{_where(url)}: not a works listing: a group_by response (counts per group)"
+    return f"{_where(url)}: not a works listing: no 'results' (keys: {', '.join(sorted(data))})"
+
+
+def parse_works(body: bytes, *, url: str = "") -> ParseResult:
+    """The records of a ``/works`` listing or of one ``/works/W…`` answer.
+
+    A work that cannot be read is Skipped with the reason; the rest of the page is kept.
+    ParseError for a body that is not JSON, an OpenAlex error, or not works at all.
+    """
+    data = _read(body, url)
+    if "results" in data:
+        try:
+            works = json_list(data["results"], "results")
+        except UnexpectedValue as error:
+            raise ParseError(f"{_where(url)}: {error}") from error
+    elif isinstance(data.get("id"), str) and _WORK_ID.search(str(data["id"])):
+        works = [data]  # a single work: /works/W…
+    else:
+        raise ParseError(_not_a_listing(data, url))
+    listing = "results" in data
+    records: list[Record] = []
+    skipped: list[Skipped] = []
+    for position, work in enumerate(works):
+        where = f"results[{position}]" if listing else "work"
+        source_id = _work_id(work.get("id")) if isinstance(work, dict) else None
+        try:
+            records.append(parse_work(work, where=where))
+        except UnexpectedValue as error:
+            skipped.append(Skipped(source_id, str(error)))
+    return ParseResult(tuple(records), tuple(skipped))
+
+
+def _work_id(value: object) -> str | None:
+    match = _WORK_ID.search(value) if isinstance(value, str) else None
+    return match.group(1).upper() if match else None
+
+
+def parse_work(value: object, *, where: str = "work") -> Record:
+    """One OpenAlex work as a Record; UnexpectedValue names the field that is wrong."""
+    work = json_object(value, where)
+    if work is None:
+        raise UnexpectedValue(f"{where}: null instead of a work")
+    openalex_url = json_text(work.get("id"), f"{where}.id")
+    work_id = _work_id(openalex_url)
+    ids = json_object(work.get("ids"), f"{where}.ids") or {}
+    doi = normalize_doi(json_text(work.get("doi"), f"{where}.doi")) or normalize_doi(
+        json_text(ids.get("doi"), f"{where}.ids.doi")
+    )
+    identifiers = Identifiers(
+        doi=doi,
+        pmid=normalize_pmid(json_text(ids.get("pmid"), f"{where}.ids.pmid", numbers=True)),
+        pmcid=normalize_pmcid(json_text(ids.get("pmcid"), f"{where}.ids.pmcid", numbers=True)),
+        # arXiv's DataCite DOIs (10.48550/arXiv.2101.00001) name the preprint.
+        arxiv=normalize_arxiv(doi) if doi and doi.startswith("10.48550/arxiv.") else None,
+        openalex=work_id,
+    )
+    title = json_text(work.get("title"), f"{where}.title") or json_text(
+        work.get("display_name"), f"{where}.display_name"
+    )
+    primary = json_object(work.get("primary_location"), f"{where}.primary_location") or {}
+    biblio = json_object(work.get("biblio"), f"{where}.biblio") or {}
+    year = json_int(work.get("publication_year"), f"{where}.publication_year")
+    published = _date(json_text(work.get("publication_date"), f"{where}.publication_date"))
+    return Record(
+        source=SOURCE,
+        source_id=work_id,
+        ids=identifiers,
+        title=markup_to_text(title),
+        abstract=abstract_from_inverted_index(
+            work.get("abstract_inverted_index"), f"{where}.abstract_inverted_index"
+        ),
+        authors=_authors(work.get("authorships"), f"{where}.authorships"),
+        venue=_venue(work, primary, where),
+        year=year if year is not None and 1000 <= year <= 9999 else None,
+        volume=_text(biblio.get("volume"), f"{where}.biblio.volume"),
+        issue=_text(biblio.get("issue"), f"{where}.biblio.issue"),
+        pages=normalize_pages(
+            _text(biblio.get("first_page"), f"{where}.biblio.first_page"),
+            _text(biblio.get("last_page"), f"{where}.biblio.last_page"),
+        ),
+        published=published or partial_date(year),
+        type=_type(work, primary, where),
+        language=language_code(json_text(work.get("language"), f"{where}.language")),
+        url=_text(primary.get("landing_page_url"), f"{where}.primary_location.landing_page_url")
+        or openalex_url,
+        keywords=_keywords(work, where),
+    )
+
+
+def abstract_from_inverted_index(value: object, where: str) -> str | None:
+    """The abstract OpenAlex ships as ``{word: [positions]}``, written out in order.
+
+    OpenAlex may not redistribute abstracts as text, so it sends this index instead
+    (https://developers.openalex.org/api-reference/works, "abstract_inverted_index").
+    Positions are sorted rather than used as list indexes, so a huge or sparse position
+    cannot make a huge list; a position claimed twice keeps its first word.
+    """
+    index = json_object(value, where)
+    if not index:
+        return None
+    placed: dict[int, str] = {}
+    for word, positions in index.items():
+        for position in json_list(positions, f"{where}[{word!r}]"):
+            if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+                raise UnexpectedValue(f"{where}[{word!r}]: positions must be whole numbers ≥ 0")
+            placed.setdefault(position, word)
+    # Publishers' markup survives as words ("<p>", "&amp;"): removed like any markup.
+    return markup_to_text(" ".join(placed[p] for p in sorted(placed)))
+
+
+def _text(value: object, where: str) -> str | None:
+    return markup_to_text(json_text(value, where, numbers=True))
+
+
+def _date(value: str | None) -> str | None:
+    parts = (value or "").strip().split("-")
+    return partial_date(*parts[:3]) if parts[0] else None
+
+
+def _authors(value: object, where: str) -> tuple[Author, ...]:
+    authors: list[Author] = []
+    for position, item in enumerate(json_list(value, where)):
+        here = f"{where}[{position}]"
+        authorship = json_object(item, here) or {}
+        person = json_object(authorship.get("author"), f"{here}.author") or {}
+        name = json_text(person.get("display_name"), f"{here}.author.display_name") or (
+            json_text(authorship.get("raw_author_name"), f"{here}.raw_author_name")
+        )
+        family, given = split_name(markup_to_text(name))
+        if family is None and given is None:
+            continue
+        orcid = normalize_orcid(json_text(person.get("orcid"), f"{here}.author.orcid"))
+        authors.append(Author(family=family, given=given, orcid=orcid))
+    return tuple(authors)
+
+
+def _source_of(location: Mapping[str, object], where: str) -> dict[str, object]:
+    return json_object(location.get("source"), f"{where}.source") or {}
+
+
+def _venue(work: Mapping[str, object], primary: Mapping[str, object], where: str) -> str | None:
+    source = _source_of(primary, f"{where}.primary_location")
+    # host_venue is the pre-2023 form of primary_location.source, still in old recordings.
+    host = json_object(work.get("host_venue"), f"{where}.host_venue") or {}
+    for value, here in (
+        (source.get("display_name"), "primary_location.source.display_name"),
+        (host.get("display_name"), "host_venue.display_name"),
+        (primary.get("raw_source_name"), "primary_location.raw_source_name"),
+    ):
+        venue = markup_to_text(json_text(value, f"{where}.{here}"))
+        # raw_source_name is sometimes the repository URL of a thesis PDF, not a name.
+        if venue and not venue.lower().startswith(("http://", "https://")):
+            return venue
+    return None
+
+
+def _type(work: Mapping[str, object], primary: Mapping[str, object], where: str) -> str | None:
+    kind = json_text(work.get("type"), f"{where}.type")
+    kind = kind.strip().lower() if kind else None
+    if not kind:
+        return None
+    source = _source_of(primary, f"{where}.primary_location")
+    source_type = json_text(source.get("type"), f"{where}.primary_location.source.type")
+    if kind == "article" and source_type == "conference":
+        return "proceedings-article"  # OpenAlex calls conference papers articles
+    return _TYPES.get(kind, kind)
+
+
+def _keywords(work: Mapping[str, object], where: str) -> tuple[str, ...]:
+    """Display names of keywords, topics, concepts and MeSH headings, without repeats."""
+    found: dict[str, str] = {}
+    for key, name_key in (
+        ("keywords", "display_name"),
+        ("topics", "display_name"),
+        ("concepts", "display_name"),
+        ("mesh", "descriptor_name"),
+    ):
+        for position, item in enumerate(json_list(work.get(key), f"{where}.{key}")):
+            here = f"{where}.{key}[{position}]"
+            entry = json_object(item, here) or {}
+            name = markup_to_text(json_text(entry.get(name_key), f"{here}.{name_key}"))
+            if name:
+                found.setdefault(name.casefold(), name)
+    return tuple(found.values())

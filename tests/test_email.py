@@ -1,0 +1,295 @@
+"""Email digests delivered to a real SMTP server (aiosmtpd) on 127.0.0.1, then parsed back.
+
+Digests are built from the real PubMed records of ../shared/fixtures (see test_render.py);
+the header-injection case edits one real record's title and says so.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import structlog
+from pydantic import SecretStr
+
+from harvester.config import parse_settings
+from harvester.errors import ConfigError, NotifyError
+from harvester.notifiers import NOTIFIERS, ChannelError, EmailNotifier, notifier_class
+from harvester.render import RenderedDigest, render_digest
+from tests.smtp_server import (
+    LoopbackSMTP,
+    client_context,
+    self_signed_certificate,
+    server_context,
+)
+from tests.test_render import REVIEW, STRUCTURED, hostile, real_digest, record
+
+SENT_AT = datetime(2025, 1, 15, 8, 0, 5, tzinfo=UTC)
+TO = ("team@example.org", "lead@example.org")
+
+
+def rendered(*, digest_id: str = "1", max_items: int = 5) -> RenderedDigest:
+    digest, queries = real_digest(
+        [record(STRUCTURED), record(REVIEW), *real_digest_records()], max_items=max_items
+    )
+    return render_digest(digest, queries=queries, digest_id=digest_id)
+
+
+def real_digest_records() -> list:  # type: ignore[type-arg]
+    from tests.test_render import pubmed_records
+
+    return pubmed_records()[:10]
+
+
+def notifier(server: LoopbackSMTP, **kwargs: object) -> EmailNotifier:
+    options: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": server.port,
+        "security": "none",
+        "sender": "harvester@example.org",
+        "to": TO,
+        "clock": lambda: SENT_AT,
+        "timeout": 5.0,
+    }
+    options.update(kwargs)
+    return EmailNotifier(**options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def smtp() -> Iterator[LoopbackSMTP]:
+    server = LoopbackSMTP()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def parts(mail: EmailMessage) -> tuple[str, str]:
+    plain = mail.get_body(preferencelist=("plain",))
+    html = mail.get_body(preferencelist=("html",))
+    assert plain is not None and html is not None
+    # the wire has CRLF line ends (RFC 5322); a reader's mail client shows them as newlines
+    return (
+        plain.get_content().replace("\r\n", "\n"),
+        html.get_content().replace("\r\n", "\n"),
+    )
+
+
+def test_plain_smtp_delivers_multipart_text_and_html_with_the_headers(smtp: LoopbackSMTP) -> None:
+    message = rendered()
+    notifier(smtp).send(message)
+    (received,) = smtp.messages
+    assert received.mail_from == "harvester@example.org"
+    assert received.rcpt_tos == TO
+    mail = received.parsed()
+    assert mail.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
+    assert mail["Subject"] == "harvester: 5 new studies — ml-nlp"
+    assert mail["From"] == "harvester@example.org"
+    assert mail["To"] == "team@example.org, lead@example.org"
+    assert mail["Date"] == "Wed, 15 Jan 2025 08:00:05 +0000"
+    assert mail["Message-ID"] == f"<digest-{message.key}@example.org>"
+    assert mail["List-Unsubscribe"] == "<mailto:harvester@example.org?subject=unsubscribe>"
+    assert mail["Auto-Submitted"] == "auto-generated"
+    text, html = parts(mail)
+    assert text == message.text
+    assert html == message.html
+    assert "    OBJECTIVES: Using natural language processing (NLP)" in text
+    assert ">CONCLUSIONS</strong>" in html
+    assert "found in PubMed · Crossref" in text and "found in PubMed · Crossref" in html
+
+
+def test_record_text_cannot_inject_headers_or_markup(smtp: LoopbackSMTP) -> None:
+    # one real record whose title was edited to hold <script> and "\r\nBcc: …"
+    digest, queries = real_digest([hostile(record(STRUCTURED))])
+    message = render_digest(digest, queries=queries, digest_id="9")
+    notifier(smtp).send(message)
+    (received,) = smtp.messages
+    assert received.rcpt_tos == TO  # no Bcc smuggled into the envelope
+    mail = received.parsed()
+    assert mail["Bcc"] is None
+    assert "\n" not in str(mail["Subject"]) and "\r" not in str(mail["Subject"])
+    assert str(mail["Subject"]).startswith("harvester: 1 new study — ml-nlp: <script>")
+    text, html = parts(mail)
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert "javascript:" not in html
+    assert "[1] <script>alert('x')</script> Can Natural" in text  # plain text shows it as text
+
+
+def test_message_id_is_the_same_when_a_digest_is_sent_again(smtp: LoopbackSMTP) -> None:
+    sender = notifier(smtp)
+    sender.send(rendered(digest_id="17"))
+    sender.send(rendered(digest_id="17"))  # the outbox retrying after an unclear failure
+    sender.send(rendered(digest_id="18"))
+    first, again, other = (m.parsed()["Message-ID"] for m in smtp.messages)
+    assert first == again != other
+
+
+def test_configured_unsubscribe_uri_is_used(smtp: LoopbackSMTP) -> None:
+    notifier(smtp, unsubscribe="https://example.org/unsubscribe?s=team").send(rendered())
+    assert smtp.messages[0].parsed()["List-Unsubscribe"] == (
+        "<https://example.org/unsubscribe?s=team>"
+    )
+
+
+def test_auth_over_starttls(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    server = LoopbackSMTP(starttls=server_context(cert, key), credentials=("digest", "pa55word!"))
+    server.start()
+    try:
+        sender = notifier(
+            server,
+            security="starttls",
+            username=SecretStr("digest"),
+            password=SecretStr("pa55word!"),
+            ssl_context=client_context(cert),
+        )
+        with structlog.testing.capture_logs() as logs:
+            sender.send(rendered())
+        (received,) = server.messages
+        assert received.login == "digest"
+        assert received.tls
+        assert parts(received.parsed())[0].startswith("ml-nlp: 5 new studies")
+        assert "pa55word!" not in repr(logs)
+        assert logs[-1]["event"] == "digest mailed"
+    finally:
+        server.stop()
+
+
+def test_wrong_password_is_a_permanent_failure_without_the_password(
+    certificate: tuple[Path, Path],
+) -> None:
+    cert, key = certificate
+    server = LoopbackSMTP(starttls=server_context(cert, key), credentials=("digest", "pa55word!"))
+    server.start()
+    try:
+        sender = notifier(
+            server,
+            security="starttls",
+            username=SecretStr("digest"),
+            password=SecretStr("wrong-secret"),
+            ssl_context=client_context(cert),
+        )
+        with pytest.raises(ChannelError) as caught:
+            sender.send(rendered())
+        assert caught.value.status == 535
+        assert caught.value.retryable is False
+        assert "wrong-secret" not in str(caught.value)
+        assert server.messages == []
+    finally:
+        server.stop()
+
+
+def test_implicit_tls(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    server = LoopbackSMTP(implicit_tls=server_context(cert, key))
+    server.start()
+    try:
+        notifier(server, security="tls", ssl_context=client_context(cert)).send(rendered())
+        (received,) = server.messages
+        assert received.parsed()["Subject"] == "harvester: 5 new studies — ml-nlp"
+    finally:
+        server.stop()
+
+
+def test_an_untrusted_certificate_is_refused(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    server = LoopbackSMTP(starttls=server_context(cert, key))
+    server.start()
+    try:
+        # the default context trusts the system CAs only, not the test's self-signed cert
+        with pytest.raises(ChannelError, match="not trusted") as caught:
+            notifier(server, security="starttls").send(rendered())
+        assert caught.value.retryable is False
+        assert server.messages == []
+    finally:
+        server.stop()
+
+
+def test_starttls_required_but_not_offered_is_a_config_problem(smtp: LoopbackSMTP) -> None:
+    with pytest.raises(ChannelError, match="check security") as caught:
+        notifier(smtp, security="starttls").send(rendered())
+    assert caught.value.retryable is False
+
+
+@pytest.mark.parametrize(
+    ("reply", "retryable"),
+    [("451 4.3.0 Try again later", True), ("554 5.6.0 Message refused", False)],
+)
+def test_smtp_replies_decide_whether_to_retry(
+    smtp: LoopbackSMTP, reply: str, retryable: bool
+) -> None:
+    smtp.handler.reject.append(reply)
+    with pytest.raises(NotifyError) as caught:
+        notifier(smtp).send(rendered())
+    assert isinstance(caught.value, ChannelError)
+    assert caught.value.retryable is retryable
+    assert caught.value.status == int(reply[:3])
+    assert reply[4:] in str(caught.value)
+
+
+def test_a_server_that_is_down_is_a_retryable_failure() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sender = EmailNotifier(
+        host="127.0.0.1", port=port, security="none", sender="h@example.org", to=TO, timeout=2.0
+    )
+    with pytest.raises(ChannelError) as caught:
+        sender.send(rendered())
+    assert caught.value.retryable is True
+    assert "ConnectionRefusedError" in str(caught.value)
+
+
+def test_from_settings_reads_the_channel_and_the_subscription(
+    smtp: LoopbackSMTP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SMTP_USER", "digest")
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "pa55word!")
+    settings = parse_settings(
+        {
+            "topics": [{"name": "ml-nlp", "query": "nlp"}],
+            "subscriptions": [{"topics": ["ml-nlp"], "channel": "email", "to": list(TO)}],
+            "channels": {
+                "email": {
+                    "host": "127.0.0.1",
+                    "port": smtp.port,
+                    "security": "none",
+                    "from": "digests@example.net",
+                    "username_env": "TEST_SMTP_USER",
+                    "password_env": "TEST_SMTP_PASSWORD",
+                }
+            },
+        }
+    )
+    (subscription,) = settings.subscriptions
+    built = notifier_class("email").from_settings(settings, subscription)
+    assert isinstance(built, EmailNotifier)
+    assert (built.host, built.port, built.security, built.to) == (
+        "127.0.0.1",
+        smtp.port,
+        "none",
+        TO,
+    )
+    mail = built.compose(rendered(), now=SENT_AT)
+    assert mail["From"] == "digests@example.net"
+    assert mail["Message-ID"].endswith("@example.net>")
+    assert "pa55word!" not in repr(built.__dict__)
+
+
+def test_registry_names_every_notifier_once() -> None:
+    assert dict(NOTIFIERS) == {"email": EmailNotifier, "slack": NOTIFIERS["slack"]}
+    assert len(set(NOTIFIERS.values())) == len(NOTIFIERS)
+    with pytest.raises(ConfigError, match="known channels: email, slack"):
+        notifier_class("pigeon")

@@ -1,0 +1,412 @@
+"""Europe PMC: parsing the recorded search answers, and fetching from the emulator."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from structlog.testing import capture_logs
+
+from harvester.config import SourceSettings
+from harvester.errors import ParseError
+from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.query import parse_query
+from harvester.records import Record
+from harvester.sources import SOURCES
+from harvester.sources.base import ParseResult, Window
+from harvester.sources.europepmc import EuropePMCSource, parse_search
+from tests.conftest import require_shared
+from tests.emulator import FIXTURES_DIR, Emulator
+from tests.emulator.europepmc import EuropePMCRoutes, load_corpus
+
+TOPIC = (
+    '("self-help group*" OR "support group*" OR "peer support" OR forum*) '
+    "AND (online OR internet) AND (anxiety OR depress*)"
+)
+PARTIAL_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+class Sleeps(list[float]):
+    """A sleep that records how long it was asked to wait, and does not wait."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def fixture(name: str) -> bytes:
+    return (require_shared() / "europepmc" / name).read_bytes()
+
+
+def parse(name: str) -> ParseResult:
+    return parse_search(fixture(name), url=name)
+
+
+def assert_schema_valid(record: Record) -> None:
+    """The DESIGN.md Record contract: None not "", canonical ids, int year, ISO partial date."""
+    data = record.to_json()
+    assert Record.from_json(json.loads(json.dumps(data))) == record
+    for key, value in data.items():
+        assert value != "", key
+    for scheme, value in data["ids"].items():
+        assert value and value == value.strip(), scheme
+    if record.ids.doi:
+        assert record.ids.doi == record.ids.doi.lower() and record.ids.doi.startswith("10.")
+    assert record.year is None or isinstance(record.year, int)
+    assert record.published is None or PARTIAL_DATE.match(record.published)
+    assert all(s.text for s in record.abstract_sections)
+    for author in record.authors:
+        assert author.collective or author.family or author.given
+        assert all(v != "" for v in (author.family, author.given, author.orcid))
+
+
+# --- parsing: golden values from the recordings ----------------------------------------------
+
+
+def test_core_page_golden_values() -> None:
+    result = parse("search_cancer_core_abstracts.json")
+    assert len(result.records) == 25 and result.skipped == ()
+    first = result.records[0]
+    assert first.source_id == "MED:39709209"
+    assert first.ids.doi == "10.1016/s0140-6736(24)02600-x" and first.ids.pmid == "39709209"
+    assert first.title == (
+        "Abscopal response in a patient with fibrolamellar hepatocellular carcinoma "
+        "following radiotherapy."
+    )
+    assert [a.display for a in first.authors] == ["Schoenfeld JD", "Haas-Kogan DA", "O'Neill AF"]
+    assert first.authors[0].given == "Jonathan D"
+    assert (first.venue, first.volume, first.issue, first.pages) == (
+        "Lancet (London, England)",
+        "404",
+        "10471",
+        "2603-2604",
+    )
+    # dateOfPublication "2025 Dec": printPublicationDate's "-01" is padding, not a day.
+    assert (first.year, first.published) == (2025, "2025-12")
+    assert (first.type, first.language) == ("journal-article", "en")
+    assert first.url == "https://europepmc.org/article/MED/39709209"
+    assert result.records[1].type == "erratum"  # pubType "Published Erratum"
+    for record in result.records:
+        assert_schema_valid(record)
+
+
+def test_structured_abstract_becomes_labelled_sections() -> None:
+    record = next(
+        r
+        for r in parse("search_cancer_core_abstracts.json").records
+        if r.source_id == "MED:40464630"
+    )
+    assert [s.label for s in record.abstract_sections] == [
+        "Background",
+        "Methods",
+        "Results",
+        "Conclusion",
+    ]
+    assert record.abstract_sections[0].text == (
+        "Patients with cancer suffer from cancer- and treatment-specific, psychosocial and "
+        "care-related stress and mental disturbances."
+    )
+    assert record.abstract is not None and record.abstract.startswith("Background: Patients")
+    assert record.type == "review"
+
+
+def test_plain_abstract_is_one_section_and_inline_markup_is_removed() -> None:
+    records = {r.source_id: r for r in parse("search_cancer_core_abstracts.json").records}
+    plain = records["MED:40516981"]
+    assert len(plain.abstract_sections) == 1 and plain.abstract_sections[0].label is None
+    assert plain.abstract_sections[0].text.startswith("The management of prostate cancer")
+    sulfide = records["MED:40511629"]  # "Hydrogen sulfide (H<sub>2</sub>S)"
+    assert sulfide.abstract is not None and "Hydrogen sulfide (H2S)" in sulfide.abstract
+    assert "<" not in sulfide.abstract
+
+
+def test_orcids_and_keywords() -> None:
+    records = {r.source_id: r for r in parse("search_cancer_core_abstracts.json").records}
+    act = records["MED:40468710"]
+    orcids = {a.family: a.orcid for a in act.authors if a.orcid}
+    assert orcids == {"Al-Abbadey": "0000-0002-6307-9196", "McCracken": "0000-0002-9734-0153"}
+    assert act.keywords[:2] == ("Cancer", "Acceptance And Commitment Therapy")
+    screening = records["MED:40437959"]  # author keywords, then MeSH descriptors
+    assert screening.keywords[:2] == ("Chinese", "Cancer Screening")
+    assert {"Humans", "Neoplasms"} <= set(screening.keywords)
+
+
+def test_lite_pages_preprints_and_pmc_records() -> None:
+    records = {r.source_id: r for r in parse("search_cancer_pagesize100_cursor_page1.json").records}
+    assert len(records) == 100
+    preprint = records["PPR:PPR1036674"]
+    assert preprint.type == "preprint" and preprint.venue == "medRxiv"
+    assert preprint.ids.doi == "10.1101/2025.06.13.25329599"
+    assert preprint.url == "https://europepmc.org/article/PPR/PPR1036674"
+    pmc = records["PMC:PMC12175493"]
+    assert pmc.ids.pmcid == "PMC12175493" and pmc.type == "review"
+    lite = parse("search_cancer_lite_page1.json").records[0]
+    # lite: authors from authorString (Vancouver), no abstract
+    assert [(a.family, a.given) for a in lite.authors][:2] == [
+        ("Schoenfeld", "JD"),
+        ("Haas-Kogan", "DA"),
+    ]
+    assert lite.abstract is None and lite.venue == "Lancet"
+
+
+def test_lite_xml_gives_the_same_records_as_lite_json() -> None:
+    # The two recordings answer the same request (query=cancer, lite, first page) in XML
+    # and in JSON.
+    xml = parse("search_cancer_lite.xml")
+    assert len(xml.records) == 25
+    assert xml.records == parse("search_cancer_lite_page1.json").records
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("search_cancer_idlist.json", "resultType=idlist has identifiers only"),
+        ("search_cancer_dublin_core.xml", "Dublin Core"),
+    ],
+)
+def test_idlist_and_dublin_core_are_refused_with_a_clear_message(name: str, message: str) -> None:
+    with pytest.raises(ParseError, match=message):
+        parse(name)
+
+
+def test_every_recorded_file_parses_or_raises_parse_error() -> None:
+    files = sorted((require_shared() / "europepmc").iterdir())
+    assert len(files) >= 8
+    parsed = 0
+    for path in files:
+        try:
+            result = parse_search(path.read_bytes(), url=path.name)
+        except ParseError as error:
+            assert path.name in str(error)
+            continue
+        parsed += 1
+        assert result.skipped == ()
+        for record in result.records:
+            assert_schema_valid(record)
+    assert parsed == 6
+
+
+def test_no_results_page() -> None:
+    assert parse("search_no_results.json") == ParseResult(records=())
+
+
+def test_one_broken_record_is_skipped_and_the_page_kept() -> None:
+    # Derived from the real core page: record 3's authorList.author made a string,
+    # record 5's title an object, record 7 replaced by a bare string.
+    data = json.loads(fixture("search_cancer_core_abstracts.json"))
+    results = data["resultList"]["result"]
+    results[2]["authorList"]["author"] = "Al-Abbadey M"
+    results[4]["title"] = {"text": "x"}
+    results[6] = "garbage"
+    result = parse_search(json.dumps(data).encode())
+    assert len(result.records) == 22
+    reasons = {s.source_id: s.reason for s in result.skipped}
+    assert reasons["MED:40468710"] == "authorList.author is a str, expected a list"
+    assert reasons["MED:40493882"] == "title is a dict, expected text"
+    assert reasons[None] == "result #7 is a str, not an object"
+
+
+def test_entities_and_stray_markup_in_titles() -> None:
+    data = json.loads(fixture("search_cancer_lite_page1.json"))
+    data["resultList"]["result"][0]["title"] = "Tumour &amp; <i>in vivo</i> p<0.05 &lt;b&gt;"
+    record = parse_search(json.dumps(data).encode()).records[0]
+    assert record.title == "Tumour & in vivo p<0.05 <b>"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"version": "6.9", "hitCount": 3, "resultList": {"res', "not JSON"),
+        (b"[1, 2]", "expected a JSON object"),
+        (b'{"errCode": 400, "errMsg": "Invalid query"}', "no resultList: Invalid query"),
+        (b'{"resultList": {"result": "none"}}', "resultList.result is a str"),
+        (b"<responseWrapper><hitCount>1", "malformed or truncated XML"),
+    ],
+)
+def test_unreadable_pages_raise_parse_error(body: bytes, message: str) -> None:
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse_search(body)
+
+
+# --- property-based: mutated real records ----------------------------------------------------
+
+_CORE = json.loads((FIXTURES_DIR / "europepmc" / "search_cancer_core_abstracts.json").read_text())
+_LITE = json.loads((FIXTURES_DIR / "europepmc" / "search_cancer_lite_page1.json").read_text())
+_SWAPS: list[Any] = [None, "", "text", 7, 2.5, True, [], ["x"], {}, {"a": "b"}]
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield (*prefix, key)
+            yield from _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield (*prefix, index)
+            yield from _paths(child, (*prefix, index))
+
+
+@st.composite
+def mutated_pages(draw: st.DrawFn) -> bytes:
+    page = copy.deepcopy(draw(st.sampled_from([_CORE, _LITE])))
+    paths = list(_paths(page))
+    for _ in range(draw(st.integers(1, 6))):
+        path = draw(st.sampled_from(paths))
+        parent = page
+        try:
+            for step in path[:-1]:
+                parent = parent[step]
+            if draw(st.booleans()) and isinstance(parent, dict):
+                parent.pop(path[-1], None)  # drop the key
+            else:
+                parent[path[-1]] = draw(st.sampled_from(_SWAPS))  # swap its type
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier mutation removed this path
+    body = json.dumps(page).encode()
+    if draw(st.booleans()):
+        body = body[: draw(st.integers(0, len(body)))]  # truncate
+    return body
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_pages())
+def test_mutated_pages_give_parse_error_or_valid_records(body: bytes) -> None:
+    try:
+        result = parse_search(body)
+    except ParseError:
+        return
+    for record in result.records:
+        assert_schema_valid(record)
+    for skipped in result.skipped:
+        assert skipped.reason
+
+
+# --- query and local evaluation --------------------------------------------------------------
+
+
+def test_topic_query_translation() -> None:
+    with httpx.Client() as client:
+        source = EuropePMCSource(Fetcher(client, RateLimiter()))
+    term = source.translate(parse_query(TOPIC))
+    assert term.startswith(
+        '(((TITLE_ABS:"self help" AND TITLE_ABS:group*) OR (KW:"self help" AND KW:group*))'
+    )
+    assert '(TITLE_ABS:"peer support" OR KW:"peer support")' in term
+    assert "(TITLE_ABS:forum* OR KW:forum*)" in term
+    assert "(TITLE_ABS:depress* OR KW:depress*)" in term
+    window = Window(datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 19, 8, tzinfo=UTC))
+    assert source.search_query("x", window) == "(x) AND FIRST_IDATE:[2025-06-01 TO 2025-06-19]"
+
+
+def test_local_evaluation_on_parsed_records() -> None:
+    records = parse("search_cancer_core_abstracts.json").records
+    query = parse_query("(anxiety OR depress*) AND cancer")
+    matched = {r.source_id for r in records if query.match(r) is not None}
+    assert "MED:40464630" in matched  # "anxiety and depression" in its Results section
+    assert "MED:39709209" not in matched  # the Lancet case report: no abstract
+    assert 0 < len(matched) < len(records)
+    assert parse_query(TOPIC).match(records[3]) is None
+
+
+# --- fetching from the emulator --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Emulator]:
+    with Emulator(FIXTURES_DIR) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(running: Emulator) -> Emulator:
+    running.reset()
+    return running
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def fetcher(sleeps: Sleeps) -> Iterator[Fetcher]:
+    with build_client(contact="tests@example.org", timeout=5) as client:
+        yield Fetcher(client, RateLimiter(), sleep=sleeps)
+
+
+def make_source(emu: Emulator, fetcher: Fetcher, **settings: Any) -> EuropePMCSource:
+    config = SourceSettings(base_url=emu.base_url("europepmc"), email="tests@example.org")
+    return EuropePMCSource.from_settings(config.model_copy(update=settings), fetcher)
+
+
+JUNE_2025 = Window(datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 30, tzinfo=UTC))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("end", ["same", "absent"])
+def test_fetch_pages_through_the_window_to_the_cursor_end(
+    emu: Emulator, fetcher: Fetcher, end: str
+) -> None:
+    routes = emu.source("europepmc")
+    assert isinstance(routes, EuropePMCRoutes)
+    routes.end = "same" if end == "same" else "absent"
+    in_june = [r for r in load_corpus(FIXTURES_DIR)["core"] if r["firstIndexDate"] >= "2025-06"]
+    source = make_source(emu, fetcher, page_size=5)
+    pages = list(source.fetch("cancer", JUNE_2025))
+    assert len(in_june) == 16
+    assert [p.number for p in pages] == [1, 2, 3, 4]
+    assert {p.total for p in pages} == {16}
+    assert all(p.cursor for p in pages[:-1])
+    # "absent": the last page says it is the last; "same": only the next answer can tell,
+    # so the last page's cursor resumes into that (empty) answer.
+    assert (pages[-1].cursor is None) == (end == "absent")
+    ids = [r.source_id for p in pages for r in source.parse(p).records]
+    assert ids == [f"{r['source']}:{r['id']}" for r in in_june]
+    first = emu.requests[0].params
+    assert first["query"] == "(cancer) AND FIRST_IDATE:[2025-06-01 TO 2025-06-30]"
+    assert (first["resultType"], first["format"], first["cursorMark"]) == ("core", "json", "*")
+    assert first["email"] == "tests@example.org" and first["pageSize"] == "5"
+    # "same": one more request sees the repeated cursor; "absent": the last page says it.
+    assert len(emu.requests) == (5 if end == "same" else 4)
+
+
+@pytest.mark.integration
+def test_fetch_resumes_from_a_page_cursor(emu: Emulator, fetcher: Fetcher) -> None:
+    source = make_source(emu, fetcher, page_size=5)
+    first = next(iter(source.fetch("cancer", JUNE_2025)))
+    rest = list(source.fetch("cancer", JUNE_2025, resume=first.cursor))
+    assert [p.number for p in rest] == [1, 2, 3]
+    assert sum(len(source.parse(p).records) for p in rest) == 11
+
+
+@pytest.mark.integration
+def test_fetch_survives_a_run_of_429s(emu: Emulator, fetcher: Fetcher, sleeps: Sleeps) -> None:
+    emu.faults.add(source="europepmc", kind="status", status=429, retry_after=2, times=3)
+    source = make_source(emu, fetcher, page_size=10)
+    with capture_logs() as logs:
+        pages = list(source.fetch("cancer", JUNE_2025))
+    assert sum(len(source.parse(p).records) for p in pages) == 16
+    assert sleeps == [2.0, 2.0, 2.0]
+    assert [e["status"] for e in logs if e["event"] == "request retried"] == [429, 429, 429]
+
+
+@pytest.mark.integration
+def test_an_empty_window_gives_one_empty_page(emu: Emulator, fetcher: Fetcher) -> None:
+    window = Window(datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC))
+    source = make_source(emu, fetcher)
+    pages = list(source.fetch("cancer", window))
+    assert [(p.total, p.cursor) for p in pages] == [(0, None)]
+    assert source.parse(pages[0]).records == ()
+
+
+def test_registry_and_rate() -> None:
+    assert SOURCES["europepmc"] is EuropePMCSource
+    assert EuropePMCSource.rate(SourceSettings()) == pytest.approx(500 / 60)
+    assert EuropePMCSource.rate(SourceSettings(requests_per_second=2)) == 2

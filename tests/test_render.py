@@ -1,0 +1,308 @@
+"""Rendering digests (text, HTML, Slack Block Kit) from the real PubMed records in
+../shared/fixtures/pubmed (efetch_pubmed_50_records_structured_abstracts.xml: 50 records of a
+"machine learning"/NLP search, 22 with structured abstracts).
+
+Where a test needs what no recording has (a title carrying ``<script>`` and a line break, a
+``javascript:`` URL, a 300-study digest) it edits or replicates a real record and says so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from harvester import digest as digest_module
+from harvester.blocks import MAX_BLOCKS, SECTION_TEXT, escape, link, slack_payloads
+from harvester.digest import Digest, DigestItem, DigestSection, rank
+from harvester.query import Query, parse_query
+from harvester.records import Record
+from harvester.render import (
+    digest_key,
+    highlight,
+    one_line,
+    render_digest,
+    subject_line,
+    view_digest,
+    write_preview,
+)
+from harvester.sources.pubmed import parse_efetch
+from tests.conftest import require_shared
+from tests.slack_server import check_payload
+
+TOPIC = "ml-nlp"
+QUERY = '("machine learning" OR "deep learning") AND (nlp OR "natural language processing")'
+CREATED = datetime(2025, 1, 15, 7, 0, tzinfo=UTC)
+STRUCTURED = "35225694"  # "Can Natural Language Processing …": 5 labelled abstract sections
+REVIEW = "35908207"  # a systematic review: the "review" badge
+
+
+@cache
+def _parsed() -> tuple[Record, ...]:
+    path = require_shared() / "pubmed" / "efetch_pubmed_50_records_structured_abstracts.xml"
+    return tuple(parse_efetch(path.read_bytes(), url=path.name).records)
+
+
+def pubmed_records() -> list[Record]:
+    return list(_parsed())
+
+
+def record(pmid: str) -> Record:
+    return next(r for r in pubmed_records() if r.source_id == pmid)
+
+
+def hostile(base: Record) -> Record:
+    """A real record whose title was edited to carry markup and a header-injection attempt,
+    and whose URL was made a javascript: link (no API sent these; they test the escaping)."""
+    return base.with_changes(
+        title=f"<script>alert('x')</script> {base.title}\r\nBcc: victim@example.org",
+        url="javascript:alert(1)",
+        ids=replace(base.ids, doi=None, pmid=None),
+    )
+
+
+def real_digest(
+    records: list[Record] | None = None,
+    *,
+    query: Query | None = None,
+    copies: int = 1,
+    subscription: str = "team",
+    max_items: int | None = None,
+) -> tuple[Digest, dict[str, Query]]:
+    """A digest of the matching fixture records, ranked like build_digest ranks them.
+    ``copies`` > 1 replicates the real records with distinct work ids (for scale)."""
+    query = query or parse_query(QUERY)
+    items = []
+    for copy in range(copies):
+        for n, rec in enumerate(records if records is not None else pubmed_records()):
+            match = query.match(rec)
+            if match is None:
+                continue
+            items.append(
+                DigestItem(copy * 1000 + n, TOPIC, rec, ("pubmed", "crossref"), match.score)
+            )
+    ranked = rank(items)
+    shown = ranked if max_items is None else ranked[:max_items]
+    section = DigestSection(TOPIC, tuple(shown), len(ranked) - len(shown))
+    return Digest(subscription, CREATED, (section,)), {TOPIC: query}
+
+
+# --- plain text --------------------------------------------------------------------------------
+
+
+def test_text_lists_each_study_with_citation_links_sources_why_and_abstract_headings() -> None:
+    digest, queries = real_digest([record(STRUCTURED), record(REVIEW)])
+    text = render_digest(digest, queries=queries).text
+    assert text.startswith("ml-nlp: 2 new studies\n")
+    assert "Can Natural Language Processing and Artificial Intelligence Automate" in text
+    assert "    Kim JS, Vivas A, Arvind V, et al.\n" in text
+    assert "    Global spine journal ◽ 2023 ◽ 13(7) ◽ pp 1946-1955\n" in text
+    assert "    https://doi.org/10.1177/21925682211062831\n" in text
+    assert "    found in PubMed · Crossref\n" in text
+    assert '\n    why: "machine learning" in abstract' in text
+    flat = " ".join(text.split())  # the why line is wrapped like the abstract
+    assert '· "natural language processing" in title, abstract, MeSH/keywords' in flat
+    for heading in ("STUDY DESIGN:", "OBJECTIVES:", "METHODS:", "RESULTS:", "CONCLUSIONS:"):
+        assert f"    {heading} " in text
+    assert "[review]" in text
+
+
+def test_text_template_still_renders_without_the_render_extras() -> None:
+    # digest.render_text (the preview the CLI had) uses the same template without ``explain``
+    digest, _ = real_digest([record(STRUCTURED)])
+    text = digest_module.render_text(digest)
+    assert "found in PubMed · Crossref" in text
+    assert "why:" not in text
+
+
+def test_items_keep_the_ranked_order_title_matches_first() -> None:
+    digest, queries = real_digest(max_items=10)
+    rendered = render_digest(digest, queries=queries)
+    titles = [i.record.title or "" for i in digest.items]
+    positions = [rendered.text.index(t) for t in titles]
+    assert positions == sorted(positions)
+    urls = [i.url for i in view_digest(digest, queries=queries).sections[0].items]
+    html_positions = [rendered.html.index(f'<a href="{u}"') for u in urls]
+    assert html_positions == sorted(html_positions)
+    scores = [i.score for i in digest.items]
+    assert scores == sorted(scores, reverse=True)
+
+
+# --- HTML --------------------------------------------------------------------------------------
+
+
+def test_html_links_the_title_to_the_doi_and_highlights_matched_words() -> None:
+    digest, queries = real_digest([record(STRUCTURED)])
+    html = render_digest(digest, queries=queries).html
+    assert '<a href="https://doi.org/10.1177/21925682211062831"' in html
+    mark = '<mark style="background:#fff3b0">'
+    assert f"Can {mark}Natural Language Processing</mark> and Artificial" in html
+    assert f"({mark}NLP</mark>)" in html  # in the abstract
+    assert (
+        '<strong style="font-size:12px;letter-spacing:0.03em;color:#42526e;">METHODS</strong>'
+        in html
+    )
+    assert "<strong>nlp</strong> in abstract" in html
+    assert "<style" not in html  # mail clients drop style sheets: all CSS is inline
+
+
+def test_html_escapes_record_text_and_refuses_javascript_links() -> None:
+    digest, queries = real_digest([hostile(record(STRUCTURED))])
+    html = render_digest(digest, queries=queries).html
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "javascript:" not in html
+
+
+def test_review_badge_and_abstract_excerpt_is_cut_at_a_word() -> None:
+    digest, queries = real_digest([record(REVIEW)])
+    view = view_digest(digest, queries=queries, excerpt_chars=300)
+    (item,) = view.sections[0].items
+    assert item.badges == ("review",)
+    assert item.truncated
+    assert sum(len(p.text) for p in item.abstract) <= 302
+    assert item.abstract[-1].text.endswith(" …")
+    assert item.abstract[0].label is not None
+
+
+def test_published_in_note_is_rendered_when_a_digest_item_carries_it() -> None:
+    @dataclass(frozen=True, slots=True)
+    class LaterItem(DigestItem):  # the field the lead may add to DigestItem
+        published_in: str | None = None
+
+    base = record(STRUCTURED)
+    item = LaterItem(1, TOPIC, base, ("biorxiv",), 5.0, published_in="Global spine journal")
+    digest = Digest("team", CREATED, (DigestSection(TOPIC, (item,)),))
+    rendered = render_digest(digest, queries={TOPIC: parse_query(QUERY)})
+    assert "    now published in Global spine journal\n" in rendered.text
+    assert "now published in Global spine journal</div>" in rendered.html
+    assert any(
+        "now published in Global spine journal" in e["text"]
+        for p in rendered.slack
+        for b in p["blocks"]
+        for e in b.get("elements", ())
+    )
+
+
+def test_highlight_marks_whole_words_only_and_keeps_the_text() -> None:
+    segments = highlight("NLP and nlpx, not NLPs; nlp.", ["NLP"])
+    assert "".join(s.text for s in segments) == "NLP and nlpx, not NLPs; nlp."
+    assert [s.text for s in segments if s.hit] == ["NLP", "nlp"]
+
+
+def test_truncated_terms_list_the_words_they_matched() -> None:
+    query = parse_query("learn* AND (nlp OR language)")
+    digest, queries = real_digest([record(STRUCTURED)], query=query)
+    (item,) = view_digest(digest, queries=queries).sections[0].items
+    (reason,) = [r for r in item.reasons if r.term == "learn*"]
+    assert "learning" in reason.forms
+    assert reason.fields[0] == "abstract"
+
+
+# --- subject and identity ----------------------------------------------------------------------
+
+
+def test_subject_counts_studies_and_a_lone_study_names_its_title_on_one_line() -> None:
+    digest, queries = real_digest(max_items=12)
+    assert render_digest(digest, queries=queries).subject == "harvester: 12 new studies — ml-nlp"
+    digest, queries = real_digest([hostile(record(STRUCTURED))])
+    subject = render_digest(digest, queries=queries).subject
+    assert "\r" not in subject and "\n" not in subject
+    assert subject.startswith("harvester: 1 new study — ml-nlp: <script>alert('x')</script> Can")
+    assert subject.endswith("…")
+    empty = Digest("team", CREATED, (DigestSection(TOPIC, ()),))
+    assert subject_line(view_digest(empty)) == "harvester: nothing new — ml-nlp"
+
+
+def test_one_line_removes_line_breaks_and_control_characters() -> None:
+    assert one_line("a\r\nBcc: x\u2028y\x00z\tq") == "a Bcc: x y z q"
+
+
+def test_digest_key_is_stable_per_subscription_and_digest_id() -> None:
+    digest, queries = real_digest(max_items=3)
+    first = render_digest(digest, queries=queries, digest_id=41)
+    again = render_digest(digest, queries=queries, digest_id=41)
+    other = render_digest(digest, queries=queries, digest_id=42)
+    assert first.key == again.key == digest_key("team", "41")
+    assert other.key != first.key
+    assert first.work_ids == tuple(i.work_id for i in digest.items)
+
+
+# --- Slack Block Kit ---------------------------------------------------------------------------
+
+
+def test_slack_escapes_record_text_and_links_titles() -> None:
+    digest, queries = real_digest([hostile(record(STRUCTURED)), record(REVIEW)])
+    (payload,) = render_digest(digest, queries=queries).slack
+    texts = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section"]
+    assert texts[0].startswith("*&lt;script&gt;alert('x')&lt;/script&gt; Can Natural")
+    assert "javascript:" not in json.dumps(payload)
+    assert texts[1].startswith("*<https://doi.org/10.1111/jocn.16478|Artificial intelligence")
+    assert "`review`" in texts[1]
+    assert check_payload(payload) is None
+
+
+def test_slack_link_and_escape_follow_slack_formatting_rules() -> None:
+    assert escape("a & b < c > d") == "a &amp; b &lt; c &gt; d"
+    assert link("https://x.org/a|b>c", "T<i>") == "<https://x.org/a%7Cb%3Ec|T&lt;i&gt;>"
+
+
+def test_a_large_digest_is_split_within_slack_limits_keeping_every_study_once() -> None:
+    # 300+ studies: the 50 real records' matches replicated with distinct work ids
+    digest, queries = real_digest(copies=7)
+    view = view_digest(digest, queries=queries)
+    payloads = slack_payloads(view)
+    assert len(payloads) > 5
+    seen: list[str] = []
+    for k, payload in enumerate(payloads, start=1):
+        assert check_payload(payload) is None
+        assert len(payload["blocks"]) <= MAX_BLOCKS
+        assert payload["text"].endswith(f"(part {k} of {len(payloads)})")
+        for block in payload["blocks"]:
+            if block["type"] == "section":
+                assert len(block["text"]["text"]) <= SECTION_TEXT
+                seen.append(block["text"]["text"].split("\n", 1)[0])
+    expected = [slack_payloads(view_digest(Digest("t", CREATED, (DigestSection(TOPIC, (i,)),)),
+                                           queries=queries))[0]["blocks"][3]["text"]["text"]
+                .split("\n", 1)[0] for i in digest.items]  # fmt: skip
+    assert seen == expected
+
+
+def test_slack_section_text_is_capped_even_for_a_huge_abstract() -> None:
+    # a real structured abstract with each section repeated 20 times (longer than any API sends)
+    base = record(STRUCTURED)
+    big = base.with_changes(
+        abstract_sections=tuple(
+            replace(s, text=" ".join([s.text] * 20)) for s in base.abstract_sections
+        )
+    )
+    digest, queries = real_digest([big])
+    (payload,) = slack_payloads(view_digest(digest, queries=queries, excerpt_chars=50_000))
+    assert check_payload(payload) is None
+
+
+# --- dry run -----------------------------------------------------------------------------------
+
+
+def test_write_preview_writes_text_html_and_slack_json(tmp_path: Path) -> None:
+    digest, queries = real_digest(max_items=5)
+    rendered = render_digest(digest, queries=queries, digest_id="7")
+    paths = write_preview(rendered, tmp_path / "out")
+    assert [p.suffix for p in paths] == [".txt", ".html", ".json"]
+    txt, html, slack = (p.read_text(encoding="utf-8") for p in paths)
+    assert txt.startswith(f"Subject: {rendered.subject}\n\n")
+    assert html == rendered.html
+    assert json.loads(slack) == list(rendered.slack)
+
+
+@pytest.mark.parametrize("abstracts", [True, False])
+def test_abstracts_option_controls_every_format(abstracts: bool) -> None:
+    digest, queries = real_digest([record(STRUCTURED)])
+    rendered = render_digest(digest, queries=queries, abstracts=abstracts)
+    assert ("METHODS:" in rendered.text) is abstracts
+    assert (">METHODS</strong>" in rendered.html) is abstracts
+    assert ("*METHODS:*" in rendered.slack_json()) is abstracts
