@@ -18,7 +18,7 @@ from harvester.config import Settings, TopicSettings
 from harvester.errors import ConfigError
 from harvester.harvest import HarvestResult, plan_window, run_harvest
 from harvester.http import Fetcher, RateLimiter, build_client
-from harvester.sources import SOURCES, Source, source_from_settings
+from harvester.sources import SOURCES, Source, missing_key, source_from_settings
 from harvester.store.database import open_engine
 from harvester.store.repository import Repository
 
@@ -41,6 +41,7 @@ class App:
     fetcher: Fetcher
     clock: Callable[[], datetime]
     _sources: dict[str, Source] = field(default_factory=dict)
+    _warned: set[str] = field(default_factory=set)
 
     def source(self, name: str) -> Source:
         """The connector for ``name``, built once with its rate limit registered."""
@@ -89,12 +90,30 @@ class App:
             should_stop=should_stop,
         )
 
+    def usable_sources(self, topic: TopicSettings) -> tuple[str, ...]:
+        """The topic's sources that can run; one warning for each that needs a missing key."""
+        usable = []
+        for name in topic.sources:
+            variable = missing_key(name, self.settings.source(name))
+            if variable is None:
+                usable.append(name)
+            elif name not in self._warned:
+                self._warned.add(name)
+                log.warning(
+                    "source skipped: it needs an API key",
+                    source=name,
+                    set_variable=variable,
+                    hint=f"export {variable}=... and set [sources.{name}] api_key_env = "
+                    f'"{variable}"',
+                )
+        return tuple(usable)
+
     def harvest_all(
         self, topics: Iterable[TopicSettings], only_source: str | None = None
     ) -> list[HarvestResult]:
         results = []
         for topic in topics:
-            for name in topic.sources:
+            for name in self.usable_sources(topic):
                 if only_source is None or name == only_source:
                     results.append(self.harvest(topic, name))
         return results

@@ -109,12 +109,19 @@ def _send_stored(
     rendered = render_digest(
         digest, queries=queries, digest_id=digest_id, abstracts=subscription.abstracts
     )
+    already = repo.parts_sent(digest_id)
     try:
-        notifier.send(rendered)
+        notifier.send(rendered, skip_parts=already)
     except NotifyError as e:
-        attempts, retry_at = repo.mark_attempt_failed(digest_id, str(e), retry_delay)
+        retryable = getattr(e, "retryable", True)
+        parts = already + getattr(e, "parts_sent", 0)
+        # a refusal that will repeat until someone fixes something (bad credentials, Slack
+        # 400) still keeps the digest: it waits the longest delay, and `status` shows why
+        delay = retry_delay if retryable else (lambda _attempts: RETRY_MAX)
+        attempts, retry_at = repo.mark_attempt_failed(digest_id, str(e), delay, parts_sent=parts)
         log.warning("digest not sent; will retry", digest_id=digest_id, attempts=attempts,
-                    retry_at=retry_at.isoformat(), error=str(e))
+                    retryable=retryable, parts_sent=parts, retry_at=retry_at.isoformat(),
+                    error=str(e))
         return None
     repo.mark_sent(digest_id)
     log.info("digest sent", digest_id=digest_id, items=len(works))

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import jinja2
 
-from harvester.query import Query
+from harvester.query import Match, Query
 from harvester.records import Author, Record
 from harvester.store.repository import Repository, StoredWork
 
@@ -40,6 +40,8 @@ class DigestItem:
     record: Record
     sources: tuple[str, ...]
     score: float
+    match: Match | None = None  # why it is here (kept so rendering need not match again)
+    published_in: str | None = None  # "now published in …" for a preprint sent before
 
     @property
     def authors(self) -> str:
@@ -172,6 +174,7 @@ def assemble_digest(
                     record=work.record,
                     sources=work.sources,
                     score=match.score if match is not None else 0.0,
+                    match=match,
                 )
             )
         ranked = rank(items)

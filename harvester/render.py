@@ -204,7 +204,7 @@ def view_item(
     record = item.record
     # build_digest already matched the record; a DigestItem that keeps the Match saves the
     # second evaluation (the costliest step of rendering a large digest)
-    match: Match | None = getattr(item, "match", None)
+    match: Match | None = item.match
     if match is None and query is not None:
         match = query.match(record)
     hits = match.hits if match is not None else ()

@@ -116,7 +116,7 @@ class Daemon:
         now = self.app.clock()
         for topic in settings.topics:
             trigger = harvest_trigger(topic, jitter=self.jitter)
-            for source in topic.sources:
+            for source in self.app.usable_sources(topic):
                 job_id = f"harvest:{topic.name}:{source}"
                 self.scheduler.add_job(
                     self.harvest_job,

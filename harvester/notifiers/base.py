@@ -55,7 +55,9 @@ class Notifier(Protocol):
 
     name: str
 
-    def send(self, message: RenderedDigest) -> None: ...
+    def send(self, message: RenderedDigest, *, skip_parts: int = 0) -> None:
+        """``skip_parts``: messages of this digest the channel accepted on an earlier try."""
+        ...
 
 
 class NotifierFactory(Protocol):

@@ -130,7 +130,7 @@ class EmailNotifier:
         )
         return mail
 
-    def send(self, message: RenderedDigest) -> None:
+    def send(self, message: RenderedDigest, *, skip_parts: int = 0) -> None:
         """Deliver ``message``; return only once the server accepted it for every recipient
         it did not refuse outright (partly refused recipients are logged, not retried, so
         the accepted ones do not get it twice)."""

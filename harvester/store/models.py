@@ -172,6 +172,8 @@ class Digest(Base):
     # pending | sent | failed (failed: the channel refused it for good, e.g. Slack 400)
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # messages of a multi-part digest (Slack) already accepted: a retry resumes after them
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]

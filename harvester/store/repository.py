@@ -318,6 +318,7 @@ class Repository:
                 created_at=now,
                 status="pending",
                 attempts=0,
+                parts_sent=0,
                 next_attempt_at=now,
             )
             session.add(digest)
@@ -384,15 +385,28 @@ class Repository:
                         last_error=None)
             )
 
+    def parts_sent(self, digest_id: int) -> int:
+        """How many messages of a multi-part digest the channel already accepted."""
+        with self._session() as session:
+            digest = session.get(Digest, digest_id)
+            return digest.parts_sent if digest is not None else 0
+
     def mark_attempt_failed(
-        self, digest_id: int, error: str, delay: Callable[[int], timedelta]
+        self,
+        digest_id: int,
+        error: str,
+        delay: Callable[[int], timedelta],
+        *,
+        parts_sent: int = 0,
     ) -> tuple[int, datetime]:
         """Record a failed send; the digest stays pending for ``delay(attempts)``.
+        ``parts_sent`` counts the messages accepted so far (a retry skips them).
         Returns the attempts so far and when the next one is due."""
         with self._session() as session, session.begin():
             digest = session.get(Digest, digest_id)
             if digest is None:
                 raise StoreError(f"digest {digest_id} does not exist")
+            digest.parts_sent = parts_sent
             digest.attempts += 1
             digest.last_error = error
             digest.next_attempt_at = self.clock() + delay(digest.attempts)

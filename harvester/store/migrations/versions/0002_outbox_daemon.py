@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("parts_sent", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("next_attempt_at", UTCDateTime()),
         sa.Column("last_error", sa.Text()),
         sa.Column("sent_at", UTCDateTime()),

@@ -1,0 +1,172 @@
+"""The outbox end to end: real loopback SMTP and Slack-like servers, real PubMed records.
+
+A digest is stored before it is sent and marked sent only after the server accepted it; an
+outage leaves it pending, and the next tick after the outage sends it once, whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from harvester.app import App, build_app
+from harvester.config import parse_settings
+from harvester.delivery import deliver, notifier_for, preview, retry_delay
+from harvester.sources.base import Window
+from harvester.sources.pubmed import parse_efetch
+from tests.conftest import FixedClock, require_shared
+from tests.slack_server import SlackWebhookServer
+from tests.smtp_server import LoopbackSMTP
+
+pytestmark = pytest.mark.integration
+
+QUERY = '"natural language processing" OR "machine learning"'
+
+
+def make_app(database_url: str, clock: FixedClock, subscription: dict, channels: dict) -> App:
+    settings = parse_settings(
+        {
+            "database": {"url": database_url},
+            "topics": [{"name": "nlp", "query": QUERY, "sources": ["pubmed"]}],
+            "subscriptions": [subscription],
+            "channels": channels,
+        },
+        path="delivery.toml",
+    )
+    return build_app(settings, clock=clock, sleep=lambda _s: None)
+
+
+def store_fixture_hits(app: App, *, backfill: bool = False) -> int:
+    """Store the recorded PubMed records the topic accepts, as a harvest would."""
+    path = require_shared() / "pubmed" / "efetch_pubmed_50_records_structured_abstracts.xml"
+    query = app.settings.topics[0].parsed_query
+    records = [r for r in parse_efetch(path.read_bytes()).records if query.match(r)]
+    now = app.clock()
+    run = app.repo.begin_run("nlp", "pubmed", Window(now - timedelta(days=1), now))
+    app.repo.store_page(run, "nlp", records, backfill=backfill)
+    return len(records)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2025, 6, 2, 6, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def smtp() -> Iterator[LoopbackSMTP]:
+    server = LoopbackSMTP()  # bound, not yet listening: connections are refused until start()
+    yield server
+    if server._thread is not None:  # aiosmtpd's Controller: set while running
+        server.stop()
+    else:
+        server._sock.close()
+
+
+def email_app(database_url: str, clock: FixedClock, port: int, **sub: object) -> App:
+    return make_app(
+        database_url,
+        clock,
+        {"topics": ["nlp"], "channel": "email", "to": ["team@example.org"], "max_items": 500,
+         **sub},
+        {"email": {"host": "127.0.0.1", "port": port, "security": "none",
+                   "from": "harvester@example.org", "timeout": 2}},
+    )
+
+
+def test_smtp_down_for_three_ticks_then_up_sends_one_whole_digest(
+    database_url: str, clock: FixedClock, smtp: LoopbackSMTP
+) -> None:
+    app = email_app(database_url, clock, smtp.port)
+    sub = app.settings.subscriptions[0]
+    notifier = notifier_for(app, sub)
+    stored = store_fixture_hits(app)
+    assert stored >= 20
+
+    for tick in range(3):  # the server refuses connections
+        result = deliver(app, sub, notifier)
+        assert result.sent == () and len(result.failed) == 1, tick
+        clock.now += retry_delay(tick + 1) + timedelta(seconds=1)
+    ((_, _, attempts, error),) = app.repo.pending_digests()
+    assert attempts == 3 and error  # one stored digest, three failed attempts, the reason kept
+
+    smtp.start()
+    result = deliver(app, sub, notifier)
+    assert len(result.sent) == 1 and result.items == stored
+    (message,) = smtp.messages
+    mail = message.parsed()
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    assert text.count("https://pubmed.ncbi.nlm.nih.gov/") >= stored  # every study, once
+    assert app.repo.pending_digests() == []
+
+    again = deliver(app, sub, notifier)  # nothing new: nothing sent
+    assert again.sent == () and again.failed == () and len(smtp.messages) == 1
+    app.close()
+
+
+def test_a_digest_is_not_resent_while_backing_off(
+    database_url: str, clock: FixedClock, smtp: LoopbackSMTP
+) -> None:
+    app = email_app(database_url, clock, smtp.port)
+    sub = app.settings.subscriptions[0]
+    store_fixture_hits(app)
+    deliver(app, sub, notifier_for(app, sub))  # refused
+    smtp.start()
+    early = deliver(app, sub, notifier_for(app, sub))  # still inside the backoff window
+    assert early.sent == () and smtp.messages == []
+    clock.now += retry_delay(1)
+    assert len(deliver(app, sub, notifier_for(app, sub)).sent) == 1
+    app.close()
+
+
+def test_backfill_hits_wait_for_notify_and_max_items_keeps_the_rest(
+    database_url: str, clock: FixedClock, smtp: LoopbackSMTP
+) -> None:
+    smtp.start()
+    app = email_app(database_url, clock, smtp.port, max_items=5)
+    sub = app.settings.subscriptions[0]
+    store_fixture_hits(app, backfill=True)
+    assert deliver(app, sub, notifier_for(app, sub)).sent == ()  # backfill is not news
+    with_backfill = deliver(app, sub, notifier_for(app, sub), include_backfill=True)
+    assert with_backfill.items == 5  # the first five; the rest stay for the next digest
+    assert len(app.repo.pending(sub.key, ["nlp"], include_backfill=True)) > 0
+    app.close()
+
+
+def test_dry_run_preview_stores_and_sends_nothing(
+    database_url: str, clock: FixedClock, smtp: LoopbackSMTP
+) -> None:
+    app = email_app(database_url, clock, smtp.port)
+    sub = app.settings.subscriptions[0]
+    stored = store_fixture_hits(app)
+    digest, rendered = preview(app, sub)
+    assert len(digest.items) == stored and rendered.count == stored
+    assert "<html" in rendered.html.lower() and rendered.slack
+    assert app.repo.count("digests") == 0 and smtp.messages == []
+    app.close()
+
+
+def test_slack_outage_then_recovery_posts_every_item_once(
+    database_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SlackWebhookServer() as slack:
+        monkeypatch.setenv("TEST_SLACK_WEBHOOK", slack.url)
+        app = make_app(
+            database_url,
+            clock,
+            {"topics": ["nlp"], "channel": "slack", "max_items": 500},
+            {"slack": {"webhook_url_env": "TEST_SLACK_WEBHOOK"}},
+        )
+        sub = app.settings.subscriptions[0]
+        stored = store_fixture_hits(app)
+        # more 503s than the notifier's attempts for one message: this tick fails
+        slack.fail_next(503, "service unavailable", times=5)
+        assert deliver(app, sub, notifier_for(app, sub)).failed
+        assert slack.posts == []
+        clock.now += timedelta(hours=1)
+        result = deliver(app, sub, notifier_for(app, sub))
+        assert len(result.sent) == 1 and result.items == stored
+        posted = "".join(str(p) for p in slack.posts)
+        assert posted.count("found in PubMed") == stored  # one context line per study
+        assert slack.url not in str(app.repo.pending_digests())
+        app.close()
