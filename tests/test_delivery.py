@@ -59,8 +59,9 @@ def smtp() -> Iterator[LoopbackSMTP]:
     yield server
     if server._thread is not None:  # aiosmtpd's Controller: set while running
         server.stop()
-    else:
+    else:  # never started: release what the constructor opened
         server._sock.close()
+        server.loop.close()
 
 
 def email_app(database_url: str, clock: FixedClock, port: int, **sub: object) -> App:
