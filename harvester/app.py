@@ -40,6 +40,7 @@ class App:
     limiter: RateLimiter
     fetcher: Fetcher
     clock: Callable[[], datetime]
+    sleep: Callable[[float], None] = time.sleep
     _sources: dict[str, Source] = field(default_factory=dict)
     _warned: set[str] = field(default_factory=set)
 
@@ -144,4 +145,5 @@ def build_app(
         limiter=limiter,
         fetcher=fetcher,
         clock=clock,
+        sleep=sleep,
     )

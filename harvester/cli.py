@@ -9,10 +9,10 @@ import json
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from enum import Enum
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 
 import structlog
 import typer
@@ -21,6 +21,9 @@ from harvester import __version__
 from harvester.config import Settings, default_config_path, load_settings
 from harvester.errors import ConfigError, HarvesterError, ParseError
 from harvester.logs import configure_logging
+
+if TYPE_CHECKING:
+    from harvester.store.locks import DaemonLock
 
 app = typer.Typer(
     add_completion=False,
@@ -34,12 +37,12 @@ app.add_typer(db_app, name="db")
 log = structlog.get_logger(__name__)
 
 
-class LogFormat(str, Enum):
+class LogFormat(StrEnum):
     json = "json"
     console = "console"
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
 
@@ -52,9 +55,7 @@ class Options:
 
     def settings(self) -> Settings:
         settings = load_settings(self.config, database_url=self.database_url)
-        secrets = [
-            s.api_key.get_secret_value() for s in settings.sources.values() if s.api_key
-        ]
+        secrets = [s.api_key.get_secret_value() for s in settings.sources.values() if s.api_key]
         configure_logging(self.log_format.value if self.log_format else None, secrets=secrets)
         return settings
 
@@ -76,12 +77,15 @@ def main_options(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="Configuration file [default: $HARVESTER_CONFIG or config/harvester.toml]"
+            "--config",
+            help="Configuration file [default: $HARVESTER_CONFIG or config/harvester.toml]",
         ),
     ] = None,
     database_url: Annotated[
         str | None,
-        typer.Option("--database-url", help="Database URL [default: $HARVESTER_DATABASE_URL or the config]"),
+        typer.Option(
+            "--database-url", help="Database URL [default: $HARVESTER_DATABASE_URL or the config]"
+        ),
     ] = None,
     log_format: Annotated[
         LogFormat | None,
@@ -124,7 +128,9 @@ def harvest(
     with _errors():
         settings = options.settings()
         if source is not None and source not in SOURCE_NAMES:
-            raise ConfigError(f"--source: unknown source {source!r}; known: {', '.join(SOURCE_NAMES)}")
+            raise ConfigError(
+                f"--source: unknown source {source!r}; known: {', '.join(SOURCE_NAMES)}"
+            )
         selected = [settings.topic(name) for name in topics] if topics else list(settings.topics)
         if not selected:
             raise ConfigError(f"{settings.path}: no topics configured")
@@ -175,7 +181,9 @@ def parse(
             failed = True
             continue
         for skipped in result.skipped:
-            log.warning("record skipped", file=str(path), source_id=skipped.source_id, reason=skipped.reason)
+            log.warning(
+                "record skipped", file=str(path), source_id=skipped.source_id, reason=skipped.reason
+            )
         for record in result.records:
             out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
     if failed:
@@ -186,11 +194,16 @@ def parse(
 def export(
     ctx: typer.Context,
     topic: Annotated[str | None, typer.Argument(help="Only this topic's works")] = None,
-    format: Annotated[ExportFormat, typer.Option("--format", help="Output format")] = ExportFormat.jsonl,
+    format: Annotated[
+        ExportFormat, typer.Option("--format", help="Output format")
+    ] = ExportFormat.jsonl,
     since: Annotated[
-        str | None, typer.Option("--since", help="Only works first seen on or after DATE (YYYY-MM-DD)")
+        str | None,
+        typer.Option("--since", help="Only works first seen on or after DATE (YYYY-MM-DD)"),
     ] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="File (default: stdout)")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File (default: stdout)")
+    ] = None,
 ) -> None:
     """Write stored works as JSONL Records or CSV."""
     from harvester.exporters import EXPORTERS
@@ -241,7 +254,9 @@ def digest(
             settings.topic(name)
         subscriptions = [s for s in settings.subscriptions if wanted & set(s.topics)]
         if not subscriptions:
-            raise ConfigError(f"{settings.path}: no subscription covers {', '.join(sorted(wanted))}")
+            raise ConfigError(
+                f"{settings.path}: no subscription covers {', '.join(sorted(wanted))}"
+            )
         service = build_app(settings)
         failed = False
         try:
@@ -286,7 +301,6 @@ def run(
     from harvester.health import HealthServer
     from harvester.scheduler import Daemon
 
-
     options: Options = ctx.obj
     with _errors():
         settings = options.settings()
@@ -326,7 +340,7 @@ def run(
                 lock.release()
 
 
-def _sqlite_daemon_lock(engine: object) -> object:
+def _sqlite_daemon_lock(engine: object) -> DaemonLock | None:
     """On SQLite, refuse a second daemon on the same file (StoreError names the lock)."""
     from sqlalchemy import Engine
 
@@ -400,8 +414,14 @@ def backfill(
         try:
             with progress_reporter(sys.stderr) as report:
                 results = run_backfill(
-                    service, chosen, since=first.date(), until=last.date(), sources=sources,
-                    notify=notify, slice_days=slice_days, should_stop=stop.is_set,
+                    service,
+                    chosen,
+                    since=first.date(),
+                    until=last.date(),
+                    sources=sources,
+                    notify=notify,
+                    slice_days=slice_days,
+                    should_stop=stop.is_set,
                     on_progress=report,
                 )
         finally:
@@ -415,6 +435,32 @@ def backfill(
         )
     if stop.is_set() or not all(r.complete for r in results):
         raise typer.Exit(1)
+
+
+@app.command()
+def dedup(
+    input: Annotated[Path, typer.Argument(help="CSV, RIS or JSONL records")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File (default: stdout)")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option("--format", help="csv, ris or jsonl (default: from the file)")
+    ] = None,
+) -> None:
+    """Deduplicate a reference file: the same records back, with a duplicate_id column."""
+    from harvester.dedup_io import dedup_file
+
+    if format is not None and format not in ("csv", "ris", "jsonl"):
+        _fail(f"--format: unknown format {format!r}; use csv, ris or jsonl", 2)
+    if not input.is_file():
+        _fail(f"{input}: no such file", 2)
+    with _errors():
+        summary = dedup_file(input, output, format=format)
+    typer.echo(
+        f"{input}: {summary.records} records, {summary.works} works, "
+        f"{summary.duplicates} duplicates removed, {summary.linked} preprint/article links",
+        err=True,
+    )
 
 
 @db_app.command("upgrade")
@@ -460,7 +506,7 @@ class _errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> Literal[False]:
         if isinstance(exc, ConfigError):
             _fail(str(exc), 2)
         if isinstance(exc, HarvesterError):

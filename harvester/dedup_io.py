@@ -124,6 +124,12 @@ def record_from_fields(fields: dict[str, str], *, source: str) -> Record:
 # --- readers ---------------------------------------------------------------------------------
 
 
+# the DESIGN.md dedup columns that say what a record is (record_id, source, label do not)
+_DESCRIBING = frozenset(
+    {"author", "year", "journal", "doi", "title", "pages", "volume", "number", "abstract", "isbn"}
+)
+
+
 def read_csv(text: str, name: str) -> tuple[list[str], list[Entry]]:
     """The header (as written, plus ``record_id`` first if absent) and the entries."""
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -134,6 +140,11 @@ def read_csv(text: str, name: str) -> tuple[list[str], list[Entry]]:
     except csv.Error as e:
         raise ParseError(f"{name}:1: {e}") from e
     lower = [h.strip().lower() for h in header]
+    if not set(lower) & _DESCRIBING:
+        raise ParseError(
+            f"{name}:1: no column describes a record; expected some of "
+            f"{', '.join(sorted(_DESCRIBING))} (any order, any case), found {', '.join(header)}"
+        )
     has_id = "record_id" in lower
     out_header = header if has_id else ["record_id", *header]
     entries: list[Entry] = []

@@ -38,7 +38,7 @@ RETRY_MAX = timedelta(hours=1)
 
 def retry_delay(attempts: int) -> timedelta:
     """The wait after the ``attempts``-th failed send: 1, 2, 4 … minutes, at most an hour."""
-    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+    return min(RETRY_BASE * (1 << max(attempts - 1, 0)), RETRY_MAX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +73,12 @@ def deliver(
             key, fresh, queries=queries, now=now, max_items=subscription.max_items
         )
         if chosen.items:
-            digest_id = repo.create_digest(
+            new_id = repo.create_digest(
                 key, subscription.channel, [(i.topic, i.work_id) for i in chosen.items]
             )
-            if digest_id is not None:
-                count = _send_stored(app, subscription, notifier, digest_id, queries)
-                (sent if count is not None else failed).append(digest_id)
+            if new_id is not None:
+                count = _send_stored(app, subscription, notifier, new_id, queries)
+                (sent if count is not None else failed).append(new_id)
                 items += count or 0
         elif not sent and not failed and subscription.send_empty:
             # nothing new: the "nothing new" note is not stored, losing it loses nothing
@@ -142,8 +142,8 @@ def preview(
 
 
 def notifier_for(app: App, subscription: SubscriptionSettings) -> Notifier:
-    return notifier_class(subscription.channel).from_settings(  # type: ignore[no-any-return]
-        app.settings, subscription, client=app.client
+    return notifier_class(subscription.channel).from_settings(
+        app.settings, subscription, client=app.client, sleep=app.sleep, clock=app.clock
     )
 
 

@@ -30,7 +30,9 @@ class QuerySyntaxError(HarvesterError):
     """A portable query does not parse; ``position`` is the 0-based offset of the problem."""
 
     def __init__(self, message: str, *, query: str, position: int) -> None:
-        super().__init__(f"{message} at position {position}: {query[:position]}⟨here⟩{query[position:]}")
+        super().__init__(
+            f"{message} at position {position}: {query[:position]}⟨here⟩{query[position:]}"
+        )
         self.reason = message
         self.query = query
         self.position = position

@@ -15,7 +15,9 @@ log = structlog.get_logger(__name__)
 class HealthServer:
     """A tiny HTTP server in a background thread; ``check`` returns (healthy, detail)."""
 
-    def __init__(self, check: Callable[[], tuple[bool, str]], *, host: str = "0.0.0.0", port: int) -> None:
+    def __init__(
+        self, check: Callable[[], tuple[bool, str]], *, host: str = "0.0.0.0", port: int
+    ) -> None:
         self.check = check
         outer = self
 
@@ -39,8 +41,9 @@ class HealthServer:
                 return
 
         self._server = ThreadingHTTPServer((host, port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="healthz")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="healthz"
+        )
 
     @property
     def port(self) -> int:

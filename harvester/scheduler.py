@@ -70,8 +70,9 @@ def missed_since(trigger: BaseTrigger, watermark: datetime | None, now: datetime
     if watermark is None:
         return True
     if isinstance(trigger, IntervalTrigger):
-        return now - watermark >= trigger.interval
-    due = trigger.get_next_fire_time(None, watermark)
+        period: timedelta = trigger.interval
+        return now - watermark >= period
+    due: datetime | None = trigger.get_next_fire_time(None, watermark)
     return due is not None and due <= now
 
 
@@ -79,7 +80,7 @@ def failure_backoff(consecutive_failures: int) -> timedelta:
     """The wait before retrying a failing topic × source: doubles per failure, capped."""
     if consecutive_failures <= 0:
         return timedelta(0)
-    return min(FAILURE_BACKOFF_BASE * 2 ** (consecutive_failures - 1), FAILURE_BACKOFF_MAX)
+    return min(FAILURE_BACKOFF_BASE * (1 << (consecutive_failures - 1)), FAILURE_BACKOFF_MAX)
 
 
 class Daemon:

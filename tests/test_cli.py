@@ -173,3 +173,28 @@ def test_db_upgrade_without_config(tmp_path: Path) -> None:
     assert "migrations" in out.stdout
     out = run("--database-url", f"sqlite:///{tmp_path / 'x.db'}", "db", "upgrade", cwd=tmp_path)
     assert "database at revision" in out.stdout
+
+
+def test_dedup_writes_duplicate_ids_for_a_labelled_dataset(tmp_path: Path) -> None:
+    source = require_shared().parent / "dedup" / "colrev_special_cases" / "records.csv"
+    out = tmp_path / "deduped.csv"
+    proc = run("dedup", str(source), "-o", str(out), cwd=tmp_path)
+    assert "12 records" in proc.stderr
+    with out.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with source.open(encoding="utf-8") as f:
+        original = list(csv.DictReader(f))
+    assert [r["record_id"] for r in rows] == [r["record_id"] for r in original]
+    # the dataset's labels: 3 duplicate pairs; each duplicate points at the record kept
+    with (source.parent / "labels.csv").open(encoding="utf-8") as f:
+        truth = {r["record_id"]: r["cluster_id"] for r in csv.DictReader(f)}
+    predicted = {r["record_id"]: r["duplicate_id"] for r in rows}
+    pairs = lambda m: {(a, b) for a in m for b in m if a < b and m[a] == m[b]}  # noqa: E731
+    assert pairs(predicted) == pairs(truth)
+
+
+def test_dedup_bad_input_is_named(tmp_path: Path) -> None:
+    assert "no such file" in run("dedup", "absent.csv", cwd=tmp_path, check=2).stderr
+    broken = tmp_path / "broken.csv"
+    broken.write_text('record_id,title\n1,"A study"\n2,"Another",extra\n')
+    assert "broken.csv:3:" in run("dedup", str(broken), cwd=tmp_path, check=1).stderr

@@ -81,7 +81,10 @@ def test_design_shape_is_accepted(tmp_path: Path, secrets_env: None) -> None:
     assert topic.lookback_days == 7 and topic.zone.key == "Europe/Vienna"
     assert settings.source("pubmed").api_key is not None
     assert settings.source("pubmed").api_key.get_secret_value() == SECRETS["NCBI_API_KEY"]
-    assert settings.channels.email is not None and settings.channels.email.from_ == "harvester@example.org"
+    assert (
+        settings.channels.email is not None
+        and settings.channels.email.from_ == "harvester@example.org"
+    )
     assert settings.subscriptions[0].parsed_cadence == Cadence("daily", 8, 0)
     # secrets never show in the settings' text form
     for secret in SECRETS.values():
@@ -98,20 +101,46 @@ def test_example_config_is_valid_and_shipped(tmp_path: Path) -> None:
 def test_environment_database_url_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HARVESTER_DATABASE_URL", "sqlite:///elsewhere.db")
     assert load_settings(EXAMPLE).database.url == "sqlite:///elsewhere.db"
-    assert load_settings(EXAMPLE, database_url="sqlite:///cli.db").database.url == "sqlite:///cli.db"
+    assert (
+        load_settings(EXAMPLE, database_url="sqlite:///cli.db").database.url == "sqlite:///cli.db"
+    )
 
 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (('lookback_days = 7', 'lookback_days = 7\ncolour = "blue"'), "topics[0].colour: unknown key"),
-        (('schedule = "0 6 * * *"', 'schedule = "0 6 * *"'), "topics[0].schedule: invalid cron '0 6 * *'"),
-        (('sources = ["pubmed"]', 'sources = ["pubmed", "scopus"]'), "topics[0].sources: unknown source 'scopus'"),
-        (('timezone = "Europe/Vienna"', 'timezone = "Mars/Olympus"'), "topics[0].timezone: unknown timezone"),
-        (('cadence = "daily 08:00"', 'cadence = "hourly"'), "subscriptions[0].cadence: invalid cadence"),
-        (('to = ["team@example.org"]', 'to = ["team@example.org\\r\\nBcc: x@y"]'), "subscriptions[0].to: invalid email address"),
-        (('topics = ["online-self-help-anxiety-depression"]', 'topics = ["nope"]'), "subscriptions[0].topics: unknown topic 'nope'"),
-        (('email = "you@example.org"', 'email = "you@example.org"\napi_key = "abc"'), "sources.pubmed: api_key must not be written in the file"),
+        (
+            ("lookback_days = 7", 'lookback_days = 7\ncolour = "blue"'),
+            "topics[0].colour: unknown key",
+        ),
+        (
+            ('schedule = "0 6 * * *"', 'schedule = "0 6 * *"'),
+            "topics[0].schedule: invalid cron '0 6 * *'",
+        ),
+        (
+            ('sources = ["pubmed"]', 'sources = ["pubmed", "scopus"]'),
+            "topics[0].sources: unknown source 'scopus'",
+        ),
+        (
+            ('timezone = "Europe/Vienna"', 'timezone = "Mars/Olympus"'),
+            "topics[0].timezone: unknown timezone",
+        ),
+        (
+            ('cadence = "daily 08:00"', 'cadence = "hourly"'),
+            "subscriptions[0].cadence: invalid cadence",
+        ),
+        (
+            ('to = ["team@example.org"]', 'to = ["team@example.org\\r\\nBcc: x@y"]'),
+            "subscriptions[0].to: invalid email address",
+        ),
+        (
+            ('topics = ["online-self-help-anxiety-depression"]', 'topics = ["nope"]'),
+            "subscriptions[0].topics: unknown topic 'nope'",
+        ),
+        (
+            ('email = "you@example.org"', 'email = "you@example.org"\napi_key = "abc"'),
+            "sources.pubmed: api_key must not be written in the file",
+        ),
     ],
 )
 def test_bad_config_names_file_key_and_problem(
@@ -131,15 +160,19 @@ def test_query_syntax_error_gives_position(tmp_path: Path) -> None:
     assert "position" in message
 
 
-def test_missing_environment_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_environment_variable_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NCBI_API_KEY", raising=False)
-    text = EXAMPLE.read_text().replace('# api_key_env = "NCBI_API_KEY"', 'api_key_env = "NCBI_API_KEY"')
+    text = EXAMPLE.read_text().replace(
+        '# api_key_env = "NCBI_API_KEY"', 'api_key_env = "NCBI_API_KEY"'
+    )
     message = error_of(tmp_path, text)
     assert "sources.pubmed" in message and "NCBI_API_KEY" in message and "not set" in message
 
 
 def test_secret_value_never_in_error(tmp_path: Path, secrets_env: None) -> None:
-    text = DESIGN_SHAPE.replace('port = 587', 'port = "not a port"')
+    text = DESIGN_SHAPE.replace("port = 587", 'port = "not a port"')
     message = error_of(tmp_path, text)
     assert "channels.email.port" in message
     for secret in SECRETS.values():

@@ -138,3 +138,11 @@ def test_author_strings_of_the_datasets() -> None:
     assert [a.family for a in parse_authors("C&#233;sar Galindo-Legaria, Milind Joshi")] == [
         "Galindo-Legaria", "Joshi"
     ]  # fmt: skip
+
+
+def test_a_csv_without_any_record_column_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.csv"
+    path.write_text("hostname\nvm\n")
+    with pytest.raises(ParseError, match=r"hosts.csv:1: no column describes a record"):
+        dedup_file(path, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from structlog.contextvars import merge_contextvars
@@ -40,7 +39,11 @@ def emu(running: Emulator) -> Emulator:
 
 
 def settings_for(
-    emu: Emulator, database_url: str, *, lookback_days: int = 20_000, query: str = QUERY,
+    emu: Emulator,
+    database_url: str,
+    *,
+    lookback_days: int = 20_000,
+    query: str = QUERY,
     requests_per_second: float | None = 50.0,
 ):
     return parse_settings(
@@ -55,7 +58,12 @@ def settings_for(
                 }
             },
             "topics": [
-                {"name": "nlp", "query": query, "sources": ["pubmed"], "lookback_days": lookback_days}
+                {
+                    "name": "nlp",
+                    "query": query,
+                    "sources": ["pubmed"],
+                    "lookback_days": lookback_days,
+                }
             ],
         },
         path="test.toml",
@@ -123,7 +131,9 @@ def test_harvest_stores_the_recorded_records_and_a_second_run_adds_nothing(make_
     finished = [e for e in run_lines if e["event"] == "harvest finished"]
     assert len(finished) == 1
     assert {k: finished[0][k] for k in ("new_works", "new_hits", "errors")} == {
-        "new_works": len(expected), "new_hits": len(expected), "errors": 0
+        "new_works": len(expected),
+        "new_hits": len(expected),
+        "errors": 0,
     }
     assert finished[0]["requests"] == first.counts.requests >= 2
 
@@ -193,8 +203,13 @@ def test_ncbi_error_body_fails_the_run_and_keeps_what_was_stored(make_app, emu: 
     source = app.source("pubmed")
     source.batch_size = 10  # type: ignore[attr-defined]
     # the first efetch page is fine; the second is NCBI's error document (a real recording)
-    emu.faults.add(source="pubmed", kind="body", path_suffix="efetch.fcgi", after=1,
-                   fixture="pubmed/esummary_error_no_id.xml")
+    emu.faults.add(
+        source="pubmed",
+        kind="body",
+        path_suffix="efetch.fcgi",
+        after=1,
+        fixture="pubmed/esummary_error_no_id.xml",
+    )
     with capture_logs() as logs:
         result = app.harvest(app.settings.topics[0], "pubmed")
     assert result.status == "failed"
@@ -234,4 +249,3 @@ def test_no_results_is_a_clean_empty_run(make_app, emu: Emulator) -> None:
         "esearch.fcgi"
     ]
     assert app.repo.watermark("nlp", "pubmed") == NOW
-

@@ -223,3 +223,64 @@ def test_sqlite_file_uses_wal(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
     engine.dispose()
+
+
+# -- incremental matching against stored works (fuzzy, through indexed blocking keys) -----------
+
+
+def dataset_record(dataset: str, record_id: str, source: str) -> Record:
+    import csv
+
+    from harvester.dedup_io import record_from_fields
+
+    path = require_shared().parent / "dedup" / dataset / "records.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["record_id"] == record_id)
+    return record_from_fields(row, source=source).with_changes(source_id=f"{source}:{record_id}")
+
+
+def test_same_study_without_shared_identifier_is_found_among_stored_works(
+    repo: Repository, clock: FixedClock
+) -> None:
+    # colrev_special_cases id_0000007 (no DOI column) and id_0000011 (with its DOI) are one
+    # article as two databases exported it; stored one after the other, in two harvests
+    first = dataset_record("colrev_special_cases", "id_0000007", "europepmc")
+    second = dataset_record("colrev_special_cases", "id_0000011", "crossref")
+    run = repo.begin_run("t", "europepmc", window(clock))
+    repo.store_page(run, "t", [first] + pubmed_records()[:10])  # other works around it
+    outcome = repo.store_page(repo.begin_run("t", "crossref", window(clock)), "t", [second])
+    assert (outcome.new_works, outcome.duplicates) == (0, 1)
+    work = next(w for w in repo.works("t") if "crossref" in w.sources)
+    assert work.sources == ("crossref", "europepmc")
+    assert work.record.ids.doi == second.ids.doi
+
+
+def test_preprint_and_article_are_linked_in_the_store(repo: Repository, clock: FixedClock) -> None:
+    # the article: colrev_special_cases id_0000011; its preprint derived from it (a bioRxiv
+    # DOI, no journal details), as the dedup tests do
+    article = dataset_record("colrev_special_cases", "id_0000011", "crossref")
+    preprint = article.with_changes(
+        source="biorxiv", source_id="10.1101/2004.01.01.123456",
+        ids=Identifiers(doi="10.1101/2004.01.01.123456"), venue=None, volume=None, issue=None,
+        pages=None, type="preprint",
+    )  # fmt: skip
+    run = repo.begin_run("t", "biorxiv", window(clock))
+    repo.store_page(run, "t", [preprint])
+    outcome = repo.store_page(repo.begin_run("t", "crossref", window(clock)), "t", [article])
+    assert outcome.new_works == 1  # linked, not merged
+    pre, art = sorted(repo.works("t"), key=lambda w: w.id)
+    assert repo.links(art.id) == [(pre.id, repo.links(pre.id)[0][1])]
+
+
+def test_supplement_doi_does_not_merge_different_abstracts(
+    repo: Repository, clock: FixedClock
+) -> None:
+    # sra_haematology id_0000243 and id_0000326: two abstracts of one meeting supplement,
+    # both given the supplement's single DOI (as some databases do)
+    supplement = Identifiers(doi="10.1007/s00467-011-1948-4")
+    a = dataset_record("sra_haematology", "id_0000243", "crossref").with_changes(ids=supplement)
+    b = dataset_record("sra_haematology", "id_0000326", "openalex").with_changes(ids=supplement)
+    run = repo.begin_run("t", "crossref", window(clock))
+    repo.store_page(run, "t", [a])
+    assert repo.store_page(run, "t", [b]).new_works == 1
+    assert repo.count("works") == 2

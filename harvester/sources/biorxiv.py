@@ -206,10 +206,10 @@ def _authors(text: str | None) -> tuple[Author, ...]:
 class BiorxivSource:
     """Every preprint a server posted in the window, 100 per page (the API's page size)."""
 
-    name: ClassVar[str] = "biorxiv"
+    name = "biorxiv"
     server: ClassVar[str] = "biorxiv"
     # bioRxiv and medRxiv share api.biorxiv.org, hence one pace for both.
-    rate_key: ClassVar[str] = "biorxiv"
+    rate_key = "biorxiv"
     BASE_URL = "https://api.biorxiv.org"
     # No published limit; one request a second is the courtesy the API's users keep to.
     RATE = 1.0
@@ -271,7 +271,7 @@ class BiorxivSource:
 class MedrxivSource(BiorxivSource):
     """medRxiv: the same API and listing as bioRxiv, another server."""
 
-    name: ClassVar[str] = "medrxiv"
+    name = "medrxiv"
     server: ClassVar[str] = "medrxiv"
 
 

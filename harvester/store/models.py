@@ -222,3 +222,30 @@ class BackfillSlice(Base):
     slice_end: Mapped[datetime]
     run_id: Mapped[int | None] = mapped_column(ForeignKey("harvest_runs.id", ondelete="SET NULL"))
     finished_at: Mapped[datetime]
+
+
+class WorkMatchKey(Base):
+    """Blocking keys of a work (dedup.blocking_keys of each of its records), indexed, so a new
+    record meets only the few stored works that could be the same study."""
+
+    __tablename__ = "work_match_keys"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    work_id: Mapped[int] = mapped_column(
+        ForeignKey("works.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class WorkLink(Base):
+    """Two works that are versions of one study (a preprint and its journal article)."""
+
+    __tablename__ = "work_links"
+    __table_args__ = (UniqueConstraint("work_id", "other_work_id", name="uq_work_links_pair"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
+    other_work_id: Mapped[int] = mapped_column(
+        ForeignKey("works.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

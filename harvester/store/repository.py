@@ -20,7 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from harvester.dedup import merge_records
+from harvester.dedup import MAX_BLOCK, Verdict, merge_records, same_work
+from harvester.matchkeys import blocking_keys
 from harvester.errors import StoreError
 from harvester.records import Record
 from harvester.sources.base import Window
@@ -35,6 +36,8 @@ from harvester.store.models import (
     TopicHit,
     Watermark,
     Work,
+    WorkLink,
+    WorkMatchKey,
 )
 
 
@@ -206,16 +209,7 @@ class Repository:
                 prov.record = payload
                 prov.fetched_at = now
         else:
-            pairs = record.ids.items()
-            existing = (
-                session.execute(
-                    select(func.min(Identifier.work_id)).where(
-                        tuple_(Identifier.scheme, Identifier.value).in_(pairs)
-                    )
-                ).scalar()
-                if pairs
-                else None
-            )
+            existing, versions = self._match(session, record)
             duplicate = existing is not None
             if existing is None:
                 work = Work(
@@ -230,6 +224,8 @@ class Repository:
                 work_id, created = work.id, True
             else:
                 work_id = existing
+            for other, reason in versions:
+                self._link(session, work_id, other, reason, now)
             session.add(
                 Provenance(
                     work_id=work_id,
@@ -247,9 +243,86 @@ class Repository:
                 .values(work_id=work_id, scheme=scheme, value=value)
                 .on_conflict_do_nothing(index_elements=["scheme", "value"])
             )
+        keys = [{"key": k[:255], "work_id": work_id} for k in blocking_keys(record)]
+        if keys:
+            session.execute(
+                self._insert(WorkMatchKey)
+                .values(keys)
+                .on_conflict_do_nothing(index_elements=["key", "work_id"])
+            )
         if not created:
             self._remerge(session, work_id, now)
         return work_id, created, duplicate
+
+    def _match(
+        self, session: Session, record: Record
+    ) -> tuple[int | None, list[tuple[int, str]]]:
+        """The stored work ``record`` belongs to (None: a new one), and the works it is
+        another version of (preprint ↔ article), with the reason.
+
+        Candidates are the works sharing an identifier or a blocking key, found through
+        indexes; each is then judged with :func:`dedup.same_work`. A shared identifier is
+        strong evidence, not proof (a supplement DOI names many abstracts)."""
+        candidates: dict[int, None] = {}
+        pairs = record.ids.items()
+        if pairs:
+            for work_id in session.execute(
+                select(Identifier.work_id)
+                .where(tuple_(Identifier.scheme, Identifier.value).in_(pairs))
+                .distinct()
+            ).scalars():
+                candidates[work_id] = None
+        keys = [k[:255] for k in blocking_keys(record)]
+        if keys:
+            # a key shared by very many works (a common surname + year) is no evidence: skip
+            # it, as the batch engine does, so the cost stays flat as the store grows
+            common = (
+                select(WorkMatchKey.key)
+                .where(WorkMatchKey.key.in_(keys))
+                .group_by(WorkMatchKey.key)
+                .having(func.count() > MAX_BLOCK)
+            )
+            for work_id in session.execute(
+                select(WorkMatchKey.work_id)
+                .where(WorkMatchKey.key.in_(keys), WorkMatchKey.key.not_in(common))
+                .distinct()
+                .limit(4 * MAX_BLOCK)
+            ).scalars():
+                candidates.setdefault(work_id, None)
+        if not candidates:
+            return None, []
+        best: tuple[float, int] | None = None
+        versions: list[tuple[int, str]] = []
+        for work in session.execute(select(Work).where(Work.id.in_(list(candidates)))).scalars():
+            decision = same_work(record, Record.from_json(work.record))
+            if decision.verdict == Verdict.DUPLICATE:
+                if best is None or (decision.score, -work.id) > (best[0], -best[1]):
+                    best = (decision.score, work.id)
+            elif decision.verdict == Verdict.VERSION:
+                versions.append((work.id, decision.reason))
+        return (best[1] if best else None), versions
+
+    def _link(self, session: Session, work_id: int, other: int, reason: str, now: datetime) -> None:
+        if work_id == other:
+            return
+        low, high = sorted((work_id, other))
+        session.execute(
+            self._insert(WorkLink)
+            .values(work_id=low, other_work_id=high, reason=reason, created_at=now)
+            .on_conflict_do_nothing(index_elements=["work_id", "other_work_id"])
+        )
+
+    def links(self, work_id: int) -> list[tuple[int, str]]:
+        """The works linked to ``work_id`` as versions of one study, with the reason."""
+        with self._session() as session:
+            return [
+                (a if b == work_id else b, reason)
+                for a, b, reason in session.execute(
+                    select(WorkLink.work_id, WorkLink.other_work_id, WorkLink.reason).where(
+                        (WorkLink.work_id == work_id) | (WorkLink.other_work_id == work_id)
+                    )
+                )
+            ]
 
     def _remerge(self, session: Session, work_id: int, now: datetime) -> None:
         sources = session.execute(
@@ -498,11 +571,11 @@ class Repository:
     def works(self, topic: str | None = None, *, since: datetime | None = None) -> list[StoredWork]:
         """Stored works (of one topic, first seen since a time, if asked), in storage order."""
         if topic is None:
-            query: Select[Any] = select(Work).order_by(Work.id)
+            all_works = select(Work).order_by(Work.id)
             if since is not None:
-                query = query.where(Work.created_at >= since)
+                all_works = all_works.where(Work.created_at >= since)
             with self._session() as session:
-                rows = list(session.execute(query).scalars())
+                rows = list(session.execute(all_works).scalars())
                 sources = self._sources(session, [w.id for w in rows])
                 return [
                     StoredWork(w.id, Record.from_json(w.record), sources.get(w.id, ()))
@@ -518,7 +591,7 @@ class Repository:
             query = query.where(TopicHit.first_seen >= since)
         return self._hits(query)
 
-    def _hits(self, query: Select[Any]) -> list[StoredWork]:
+    def _hits(self, query: Select[TopicHit, Work]) -> list[StoredWork]:
         with self._session() as session:
             rows = [(hit, work) for hit, work in session.execute(query)]
             sources = self._sources(session, [w.id for _, w in rows])

@@ -196,12 +196,21 @@ def _pmid(parent: _Element) -> str:
     return pmid
 
 
+# The PubMed DTD's inline styling elements (%text.styles: b, i, sup, sub, u). markup_to_text
+# joins their text to their neighbours' (H<sub>2</sub>O -> H2O), so content made of text and
+# these elements only reads as its text nodes joined: no HTML parser needed (a speed-up).
+_STYLES = frozenset({"b", "i", "sup", "sub", "u"})
+
+
 def _text(element: _Element | None) -> str | None:
     """Text of an element whose content may hold markup (<i>, <sub>, MathML)."""
     if element is None:
         return None
     if len(element) == 0:
-        return collapse_whitespace(element.text)
+        text = element.text  # collapse_whitespace, inlined: most elements are plain text
+        return None if text is None else (" ".join(text.split()) or None)
+    if all(node.tag in _STYLES for node in element.iterdescendants()):
+        return collapse_whitespace("".join(element.itertext()))
     # The content re-serialized (text escaped again) so that markup_to_text sees markup,
     # and a literal "<" in the text stays text.
     inner = html.escape(element.text or "", quote=False) + "".join(
@@ -292,20 +301,28 @@ def _authors(author_list: _Element | None) -> tuple[Author, ...]:
     return tuple(a for node in nodes if (a := _author(node)) is not None)
 
 
+_NAME_PARTS = frozenset({"CollectiveName", "LastName", "ForeName", "Initials"})
+
+
 def _author(node: _Element) -> Author | None:
-    collective = _text(node.find("CollectiveName"))
+    # One pass over the children (the first of each name part, as find() would pick), a
+    # speed-up over one find() per part: authors are the most numerous elements of a page.
+    parts: dict[str, _Element] = {}
+    orcid: str | None = None
+    for child in node.iterchildren(*_NAME_PARTS, "Identifier"):
+        tag = child.tag
+        if tag != "Identifier":
+            parts.setdefault(tag, child)
+        elif orcid is None and child.get("Source") == "ORCID":
+            orcid = normalize_orcid(child.text)
+    collective = _text(parts.get("CollectiveName"))
     if collective is not None:
         return Author(collective=collective)
-    family = _text(node.find("LastName"))
-    given = _text(node.find("ForeName")) or _text(node.find("Initials"))
+    family = _text(parts.get("LastName"))
+    given = _text(parts.get("ForeName")) or _text(parts.get("Initials"))
     if family is None and given is None:
         return None
-    orcids = (
-        normalize_orcid(i.text)
-        for i in node.iterchildren("Identifier")
-        if i.get("Source") == "ORCID"
-    )
-    return Author(family=family, given=given, orcid=next((o for o in orcids if o), None))
+    return Author(family=family, given=given, orcid=orcid)
 
 
 def _pub_date(date: _Element | None) -> tuple[int | None, str | None]:

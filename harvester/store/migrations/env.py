@@ -8,7 +8,9 @@ from harvester.store.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through `harvester db upgrade`, which supplies the connection")
+    raise RuntimeError(
+        "run migrations through `harvester db upgrade`, which supplies the connection"
+    )
 
 context.configure(
     connection=connection,
