@@ -198,3 +198,18 @@ def test_dedup_bad_input_is_named(tmp_path: Path) -> None:
     broken = tmp_path / "broken.csv"
     broken.write_text('record_id,title\n1,"A study"\n2,"Another",extra\n')
     assert "broken.csv:3:" in run("dedup", str(broken), cwd=tmp_path, check=1).stderr
+
+
+def test_status_shows_runs_next_run_failures_and_pending_digests(
+    project: Path, emulator: Emulator
+) -> None:
+    run("harvest", "nlp", cwd=project)
+    emulator.faults.add(source="pubmed", kind="status", status=400, path_suffix="esearch.fcgi",
+                        body=b"bad request", times=2)
+    run("harvest", "online-self-help-anxiety-depression", cwd=project, check=1)
+    out = run("status", cwd=project).stdout
+    assert "nlp  (next run " in out and "schedule '0 6 * * *'" in out
+    assert "  pubmed: last run: " in out and ", ok; " in out and " of 56 announced" in out
+    assert ", failed; " in out and "error: HTTP 400" in out
+    assert "new studies waiting" in out and "email:" in out
+    assert "daemons\n  none running" in out
