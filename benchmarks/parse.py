@@ -166,12 +166,12 @@ def pubmed_comparison(n: int, repeat: int) -> None:
         # (level 1); the gunzip time is measured apart and shown.
         gz = Path(tmp) / "scaled.xml.gz"
         gz.write_bytes(gzip.compress(body, compresslevel=1))
-        checks = {
+        checks: dict[str, Callable[[], int]] = {
             "harvester parse_efetch (full Record)": lambda: len(parse_efetch(body).records),
             "pubmed_parser.parse_medline_xml": lambda: sum(
                 1 for _ in pubmed_parser.parse_medline_xml(str(gz))
             ),
-            "Biopython Entrez.read": lambda: len(Entrez.read(io.BytesIO(body))["PubmedArticle"]),
+            "Biopython Entrez.read": lambda: len(Entrez.read(io.BytesIO(body))["PubmedArticle"]),  # type: ignore[no-untyped-call]
             "bare lxml iterparse (title + abstract only)": lambda: bare_lxml(body),
         }
         times: dict[str, float] = {}
@@ -181,7 +181,7 @@ def pubmed_comparison(n: int, repeat: int) -> None:
         gunzip = best_of(lambda: gzip.decompress(gz.read_bytes()), repeat)[0]
 
     ours = times["harvester parse_efetch (full Record)"]
-    targets = {
+    targets: dict[str, tuple[str, Callable[[float], bool]]] = {
         "pubmed_parser.parse_medline_xml": ("≥ 3× faster", lambda t: t / ours >= 3),
         "Biopython Entrez.read": ("≥ 5× faster", lambda t: t / ours >= 5),
         "bare lxml iterparse (title + abstract only)": (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from harvester.app import App
 from harvester.scheduler import harvest_trigger
@@ -25,7 +25,7 @@ def _when(moment: datetime | None, now: datetime) -> str:
     else:
         rel = f"{int(abs(ago) // 86400)} d"
     suffix = "ago" if ago >= 0 else "from now"
-    return f"{moment.strftime('%Y-%m-%d %H:%M')} UTC ({rel} {suffix})"
+    return f"{moment.astimezone(UTC).strftime('%Y-%m-%d %H:%M')} UTC ({rel} {suffix})"
 
 
 def _run_line(run: RunRow | None, now: datetime) -> str:
