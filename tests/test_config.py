@@ -118,7 +118,7 @@ def test_environment_database_url_wins(tmp_path: Path, monkeypatch: pytest.Monke
             "topics[0].schedule: invalid cron '0 6 * *'",
         ),
         (
-            ('sources = ["pubmed"]', 'sources = ["pubmed", "scopus"]'),
+            ('sources = ["pubmed", "europepmc"', 'sources = ["pubmed", "scopus"'),
             "topics[0].sources: unknown source 'scopus'",
         ),
         (
