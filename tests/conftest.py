@@ -7,7 +7,9 @@ missing PostgreSQL is an error, not a skip.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,6 +26,29 @@ def require_shared() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"recorded API responses not found at {FIXTURES} (../shared is absent)")
     return FIXTURES
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only() -> Iterator[None]:
+    """Tests talk to local servers only: a connection anywhere else fails loudly."""
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: object) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
+            host = str(address[0])
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = host == "localhost"
+            if not loopback:
+                raise ConnectionRefusedError(f"tests may only connect to loopback, not {host}")
+        real_connect(self, address)  # type: ignore[arg-type]
+
+    socket.socket.connect = connect  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        socket.socket.connect = real_connect  # type: ignore[method-assign]
 
 
 @pytest.fixture

@@ -62,6 +62,11 @@ def project(tmp_path: Path, emulator: Emulator) -> Path:
         '# base_url = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"',
         f'base_url = "{emulator.base_url("pubmed")}"\nrequests_per_second = 50',
     )
+    # only the emulator is ever contacted: the example topic keeps to PubMed here
+    text = text.replace(
+        'sources = ["pubmed", "europepmc", "crossref", "openalex", "arxiv", "medrxiv"]',
+        'sources = ["pubmed"]',
+    )
     text = text.replace(
         "[[subscriptions]]",
         f"""[[topics]]
