@@ -45,6 +45,9 @@ class LogFormat(StrEnum):
 class ExportFormat(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
+    ris = "ris"
+    bibtex = "bibtex"
+    csljson = "csljson"
 
 
 @dataclass
@@ -205,7 +208,7 @@ def export(
         Path | None, typer.Option("-o", "--output", help="File (default: stdout)")
     ] = None,
 ) -> None:
-    """Write stored works as JSONL Records or CSV."""
+    """Write stored works as JSONL Records, CSV, RIS, BibTeX or CSL-JSON."""
     from harvester.exporters import EXPORTERS
     from harvester.store.database import open_engine
     from harvester.store.repository import Repository
@@ -228,6 +231,40 @@ def export(
         with output.open("w", encoding="utf-8", newline="") as fh:
             count = writer(works, fh)
         typer.echo(f"wrote {count} works to {output}", err=True)
+
+
+@app.command()
+def feed(
+    ctx: typer.Context,
+    topic: Annotated[str, typer.Argument(help="The topic")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The Atom file to write")],
+    days: Annotated[
+        int, typer.Option("--days", min=1, help="Works first seen in the last N days")
+    ] = 30,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many entries")] = 200,
+) -> None:
+    """Write an Atom feed of a topic's recent works (newest first)."""
+    from datetime import timedelta
+
+    from harvester.exporters import atom_feed
+    from harvester.store.database import open_engine
+    from harvester.store.repository import Repository
+
+    options: Options = ctx.obj
+    with _errors():
+        settings = options.settings()
+        settings.topic(topic)
+        now = datetime.now(UTC)
+        engine = open_engine(settings.database.url)
+        try:
+            works = Repository(engine, clock=lambda: now).works(
+                topic, since=now - timedelta(days=days)
+            )
+        finally:
+            engine.dispose()
+    newest = sorted(works, key=lambda w: (w.first_seen or now, w.id))[-limit:]
+    output.write_bytes(atom_feed(topic, newest, now=now))
+    typer.echo(f"wrote {len(newest)} entries to {output}", err=True)
 
 
 @app.command()
@@ -400,7 +437,8 @@ def backfill(
             raise ConfigError("--until is before --since")
         if source is not None and source not in chosen.sources:
             raise ConfigError(
-                f"--source: topic {topic!r} does not use {source!r}; it uses {', '.join(chosen.sources)}"
+                f"--source: topic {topic!r} does not use {source!r}; "
+                f"it uses {', '.join(chosen.sources)}"
             )
         sources = (source,) if source else chosen.sources
         stop = threading.Event()

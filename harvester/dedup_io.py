@@ -319,7 +319,9 @@ def _write_csv(out: TextIO, header: list[str], entries: Sequence[Entry], ids: li
         writer.writerow([*(entry.raw.get(h, "") for h in kept_header), dup])
 
 
-class _RisWriter(RisWriter):  # type: ignore[misc]  # rispy ships no type hints
+class PlainRisWriter(RisWriter):  # type: ignore[misc]  # rispy ships no type hints
+    """RIS without rispy's reference numbers, as reference managers expect."""
+
     def set_header(self, count: int) -> str:
         return ""  # rispy numbers references ("1.") by default; RIS readers do not expect it
 
@@ -328,7 +330,7 @@ def _write_ris(out: TextIO, entries: Sequence[Entry], ids: list[str]) -> None:
     refs = [{**e.raw, "duplicate_id": dup} for e, dup in zip(entries, ids, strict=True)]
     for ref, entry in zip(refs, entries, strict=True):
         ref.setdefault("id", entry.record_id)
-    out.write(rispy.dumps(refs, implementation=_RisWriter, mapping=_RIS_MAPPING))
+    out.write(rispy.dumps(refs, implementation=PlainRisWriter, mapping=_RIS_MAPPING))
 
 
 def _write_jsonl(out: TextIO, entries: Sequence[Entry], ids: list[str]) -> None:

@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from harvester.errors import StoreError
@@ -23,6 +23,7 @@ from harvester.errors import StoreError
 log = structlog.get_logger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x6861727665737400  # "harvest\0": the advisory lock id migrations hold
 
 
 def _alembic_config() -> Config:
@@ -82,6 +83,10 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
     cfg = _alembic_config()
     try:
         with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # replicas started together (systemd on several hosts) migrate one at a time;
+                # the lock ends with the transaction, and the next finds nothing to do
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except SQLAlchemyError as e:
