@@ -24,6 +24,8 @@ from harvester.store.repository import Repository
 
 log = structlog.get_logger(__name__)
 
+PACING_MARGIN = 0.97
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -53,7 +55,8 @@ class App:
                     f"available: {', '.join(SOURCES)}"
                 )
             source, rate = source_from_settings(name, self.settings.source(name), self.fetcher)
-            self.limiter.set_rate(SOURCES[name].rate_key, rate)
+            # a little under the published limit: arrival jitter must never cross it
+            self.limiter.set_rate(SOURCES[name].rate_key, rate * PACING_MARGIN)
             self._sources[name] = source
         return self._sources[name]
 

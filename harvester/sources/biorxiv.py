@@ -258,7 +258,9 @@ class BiorxivSource:
                 body=response.content,
                 number=number,
                 cursor=str(cursor + step) if more else None,
-                total=info.total,
+                # the announced total counts every version of every preprint, while a page keeps
+                # one record per DOI, so it says nothing about completeness: not recorded
+                total=None,
                 content_type=response.headers.get("content-type"),
             )
             if not more:

@@ -41,7 +41,8 @@ class PubMedSource:
     DEFAULT_OVERLAP = timedelta(days=2)
     # esearch cannot page past the 10,000th record (retstart ≤ 9,998), so larger windows split
     MAX_PER_SEARCH = 9999
-    BATCH = 500
+    # NCBI allows efetch up to 10,000 records; 1,000 keeps a response near 15 MB
+    BATCH = 1000
 
     def __init__(
         self,
