@@ -133,11 +133,22 @@ def backfill(
                         on_progress(progress)
                 else:
                     # the slice is not checkpointed: a rerun starts from it again
-                    log.warning("backfill stopped", topic=topic.name, source=name,
-                                slice_start=window.start.date().isoformat(), status=result.status)
+                    log.warning(
+                        "backfill stopped",
+                        topic=topic.name,
+                        source=name,
+                        slice_start=window.start.date().isoformat(),
+                        status=result.status,
+                    )
                     break
-        log.info("backfill source finished", topic=topic.name, source=name,
-                 slices=len(slices), skipped=skipped, runs=len(runs),
-                 new_works=progress.new_works)
+        log.info(
+            "backfill source finished",
+            topic=topic.name,
+            source=name,
+            slices=len(slices),
+            skipped=skipped,
+            runs=len(runs),
+            new_works=progress.new_works,
+        )
         results.append(BackfillResult(name, len(slices), skipped, tuple(runs)))
     return results

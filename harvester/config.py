@@ -160,7 +160,9 @@ class TopicSettings(_Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {v!r} (use an IANA name like Europe/Vienna)") from None
+            raise ValueError(
+                f"unknown timezone {v!r} (use an IANA name like Europe/Vienna)"
+            ) from None
         return v
 
     @model_validator(mode="after")
@@ -353,8 +355,10 @@ class Settings(_Strict):
                         f"subscriptions[{i}].topics",
                         f"unknown topic {topic!r}; topics: {', '.join(names) or '(none)'}",
                     )
-            if sub.channel == "slack" and sub.webhook_url is None and (
-                self.channels.slack is None or self.channels.slack.webhook_url is None
+            if (
+                sub.channel == "slack"
+                and sub.webhook_url is None
+                and (self.channels.slack is None or self.channels.slack.webhook_url is None)
             ):
                 raise _KeyedError(
                     f"subscriptions[{i}].channel",

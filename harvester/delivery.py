@@ -84,7 +84,9 @@ def deliver(
             # nothing new: the "nothing new" note is not stored, losing it loses nothing
             try:
                 empty = render_digest(
-                    chosen, queries=queries, digest_id=f"empty-{now:%Y%m%d%H%M}",
+                    chosen,
+                    queries=queries,
+                    digest_id=f"empty-{now:%Y%m%d%H%M}",
                     abstracts=subscription.abstracts,
                 )
                 notifier.send(empty)
@@ -119,9 +121,15 @@ def _send_stored(
         # 400) still keeps the digest: it waits the longest delay, and `status` shows why
         delay = retry_delay if retryable else (lambda _attempts: RETRY_MAX)
         attempts, retry_at = repo.mark_attempt_failed(digest_id, str(e), delay, parts_sent=parts)
-        log.warning("digest not sent; will retry", digest_id=digest_id, attempts=attempts,
-                    retryable=retryable, parts_sent=parts, retry_at=retry_at.isoformat(),
-                    error=str(e))
+        log.warning(
+            "digest not sent; will retry",
+            digest_id=digest_id,
+            attempts=attempts,
+            retryable=retryable,
+            parts_sent=parts,
+            retry_at=retry_at.isoformat(),
+            error=str(e),
+        )
         return None
     repo.mark_sent(digest_id)
     log.info("digest sent", digest_id=digest_id, items=len(works))
@@ -133,12 +141,15 @@ def preview(
 ) -> tuple[Digest, RenderedDigest]:
     """What :func:`deliver` would send as new studies now, without storing or sending it."""
     queries = {t: app.settings.topic(t).parsed_query for t in subscription.topics}
-    fresh = app.repo.pending(subscription.key, list(subscription.topics),
-                             include_backfill=include_backfill)
-    digest = assemble_digest(subscription.key, fresh, queries=queries, now=app.clock(),
-                             max_items=subscription.max_items)
-    return digest, render_digest(digest, queries=queries, digest_id="preview",
-                                 abstracts=subscription.abstracts)
+    fresh = app.repo.pending(
+        subscription.key, list(subscription.topics), include_backfill=include_backfill
+    )
+    digest = assemble_digest(
+        subscription.key, fresh, queries=queries, now=app.clock(), max_items=subscription.max_items
+    )
+    return digest, render_digest(
+        digest, queries=queries, digest_id="preview", abstracts=subscription.abstracts
+    )
 
 
 def notifier_for(app: App, subscription: SubscriptionSettings) -> Notifier:

@@ -92,7 +92,7 @@ class Digest:
 
 
 def format_authors(authors: Sequence[Author], *, first: int = 3) -> str:
-    """"Yip JWC, Chan KL, Lee A, et al." – the first three, then et al."""
+    """ "Yip JWC, Chan KL, Lee A, et al." – the first three, then et al."""
     names = [a.display for a in authors[:first]]
     if len(authors) > first:
         names.append("et al.")
@@ -107,7 +107,9 @@ def citation_line(record: Record) -> str:
     if record.year:
         parts.append(str(record.year))
     if record.volume or record.issue:
-        parts.append(f"{record.volume or ''}({record.issue})" if record.issue else record.volume or "")
+        parts.append(
+            f"{record.volume or ''}({record.issue})" if record.issue else record.volume or ""
+        )
     if record.pages:
         parts.append(f"pp {record.pages}")
     return SEPARATOR.join(parts)
@@ -194,9 +196,7 @@ def build_digest(
 ) -> Digest:
     """The hits of each topic in ``queries`` not yet in a digest of ``subscription``."""
     pending = repo.pending(subscription, list(queries), include_backfill=include_backfill)
-    return assemble_digest(
-        subscription, pending, queries=queries, now=now, max_items=max_items
-    )
+    return assemble_digest(subscription, pending, queries=queries, now=now, max_items=max_items)
 
 
 def _environment() -> jinja2.Environment:

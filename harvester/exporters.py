@@ -152,9 +152,9 @@ def _bibtex_key(work: StoredWork) -> str:
 def write_bibtex(works: Iterable[StoredWork], out: TextIO) -> int:
     """BibTeX, as bibtexparser writes it (keys: first author, year and work id, unique)."""
     from bibtexparser import model
+    from bibtexparser.entrypoint import write_string as write_bibtex_string
     from bibtexparser.library import Library
     from bibtexparser.middlewares import AddEnclosingMiddleware
-    from bibtexparser.entrypoint import write_string as write_bibtex_string
 
     library = Library()
     count = 0

@@ -34,8 +34,10 @@ def progress_reporter(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("slices · {task.fields[pages]} pages · {task.fields[records]} records"
-                       " · {task.fields[rate]:.1f} rec/s"),
+            TextColumn(
+                "slices · {task.fields[pages]} pages · {task.fields[records]} records"
+                " · {task.fields[rate]:.1f} rec/s"
+            ),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=Console(file=stream),
@@ -45,12 +47,18 @@ def progress_reporter(
 
             def show(p: BackfillProgress) -> None:
                 if p.source not in tasks:
-                    tasks[p.source] = bar.add_task(p.source, total=p.slices_total, pages=0,
-                                                   records=0, rate=0.0)
+                    tasks[p.source] = bar.add_task(
+                        p.source, total=p.slices_total, pages=0, records=0, rate=0.0
+                    )
                     started[p.source] = clock()
                 elapsed = max(clock() - started[p.source], 1e-9)
-                bar.update(tasks[p.source], completed=p.slices_done, pages=p.pages,
-                           records=p.records, rate=p.records / elapsed)
+                bar.update(
+                    tasks[p.source],
+                    completed=p.slices_done,
+                    pages=p.pages,
+                    records=p.records,
+                    rate=p.records / elapsed,
+                )
 
             yield show
         return
@@ -61,8 +69,14 @@ def progress_reporter(
         now = clock()
         if now - last.get(p.source, float("-inf")) >= log_every or p.slices_done == p.slices_total:
             last[p.source] = now
-            log.info("backfill progress", source=p.source, slices_done=p.slices_done,
-                     slices_total=p.slices_total, pages=p.pages, records=p.records,
-                     new_works=p.new_works)
+            log.info(
+                "backfill progress",
+                source=p.source,
+                slices_done=p.slices_done,
+                slices_total=p.slices_total,
+                pages=p.pages,
+                records=p.records,
+                new_works=p.new_works,
+            )
 
     yield log_line

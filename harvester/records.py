@@ -41,9 +41,7 @@ class Identifiers:
 
     def merged(self, other: Identifiers) -> Identifiers:
         """These identifiers, with the gaps filled from ``other``."""
-        return Identifiers(
-            **{s: getattr(self, s) or getattr(other, s) for s in ID_SCHEMES}
-        )
+        return Identifiers(**{s: getattr(self, s) or getattr(other, s) for s in ID_SCHEMES})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +55,7 @@ class Author:
 
     @property
     def display(self) -> str:
-        """"Family GI" as in bibliographic listings, or the collective name."""
+        """ "Family GI" as in bibliographic listings, or the collective name."""
         if self.collective:
             return self.collective
         initials = "".join(part[0] for part in (self.given or "").replace("-", " ").split() if part)

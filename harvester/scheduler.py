@@ -48,8 +48,13 @@ def harvest_trigger(topic: TopicSettings, *, jitter: int | None = None) -> BaseT
     minute, hour, day, month, day_of_week = topic.schedule.split()
     # CronTrigger.from_crontab has no jitter; the fields are the same
     return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week,
-        timezone=topic.zone, jitter=jitter,
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=day_of_week,
+        timezone=topic.zone,
+        jitter=jitter,
     )
 
 
@@ -132,17 +137,27 @@ class Daemon:
                 )
                 watermark = self.app.repo.watermark(topic.name, source)
                 if missed_since(harvest_trigger(topic), watermark, now):
-                    log.info("catching up", topic=topic.name, source=source,
-                             watermark=watermark.isoformat() if watermark else None)
-                    self._once(f"catch-up:{topic.name}:{source}", self.harvest_job,
-                               (topic.name, source), now)
+                    log.info(
+                        "catching up",
+                        topic=topic.name,
+                        source=source,
+                        watermark=watermark.isoformat() if watermark else None,
+                    )
+                    self._once(
+                        f"catch-up:{topic.name}:{source}",
+                        self.harvest_job,
+                        (topic.name, source),
+                        now,
+                    )
         for index, sub in enumerate(settings.subscriptions):
             first_topic = settings.topic(sub.topics[0])
             job_id = f"digest:{sub.key}"
             trigger = digest_trigger(sub, first_topic)
             self.scheduler.add_job(
                 self.digest_job,
-                trigger if trigger is not None else IntervalTrigger(seconds=self.digest_retry_seconds),
+                trigger
+                if trigger is not None
+                else IntervalTrigger(seconds=self.digest_retry_seconds),
                 args=(index,),
                 id=job_id,
                 name=job_id,
@@ -162,15 +177,26 @@ class Daemon:
                 replace_existing=True,
             )
         self.scheduler.add_job(
-            self.beat, IntervalTrigger(seconds=self.heartbeat_seconds), id="heartbeat",
-            coalesce=True, max_instances=1, replace_existing=True,
+            self.beat,
+            IntervalTrigger(seconds=self.heartbeat_seconds),
+            id="heartbeat",
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
         )
         self.beat()
 
-    def _once(self, job_id: str, func: Callable[..., object], args: tuple[Any, ...], when: datetime) -> None:
+    def _once(
+        self, job_id: str, func: Callable[..., object], args: tuple[Any, ...], when: datetime
+    ) -> None:
         self.scheduler.add_job(
-            func, DateTrigger(run_date=when), args=args, id=job_id, name=job_id,
-            misfire_grace_time=None, replace_existing=True,
+            func,
+            DateTrigger(run_date=when),
+            args=args,
+            id=job_id,
+            name=job_id,
+            misfire_grace_time=None,
+            replace_existing=True,
         )
 
     # -- jobs --------------------------------------------------------------------------------
@@ -198,8 +224,13 @@ class Daemon:
             failures += 1
         delay = failure_backoff(failures)
         when = self.app.clock() + delay
-        log.warning("harvest failed; retrying later", topic=topic, source=source,
-                    consecutive_failures=failures, retry_in_seconds=int(delay.total_seconds()))
+        log.warning(
+            "harvest failed; retrying later",
+            topic=topic,
+            source=source,
+            consecutive_failures=failures,
+            retry_in_seconds=int(delay.total_seconds()),
+        )
         if not self.stopping.is_set():
             self._once(f"retry:{topic}:{source}", self.harvest_job, (topic, source), when)
 
@@ -225,8 +256,9 @@ class Daemon:
             self.deliver(sub)
 
     def beat(self, *, stopped: bool = False) -> None:
-        self.app.repo.beat(self.daemon_id, host=socket.gethostname(), pid=os.getpid(),
-                           stopped=stopped)
+        self.app.repo.beat(
+            self.daemon_id, host=socket.gethostname(), pid=os.getpid(), stopped=stopped
+        )
 
     # -- running -----------------------------------------------------------------------------
 
@@ -247,8 +279,7 @@ class Daemon:
     def run(self) -> None:
         """Schedule everything and block until stopped (the scheduler must be blocking)."""
         self.schedule()
-        log.info("daemon started", daemon_id=self.daemon_id,
-                 jobs=len(self.scheduler.get_jobs()))
+        log.info("daemon started", daemon_id=self.daemon_id, jobs=len(self.scheduler.get_jobs()))
         try:
             self.scheduler.start()
         finally:

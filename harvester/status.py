@@ -84,6 +84,8 @@ def render_status(app: App) -> str:
     if not beats:
         lines.append("  none running")
     for daemon_id, host, pid, started, beat, _ in beats:
-        lines.append(f"  {daemon_id} on {host} (pid {pid}), up since {_when(started, now)}, "
-                     f"last beat {_when(beat, now)}")
+        lines.append(
+            f"  {daemon_id} on {host} (pid {pid}), up since {_when(started, now)}, "
+            f"last beat {_when(beat, now)}"
+        )
     return "\n".join(lines) + "\n"

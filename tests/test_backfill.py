@@ -28,8 +28,11 @@ NOW = datetime(2025, 4, 1, 12, 0, tzinfo=UTC)
 
 def test_date_slices_cover_every_day_once() -> None:
     slices = list(date_slices(date(2024, 1, 1), date(2024, 3, 15), 30))
-    assert [s.start.date() for s in slices] == [date(2024, 1, 1), date(2024, 1, 31),
-                                                date(2024, 3, 1)]
+    assert [s.start.date() for s in slices] == [
+        date(2024, 1, 1),
+        date(2024, 1, 31),
+        date(2024, 3, 1),
+    ]
     assert slices[-1].end.date() == date(2024, 3, 15)
     for a, b in zip(slices, slices[1:], strict=False):
         assert (b.start - a.end).total_seconds() == 1  # 23:59:59 then 00:00:00
@@ -49,8 +52,9 @@ def emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def app(emulator: Emulator, database_url: str) -> Iterator[App]:
     emulator.reset()
-    settings = parse_settings(daemon_config(emulator, database_url, schedule="0 6 * * *"),
-                              path="b.toml")
+    settings = parse_settings(
+        daemon_config(emulator, database_url, schedule="0 6 * * *"), path="b.toml"
+    )
     built = build_app(settings, clock=FixedClock(NOW), sleep=lambda _s: None)
     yield built
     built.close()
@@ -58,8 +62,14 @@ def app(emulator: Emulator, database_url: str) -> Iterator[App]:
 
 def test_backfill_stores_history_as_backfill_and_leaves_the_watermark(app: App) -> None:
     topic = app.settings.topics[0]
-    (result,) = backfill(app, topic, since=date(2018, 1, 1), until=date(2025, 3, 31),
-                         sources=("pubmed",), slice_days=365)
+    (result,) = backfill(
+        app,
+        topic,
+        since=date(2018, 1, 1),
+        until=date(2025, 3, 31),
+        sources=("pubmed",),
+        slice_days=365,
+    )
     assert result.complete and result.slices_total == 8 and result.slices_skipped == 0
     works = app.repo.works("nlp")
     # the recorded PubMed records with an Entrez date in 2018-2025 that the query accepts
@@ -77,27 +87,53 @@ def test_interrupted_backfill_resumes_where_it_stopped(app: App) -> None:
         calls["pages"] += 1
         return calls["pages"] >= 2
 
-    (first,) = backfill(app, topic, since=date(2018, 1, 1), until=date(2025, 3, 31),
-                        sources=("pubmed",), slice_days=365, should_stop=stop_after_two_pages)
+    (first,) = backfill(
+        app,
+        topic,
+        since=date(2018, 1, 1),
+        until=date(2025, 3, 31),
+        sources=("pubmed",),
+        slice_days=365,
+        should_stop=stop_after_two_pages,
+    )
     assert not first.complete  # the stop cut a slice short
     stored_before = app.repo.count("works")
     checkpoints = len(app.repo.finished_slices("nlp", "pubmed"))
     assert checkpoints < 8
 
-    (second,) = backfill(app, topic, since=date(2018, 1, 1), until=date(2025, 3, 31),
-                         sources=("pubmed",), slice_days=365)
+    (second,) = backfill(
+        app,
+        topic,
+        since=date(2018, 1, 1),
+        until=date(2025, 3, 31),
+        sources=("pubmed",),
+        slice_days=365,
+    )
     assert second.complete and second.slices_skipped == checkpoints
     assert app.repo.count("works") >= stored_before
     assert app.repo.count("topic_hits") == app.repo.count("works")  # nothing twice
-    (third,) = backfill(app, topic, since=date(2018, 1, 1), until=date(2025, 3, 31),
-                        sources=("pubmed",), slice_days=365)
+    (third,) = backfill(
+        app,
+        topic,
+        since=date(2018, 1, 1),
+        until=date(2025, 3, 31),
+        sources=("pubmed",),
+        slice_days=365,
+    )
     assert third.slices_skipped == 8 and third.runs == ()  # all done: no request at all
 
 
 def test_backfill_notify_makes_hits_digest_material(app: App) -> None:
     topic = app.settings.topics[0]
-    backfill(app, topic, since=date(2022, 1, 1), until=date(2022, 12, 31), sources=("pubmed",),
-             notify=True, slice_days=365)
+    backfill(
+        app,
+        topic,
+        since=date(2022, 1, 1),
+        until=date(2022, 12, 31),
+        sources=("pubmed",),
+        notify=True,
+        slice_days=365,
+    )
     hits = app.repo.works("nlp")
     assert hits and not any(w.backfill for w in hits)
     assert len(app.repo.pending("sub", ["nlp"])) == len(hits)
@@ -119,8 +155,14 @@ def test_backfill_runs_beside_the_daemon_on_one_database(
 
         def run_backfill() -> None:
             try:
-                backfill(backfill_app, settings.topics[0], since=date(2000, 1, 1),
-                         until=date(2025, 3, 31), sources=("pubmed",), slice_days=200)
+                backfill(
+                    backfill_app,
+                    settings.topics[0],
+                    since=date(2000, 1, 1),
+                    until=date(2025, 3, 31),
+                    sources=("pubmed",),
+                    slice_days=200,
+                )
             except BaseException as e:  # reported to the test thread below
                 errors.append(e)
 
@@ -140,10 +182,22 @@ def test_backfill_runs_beside_the_daemon_on_one_database(
 
 def test_backfill_command_logs_progress_and_resumes(emulator: Emulator, tmp_path: Path) -> None:
     emulator.reset()
-    config = write_config(tmp_path / "b.toml",
-                          daemon_config(emulator, f"sqlite:///{tmp_path / 'b.db'}"))
-    command = [*harvester_command(), "--config", str(config), "backfill", "nlp",
-               "--since", "2020-01-01", "--until", "2025-03-31", "--slice-days", "400"]
+    config = write_config(
+        tmp_path / "b.toml", daemon_config(emulator, f"sqlite:///{tmp_path / 'b.db'}")
+    )
+    command = [
+        *harvester_command(),
+        "--config",
+        str(config),
+        "backfill",
+        "nlp",
+        "--since",
+        "2020-01-01",
+        "--until",
+        "2025-03-31",
+        "--slice-days",
+        "400",
+    ]
     env = {k: v for k, v in os.environ.items() if k != "HARVESTER_DATABASE_URL"}
     first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert first.returncode == 0, first.stderr
@@ -151,6 +205,7 @@ def test_backfill_command_logs_progress_and_resumes(emulator: Emulator, tmp_path
     assert '"backfill progress"' in first.stderr  # log lines, not a bar, off a terminal
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert "5 slices (5 done before), 0 new works" in again.stdout
-    bad = subprocess.run([*command[:-2], "--source", "arxiv"], capture_output=True, text=True,
-                         env=env, timeout=60)
+    bad = subprocess.run(
+        [*command[:-2], "--source", "arxiv"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert bad.returncode == 2 and "does not use 'arxiv'" in bad.stderr

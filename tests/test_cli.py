@@ -144,14 +144,16 @@ def test_bad_config_exits_2_naming_file_key_and_problem(project: Path) -> None:
 
 def test_unknown_topic_and_source_are_usage_errors(project: Path) -> None:
     assert "unknown topic 'nope'" in run("harvest", "nope", cwd=project, check=2).stderr
-    assert "unknown source 'scopus'" in run(
-        "harvest", "--source", "scopus", cwd=project, check=2
-    ).stderr
+    assert (
+        "unknown source 'scopus'"
+        in run("harvest", "--source", "scopus", cwd=project, check=2).stderr
+    )
 
 
 def test_failed_source_exits_1_and_is_recorded(project: Path, emulator: Emulator) -> None:
-    emulator.faults.add(source="pubmed", kind="status", status=400, path_suffix="esearch.fcgi",
-                        body=b"bad request")
+    emulator.faults.add(
+        source="pubmed", kind="status", status=400, path_suffix="esearch.fcgi", body=b"bad request"
+    )
     out = run("harvest", "nlp", cwd=project, check=1)
     assert "nlp × pubmed: failed" in out.stdout and "HTTP 400" in out.stdout + out.stderr
 
@@ -209,8 +211,14 @@ def test_status_shows_runs_next_run_failures_and_pending_digests(
     project: Path, emulator: Emulator
 ) -> None:
     run("harvest", "nlp", cwd=project)
-    emulator.faults.add(source="pubmed", kind="status", status=400, path_suffix="esearch.fcgi",
-                        body=b"bad request", times=2)
+    emulator.faults.add(
+        source="pubmed",
+        kind="status",
+        status=400,
+        path_suffix="esearch.fcgi",
+        body=b"bad request",
+        times=2,
+    )
     run("harvest", "online-self-help-anxiety-depression", cwd=project, check=1)
     out = run("status", cwd=project).stdout
     assert "nlp  (next run " in out and "schedule '0 6 * * *'" in out

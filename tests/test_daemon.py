@@ -38,10 +38,12 @@ VIENNA_NOON = datetime(2025, 3, 3, 11, 0, tzinfo=UTC)  # a Monday, 12:00 in Vien
 def topic_settings(schedule: str = "0 6 * * *", cadence: str = "daily 08:00"):
     return parse_settings(
         {
-            "topics": [{"name": "t", "query": "x", "schedule": schedule,
-                        "timezone": "Europe/Vienna"}],
-            "subscriptions": [{"topics": ["t"], "channel": "email", "to": ["a@b.org"],
-                               "cadence": cadence}],
+            "topics": [
+                {"name": "t", "query": "x", "schedule": schedule, "timezone": "Europe/Vienna"}
+            ],
+            "subscriptions": [
+                {"topics": ["t"], "channel": "email", "to": ["a@b.org"], "cadence": cadence}
+            ],
             "channels": {"email": {"host": "localhost"}},
         },
         path="t.toml",
@@ -107,17 +109,42 @@ def daemon_config(
 ) -> dict:
     config: dict = {
         "database": {"url": database_url},
-        "sources": {"pubmed": {"base_url": emu.base_url("pubmed"), "email": "t@example.org",
-                               "requests_per_second": 50}},
-        "topics": [{"name": "nlp", "query": QUERY, "sources": ["pubmed"], "schedule": schedule,
-                    "lookback_days": 20000}],
+        "sources": {
+            "pubmed": {
+                "base_url": emu.base_url("pubmed"),
+                "email": "t@example.org",
+                "requests_per_second": 50,
+            }
+        },
+        "topics": [
+            {
+                "name": "nlp",
+                "query": QUERY,
+                "sources": ["pubmed"],
+                "schedule": schedule,
+                "lookback_days": 20000,
+            }
+        ],
         "daemon": {"jitter_seconds": 0, "heartbeat_seconds": 1, "digest_retry_seconds": 1},
     }
     if smtp_port is not None:
-        config["subscriptions"] = [{"topics": ["nlp"], "channel": "email", "to": ["team@example.org"],
-                                    "cadence": "immediate", "max_items": 500}]
-        config["channels"] = {"email": {"host": "127.0.0.1", "port": smtp_port,
-                                        "security": "none", "from": "h@example.org"}}
+        config["subscriptions"] = [
+            {
+                "topics": ["nlp"],
+                "channel": "email",
+                "to": ["team@example.org"],
+                "cadence": "immediate",
+                "max_items": 500,
+            }
+        ]
+        config["channels"] = {
+            "email": {
+                "host": "127.0.0.1",
+                "port": smtp_port,
+                "security": "none",
+                "from": "h@example.org",
+            }
+        }
     return config
 
 
@@ -223,7 +250,9 @@ def test_sigterm_stops_cleanly_and_sqlite_refuses_a_second_daemon(
         wait_for(lambda: any(r.status == "ok" for r in repo.runs("nlp")), timeout=30)
         second = subprocess.run(
             [*harvester_command(), "--config", str(config), "run"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert second.returncode == 1
         assert "another harvester daemon" in second.stderr and "PostgreSQL" in second.stderr
@@ -287,16 +316,18 @@ def test_sigkill_at_random_points_loses_nothing(emulator: Emulator, tmp_path: Pa
     config_dict["sources"]["pubmed"]["page_size"] = 5  # many pages, many commit points
     config = write_config(tmp_path / "k.toml", config_dict)
     # each efetch answers slowly so kills land between and inside page commits
-    emulator.faults.add(source="pubmed", kind="slow", path_suffix="efetch.fcgi", delay=0.05,
-                        times=None)
+    emulator.faults.add(
+        source="pubmed", kind="slow", path_suffix="efetch.fcgi", delay=0.05, times=None
+    )
     rng = random.Random(20261125)
     env = {k: v for k, v in os.environ.items() if k != "HARVESTER_DATABASE_URL"}
     command = [*harvester_command(), "--config", str(config), "harvest"]
     try:
         kills = 0
         while kills < 20:
-            proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    env=env)
+            proc = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+            )
             time.sleep(rng.uniform(0.3, 2.5))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)

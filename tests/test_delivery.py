@@ -68,10 +68,22 @@ def email_app(database_url: str, clock: FixedClock, port: int, **sub: object) ->
     return make_app(
         database_url,
         clock,
-        {"topics": ["nlp"], "channel": "email", "to": ["team@example.org"], "max_items": 500,
-         **sub},
-        {"email": {"host": "127.0.0.1", "port": port, "security": "none",
-                   "from": "harvester@example.org", "timeout": 2}},
+        {
+            "topics": ["nlp"],
+            "channel": "email",
+            "to": ["team@example.org"],
+            "max_items": 500,
+            **sub,
+        },
+        {
+            "email": {
+                "host": "127.0.0.1",
+                "port": port,
+                "security": "none",
+                "from": "harvester@example.org",
+                "timeout": 2,
+            }
+        },
     )
 
 

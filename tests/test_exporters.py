@@ -27,8 +27,10 @@ def works(tmp_path_factory: pytest.TempPathFactory) -> list[StoredWork]:
     """The real records of two PubMed fixtures, stored: one with a collective author."""
     fixtures = require_shared() / "pubmed"
     records = []
-    for name in ("efetch_pubmed_50_records_structured_abstracts.xml",
-                 "efetch_pubmed_collective_author_structured_abstract.xml"):
+    for name in (
+        "efetch_pubmed_50_records_structured_abstracts.xml",
+        "efetch_pubmed_collective_author_structured_abstract.xml",
+    ):
         records += parse_efetch((fixtures / name).read_bytes()).records
     db = tmp_path_factory.mktemp("export") / "e.db"
     engine = open_engine(f"sqlite:///{db}")

@@ -79,23 +79,17 @@ class Identifier(Base):
     __table_args__ = (UniqueConstraint("scheme", "value", name="uq_identifiers_scheme_value"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    work_id: Mapped[int] = mapped_column(
-        ForeignKey("works.id", ondelete="CASCADE"), index=True
-    )
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
     scheme: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(255))
 
 
 class Provenance(Base):
     __tablename__ = "provenance"
-    __table_args__ = (
-        UniqueConstraint("source", "source_id", name="uq_provenance_source_record"),
-    )
+    __table_args__ = (UniqueConstraint("source", "source_id", name="uq_provenance_source_record"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    work_id: Mapped[int] = mapped_column(
-        ForeignKey("works.id", ondelete="CASCADE"), index=True
-    )
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(32))
     source_id: Mapped[str] = mapped_column(String(255))
     fetched_at: Mapped[datetime]
@@ -112,9 +106,7 @@ class TopicHit(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(128))
-    work_id: Mapped[int] = mapped_column(
-        ForeignKey("works.id", ondelete="CASCADE"), index=True
-    )
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
     first_seen: Mapped[datetime]
     backfill: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(32))
@@ -123,7 +115,9 @@ class TopicHit(Base):
 
 class HarvestRun(Base):
     __tablename__ = "harvest_runs"
-    __table_args__ = (Index("ix_harvest_runs_topic_source_started", "topic", "source", "started_at"),)
+    __table_args__ = (
+        Index("ix_harvest_runs_topic_source_started", "topic", "source", "started_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(128))

@@ -8,20 +8,22 @@ one page, and storing a page twice changes nothing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, select, tuple_, update
+from sqlalchemy import (
+    Engine,
+    Select,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from harvester.dedup import MAX_BLOCK, Verdict, merge_records, same_work
-from harvester.matchkeys import blocking_keys
 from harvester.errors import StoreError
 from harvester.records import Record
 from harvester.sources.base import Window
@@ -37,8 +39,8 @@ from harvester.store.models import (
     Watermark,
     Work,
     WorkLink,
-    WorkMatchKey,
 )
+from harvester.store.writer import PageWriter
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +91,6 @@ class RunRow:
     expected: int | None = None
 
 
-def provenance_key(record: Record) -> str:
-    """The source's own id, or a content hash for a record that has none."""
-    if record.source_id:
-        return record.source_id
-    digest = hashlib.sha1(
-        json.dumps(record.to_json(), sort_keys=True).encode("utf-8"), usedforsecurity=False
-    )
-    return "sha1:" + digest.hexdigest()
-
-
 class Repository:
     """Reads and writes works, hits, runs and watermarks. ``clock`` gives tz-aware UTC now."""
 
@@ -112,9 +104,7 @@ class Repository:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
-    def begin_run(
-        self, topic: str, source: str, window: Window, *, backfill: bool = False
-    ) -> int:
+    def begin_run(self, topic: str, source: str, window: Window, *, backfill: bool = False) -> int:
         """Record a new run. Runs of the same kind still marked running were cut short (the
         caller holds the claim, so nobody else runs them): they become 'interrupted'."""
         with self._session() as session, session.begin():
@@ -158,28 +148,17 @@ class Repository:
         backfill: bool = False,
         cursor: str | None = None,
     ) -> PageOutcome:
-        """Store one page's matching records as works and topic hits, in one transaction."""
+        """Store one page's matching records as works and topic hits, in one transaction.
+
+        The page is written in batches (see :class:`~harvester.store.writer.PageWriter`): a few
+        queries find what the page's records meet in the store, the records are then matched
+        one after the other in page order (so two records of one page that are the same study
+        end as one work), and the rows are written with one statement per table."""
         now = self.clock()
-        new_works = new_hits = duplicates = 0
         with self._session() as session, session.begin():
-            for record in records:
-                work_id, created, duplicate = self._upsert_work(session, record, run_id, now)
-                new_works += created
-                duplicates += duplicate
-                result = session.execute(
-                    self._insert(TopicHit)
-                    .values(
-                        topic=topic,
-                        work_id=work_id,
-                        first_seen=now,
-                        backfill=backfill,
-                        source=record.source,
-                        run_id=run_id,
-                    )
-                    .on_conflict_do_nothing(index_elements=["topic", "work_id"])
-                    .returning(TopicHit.id)
-                )
-                new_hits += result.first() is not None
+            writer = PageWriter(self, session, run_id, now)
+            new_works, duplicates = writer.add(records)
+            new_hits = writer.write(topic, backfill)
             session.execute(
                 update(HarvestRun)
                 .where(HarvestRun.id == run_id)
@@ -192,126 +171,6 @@ class Repository:
             )
         return PageOutcome(len(records), new_works, new_hits, duplicates)
 
-    def _upsert_work(
-        self, session: Session, record: Record, run_id: int, now: datetime
-    ) -> tuple[int, bool, bool]:
-        """Find or create the work of ``record``; returns (work id, created, duplicate)."""
-        key = provenance_key(record)
-        payload = record.to_json()
-        prov = session.execute(
-            select(Provenance).where(Provenance.source == record.source, Provenance.source_id == key)
-        ).scalar_one_or_none()
-        created = False
-        if prov is not None:
-            work_id = prov.work_id
-            duplicate = True
-            if prov.record != payload:
-                prov.record = payload
-                prov.fetched_at = now
-        else:
-            existing, versions = self._match(session, record)
-            duplicate = existing is not None
-            if existing is None:
-                work = Work(
-                    title=record.title,
-                    year=record.year,
-                    record=payload,
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(work)
-                session.flush()
-                work_id, created = work.id, True
-            else:
-                work_id = existing
-            for other, reason in versions:
-                self._link(session, work_id, other, reason, now)
-            session.add(
-                Provenance(
-                    work_id=work_id,
-                    source=record.source,
-                    source_id=key,
-                    fetched_at=now,
-                    run_id=run_id,
-                    record=payload,
-                )
-            )
-            session.flush()
-        for scheme, value in record.ids.items():
-            session.execute(
-                self._insert(Identifier)
-                .values(work_id=work_id, scheme=scheme, value=value)
-                .on_conflict_do_nothing(index_elements=["scheme", "value"])
-            )
-        keys = [{"key": k[:255], "work_id": work_id} for k in blocking_keys(record)]
-        if keys:
-            session.execute(
-                self._insert(WorkMatchKey)
-                .values(keys)
-                .on_conflict_do_nothing(index_elements=["key", "work_id"])
-            )
-        if not created:
-            self._remerge(session, work_id, now)
-        return work_id, created, duplicate
-
-    def _match(
-        self, session: Session, record: Record
-    ) -> tuple[int | None, list[tuple[int, str]]]:
-        """The stored work ``record`` belongs to (None: a new one), and the works it is
-        another version of (preprint ↔ article), with the reason.
-
-        Candidates are the works sharing an identifier or a blocking key, found through
-        indexes; each is then judged with :func:`dedup.same_work`. A shared identifier is
-        strong evidence, not proof (a supplement DOI names many abstracts)."""
-        candidates: dict[int, None] = {}
-        pairs = record.ids.items()
-        if pairs:
-            for work_id in session.execute(
-                select(Identifier.work_id)
-                .where(tuple_(Identifier.scheme, Identifier.value).in_(pairs))
-                .distinct()
-            ).scalars():
-                candidates[work_id] = None
-        keys = [k[:255] for k in blocking_keys(record)]
-        if keys:
-            # a key shared by very many works (a common surname + year) is no evidence: skip
-            # it, as the batch engine does, so the cost stays flat as the store grows
-            common = (
-                select(WorkMatchKey.key)
-                .where(WorkMatchKey.key.in_(keys))
-                .group_by(WorkMatchKey.key)
-                .having(func.count() > MAX_BLOCK)
-            )
-            for work_id in session.execute(
-                select(WorkMatchKey.work_id)
-                .where(WorkMatchKey.key.in_(keys), WorkMatchKey.key.not_in(common))
-                .distinct()
-                .limit(4 * MAX_BLOCK)
-            ).scalars():
-                candidates.setdefault(work_id, None)
-        if not candidates:
-            return None, []
-        best: tuple[float, int] | None = None
-        versions: list[tuple[int, str]] = []
-        for work in session.execute(select(Work).where(Work.id.in_(list(candidates)))).scalars():
-            decision = same_work(record, Record.from_json(work.record))
-            if decision.verdict == Verdict.DUPLICATE:
-                if best is None or (decision.score, -work.id) > (best[0], -best[1]):
-                    best = (decision.score, work.id)
-            elif decision.verdict == Verdict.VERSION:
-                versions.append((work.id, decision.reason))
-        return (best[1] if best else None), versions
-
-    def _link(self, session: Session, work_id: int, other: int, reason: str, now: datetime) -> None:
-        if work_id == other:
-            return
-        low, high = sorted((work_id, other))
-        session.execute(
-            self._insert(WorkLink)
-            .values(work_id=low, other_work_id=high, reason=reason, created_at=now)
-            .on_conflict_do_nothing(index_elements=["work_id", "other_work_id"])
-        )
-
     def links(self, work_id: int) -> list[tuple[int, str]]:
         """The works linked to ``work_id`` as versions of one study, with the reason."""
         with self._session() as session:
@@ -323,18 +182,6 @@ class Repository:
                     )
                 )
             ]
-
-    def _remerge(self, session: Session, work_id: int, now: datetime) -> None:
-        sources = session.execute(
-            select(Provenance.record).where(Provenance.work_id == work_id).order_by(Provenance.id)
-        ).scalars()
-        merged = merge_records([Record.from_json(r) for r in sources]).to_json()
-        work = session.get(Work, work_id)
-        if work is not None and work.record != merged:
-            work.record = merged
-            work.title = merged["title"]
-            work.year = merged["year"]
-            work.updated_at = now
 
     def finish_run(
         self,
@@ -400,7 +247,9 @@ class Repository:
             for topic, work_id in items:
                 result = session.execute(
                     self._insert(DigestItem)
-                    .values(digest_id=digest.id, subscription=subscription, topic=topic, work_id=work_id)
+                    .values(
+                        digest_id=digest.id, subscription=subscription, topic=topic, work_id=work_id
+                    )
                     .on_conflict_do_nothing(index_elements=["subscription", "topic", "work_id"])
                     .returning(DigestItem.id)
                 )
@@ -454,8 +303,12 @@ class Repository:
             session.execute(
                 update(Digest)
                 .where(Digest.id == digest_id)
-                .values(status="sent", sent_at=self.clock(), attempts=Digest.attempts + 1,
-                        last_error=None)
+                .values(
+                    status="sent",
+                    sent_at=self.clock(),
+                    attempts=Digest.attempts + 1,
+                    last_error=None,
+                )
             )
 
     def parts_sent(self, digest_id: int) -> int:
@@ -494,8 +347,14 @@ class Repository:
             row = session.get(Heartbeat, daemon_id)
             if row is None:
                 session.add(
-                    Heartbeat(daemon_id=daemon_id, host=host, pid=pid, started_at=now, beat_at=now,
-                              stopped_at=now if stopped else None)
+                    Heartbeat(
+                        daemon_id=daemon_id,
+                        host=host,
+                        pid=pid,
+                        started_at=now,
+                        beat_at=now,
+                        stopped_at=now if stopped else None,
+                    )
                 )
             else:
                 row.beat_at = now
@@ -505,8 +364,9 @@ class Repository:
         with self._session() as session:
             return [
                 (h.daemon_id, h.host, h.pid, h.started_at, h.beat_at, h.stopped_at)
-                for h in session.execute(select(Heartbeat).order_by(Heartbeat.beat_at.desc()))
-                .scalars()
+                for h in session.execute(
+                    select(Heartbeat).order_by(Heartbeat.beat_at.desc())
+                ).scalars()
             ]
 
     def finished_slices(self, topic: str, source: str) -> set[tuple[datetime, datetime]]:
@@ -524,8 +384,14 @@ class Repository:
         with self._session() as session, session.begin():
             session.execute(
                 self._insert(BackfillSlice)
-                .values(topic=topic, source=source, slice_start=window.start,
-                        slice_end=window.end, run_id=run_id, finished_at=self.clock())
+                .values(
+                    topic=topic,
+                    source=source,
+                    slice_start=window.start,
+                    slice_end=window.end,
+                    run_id=run_id,
+                    finished_at=self.clock(),
+                )
                 .on_conflict_do_nothing(
                     index_elements=["topic", "source", "slice_start", "slice_end"]
                 )
@@ -620,7 +486,9 @@ class Repository:
                 out.setdefault(work_id, []).append(source)
         return {k: tuple(v) for k, v in out.items()}
 
-    def runs(self, topic: str | None = None, source: str | None = None, *, limit: int = 20) -> list[RunRow]:
+    def runs(
+        self, topic: str | None = None, source: str | None = None, *, limit: int = 20
+    ) -> list[RunRow]:
         """The latest harvest runs, newest first."""
         query = select(HarvestRun).order_by(HarvestRun.started_at.desc(), HarvestRun.id.desc())
         if topic is not None:
@@ -638,8 +506,14 @@ class Repository:
                     started_at=r.started_at,
                     finished_at=r.finished_at,
                     counts=RunCounts(
-                        r.requests, r.pages, r.records, r.matched, r.new_works, r.new_hits,
-                        r.duplicates, r.errors,
+                        r.requests,
+                        r.pages,
+                        r.records,
+                        r.matched,
+                        r.new_works,
+                        r.new_hits,
+                        r.duplicates,
+                        r.errors,
                     ),
                     error=r.error,
                     expected=r.expected,
@@ -675,4 +549,3 @@ class _GuardedSession(Session):
         super().__exit__(exc_type, exc, tb)
         if isinstance(exc, SQLAlchemyError):
             raise StoreError(f"database error: {exc}") from exc
-

@@ -103,13 +103,21 @@ def upgrade() -> None:
         sa.Column("topic", sa.String(128), nullable=False),
         sa.Column("work_id", Id, sa.ForeignKey("works.id", ondelete="CASCADE"), nullable=False),
         sa.Column("delivered_at", UTCDateTime(), nullable=False),
-        sa.UniqueConstraint("subscription", "topic", "work_id", name="uq_deliveries_sub_topic_work"),
+        sa.UniqueConstraint(
+            "subscription", "topic", "work_id", name="uq_deliveries_sub_topic_work"
+        ),
     )
     op.create_index("ix_deliveries_work_id", "deliveries", ["work_id"])
 
 
 def downgrade() -> None:
     for table in (
-        "deliveries", "watermarks", "topic_hits", "provenance", "identifiers", "harvest_runs", "works"
+        "deliveries",
+        "watermarks",
+        "topic_hits",
+        "provenance",
+        "identifiers",
+        "harvest_runs",
+        "works",
     ):
         op.drop_table(table)

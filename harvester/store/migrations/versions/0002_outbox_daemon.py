@@ -40,9 +40,7 @@ def upgrade() -> None:
     op.create_table(
         "digest_items",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
-        sa.Column(
-            "digest_id", Id, sa.ForeignKey("digests.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("digest_id", Id, sa.ForeignKey("digests.id", ondelete="CASCADE"), nullable=False),
         sa.Column("subscription", sa.String(255), nullable=False),
         sa.Column("topic", sa.String(128), nullable=False),
         sa.Column("work_id", Id, sa.ForeignKey("works.id", ondelete="CASCADE"), nullable=False),
@@ -97,7 +95,9 @@ def upgrade() -> None:
         sa.Column("slice_end", UTCDateTime(), nullable=False),
         sa.Column("run_id", Id, sa.ForeignKey("harvest_runs.id", ondelete="SET NULL")),
         sa.Column("finished_at", UTCDateTime(), nullable=False),
-        sa.UniqueConstraint("topic", "source", "slice_start", "slice_end", name="uq_backfill_slice"),
+        sa.UniqueConstraint(
+            "topic", "source", "slice_start", "slice_end", name="uq_backfill_slice"
+        ),
     )
 
 
@@ -111,7 +111,9 @@ def downgrade() -> None:
         sa.Column("topic", sa.String(128), nullable=False),
         sa.Column("work_id", Id, sa.ForeignKey("works.id", ondelete="CASCADE"), nullable=False),
         sa.Column("delivered_at", UTCDateTime(), nullable=False),
-        sa.UniqueConstraint("subscription", "topic", "work_id", name="uq_deliveries_sub_topic_work"),
+        sa.UniqueConstraint(
+            "subscription", "topic", "work_id", name="uq_deliveries_sub_topic_work"
+        ),
     )
     op.drop_table("digest_items")
     op.drop_table("digests")

@@ -26,9 +26,7 @@ def upgrade() -> None:
     op.create_table(
         "work_match_keys",
         sa.Column("key", sa.String(255), primary_key=True),
-        sa.Column(
-            "work_id", Id, sa.ForeignKey("works.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("work_id", Id, sa.ForeignKey("works.id", ondelete="CASCADE"), primary_key=True),
     )
     op.create_index("ix_work_match_keys_work_id", "work_match_keys", ["work_id"])
     op.create_table(
