@@ -107,7 +107,10 @@ def _send_stored(
     """Send one stored digest; the number of studies it carried, or None if it stays pending."""
     repo = app.repo
     works = repo.digest_works(digest_id)
-    digest = assemble_digest(subscription.key, works, queries=queries, now=app.clock())
+    published = repo.sent_versions(subscription.key, [w.id for w in works])
+    digest = assemble_digest(
+        subscription.key, works, queries=queries, now=app.clock(), published=published
+    )
     rendered = render_digest(
         digest, queries=queries, digest_id=digest_id, abstracts=subscription.abstracts
     )
@@ -145,7 +148,12 @@ def preview(
         subscription.key, list(subscription.topics), include_backfill=include_backfill
     )
     digest = assemble_digest(
-        subscription.key, fresh, queries=queries, now=app.clock(), max_items=subscription.max_items
+        subscription.key,
+        fresh,
+        queries=queries,
+        now=app.clock(),
+        max_items=subscription.max_items,
+        published=app.repo.sent_versions(subscription.key, [w.id for w in fresh]),
     )
     return digest, render_digest(
         digest, queries=queries, digest_id="preview", abstracts=subscription.abstracts

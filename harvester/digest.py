@@ -7,7 +7,7 @@ shown (``--dry-run``) or sent without touching the database again.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -160,8 +160,12 @@ def assemble_digest(
     queries: Mapping[str, Query],
     now: datetime,
     max_items: int | None = None,
+    published: Collection[int] = (),
 ) -> Digest:
-    """Group ``works`` (with their topics) into ranked sections, one per topic of ``queries``."""
+    """Group ``works`` (with their topics) into ranked sections, one per topic of ``queries``.
+
+    ``published``: works whose other version (their preprint) was sent before; they carry a
+    "now published in <venue>" note."""
     sections = []
     for topic, query in queries.items():
         items = []
@@ -177,6 +181,9 @@ def assemble_digest(
                     sources=work.sources,
                     score=match.score if match is not None else 0.0,
                     match=match,
+                    published_in=(work.record.venue or "a journal")
+                    if work.id in published and work.record.type != "preprint"
+                    else None,
                 )
             )
         ranked = rank(items)

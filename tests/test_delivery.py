@@ -183,3 +183,37 @@ def test_slack_outage_then_recovery_posts_every_item_once(
         assert posted.count("found in PubMed") == stored  # one context line per study
         assert slack.url not in str(app.repo.pending_digests())
         app.close()
+
+
+def test_journal_version_of_a_sent_preprint_says_now_published_in(
+    database_url: str, clock: FixedClock, smtp: LoopbackSMTP
+) -> None:
+    """A preprint is mailed; later its journal article arrives (linked, not merged): the
+    article's entry says where the preprint is now published."""
+    smtp.start()
+    app = email_app(database_url, clock, smtp.port)
+    sub = app.settings.subscriptions[0]
+    path = require_shared() / "pubmed" / "efetch_pubmed_50_records_structured_abstracts.xml"
+    article = next(
+        r for r in parse_efetch(path.read_bytes()).records
+        if r.ids.doi and r.venue and app.settings.topics[0].parsed_query.match(r)
+    )
+    # its preprint, derived from the real record: a bioRxiv DOI, no journal details
+    preprint = article.with_changes(
+        source="biorxiv", source_id="10.1101/2022.01.01.000001",
+        ids=article.ids.__class__(doi="10.1101/2022.01.01.000001"), venue=None, volume=None,
+        issue=None, pages=None, type="preprint",
+    )  # fmt: skip
+    now = app.clock()
+    window = Window(now - timedelta(days=1), now)
+    app.repo.store_page(app.repo.begin_run("nlp", "biorxiv", window), "nlp", [preprint])
+    assert len(deliver(app, sub, notifier_for(app, sub)).sent) == 1
+    clock.now += timedelta(days=1)
+    app.repo.store_page(app.repo.begin_run("nlp", "pubmed", window), "nlp", [article])
+    assert len(deliver(app, sub, notifier_for(app, sub)).sent) == 1
+    second = smtp.messages[1].parsed()
+    text = second.get_body(preferencelist=("plain",)).get_content()
+    assert f"now published in {article.venue}" in text
+    html = second.get_body(preferencelist=("html",)).get_content()
+    assert "now published in" in html
+    app.close()

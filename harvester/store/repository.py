@@ -183,6 +183,38 @@ class Repository:
                 )
             ]
 
+    def sent_versions(self, subscription: str, work_ids: Sequence[int]) -> set[int]:
+        """Of ``work_ids``, those that are another version (a journal article, a preprint) of
+        a work already sent to ``subscription``: their digest says "now published in …"."""
+        if not work_ids:
+            return set()
+        ids = list(work_ids)
+        with self._session() as session:
+            pairs = session.execute(
+                select(WorkLink.work_id, WorkLink.other_work_id).where(
+                    WorkLink.work_id.in_(ids) | WorkLink.other_work_id.in_(ids)
+                )
+            ).all()
+            if not pairs:
+                return set()
+            wanted = set(ids)
+            partner: dict[int, set[int]] = {}
+            for a, b in pairs:
+                if a in wanted:
+                    partner.setdefault(b, set()).add(a)
+                if b in wanted:
+                    partner.setdefault(a, set()).add(b)
+            sent = session.execute(
+                select(DigestItem.work_id)
+                .join(Digest, Digest.id == DigestItem.digest_id)
+                .where(
+                    DigestItem.subscription == subscription,
+                    Digest.status == "sent",
+                    DigestItem.work_id.in_(list(partner)),
+                )
+            ).scalars()
+            return {new for old in sent for new in partner[old]}
+
     def finish_run(
         self,
         run_id: int,
