@@ -439,7 +439,8 @@ def parse_settings(data: Mapping[str, Any], *, path: str = "<config>") -> Settin
 
 
 def load_settings(path: Path, *, database_url: str | None = None) -> Settings:
-    """Read and validate ``path``; ``database_url`` (or $HARVESTER_DATABASE_URL) wins over the file."""
+    """Read and validate ``path``; ``database_url`` (or $HARVESTER_DATABASE_URL) wins over
+    the file's."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

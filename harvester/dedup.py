@@ -27,6 +27,7 @@ from harvester.similarity import (
     author_overlap,
     first_author_agrees,
     pages_agree,
+    printed_in,
     title_similarity,
     venues_agree,
 )
@@ -51,6 +52,14 @@ FUZZY_THRESHOLD = 4.0
 # Generic titles ("Editorial") name a kind of piece: they need the same pages or issue as well.
 GENERIC_THRESHOLD = 5.5
 MIN_TITLE_SIMILARITY = 0.85
+# A translated or reworded title still names the work when journal, volume and the whole page
+# range agree (see _same_citation); unrelated titles are below this edit similarity.
+MIN_CITATION_TITLE = 0.55
+MAX_ARTICLE_PAGES = 60
+# Folded title length (without spaces) from which a title is distinctive: "onlineassociation
+# rulemining" (27) is; "atypicalhemolyticuremicsyndrome" (31) is shared by 7 works in one set,
+# but those records all have their years, which this length only stands in for when missing.
+DISTINCTIVE_TITLE = 25
 # Blocks larger than this are compared within a sliding window over the block sorted by title,
 # so one very common key ("ay:wang:2020") cannot make the cost quadratic.
 MAX_BLOCK = 200
@@ -109,8 +118,37 @@ def decide(a: Features, b: Features) -> Decision:
     if not a.compact or not b.compact:
         return _distinct("no title to compare")
     if ts < MIN_TITLE_SIMILARITY:
-        return _distinct("titles differ")
+        citation = _same_citation(a, b, ts)
+        return citation if citation else _distinct("titles differ")
     return _fuzzy(a, b, ts, version)
+
+
+def _same_citation(a: Features, b: Features, ts: float) -> Decision | None:
+    """One article cited twice with a title worded differently: a translated title ("Review-
+    Artikel: Zum aktuellen Stand des Plattformkapitalismus" and "Review article: The current
+    situation of platform capitalism") or a reworded one, where journal, year, volume and the
+    whole page range agree. No two articles share one journal volume's page range, so the
+    citation stands in for the title; it needs a range short
+    enough to be one article (a supplement's range, "499-711", is carried by all its abstracts).
+    The first author may differ only when the titles are the same as well.
+    """
+    if ts < MIN_CITATION_TITLE or a.preprint != b.preprint:
+        return None
+    if not (a.page and a.last_page and a.page == b.page and a.last_page == b.last_page):
+        return None
+    if not a.page.isdigit() or not 0 < int(a.last_page) - int(a.page) <= MAX_ARTICLE_PAGES:
+        return None
+    if a.volume is None or a.volume != b.volume or a.year is None or a.year != b.year:
+        return None
+    if a.issue is not None and b.issue is not None and a.issue != b.issue:
+        return None
+    if not venues_agree(a.venue, b.venue):
+        return None
+    if not first_author_agrees(a, b) and ts < 0.95:
+        # With the same title as well, a study group credited as first author by one database
+        # ("ASCUS-LSIL Traige Study") and its writer by another ("Solomon, D") is no objection.
+        return None
+    return Decision(Verdict.DUPLICATE, "same journal, volume and page range", 6.0 + ts)
 
 
 def _identified(a: Features, b: Features, scheme: str, ts: float, version: bool) -> Decision:
@@ -126,30 +164,60 @@ def _identified(a: Features, b: Features, scheme: str, ts: float, version: bool)
 def _fuzzy(a: Features, b: Features, ts: float, version: bool) -> Decision:
     author = first_author_agrees(a, b)
     if author is False:
-        return _distinct("first authors differ")
+        return _same_citation(a, b, ts) or _distinct("first authors differ")
     if a.year is not None and b.year is not None and abs(a.year - b.year) > 1:
         return _distinct("years differ")
     pages = pages_agree(a, b)
+    shifted = pages is False and (_shifted(a, b) or _shifted(b, a))
+    if shifted:
+        pages = None  # and the issues do not compare either
     if pages is False:
         return _distinct("pages differ")
     if a.volume is not None and b.volume is not None and a.volume != b.volume:
         return _distinct("volumes differ")
-    if a.kind and b.kind and a.kind != b.kind and not pages:
+    if a.kind and b.kind and a.kind != b.kind and not pages and not printed_in(a.venue, b.venue):
         # With the same pages it is one record that two databases file differently (Embase
-        # lists a journal supplement's abstract as a conference paper).
+        # lists a journal supplement's abstract as a conference paper); so is a meeting's
+        # abstract filed under the meeting by one database and under its journal by another.
         return _distinct(f"a {a.kind} and a {b.kind} version are different records")
     score = 2.0 if a.compact == b.compact else 1.5 if ts >= 0.95 else 1.0 if ts >= 0.9 else 0.5
+    authors = False
     if author:
         score += 1.0
         if min(len(a.families), len(b.families)) >= 2 and author_overlap(a, b) >= 0.75:
             score += 0.5
+            authors = True
+    # A long title that is not a kind of piece ("Editorial") names one work by itself.
+    distinctive = (
+        ts >= 0.95 and not a.generic and not b.generic
+        and min(len(a.compact), len(b.compact)) >= DISTINCTIVE_TITLE
+    )  # fmt: skip
+    # Not across venues that differ, nor from one kind of venue to another: a conference paper
+    # and its journal version keep title and authors ("VLDB" 2000 and "The VLDB Journal" 2001).
+    same_venue = venues_agree(a.venue, b.venue) is not False and (
+        a.kind == b.kind or "journal" not in (a.kind, b.kind)
+    )
     if a.year is not None and b.year is not None:
-        score += 1.0 if a.year == b.year else -0.5
+        if a.year == b.year:
+            score += 1.0
+        else:
+            # A year apart: a conference paper's online date and its proceedings' year, or an
+            # early-access article and its issue. With the same long title and the same author
+            # list that is one work; with less it counts against.
+            strong = (
+                distinctive and authors and a.compact == b.compact and same_venue
+                and bool(a.venue) == bool(b.venue)
+            )  # fmt: skip
+            score += 0.5 if strong else -0.5
+    elif distinctive and author and same_venue and a.venue and b.venue:
+        # No year on one side (Google Scholar's citations often have none): the title and the
+        # first author carry the match, as the year would.
+        score += 1.0
     if pages:
         score += 1.5
     if a.volume is not None and b.volume is not None:
         score += 0.5
-    if a.issue is not None and b.issue is not None:
+    if a.issue is not None and b.issue is not None and not shifted:
         if a.issue == b.issue:
             score += 0.5
         elif not pages:
@@ -166,6 +234,16 @@ def _fuzzy(a: Features, b: Features, ts: float, version: bool) -> Decision:
     if version:
         return Decision(Verdict.VERSION, "preprint and article with matching details", score)
     return Decision(Verdict.DUPLICATE, f"matching details ({score:.1f})", score)
+
+
+def _shifted(a: Features, b: Features) -> bool:
+    """Whether ``a``'s numbers sit one column off ``b``'s, as an export that lost a field leaves
+    them: no volume, the issue in the pages column and the volume in the issue column
+    (sra_haematology's "pages 9, number 26" for volume 26, issue 9, page 1746)."""
+    return (
+        a.volume is None and a.last_page is None and a.page is not None
+        and a.page == b.issue and a.issue is not None and a.issue == b.volume
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,19 +298,27 @@ class _Group:
         years = (f.year, f.year) if f.year is not None else None
         # First and last pages; article numbers (e12724) do not compare with pages. A record
         # with pages is held by them; its venue kind constrains only records without pages.
-        numeric = f.page is not None and f.page[0].isdigit()
+        # A lone number with an issue but no volume may be the issue shifted into the pages
+        # column (see _shifted); it holds nothing.
+        numeric = (
+            f.page is not None and f.page[0].isdigit()
+            and (f.last_page is not None or f.volume is not None or f.issue is None)
+        )  # fmt: skip
         pages = frozenset(p for p in (f.page, f.last_page) if p and numeric)
         return cls(ids, years, pages, None if f.page else f.kind)
 
     def join(self, other: _Group) -> _Group | None:
         if any(other.ids.get(s, v) != v for s, v in self.ids.items()):
             return None
+        # A shared identifier already outweighed the pages in decide(): one database writes an
+        # article number (106482) where another writes the page count (11).
+        identified = any(other.ids.get(s) == v for s, v in self.ids.items())
         years = self.years or other.years
         if self.years and other.years:
             years = (min(self.years[0], other.years[0]), max(self.years[1], other.years[1]))
             if years[1] - years[0] > 1:
                 return None
-        if self.pages and other.pages and not self.pages & other.pages:
+        if self.pages and other.pages and not self.pages & other.pages and not identified:
             return None
         if self.kind and other.kind and self.kind != other.kind:
             return None

@@ -3,7 +3,7 @@
 ::
 
     HarvesterError
-     ├── ConfigError          bad configuration: names the file, the key path and the problem
+     ├── ConfigError          bad configuration: names the file, the key path, the problem
      ├── QuerySyntaxError     a portable query that does not parse (also a ConfigError when in a config)
      ├── SourceError          something went wrong talking to or reading a bibliographic API
      │    ├── FetchError      the request failed (network, HTTP status, API error body)

@@ -51,6 +51,8 @@ _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 _DIGITS = re.compile(r"\d+")
 # A first page: digits, or one letter and digits (S12 supplement, e1234/c1804 article numbers).
 _PAGE = re.compile(r"^(?:pp?\.?|pages?)?\s*([a-z]?)(\d+)\b")
+# How many pages a thesis or report has ("215 p", "12 pp."), not where a work starts.
+_PAGE_COUNT = re.compile(r"^\d+\s*(?:p|pp|pages)\.?$")
 _PREPRINT_DOI = ("10.1101/", "10.48550/")
 PREPRINT_SOURCES = frozenset({"arxiv", "biorxiv", "medrxiv"})
 _STOPWORDS = frozenset(
@@ -157,6 +159,19 @@ def fold(text: str) -> str:
 _BRACKETED = re.compile(r"\s*\[([^\]]*)(?:\]|$)")
 
 
+# The citation of the corrected article that bibliographic databases append to an erratum's
+# title in place of "Erratum: ": Web of Science "Eculizumab for … (vol 360, pg 542, 2009)",
+# Embase "Eculizumab for … (New England Journal of Medicine (2009) 360 (542-544))".
+_CITED_ARTICLE = re.compile(
+    r"\s*\((?:vol\.? \w+,? pg\.? \w+,? \d{4}|[^()]+\(\d{4}\)\s*\w+\s*\([\w\s-]+\))\)\W*$"
+)
+
+
+def cites_article(title: str | None) -> bool:
+    """Whether a title ends with the citation of the article it corrects (an erratum)."""
+    return bool(title and _CITED_ARTICLE.search(title.lower()))
+
+
 def split_title(title: str | None) -> tuple[str, str]:
     """The comparable form of a title and of a bracketed alternative title (a translated
     title's original, ``"Working in … [Arbeiten in …]"``), folded; language notes, enclosing
@@ -164,8 +179,8 @@ def split_title(title: str | None) -> tuple[str, str]:
     if not title:
         return "", ""
     text = markup_to_text(title) if "<" in title else title
-    text = (text or "").strip().rstrip(".").strip()
-    text = _LANGUAGE_NOTE.sub("", text.lower()).strip().rstrip(".")
+    text = _CITED_ARTICLE.sub("", (text or "").lower()).strip().rstrip(".").strip()
+    text = _LANGUAGE_NOTE.sub("", text).strip().rstrip(".")
     if text.startswith("[") and "]" in text:
         # "[Indications and contraindications …]. [Spanish]": the translated title itself.
         inner, _, rest = text[1:].partition("]")
@@ -197,7 +212,7 @@ def venue_tokens(venue: str | None) -> tuple[str, ...]:
 def first_page(pages: str | None) -> str | None:
     """The first page (``"pp. 322-331."`` -> ``"322"``; a supplement's ``"S12-4"`` -> ``"12"``;
     an article number keeps its letter, ``"e12724"``); None when unreadable (``"Suppl-2"``)."""
-    if not pages:
+    if not pages or _PAGE_COUNT.match(pages.strip().lower()):
         return None
     match = _PAGE.match(pages.strip().lower())
     if not match:
@@ -316,7 +331,8 @@ def features(record: Record) -> Features:
         compact=title.replace(" ", ""),
         alt=alt.replace(" ", ""),
         generic=is_generic(title),
-        notice=notice_kind(title, record.type),
+        notice=notice_kind(title, record.type)
+        or ("correction" if cites_article(record.title) else None),
         family=families[0] if families else "",
         families=families,
         first_names=_name_words(record.authors[0]) if record.authors else frozenset(),

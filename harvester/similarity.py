@@ -129,4 +129,22 @@ def venues_agree(a: tuple[str, ...], b: tuple[str, ...]) -> bool | None:
         return True
     if len(short) == 1 and len(short[0]) >= 3 and short[0] == "".join(t[0] for t in long_):
         return True  # "vldb" is "very large data bases"
+    for x, y in ((a, b), (b, a)):
+        if len(x[0]) >= 4 and len(y) >= 4 and x[0] == "".join(t[0] for t in y):
+            # A conference's acronym leading its theme: "ICIS - Transforming Society with
+            # Digital Innovation" is the "International Conference on Information Systems".
+            return True
     return token_set_ratio(" ".join(a), " ".join(b)) >= 90
+
+
+def printed_in(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Whether one venue is a meeting whose name begins with the other, a journal's, in full or
+    ISO-abbreviated: "Scandinavian Journal of Immunology.Conference: 39th Meeting of …" is printed
+    in "Scandinavian Journal of Immunology", "Journal of Thrombosis and Haemostasis.Conference:
+    23rd Congress …" in "J Thromb Haemost" (Embase files a supplement's abstract under its
+    meeting, MEDLINE under the journal)."""
+    for journal, meeting in ((a, b), (b, a)):
+        n = len(journal)
+        if n and len(meeting) > n and _abbreviates(journal, meeting[:n]):
+            return True
+    return False

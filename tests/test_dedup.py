@@ -15,7 +15,7 @@ import pytest
 
 from harvester.dedup import Verdict, cluster, merge_records, same_work
 from harvester.dedup_io import record_from_fields
-from harvester.matchkeys import blocking_keys, normalize_title
+from harvester.matchkeys import blocking_keys, features, normalize_title
 from harvester.records import Author, Identifiers, Record
 from tests.conftest import SHARED
 
@@ -218,3 +218,109 @@ def test_merge_records_prefers_publisher_metadata_and_keeps_every_identifier() -
     assert merged.pages == journal.pages and merged.abstract == preprint.abstract
     assert len(merged.authors) == len(journal.authors) + 1
     assert merge_records([journal]) == journal
+
+
+def test_translated_title_with_the_same_citation_is_one_work() -> None:
+    # colrev_digital_work id_0002417 / id_2002416 (one cluster): Heiland, 2018, Industrielle
+    # Beziehungen 25(1) 128--139; "Review-Artikel: Zum aktuellen Stand des Plattformkapitalismus."
+    # (DOI 10.3224/INDBEZ.V25I1.06) vs "Review article: The current situation of platform
+    # capitalism" (no DOI). The titles are 0.68 alike; journal, volume and page range name it.
+    a = rec("colrev_digital_work", "id_0002417")
+    b = rec("colrev_digital_work", "id_2002416")
+    decision = same_work(a, b)
+    assert decision.verdict is Verdict.DUPLICATE
+    assert decision.reason == "same journal, volume and page range"
+    # Another article of that issue (derived: pages moved to the next range) stays apart.
+    assert same_work(a, b.with_changes(pages="140--151")).verdict is Verdict.DISTINCT
+
+
+def test_study_group_as_first_author_with_the_same_citation_is_one_work() -> None:
+    # sra_cytology_screening id_0000248 "Solomon, D" and id_0000912 "Group, ASCUS-LSIL Traige
+    # Study (ALTS)": "Results of a randomized trial on the management of cytology interpretations
+    # of atypical squamous cells of undetermined significance", Am J Obstet Gynecol 2003 188,
+    # 1383-1392 in both. Same title and citation outweigh the differing first author.
+    a = rec("sra_cytology_screening", "id_0000248")
+    b = rec("sra_cytology_screening", "id_0000912")
+    assert same_work(a, b).verdict is Verdict.DUPLICATE
+    # With a different title the author mismatch still keeps them apart (derived).
+    other = b.with_changes(title="A randomized trial on the management of low-grade lesions")
+    assert same_work(a, other).verdict is Verdict.DISTINCT
+
+
+def test_shared_doi_outweighs_an_article_number_against_a_page_count() -> None:
+    # colrev_digital_work id_2006941 (pages "106482", the article number) and id_3006669 (pages
+    # "11", the page count), both DOI 10.1016/J.CHB.2020.106482, Ihl et al. 2020: one cluster.
+    a = rec("colrev_digital_work", "id_2006941")
+    b = rec("colrev_digital_work", "id_3006669")
+    assert same_work(a, b).verdict is Verdict.DUPLICATE
+    assert cluster([a, b]).kept[0] == cluster([a, b]).kept[1]
+
+
+def test_year_apart_with_same_long_title_and_authors_is_one_work() -> None:
+    # colrev_digital_work id_1006650 (2017, "International Conference on Information Systems",
+    # 1--12) and id_2006651 (2018, "ICIS : Transforming Society with Digital Innovation"):
+    # Guo, Gong, Pavlou, "Call for Bids to Improve Matching Efficiency - Evidence from Online
+    # Labor Markets". ICIS is that conference's acronym; title and all three authors agree.
+    a = rec("colrev_digital_work", "id_1006650")
+    b = rec("colrev_digital_work", "id_2006651")
+    assert same_work(a, b).verdict is Verdict.DUPLICATE
+    # id_2006688 / id_2006689 "Home Bias in Online Employment", ICIS 2017 vs HICSS 2018 (10.24251/
+    # HICSS.2018.437), labelled as two works: the venues differ, so the year counts against.
+    c = rec("colrev_digital_work", "id_2006688")
+    d = rec("colrev_digital_work", "id_2006689")
+    assert same_work(c, d).verdict is Verdict.DISTINCT
+
+
+def test_missing_year_needs_a_distinctive_title_and_venues() -> None:
+    # dblp_scholar-style (the pair files hold no ids; derived from colrev_digital_work
+    # id_1006650): the Google Scholar copy of a citation has no year. A long title, the first
+    # author and a venue on both sides carry it; without a venue it is too bare to place.
+    a = rec("colrev_digital_work", "id_1006650")
+    no_year = a.with_changes(year=None, pages=None, authors=a.authors[:1])
+    assert same_work(a, no_year).verdict is Verdict.DUPLICATE
+    assert same_work(a, no_year.with_changes(venue=None)).verdict is Verdict.DISTINCT
+
+
+def test_erratum_titled_with_its_articles_citation_is_a_notice() -> None:
+    # sra_haematology id_0000057 "Eculizumab for atypical hemolytic-uremic syndrome (New England
+    # Journal of Medicine (2009) 360 (542-544))" (Embase) and id_0000058 "Eculizumab for Atypical
+    # Hemolytic-Uremic Syndrome (vol 360, pg 542, 2009)" (Web of Science): both the erratum at
+    # N Engl J Med 360(23) 2487. They are one notice, and apart from the article id_0000063
+    # (360(5) 542-544).
+    a = rec("sra_haematology", "id_0000057")
+    b = rec("sra_haematology", "id_0000058")
+    article = rec("sra_haematology", "id_0000063")
+    assert same_work(a, b).verdict is Verdict.DUPLICATE
+    decision = same_work(b, article)
+    assert decision.verdict is Verdict.DISTINCT and "correction" in decision.reason
+    assert normalize_title(b.title) == normalize_title(article.title)
+
+
+def test_meeting_abstract_filed_under_its_journal_is_one_record() -> None:
+    # sra_haematology id_0000122 (Scandinavian Journal of Immunology 71(6) 507-507) and
+    # id_0000123 ("Scandinavian Journal of Immunology.Conference: 39th Meeting of Scandinavian
+    # Society for Immunology …", no pages): Koskinen et al. 2010, one abstract (one cluster).
+    a = rec("sra_haematology", "id_0000122")
+    b = rec("sra_haematology", "id_0000123")
+    assert same_work(a, b).verdict is Verdict.DUPLICATE
+    # A journal and a different journal's meeting still differ (derived: venue replaced).
+    other = b.with_changes(venue="Blood.Conference: 52nd Annual Meeting of the ASH")
+    assert same_work(a, other).verdict is Verdict.DISTINCT
+
+
+def test_fields_shifted_one_column_do_not_count_as_different_pages() -> None:
+    # sra_haematology id_0000105 (pages "9", number "26", no volume) and id_0000106 (pages
+    # 1746-1746, volume 26, number 9): Loirat 2011, "The treatment of atypical hus", both under
+    # "Pediatric Nephrology.Conference: 44th Annual Scientific Meeting …" (one cluster).
+    a = rec("sra_haematology", "id_0000105")
+    b = rec("sra_haematology", "id_0000106")
+    assert same_work(a, b).verdict is Verdict.DUPLICATE
+    assert cluster([a, b]).kept == (1, 1)
+    # A real page 9 with volume 26 (derived) is a different page.
+    assert same_work(a.with_changes(volume="26"), b).verdict is Verdict.DISTINCT
+
+
+def test_page_count_is_not_a_page() -> None:
+    # sra_stroke id_0000010: Yip, Chi Bun, 2011, a Ph.D. thesis with pages "215 p".
+    assert features(rec("sra_stroke", "id_0000010")).page is None
+    assert features(rec("sra_stroke", "id_0000010").with_changes(pages="215-230")).page == "215"
