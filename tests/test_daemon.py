@@ -317,7 +317,7 @@ def test_sigkill_at_random_points_loses_nothing(emulator: Emulator, tmp_path: Pa
     config = write_config(tmp_path / "k.toml", config_dict)
     # each efetch answers slowly so kills land between and inside page commits
     emulator.faults.add(
-        source="pubmed", kind="slow", path_suffix="efetch.fcgi", delay=0.05, times=None
+        source="pubmed", kind="slow", path_suffix="efetch.fcgi", delay=0.3, times=None
     )
     rng = random.Random(20261125)
     env = {k: v for k, v in os.environ.items() if k != "HARVESTER_DATABASE_URL"}
@@ -328,7 +328,7 @@ def test_sigkill_at_random_points_loses_nothing(emulator: Emulator, tmp_path: Pa
             proc = subprocess.Popen(
                 command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
             )
-            time.sleep(rng.uniform(0.3, 2.5))
+            time.sleep(rng.uniform(0.5, 4.5))  # start-up takes ~1 s, the harvest ~4 s
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
