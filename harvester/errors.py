@@ -4,7 +4,7 @@
 
     HarvesterError
      ├── ConfigError          bad configuration: names the file, the key path, the problem
-     ├── QuerySyntaxError     a portable query that does not parse (also a ConfigError when in a config)
+     ├── QuerySyntaxError     a portable query that does not parse (position and reason)
      ├── SourceError          something went wrong talking to or reading a bibliographic API
      │    ├── FetchError      the request failed (network, HTTP status, API error body)
      │    │    └── RateLimited    the API said "too many requests" and retries ran out
