@@ -15,7 +15,10 @@ watermark only moves when every record of the window was read and stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextvars
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -39,6 +42,65 @@ class HarvestResult:
     status: str  # ok | partial | failed | interrupted
     counts: RunCounts
     error: str | None = None
+
+
+class Prefetch:
+    """Fetch the next page while this one is parsed and stored.
+
+    The source's generator runs in one background thread, at most ``depth`` pages ahead, so
+    the request rate follows the API's limit rather than the store's speed (and a Crossref
+    cursor never idles). Errors come out where the page would have. ``close`` stops the
+    thread after the request in flight.
+    """
+
+    _END = object()
+
+    def __init__(self, pages: Iterator[Page], *, depth: int = 2) -> None:
+        self._pages = pages
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._context = contextvars.copy_context()  # the run's log context, in the thread
+        self._thread = threading.Thread(target=self._produce, name="prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        def run() -> None:
+            try:
+                for page in self._pages:
+                    if not self._put(page):
+                        break
+                else:
+                    self._put(self._END)
+            except BaseException as e:  # handed to the consumer, raised there
+                self._put(e)
+            finally:
+                close = getattr(self._pages, "close", None)
+                if close is not None:
+                    close()
+
+        self._context.run(run)
+
+    def __iter__(self) -> Iterator[Page]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def plan_window(
@@ -83,7 +145,7 @@ def run_harvest(
             window_end=window.end.isoformat(),
             backfill=backfill,
         )
-        pages = source.fetch(term, window)
+        pages = Prefetch(source.fetch(term, window))
         try:
             for page in pages:
                 counts = replace(counts, pages=counts.pages + 1)
@@ -145,9 +207,7 @@ def run_harvest(
             counts = replace(counts, errors=counts.errors + 1)
             status, error = "failed", str(e)
         finally:
-            close = getattr(pages, "close", None)
-            if close is not None:
-                close()
+            pages.close()
         counts = replace(counts, requests=request_count() - requests_before)
         if status == "ok" and expected is not None and counts.records < expected:
             # the source announced more than it gave: worth a look, but not a failure (some
