@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.emulator import Emulator
+
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures"
 POSTGRES_ENV = "HARVESTER_TEST_POSTGRES_URL"
@@ -69,6 +71,32 @@ class FixedClock:
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(datetime(2025, 1, 15, 12, 0, tzinfo=UTC))
+
+
+class Sleeps(list[float]):
+    """A sleep that records how long it was asked to wait, and does not wait."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Emulator]:
+    """One emulator of the APIs over the recorded responses, per test module."""
+    with Emulator(require_shared()) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(running: Emulator) -> Emulator:
+    """The module's emulator with faults, rate limits, request log and routes reset."""
+    running.reset()
+    return running
 
 
 def _postgres_url() -> str | None:

@@ -29,6 +29,7 @@ from harvester.records import Record
 from harvester.sources import SOURCES
 from harvester.sources.arxiv import ArxivSource, feed_info, parse_feed
 from harvester.sources.base import ParseResult, Window
+from tests.conftest import Sleeps
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.arxiv import ArxivRoutes, load_corpus
 
@@ -294,7 +295,7 @@ def test_real_entries_with_a_field_replaced_parse_or_skip(index: int, tag: str, 
 
 
 def test_topic_query_translation_and_window(client: httpx.Client) -> None:
-    source = ArxivSource(_fetcher(_NoSleep(), client))
+    source = ArxivSource(_fetcher(Sleeps(), client))
     term = source.translate(parse_query(TOPIC))
     assert term == (
         '(all:"self-help group" OR all:"support group" OR all:"peer support" OR all:forum)'
@@ -324,7 +325,7 @@ def test_registered_with_the_arxiv_pace(client: httpx.Client) -> None:
     assert SOURCES["arxiv"] is ArxivSource
     assert ArxivSource.rate(SourceSettings()) == pytest.approx(1 / 3)
     assert ArxivSource.rate_key == "arxiv"
-    fetcher = _fetcher(_NoSleep(), client)
+    fetcher = _fetcher(Sleeps(), client)
     configured = ArxivSource.from_settings(SourceSettings(page_size=5000), fetcher)
     assert (configured.base_url, configured.page_size) == ("https://export.arxiv.org/api", 2000)
 
@@ -332,14 +333,7 @@ def test_registered_with_the_arxiv_pace(client: httpx.Client) -> None:
 # --- fetching against the emulator -----------------------------------------------------------
 
 
-class _NoSleep(list[float]):
-    """A sleep that records how long it was asked to wait, and does not wait."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-def _fetcher(sleeps: _NoSleep, client: httpx.Client) -> Fetcher:
+def _fetcher(sleeps: Sleeps, client: httpx.Client) -> Fetcher:
     return Fetcher(client, RateLimiter(), sleep=sleeps, max_attempts=6)
 
 
@@ -349,20 +343,8 @@ def client() -> Iterator[httpx.Client]:
         yield c
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[Emulator]:
-    with Emulator(FIXTURES_DIR) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(running: Emulator) -> Emulator:
-    running.reset()
-    return running
-
-
 def _source(
-    emu: Emulator, client: httpx.Client, sleeps: _NoSleep, *, page_size: int = 4
+    emu: Emulator, client: httpx.Client, sleeps: Sleeps, *, page_size: int = 4
 ) -> ArxivSource:
     # the same injected sleep for the fetcher's retries and the empty-page retries
     fetcher = _fetcher(sleeps, client)
@@ -379,7 +361,7 @@ def _routes(emu: Emulator) -> ArxivRoutes:
 def test_fetch_pages_to_the_end_oldest_first(emu: Emulator, client: httpx.Client) -> None:
     corpus = load_corpus(FIXTURES_DIR)
     assert len(corpus) == 31  # 10 + 10 + 10 + 1 recorded papers, error entry excluded
-    sleeps = _NoSleep()
+    sleeps = Sleeps()
 
     pages = list(_source(emu, client, sleeps).fetch("all:testing", EVERYTHING))
 
@@ -402,7 +384,7 @@ def test_fetch_pages_to_the_end_oldest_first(emu: Emulator, client: httpx.Client
 @pytest.mark.integration
 def test_fetch_window_and_resume(emu: Emulator, client: httpx.Client) -> None:
     window = Window(datetime(2020, 1, 1, tzinfo=UTC), datetime(2023, 1, 31, tzinfo=UTC))
-    source = _source(emu, client, _NoSleep(), page_size=2)
+    source = _source(emu, client, Sleeps(), page_size=2)
     pages = list(source.fetch("", window))
     ids = [r.source_id for p in pages for r in source.parse(p).records]
     # 2301.13615 was submitted at 13:17 on 2023-01-31, after the window's end at 00:00
@@ -416,7 +398,7 @@ def test_fetch_window_and_resume(emu: Emulator, client: httpx.Client) -> None:
 @pytest.mark.integration
 def test_unexpectedly_empty_pages_are_retried(emu: Emulator, client: httpx.Client) -> None:
     _routes(emu).empty_pages = 2
-    sleeps = _NoSleep()
+    sleeps = Sleeps()
     with capture_logs() as logs:
         pages = list(_source(emu, client, sleeps, page_size=10).fetch("", EVERYTHING))
 
@@ -430,7 +412,7 @@ def test_unexpectedly_empty_pages_are_retried(emu: Emulator, client: httpx.Clien
 @pytest.mark.integration
 def test_an_empty_page_that_persists_is_believed(emu: Emulator, client: httpx.Client) -> None:
     _routes(emu).empty_pages = 10
-    sleeps = _NoSleep()
+    sleeps = Sleeps()
     source = _source(emu, client, sleeps, page_size=10)
     with capture_logs() as logs:
         pages = list(source.fetch("", EVERYTHING))
@@ -443,7 +425,7 @@ def test_an_empty_page_that_persists_is_believed(emu: Emulator, client: httpx.Cl
 @pytest.mark.integration
 def test_a_run_of_429s_is_survived(emu: Emulator, client: httpx.Client) -> None:
     emu.faults.add(source="arxiv", kind="status", status=429, retry_after=3, times=4)
-    sleeps = _NoSleep()
+    sleeps = Sleeps()
 
     pages = list(_source(emu, client, sleeps, page_size=16).fetch("", EVERYTHING))
 
@@ -463,5 +445,5 @@ def test_an_error_answer_is_a_fetch_error(emu: Emulator, client: httpx.Client) -
         fixture="arxiv/query_id_list_malformed_id_error_400.xml",
     )
     with pytest.raises(FetchError, match="HTTP 400") as raised:
-        list(_source(emu, client, _NoSleep()).fetch("", EVERYTHING))
+        list(_source(emu, client, Sleeps()).fetch("", EVERYTHING))
     assert raised.value.status == 400

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -14,10 +14,10 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from harvester.app import App, build_app
-from harvester.backfill import backfill, date_slices
+from harvester.backfill import BackfillResult, backfill, date_slices
 from harvester.config import parse_settings
 from harvester.scheduler import Daemon
-from tests.conftest import FixedClock, require_shared
+from tests.conftest import FixedClock
 from tests.emulator import Emulator
 from tests.test_cli import harvester_command
 from tests.test_daemon import daemon_config, wait_for, write_config
@@ -43,33 +43,30 @@ def test_date_slices_cover_every_day_once() -> None:
         list(date_slices(date(2024, 1, 1), date(2024, 1, 2), 0))
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(require_shared()) as emu:
-        yield emu
-
-
 @pytest.fixture
-def app(emulator: Emulator, database_url: str) -> Iterator[App]:
-    emulator.reset()
-    settings = parse_settings(
-        daemon_config(emulator, database_url, schedule="0 6 * * *"), path="b.toml"
-    )
+def app(emu: Emulator, database_url: str) -> Iterator[App]:
+    settings = parse_settings(daemon_config(emu, database_url, schedule="0 6 * * *"), path="b.toml")
     built = build_app(settings, clock=FixedClock(NOW), sleep=lambda _s: None)
     yield built
     built.close()
 
 
-def test_backfill_stores_history_as_backfill_and_leaves_the_watermark(app: App) -> None:
-    topic = app.settings.topics[0]
+def pubmed_history(app: App, should_stop: Callable[[], bool] = lambda: False) -> BackfillResult:
+    """The first topic's PubMed history, 2018 to March 2025, backfilled in yearly slices."""
     (result,) = backfill(
         app,
-        topic,
+        app.settings.topics[0],
         since=date(2018, 1, 1),
         until=date(2025, 3, 31),
         sources=("pubmed",),
         slice_days=365,
+        should_stop=should_stop,
     )
+    return result
+
+
+def test_backfill_stores_history_as_backfill_and_leaves_the_watermark(app: App) -> None:
+    result = pubmed_history(app)
     assert result.complete and result.slices_total == 8 and result.slices_skipped == 0
     works = app.repo.works("nlp")
     # the recorded PubMed records with an Entrez date in 2018-2025 that the query accepts
@@ -80,46 +77,23 @@ def test_backfill_stores_history_as_backfill_and_leaves_the_watermark(app: App) 
 
 
 def test_interrupted_backfill_resumes_where_it_stopped(app: App) -> None:
-    topic = app.settings.topics[0]
     calls = {"pages": 0}
 
     def stop_after_two_pages() -> bool:
         calls["pages"] += 1
         return calls["pages"] >= 2
 
-    (first,) = backfill(
-        app,
-        topic,
-        since=date(2018, 1, 1),
-        until=date(2025, 3, 31),
-        sources=("pubmed",),
-        slice_days=365,
-        should_stop=stop_after_two_pages,
-    )
+    first = pubmed_history(app, should_stop=stop_after_two_pages)
     assert not first.complete  # the stop cut a slice short
     stored_before = app.repo.count("works")
     checkpoints = len(app.repo.finished_slices("nlp", "pubmed"))
     assert checkpoints < 8
 
-    (second,) = backfill(
-        app,
-        topic,
-        since=date(2018, 1, 1),
-        until=date(2025, 3, 31),
-        sources=("pubmed",),
-        slice_days=365,
-    )
+    second = pubmed_history(app)
     assert second.complete and second.slices_skipped == checkpoints
     assert app.repo.count("works") >= stored_before
     assert app.repo.count("topic_hits") == app.repo.count("works")  # nothing twice
-    (third,) = backfill(
-        app,
-        topic,
-        since=date(2018, 1, 1),
-        until=date(2025, 3, 31),
-        sources=("pubmed",),
-        slice_days=365,
-    )
+    third = pubmed_history(app)
     assert third.slices_skipped == 8 and third.runs == ()  # all done: no request at all
 
 
@@ -139,12 +113,9 @@ def test_backfill_notify_makes_hits_digest_material(app: App) -> None:
     assert len(app.repo.pending("sub", ["nlp"])) == len(hits)
 
 
-def test_backfill_runs_beside_the_daemon_on_one_database(
-    emulator: Emulator, tmp_path: Path
-) -> None:
-    emulator.reset()
+def test_backfill_runs_beside_the_daemon_on_one_database(emu: Emulator, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    settings = parse_settings(daemon_config(emulator, url, schedule="every 1s"), path="s.toml")
+    settings = parse_settings(daemon_config(emu, url, schedule="every 1s"), path="s.toml")
     daemon_app = build_app(settings)
     daemon = Daemon(daemon_app, BackgroundScheduler(), jitter=None)
     daemon.schedule()
@@ -180,11 +151,8 @@ def test_backfill_runs_beside_the_daemon_on_one_database(
     assert daemon_app.repo.count("topic_hits") == daemon_app.repo.count("works")
 
 
-def test_backfill_command_logs_progress_and_resumes(emulator: Emulator, tmp_path: Path) -> None:
-    emulator.reset()
-    config = write_config(
-        tmp_path / "b.toml", daemon_config(emulator, f"sqlite:///{tmp_path / 'b.db'}")
-    )
+def test_backfill_command_logs_progress_and_resumes(emu: Emulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "b.toml", daemon_config(emu, f"sqlite:///{tmp_path / 'b.db'}"))
     command = [
         *harvester_command(),
         "--config",

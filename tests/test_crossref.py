@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Iterator
@@ -23,22 +22,20 @@ from harvester.records import Record, Section
 from harvester.sources import SOURCES
 from harvester.sources.base import ParseResult, Window
 from harvester.sources.crossref import CrossrefSource, parse_works
-from tests.conftest import require_shared
+from tests.conftest import Sleeps, require_shared
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.crossref import CrossrefRoutes, load_corpus
+from tests.mutation import (
+    assert_parses_or_refuses,
+    assert_record_contract,
+    mutated_json,
+    parse_every_recording,
+)
 
 TOPIC = (
     '("self-help group*" OR "support group*" OR "peer support" OR forum*) '
     "AND (online OR internet) AND (anxiety OR depress*)"
 )
-PARTIAL_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
-
-
-class Sleeps(list[float]):
-    """A sleep that records how long it was asked to wait, and does not wait."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def fixture(name: str) -> bytes:
@@ -55,17 +52,8 @@ def by_doi(name: str) -> dict[str, Record]:
 
 def assert_schema_valid(record: Record) -> None:
     """The DESIGN.md Record contract: None not "", canonical ids, int year, ISO partial date."""
-    data = record.to_json()
-    assert Record.from_json(json.loads(json.dumps(data))) == record
-    for key, value in data.items():
-        assert value != "", key
+    assert_record_contract(record)
     assert record.ids.doi is not None and record.ids.doi == record.ids.doi.lower()
-    assert record.year is None or isinstance(record.year, int)
-    assert record.published is None or PARTIAL_DATE.match(record.published)
-    assert all(s.text for s in record.abstract_sections)
-    for author in record.authors:
-        assert author.collective or author.family or author.given
-        assert all(v != "" for v in (author.family, author.given, author.orcid))
 
 
 # --- parsing: golden values from the recordings ----------------------------------------------
@@ -190,18 +178,8 @@ def test_error_bodies_raise_parse_error_with_their_message(name: str, message: s
 
 
 def test_every_recorded_file_parses_or_raises_parse_error() -> None:
-    parsed = 0
-    for path in sorted((require_shared() / "crossref").iterdir()):
-        try:
-            result = parse_works(path.read_bytes(), url=path.name)
-        except ParseError as error:
-            assert path.name in str(error)
-            continue
-        parsed += 1
-        assert result.skipped == ()
-        for record in result.records:
-            assert_schema_valid(record)
-    assert parsed == 7
+    recordings = require_shared() / "crossref"
+    assert parse_every_recording(recordings, parse_works, assert_schema_valid) == 7
 
 
 def test_one_broken_item_is_skipped_and_the_page_kept() -> None:
@@ -248,50 +226,10 @@ _PAGES = [
 _SWAPS: list[Any] = [None, "", "text", 7, 2.5, True, [], ["x"], [None], {}, {"a": "b"}]
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield (*prefix, key)
-            yield from _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield (*prefix, index)
-            yield from _paths(child, (*prefix, index))
-
-
-@st.composite
-def mutated_pages(draw: st.DrawFn) -> bytes:
-    page = copy.deepcopy(draw(st.sampled_from(_PAGES)))
-    paths = list(_paths(page))
-    for _ in range(draw(st.integers(1, 6))):
-        path = draw(st.sampled_from(paths))
-        parent = page
-        try:
-            for step in path[:-1]:
-                parent = parent[step]
-            if draw(st.booleans()) and isinstance(parent, dict):
-                parent.pop(path[-1], None)  # drop the key
-            else:
-                parent[path[-1]] = draw(st.sampled_from(_SWAPS))  # swap its type
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation removed this path
-    body = json.dumps(page).encode()
-    if draw(st.booleans()):
-        body = body[: draw(st.integers(0, len(body)))]  # truncate
-    return body
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_pages())
+@given(mutated_json(_PAGES, values=st.sampled_from(_SWAPS), max_edits=6, truncate=st.booleans()))
 def test_mutated_pages_give_parse_error_or_valid_records(body: bytes) -> None:
-    try:
-        result = parse_works(body)
-    except ParseError:
-        return
-    for record in result.records:
-        assert_schema_valid(record)
-    for skipped in result.skipped:
-        assert skipped.reason
+    assert_parses_or_refuses(parse_works, body, assert_schema_valid)
 
 
 # --- query and local evaluation --------------------------------------------------------------
@@ -317,23 +255,6 @@ def test_local_evaluation_on_parsed_records() -> None:
 
 
 # --- fetching from the emulator --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[Emulator]:
-    with Emulator(FIXTURES_DIR) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(running: Emulator) -> Emulator:
-    running.reset()
-    return running
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

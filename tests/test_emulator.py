@@ -19,18 +19,6 @@ POLITE = {"db": "pubmed", "tool": "harvester-tests", "email": "tests@example.org
 DECEMBER_2022 = {"datetype": "edat", "mindate": "2022/12/01", "maxdate": "2022/12/31"}
 
 
-@pytest.fixture(scope="module")
-def running() -> Iterator[Emulator]:
-    with Emulator(FIXTURES_DIR) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(running: Emulator) -> Emulator:
-    running.reset()
-    return running
-
-
 @pytest.fixture
 def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=5) as c:

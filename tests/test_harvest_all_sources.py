@@ -38,7 +38,7 @@ from harvester.records import ID_SCHEMES, Record
 from harvester.sources import SOURCES, Page
 from harvester.sources.pubmed import parse_esearch
 from harvester.store.models import Provenance
-from tests.conftest import FIXTURES, FixedClock, require_shared
+from tests.conftest import FIXTURES, FixedClock, Sleeps, require_shared
 from tests.emulator import Emulator
 from tests.emulator.biorxiv import BiorxivRoutes
 from tests.emulator.crossref import CrossrefRoutes
@@ -182,19 +182,6 @@ def expected_work_count(sources: tuple[str, ...] = ALL) -> int:
 # --- the app against the emulator -------------------------------------------------------------
 
 
-class Sleeps(list[float]):
-    """A sleep that records what it was asked to wait, and returns at once."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[Emulator]:
-    with Emulator(require_shared()) as emu:
-        yield emu
-
-
 @pytest.fixture
 def emu(running: Emulator) -> Emulator:
     running.reset()
@@ -205,11 +192,6 @@ def emu(running: Emulator) -> Emulator:
         elif isinstance(routes, BiorxivRoutes):
             routes.page_size = size
     return running
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 def settings_for(

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 from harvester.app import App, build_app
 from harvester.config import parse_settings
 from harvester.sources.pubmed import parse_efetch
-from tests.conftest import FixedClock, require_shared
+from tests.conftest import FixedClock, Sleeps, require_shared
 from tests.emulator import Emulator
 from tests.emulator.pubmed import PubMedRoutes
 
@@ -21,12 +21,6 @@ pytestmark = pytest.mark.integration
 # Matches most of the recorded PubMed records (NLP / machine learning papers); checked locally.
 QUERY = '"natural language processing" OR "machine learning" OR NLP OR "deep learning"'
 NOW = datetime(2025, 4, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[Emulator]:
-    with Emulator(require_shared()) as emu:
-        yield emu
 
 
 @pytest.fixture
@@ -68,16 +62,6 @@ def settings_for(
         },
         path="test.toml",
     )
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -20,18 +20,12 @@ from harvester.http import (
     redact_url,
     retry_after_seconds,
 )
-from tests.emulator import FIXTURES_DIR, Emulator
+from tests.conftest import Sleeps
+from tests.emulator import Emulator
 
 URL = "https://api.example.org/search"
 SECRET = "s3cr3t-k3y"
 Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Sleeps(list[float]):
-    """A sleep that records how long it was asked to wait, and does not wait."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
 
 
 def scripted(*answers: httpx.Response | Exception) -> tuple[Handler, list[httpx.Request]]:
@@ -67,11 +61,6 @@ def fetcher_for(
         backoff_max=backoff_max,
         rng=random.Random(7),
     )
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 # --- the client ---------------------------------------------------------------------------
@@ -223,18 +212,6 @@ def test_secrets_stay_out_of_logs_and_exceptions(sleeps: Sleeps) -> None:
 
 
 # --- against the emulator -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[Emulator]:
-    with Emulator(FIXTURES_DIR) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(running: Emulator) -> Emulator:
-    running.reset()
-    return running
 
 
 @pytest.fixture

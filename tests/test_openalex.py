@@ -5,7 +5,6 @@ has (a broken work, markup in a title), it derives it from a real work and says 
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Iterator
@@ -14,18 +13,13 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from harvester.config import SourceSettings
 from harvester.errors import ConfigError, FetchError, ParseError
 from harvester.http import Fetcher, RateLimiter, build_client
 from harvester.normalize import (
-    normalize_arxiv,
-    normalize_doi,
     normalize_orcid,
-    normalize_pmcid,
-    normalize_pmid,
 )
 from harvester.query import parse_query, to_openalex
 from harvester.records import Author, Record
@@ -37,8 +31,16 @@ from harvester.sources.openalex import (
     credit_pace,
     parse_works,
 )
+from tests.conftest import Sleeps
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.openalex import OpenAlexRoutes
+from tests.mutation import (
+    assert_canonical_record,
+    assert_parses_or_refuses,
+    json_values,
+    mutated_json,
+    one_in,
+)
 
 FIXTURES = FIXTURES_DIR / "openalex"
 if not FIXTURES.is_dir():
@@ -218,40 +220,18 @@ def test_inverted_index_order_repeats_and_bad_positions() -> None:
 
 # --- property: mutated real fixtures give ParseError or valid records ------------------------
 
-_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
-
 
 def assert_valid(record: Record) -> None:
     """What DESIGN.md's Record schema promises, checked on one record."""
-    assert record.source == "openalex"
-    data = record.to_json()
-    json.dumps(data)
-    for key in ("title", "abstract", "venue", "volume", "issue", "pages", "language", "url"):
-        value = data[key]
-        assert value is None or (isinstance(value, str) and value.strip() == value != "")
-    assert record.year is None or (isinstance(record.year, int) and 1000 <= record.year <= 9999)
-    assert record.published is None or _ISO_DATE.match(record.published)
-    ids = record.ids
-    assert ids.doi is None or normalize_doi(ids.doi) == ids.doi
-    assert ids.pmid is None or normalize_pmid(ids.pmid) == ids.pmid
-    assert ids.pmcid is None or normalize_pmcid(ids.pmcid) == ids.pmcid
-    assert ids.arxiv is None or normalize_arxiv(ids.arxiv) == ids.arxiv
-    assert ids.openalex is None or re.match(r"^W\d+$", ids.openalex)
+    assert_canonical_record(
+        record,
+        source="openalex",
+        text_fields=("title", "abstract", "venue", "volume", "issue", "pages", "language", "url"),
+    )
+    assert record.ids.openalex is None or re.match(r"^W\d+$", record.ids.openalex)
     for author in record.authors:
-        assert author.family or author.given
         assert author.orcid is None or normalize_orcid(author.orcid) == author.orcid
     assert all(isinstance(k, str) and k for k in record.keywords)
-    assert Record.from_json(data) == record
-
-
-def _paths(value: object, prefix: tuple[object, ...] = ()) -> Iterator[tuple[object, ...]]:
-    yield prefix
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _paths(child, (*prefix, index))
 
 
 # Real documents small enough to mutate quickly: the 2-work page, the single work, and the
@@ -261,55 +241,13 @@ _BASES = [
     json.loads(body(NULL_TITLE)),
     {**json.loads(body(CITED_BY)), "results": json.loads(body(CITED_BY))["results"][:4]},
 ]
-_BASE_PATHS = [list(_paths(base)) for base in _BASES]
 _MARKUP = ["<i>x</i>", "&amp; &lt;b&gt;", "<p>Back</p> text", "a < b", "</sub>", "&#x2013;", ""]
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False)
-    | st.text(max_size=12)
-    | st.sampled_from(_MARKUP),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-
-
-def _mutate(data: st.DataObject) -> bytes:
-    which = data.draw(st.integers(0, len(_BASES) - 1))
-    document = copy.deepcopy(_BASES[which])
-    for _ in range(data.draw(st.integers(1, 3))):
-        path = data.draw(st.sampled_from(_BASE_PATHS[which][1:]))
-        parent: Any = document
-        try:
-            for step in path[:-1]:
-                parent = parent[step]
-            if data.draw(st.booleans()) and isinstance(parent, dict):
-                parent.pop(path[-1], None)
-            else:
-                parent[path[-1]] = data.draw(_JSON)
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation removed this path
-    raw = json.dumps(document).encode()
-    if data.draw(st.integers(0, 9)) == 0:
-        raw = raw[: data.draw(st.integers(0, len(raw)))]
-    return raw
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_mutated_real_responses_give_parse_error_or_valid_records(data: st.DataObject) -> None:
-    raw = _mutate(data)
-    try:
-        result = parse_works(raw)
-    except ParseError:
-        return
-    for record in result.records:
-        assert_valid(record)
-    for skipped in result.skipped:
-        assert skipped.reason
+@given(mutated_json(_BASES, values=json_values(_MARKUP), max_edits=3, truncate=one_in(10)))
+def test_mutated_real_responses_give_parse_error_or_valid_records(raw: bytes) -> None:
+    assert_parses_or_refuses(parse_works, raw, assert_valid)
 
 
 def test_every_recorded_work_is_schema_valid() -> None:
@@ -319,28 +257,6 @@ def test_every_recorded_work_is_schema_valid() -> None:
 
 
 # --- the source: settings, query, fetch against the emulator ---------------------------------
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[Emulator]:
-    with Emulator(FIXTURES_DIR) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(running: Emulator) -> Emulator:
-    running.reset()
-    return running
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -5,28 +5,32 @@ Where a test needs a body no recording has, it derives it from a real paper and 
 
 from __future__ import annotations
 
-import copy
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from harvester.config import SourceSettings
 from harvester.errors import FetchError, ParseError
 from harvester.http import Fetcher, RateLimiter, build_client
-from harvester.normalize import normalize_arxiv, normalize_doi, normalize_pmcid, normalize_pmid
 from harvester.query import parse_query, to_semanticscholar
 from harvester.records import Author, Record
 from harvester.sources import SOURCES
 from harvester.sources.base import ParseResult, Skipped, Window
 from harvester.sources.semanticscholar import FIELDS, SemanticScholarSource, parse_papers
+from tests.conftest import Sleeps
 from tests.emulator import FIXTURES_DIR, Emulator
+from tests.mutation import (
+    assert_canonical_record,
+    assert_parses_or_refuses,
+    json_values,
+    mutated_json,
+    one_in,
+)
 
 FIXTURES = FIXTURES_DIR / "semanticscholar"
 if not FIXTURES.is_dir():
@@ -173,38 +177,15 @@ def test_truncated_body_raises() -> None:
 
 # --- property: mutated real fixtures give ParseError or valid records ------------------------
 
-_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
-
 
 def assert_valid(record: Record) -> None:
     """What DESIGN.md's Record schema promises, checked on one record."""
-    assert record.source == "semanticscholar"
-    data = record.to_json()
-    json.dumps(data)
-    for key in ("title", "abstract", "venue", "volume", "pages", "url"):
-        value = data[key]
-        assert value is None or (isinstance(value, str) and value.strip() == value != "")
-    assert record.year is None or (isinstance(record.year, int) and 1000 <= record.year <= 9999)
-    assert record.published is None or _ISO_DATE.match(record.published)
-    ids = record.ids
-    assert ids.doi is None or normalize_doi(ids.doi) == ids.doi
-    assert ids.pmid is None or normalize_pmid(ids.pmid) == ids.pmid
-    assert ids.pmcid is None or normalize_pmcid(ids.pmcid) == ids.pmcid
-    assert ids.arxiv is None or normalize_arxiv(ids.arxiv) == ids.arxiv
-    assert ids.s2 is None or (ids.s2.strip() == ids.s2 != "")
-    for author in record.authors:
-        assert author.family or author.given
-    assert Record.from_json(data) == record
-
-
-def _paths(value: object, prefix: tuple[object, ...] = ()) -> Iterator[tuple[object, ...]]:
-    yield prefix
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _paths(child, (*prefix, index))
+    assert_canonical_record(
+        record,
+        source="semanticscholar",
+        text_fields=("title", "abstract", "venue", "volume", "pages", "url"),
+    )
+    assert record.ids.s2 is None or (record.ids.s2.strip() == record.ids.s2 != "")
 
 
 # Real documents: the batch array, and the first 6 papers of the full-field search page
@@ -213,54 +194,13 @@ _BASES: list[Any] = [
     json.loads(body(BATCH)),
     {**json.loads(body(FULL)), "data": json.loads(body(FULL))["data"][:6]},
 ]
-_BASE_PATHS = [list(_paths(base)) for base in _BASES]
 _MARKUP = ["<i>x</i>", "&amp; &lt;b&gt;", "<p>Back</p> text", "a < b", "$n<k$", "&#x2013;", ""]
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False)
-    | st.text(max_size=12)
-    | st.sampled_from(_MARKUP),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-
-
-def _mutate(data: st.DataObject) -> bytes:
-    which = data.draw(st.integers(0, len(_BASES) - 1))
-    document = copy.deepcopy(_BASES[which])
-    for _ in range(data.draw(st.integers(1, 3))):
-        path = data.draw(st.sampled_from(_BASE_PATHS[which][1:]))
-        parent: Any = document
-        try:
-            for step in path[:-1]:
-                parent = parent[step]
-            if data.draw(st.booleans()) and isinstance(parent, dict):
-                parent.pop(path[-1], None)
-            else:
-                parent[path[-1]] = data.draw(_JSON)
-        except (KeyError, IndexError, TypeError):
-            continue  # an earlier mutation removed this path
-    raw = json.dumps(document).encode()
-    if data.draw(st.integers(0, 9)) == 0:
-        raw = raw[: data.draw(st.integers(0, len(raw)))]
-    return raw
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_mutated_real_responses_give_parse_error_or_valid_records(data: st.DataObject) -> None:
-    try:
-        result = parse_papers(_mutate(data))
-    except ParseError:
-        return
-    for record in result.records:
-        assert_valid(record)
-    for skipped in result.skipped:
-        assert skipped.reason
+@given(mutated_json(_BASES, values=json_values(_MARKUP), max_edits=3, truncate=one_in(10)))
+def test_mutated_real_responses_give_parse_error_or_valid_records(raw: bytes) -> None:
+    assert_parses_or_refuses(parse_papers, raw, assert_valid)
 
 
 def test_every_recorded_paper_is_schema_valid() -> None:
@@ -270,28 +210,6 @@ def test_every_recorded_paper_is_schema_valid() -> None:
 
 
 # --- the source: settings, query, fetch against the emulator ---------------------------------
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[Emulator]:
-    with Emulator(FIXTURES_DIR) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(running: Emulator) -> Emulator:
-    running.reset()
-    return running
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ from harvester.normalize import (
 )
 from harvester.query import Query, to_arxiv
 from harvester.records import Author, Identifiers, Record
-from harvester.sources.base import Page, ParseResult, Skipped, Window
+from harvester.sources.base import Page, ParseResult, Window, parse_items
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
     from lxml.etree import _Element
@@ -119,16 +119,17 @@ def parse_feed(body: bytes, *, url: str = "") -> ParseResult:
     Raises ParseError for a malformed or truncated body and for arXiv's error feed; an
     entry without a usable arXiv id becomes a Skipped.
     """
-    root = _read_feed(body, url)
-    records: list[Record] = []
-    skipped: list[Skipped] = []
-    for entry in root.iterchildren(f"{ATOM}entry"):
-        try:
-            records.append(_record(entry))
-        except _BadEntry as error:
-            raw = collapse_whitespace(_text(entry.find(f"{ATOM}id")))
-            skipped.append(Skipped(source_id=normalize_arxiv(raw) or raw, reason=str(error)))
-    return ParseResult(records=tuple(records), skipped=tuple(skipped))
+    return parse_items(
+        _read_feed(body, url).iterchildren(f"{ATOM}entry"),
+        lambda _index, entry: _record(entry),
+        _entry_id,
+        skip=_BadEntry,
+    )
+
+
+def _entry_id(entry: _Element) -> str | None:
+    raw = collapse_whitespace(_text(entry.find(f"{ATOM}id")))
+    return normalize_arxiv(raw) or raw
 
 
 def _record(entry: _Element) -> Record:

@@ -9,11 +9,13 @@ A harvest asks a source for the pages of one window::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from harvester.errors import ParseError
 from harvester.records import Record
 
 if TYPE_CHECKING:
@@ -66,6 +68,59 @@ class Skipped:
 class ParseResult:
     records: tuple[Record, ...]
     skipped: tuple[Skipped, ...] = ()
+
+
+_Item = TypeVar("_Item")
+
+
+def parse_items(
+    items: Iterable[_Item],
+    parse_one: Callable[[int, _Item], Record],
+    source_id_of: Callable[[_Item], str | None],
+    *,
+    skip: type[Exception],
+    unforeseen: tuple[type[Exception], ...] = (),
+    noun: str = "item",
+    objects_only: bool = False,
+) -> ParseResult:
+    """The records of a page's items, ``parse_one(index, item)`` each, in order.
+
+    An item whose parser raises ``skip`` becomes a Skipped with the error's message; one that
+    raises ``unforeseen`` (a shape no typed reader foresaw) a Skipped that names the error
+    type; with ``objects_only``, an item that is not a JSON object is Skipped unparsed.
+    Either way the rest of the page is still used. Anything else propagates.
+    """
+    records: list[Record] = []
+    skipped: list[Skipped] = []
+    for index, item in enumerate(items):
+        if objects_only and not isinstance(item, Mapping):
+            reason = f"{noun} #{index + 1} is a {type(item).__name__}, not an object"
+            skipped.append(Skipped(source_id=source_id_of(item), reason=reason))
+            continue
+        try:
+            records.append(parse_one(index, item))
+        except skip as error:
+            skipped.append(Skipped(source_id=source_id_of(item), reason=str(error)))
+        except unforeseen as error:
+            reason = f"unreadable {noun} #{index + 1}: {type(error).__name__}: {error}"
+            skipped.append(Skipped(source_id=source_id_of(item), reason=reason))
+    return ParseResult(records=tuple(records), skipped=tuple(skipped))
+
+
+def load_json(body: bytes, where: str, *, problem: str = "malformed or truncated JSON") -> Any:
+    """The JSON value of a response body; ParseError ``"{where}: {problem}: {error}"`` if the
+    body is not JSON (JSONDecodeError and UnicodeDecodeError are both ValueErrors)."""
+    try:
+        return json.loads(body)
+    except ValueError as error:
+        raise ParseError(f"{where}: {problem}: {error}") from error
+
+
+def expect_object(data: Any, where: str) -> dict[str, Any]:
+    """``data`` if it is a JSON object, else ParseError naming what it is instead."""
+    if not isinstance(data, dict):
+        raise ParseError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 class Source(Protocol):

@@ -19,7 +19,6 @@ another in the store instead of piling up as separate records.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from harvester.errors import ParseError
 from harvester.normalize import normalize_doi, partial_date, split_name, strip_markup
 from harvester.query import Query
 from harvester.records import Author, Identifiers, Record
-from harvester.sources.base import Page, ParseResult, Skipped, Window
+from harvester.sources.base import Page, ParseResult, Skipped, Window, expect_object, load_json
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
@@ -68,12 +67,7 @@ class PageInfo:
 
 def _read(body: bytes, url: str) -> tuple[Mapping[str, Any], list[Any]]:
     where = url or "bioRxiv API response"
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-        raise ParseError(f"{where}: not valid JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise ParseError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    data = expect_object(load_json(body, where, problem="not valid JSON"), where)
     collection = data.get("collection", [])
     if collection is None:
         collection = []

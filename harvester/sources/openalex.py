@@ -9,7 +9,6 @@ window is widened by a generous overlap (``DEFAULT_OVERLAP``) and dedup absorbs 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -39,7 +38,14 @@ from harvester.normalize import (
 )
 from harvester.query import Query, to_openalex
 from harvester.records import Author, Identifiers, Record
-from harvester.sources.base import Page, ParseResult, Skipped, Window
+from harvester.sources.base import (
+    Page,
+    ParseResult,
+    Window,
+    expect_object,
+    load_json,
+    parse_items,
+)
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
@@ -218,12 +224,7 @@ def _where(url: str) -> str:
 
 def _read(body: bytes, url: str) -> dict[str, object]:
     """The JSON object of a response; ParseError for non-JSON bodies and API errors."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ParseError(f"{_where(url)}: malformed or truncated JSON: {error}") from error
-    if not isinstance(data, dict):
-        raise ParseError(f"{_where(url)}: expected a JSON object, got {type(data).__name__}")
+    data = expect_object(load_json(body, _where(url)), _where(url))
     # OpenAlex errors: {"error": "Invalid query parameters error.", "message": "…"}
     if "error" in data and "results" not in data and "id" not in data:
         message = " ".join(str(data.get(k)) for k in ("error", "message") if data.get(k))
@@ -281,16 +282,14 @@ def parse_works(body: bytes, *, url: str = "") -> ParseResult:
     else:
         raise ParseError(_not_a_listing(data, url))
     listing = "results" in data
-    records: list[Record] = []
-    skipped: list[Skipped] = []
-    for position, work in enumerate(works):
-        where = f"results[{position}]" if listing else "work"
-        source_id = _work_id(work.get("id")) if isinstance(work, dict) else None
-        try:
-            records.append(parse_work(work, where=where))
-        except UnexpectedValue as error:
-            skipped.append(Skipped(source_id, str(error)))
-    return ParseResult(tuple(records), tuple(skipped))
+    return parse_items(
+        works,
+        lambda position, work: parse_work(
+            work, where=f"results[{position}]" if listing else "work"
+        ),
+        lambda work: _work_id(work.get("id")) if isinstance(work, dict) else None,
+        skip=UnexpectedValue,
+    )
 
 
 def _work_id(value: object) -> str | None:

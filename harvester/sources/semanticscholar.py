@@ -10,7 +10,6 @@ widened by ``DEFAULT_OVERLAP`` for papers indexed after their publication date.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -36,7 +35,14 @@ from harvester.normalize import (
 )
 from harvester.query import Query, to_semanticscholar
 from harvester.records import Author, Identifiers, Record
-from harvester.sources.base import Page, ParseResult, Skipped, Window
+from harvester.sources.base import (
+    Page,
+    ParseResult,
+    Window,
+    expect_object,
+    load_json,
+    parse_items,
+)
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
@@ -163,10 +169,7 @@ def _where(url: str) -> str:
 
 
 def _read(body: bytes, url: str) -> object:
-    try:
-        data: object = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ParseError(f"{_where(url)}: malformed or truncated JSON: {error}") from error
+    data: object = load_json(body, _where(url))
     if isinstance(data, dict) and "data" not in data and "paperId" not in data:
         # Errors: {"error": "Paper with id 0 not found"} (400, 404) and
         # {"message": "Too Many Requests. …", "code": "429"}.
@@ -178,9 +181,7 @@ def _read(body: bytes, url: str) -> object:
 
 def _bulk_meta(body: bytes, url: str) -> tuple[int | None, str | None]:
     """``(total, token)`` of a bulk search answer, as ``fetch`` needs them for paging."""
-    data = _read(body, url)
-    if not isinstance(data, dict):
-        raise ParseError(f"{_where(url)}: expected a JSON object, got {type(data).__name__}")
+    data = expect_object(_read(body, url), _where(url))
     try:
         json_list(data.get("data"), "data")
         return json_int(data.get("total"), "total"), json_text(data.get("token"), "token") or None
@@ -209,19 +210,20 @@ def parse_papers(body: bytes, *, url: str = "") -> ParseResult:
         papers = []  # an empty search page carries no "data" at all
     else:
         raise ParseError(f"{_where(url)}: not a paper answer ({type(data).__name__})")
-    records: list[Record] = []
-    skipped: list[Skipped] = []
-    for where, paper in papers:
-        paper_id = paper.get("paperId") if isinstance(paper, dict) else None
-        source_id = paper_id if isinstance(paper_id, str) and paper_id else None
-        if paper is None:
-            skipped.append(Skipped(None, f"{where}: null (an id Semantic Scholar does not know)"))
-            continue
-        try:
-            records.append(parse_paper(paper, where=where))
-        except UnexpectedValue as error:
-            skipped.append(Skipped(source_id, str(error)))
-    return ParseResult(tuple(records), tuple(skipped))
+    return parse_items(papers, _listed_paper, _listed_paper_id, skip=UnexpectedValue)
+
+
+def _listed_paper(_index: int, listed: tuple[str, object]) -> Record:
+    where, paper = listed
+    if paper is None:
+        raise UnexpectedValue(f"{where}: null (an id Semantic Scholar does not know)")
+    return parse_paper(paper, where=where)
+
+
+def _listed_paper_id(listed: tuple[str, object]) -> str | None:
+    paper = listed[1]
+    paper_id = paper.get("paperId") if isinstance(paper, dict) else None
+    return paper_id if isinstance(paper_id, str) and paper_id else None
 
 
 def parse_paper(value: object, *, where: str = "paper") -> Record:

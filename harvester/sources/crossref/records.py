@@ -28,7 +28,7 @@ from harvester.normalize import (
     partial_date,
 )
 from harvester.records import Author, Identifiers, Record, join_sections
-from harvester.sources.base import ParseResult, Skipped
+from harvester.sources.base import ParseResult, expect_object, parse_items
 
 SOURCE = "crossref"
 # Crossref's own dates, most telling first: `published` is the earlier of print and online.
@@ -95,21 +95,17 @@ def parse_works(body: bytes, *, url: str = "") -> ParseResult:
         items = [message]
     else:
         raise ParseError(f"{_where(url)}: neither items nor a work in the message")
-    records: list[Record] = []
-    skipped: list[Skipped] = []
-    for index, item in enumerate(items):
-        try:
-            if not isinstance(item, Mapping):
-                raise _BadItem(f"item #{index + 1} is a {type(item).__name__}, not an object")
-            records.append(_record(item))
-        except _BadItem as error:
-            skipped.append(Skipped(source_id=_doi_of(item), reason=str(error)))
-        except (TypeError, ValueError, AttributeError) as error:
-            # The typed readers name the field for every expected shape; this keeps a
-            # shape nobody foresaw from costing the rest of the page.
-            reason = f"unreadable item #{index + 1}: {type(error).__name__}: {error}"
-            skipped.append(Skipped(source_id=_doi_of(item), reason=reason))
-    return ParseResult(records=tuple(records), skipped=tuple(skipped))
+    # The typed readers name the field for every expected shape; catching TypeError,
+    # ValueError and AttributeError too keeps a shape nobody foresaw from costing the rest
+    # of the page.
+    return parse_items(
+        items,
+        lambda _index, item: _record(item),
+        _doi_of,
+        skip=_BadItem,
+        unforeseen=(TypeError, ValueError, AttributeError),
+        objects_only=True,
+    )
 
 
 def _where(url: str) -> str:
@@ -124,8 +120,7 @@ def _message(body: bytes, url: str) -> Mapping[str, Any]:
         if error:  # 404 "Resource not found." is plain text
             raise ParseError(f"{_where(url)}: Crossref answered {error!r}, not JSON") from e
         raise ParseError(f"{_where(url)}: malformed or truncated JSON: {e}") from e
-    if not isinstance(data, Mapping):
-        raise ParseError(f"{_where(url)}: expected a JSON object, got {type(data).__name__}")
+    data = expect_object(data, _where(url))
     if data.get("status") != "ok":
         raise ParseError(f"{_where(url)}: Crossref error: {error_text(body)}")
     message = data.get("message")

@@ -39,7 +39,7 @@ from harvester.normalize import (
     split_name,
 )
 from harvester.records import Author, Identifiers, Record, Section, join_sections
-from harvester.sources.base import ParseResult, Skipped
+from harvester.sources.base import ParseResult, expect_object, parse_items
 
 SOURCE = "europepmc"
 ARTICLE_URL = "https://europepmc.org/article/{source}/{id}"
@@ -112,21 +112,18 @@ def parse_search(body: bytes, *, url: str = "") -> ParseResult:
             f"{_where(url)}: resultType=idlist has identifiers only (no title or abstract to "
             "match a topic on); request resultType=core"
         )
-    records: list[Record] = []
-    skipped: list[Skipped] = []
-    for index, result in enumerate(results):
-        try:
-            if not isinstance(result, Mapping):
-                raise _BadRecord(f"result #{index + 1} is a {type(result).__name__}, not an object")
-            records.append(_record(result))
-        except _BadRecord as error:
-            skipped.append(Skipped(source_id=_source_id(result), reason=str(error)))
-        except (TypeError, ValueError, AttributeError) as error:
-            # The typed readers below name the field for every shape they expect; this
-            # keeps a shape nobody foresaw from costing the rest of the page.
-            reason = f"unreadable result #{index + 1}: {type(error).__name__}: {error}"
-            skipped.append(Skipped(source_id=_source_id(result), reason=reason))
-    return ParseResult(records=tuple(records), skipped=tuple(skipped))
+    # The typed readers below name the field for every shape they expect; catching
+    # TypeError, ValueError and AttributeError too keeps a shape nobody foresaw from costing
+    # the rest of the page.
+    return parse_items(
+        results,
+        lambda _index, item: _record(item),
+        _source_id,
+        skip=_BadRecord,
+        unforeseen=(TypeError, ValueError, AttributeError),
+        objects_only=True,
+        noun="result",
+    )
 
 
 # --- envelopes -------------------------------------------------------------------------------
@@ -142,9 +139,7 @@ def _read_json(body: bytes, url: str) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         snippet = " ".join(body[:120].decode("utf-8", "replace").split())
         raise ParseError(f"{_where(url)}: not JSON ({e}): {snippet!r}") from e
-    if not isinstance(data, dict):
-        raise ParseError(f"{_where(url)}: expected a JSON object, got {type(data).__name__}")
-    return data
+    return expect_object(data, _where(url))
 
 
 def _result_list(data: Mapping[str, Any], url: str) -> list[Any]:
