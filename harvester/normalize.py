@@ -545,3 +545,23 @@ def json_int(value: object, where: str) -> int | None:
     if text.isascii() and text.isdigit() and len(text) <= 18:
         return int(text)
     raise UnexpectedValue(f"{where}: expected an integer, got {_json_type(value)}")
+
+
+# --- speed helpers (private) -----------------------------------------------------------------
+
+# The whitespace other than " " that str.split() splits on: str.isspace(), none above U+3000.
+_OTHER_SPACES = tuple(c for c in map(chr, range(0x3001)) if c.isspace() and c != " ")
+_ASCII_OTHER_SPACES = tuple(c for c in _OTHER_SPACES if c.isascii())
+# Below this length splitting and joining is as quick as looking for whitespace to collapse.
+_SHORT_TEXT = 48
+
+
+def _collapse_text(text: str) -> str | None:
+    """``collapse_whitespace(text)`` for a str, quicker on text already collapsed (most text):
+    looking for each kind of whitespace is quicker than splitting a long text into words."""
+    if len(text) < _SHORT_TEXT or text[0] == " " or text[-1] == " " or "  " in text:
+        return " ".join(text.split()) or None
+    for space in _ASCII_OTHER_SPACES if text.isascii() else _OTHER_SPACES:
+        if space in text:
+            return " ".join(text.split()) or None
+    return text
