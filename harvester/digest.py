@@ -1,7 +1,7 @@
 """Digests: what is due for a subscription, as a value, and its rendering.
 
-``build_digest`` reads the store; everything else here is pure, so a digest can be rendered,
-shown (``--dry-run``) or sent without touching the database again.
+Pure: :func:`assemble_digest` turns stored works into a ranked digest value, which
+:mod:`harvester.render` renders and :mod:`harvester.delivery` stores, sends or previews.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import jinja2
-
 from harvester.query import Match, Query
 from harvester.records import Author, Record
-from harvester.store.repository import Repository, StoredWork
+from harvester.store.repository import StoredWork
 
 SOURCE_LABELS: Mapping[str, str] = {
     "pubmed": "PubMed",
@@ -190,34 +188,3 @@ def assemble_digest(
         keep = len(ranked) if max_items is None else max_items
         sections.append(DigestSection(topic, tuple(ranked[:keep]), max(0, len(ranked) - keep)))
     return Digest(subscription=subscription, created=now, sections=tuple(sections))
-
-
-def build_digest(
-    repo: Repository,
-    *,
-    subscription: str,
-    queries: Mapping[str, Query],
-    now: datetime,
-    max_items: int = 50,
-    include_backfill: bool = False,
-) -> Digest:
-    """The hits of each topic in ``queries`` not yet in a digest of ``subscription``."""
-    pending = repo.pending(subscription, list(queries), include_backfill=include_backfill)
-    return assemble_digest(subscription, pending, queries=queries, now=now, max_items=max_items)
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("harvester", "templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
-
-
-def render_text(digest: Digest, *, abstracts: bool = True) -> str:
-    """The plain-text digest."""
-    template = _environment().get_template("digest.txt.j2")
-    return template.render(digest=digest, abstracts=abstracts)

@@ -2,7 +2,7 @@
 
 ::
 
-    Digest (digest.build_digest) ──▶ view_digest: per item the linked title, citation, badges,
+    Digest (digest.assemble_digest) ──▶ view_digest: per item the linked title, citation, badges,
         sources, abstract excerpt and *why it is here* (Query.match hits, highlighted)
       ──▶ render_digest ──▶ RenderedDigest(subject, text, html, slack payloads, key)
       ──▶ notifiers (email, slack) send it; ``--dry-run`` writes it (write_preview)
@@ -202,7 +202,7 @@ def view_item(
     excerpt_chars: int = EXCERPT_CHARS,
 ) -> ItemView:
     record = item.record
-    # build_digest already matched the record; a DigestItem that keeps the Match saves the
+    # assemble_digest already matched the record; a DigestItem that keeps the Match saves the
     # second evaluation (the costliest step of rendering a large digest)
     match: Match | None = item.match
     if match is None and query is not None:

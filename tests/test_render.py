@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from harvester import digest as digest_module
 from harvester.blocks import MAX_BLOCKS, SECTION_TEXT, escape, link, slack_payloads
 from harvester.digest import Digest, DigestItem, DigestSection, rank
 from harvester.query import Query, parse_query
@@ -73,7 +72,7 @@ def real_digest(
     subscription: str = "team",
     max_items: int | None = None,
 ) -> tuple[Digest, dict[str, Query]]:
-    """A digest of the matching fixture records, ranked like build_digest ranks them.
+    """A digest of the matching fixture records, ranked like assemble_digest ranks them.
     ``copies`` > 1 replicates the real records with distinct work ids (for scale)."""
     query = query or parse_query(QUERY)
     items = []
@@ -109,14 +108,6 @@ def test_text_lists_each_study_with_citation_links_sources_why_and_abstract_head
     for heading in ("STUDY DESIGN:", "OBJECTIVES:", "METHODS:", "RESULTS:", "CONCLUSIONS:"):
         assert f"    {heading} " in text
     assert "[review]" in text
-
-
-def test_text_template_still_renders_without_the_render_extras() -> None:
-    # digest.render_text (the preview the CLI had) uses the same template without ``explain``
-    digest, _ = real_digest([record(STRUCTURED)])
-    text = digest_module.render_text(digest)
-    assert "found in PubMed · Crossref" in text
-    assert "why:" not in text
 
 
 def test_items_keep_the_ranked_order_title_matches_first() -> None:
