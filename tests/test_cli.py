@@ -32,7 +32,8 @@ def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None, check: int | None = 0
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    full_env.pop("HARVESTER_DATABASE_URL", None) if env is None else None
+    if env is None:  # the project's own config decides, not the caller's environment
+        full_env.pop("HARVESTER_DATABASE_URL", None)
     proc = subprocess.run(
         [*harvester_command(), *args],
         cwd=cwd,
