@@ -1,4 +1,4 @@
-"""The portable topic query: parse it, match it on a Record locally, translate it per API.
+"""The portable topic query: parse it and match it on a Record locally.
 
 Syntax (DESIGN.md "One query, the same meaning everywhere")::
 
@@ -20,9 +20,7 @@ Local matching is token based: case, diacritics (NFKD) and punctuation are folde
 ``self-help`` matches "Self help" and "self-help"; phrase words must be adjacent in order and
 a truncated word matches any token starting with its stem.
 
-Translations follow one rule: an API query may be *broader* than the local query (local
-evaluation filters afterwards) but never narrower. Where an API cannot say a term exactly,
-a positive term is approximated and a negated clause is left out.
+The translations to each API's syntax are in :mod:`harvester.translate`.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -48,7 +46,7 @@ provided in the truncated term." Shorter stems are also too broad to be useful."
 
 _JOINERS = "-'\u2019"  # may join words inside a term: self-help, Parkinson's, Parkinson’s
 _MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-_TOKEN = re.compile(rf"[\w{_MARKS}]+")  # callers replace "_" first (terms cannot hold one)
+TOKEN = re.compile(rf"[\w{_MARKS}]+")  # callers replace "_" first (terms cannot hold one)
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 # Letters NFKD does not decompose but readers expect to fold (ø→o as in "Jørgensen").
 _FOLD_EXTRA = str.maketrans(
@@ -125,7 +123,7 @@ class Query:
     )
 
     def __post_init__(self) -> None:
-        patterns = {t: (tuple(_fold_tokens(t.text)), t.truncated) for t in self.terms()}
+        patterns = {t: (tuple(fold_tokens(t.text)), t.truncated) for t in self.terms()}
         object.__setattr__(self, "_patterns", patterns)
 
     def __str__(self) -> str:
@@ -211,8 +209,8 @@ def _fold(token: str) -> str:
     return "".join(c for c in folded.translate(_FOLD_EXTRA) if c.isalnum())
 
 
-def _fold_tokens(text: str) -> list[str]:
-    tokens = (_fold(m.group()) for m in _TOKEN.finditer(unicodedata.normalize("NFC", text)))
+def fold_tokens(text: str) -> list[str]:
+    tokens = (_fold(m.group()) for m in TOKEN.finditer(unicodedata.normalize("NFC", text)))
     return [t for t in tokens if t]
 
 
@@ -241,7 +239,7 @@ class _FieldIndex:
                 continue
             segment = unicodedata.normalize("NFC", segment)
             self.texts.append(segment)
-            for m in _TOKEN.finditer(segment.replace("_", " ")):  # \w includes "_"
+            for m in TOKEN.finditer(segment.replace("_", " ")):  # \w includes "_"
                 if folded := _fold(m.group()):
                     self.tokens.append(folded)
                     self.found.append(m)
@@ -313,7 +311,7 @@ def index_record(record: Record) -> RecordIndex:
 
 
 _Kind = Literal["TERM", "AND", "OR", "NOT", "(", ")"]
-_OPERATOR_KINDS: dict[str, _Kind] = {"AND": "AND", "OR": "OR", "NOT": "NOT"}
+OPERATORS: dict[str, _Kind] = {"AND": "AND", "OR": "OR", "NOT": "NOT"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +347,7 @@ def _check_word(word: str, pos: int, query: str, *, last: bool) -> bool:
         return False
     if not core[-1].isalnum():
         raise fail("'*' must follow a letter or digit", star)
-    stem = list(_TOKEN.finditer(core))[-1]
+    stem = list(TOKEN.finditer(core))[-1]
     if sum(c.isalnum() for c in stem.group()) < MIN_STEM:
         raise fail(
             f"truncation stem {stem.group()!r} is too short (at least {MIN_STEM} "
@@ -406,9 +404,9 @@ def _lex(query: str) -> list[_Token]:
             while j < n and (query[j] == "*" or _is_term_char(query[j])):
                 j += 1
             word = query[i:j]
-            if word in _OPERATOR_KINDS:
-                tokens.append(_Token(_OPERATOR_KINDS[word], i))
-            elif word.upper() in _OPERATOR_KINDS:  # "a or b" would silently mean a AND or AND b
+            if word in OPERATORS:
+                tokens.append(_Token(OPERATORS[word], i))
+            elif word.upper() in OPERATORS:  # "a or b" would silently mean a AND or AND b
                 raise QuerySyntaxError(
                     f"{word!r} is not an operator: write {word.upper()} for the operator, "
                     f'or "{word}" to search for the word',
@@ -529,193 +527,3 @@ def parse_query(text: str) -> Query:
             bad[0],
         )
     return Query(text=text, root=root)
-
-
-# --- translations ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Dialect:
-    """How one API writes a query. ``term(t, positive)`` returns an atomic clause; for a
-    negated term it returns None when the API cannot express it exactly."""
-
-    term: Callable[[Term, bool], str | None]
-    and_op: str
-    or_op: str
-    and_not: str
-
-
-def _render(node: Node, d: _Dialect, positive: bool) -> tuple[str, bool] | None:
-    """(text, atomic), or None if ``node`` under this polarity cannot be said safely."""
-    if isinstance(node, Term):
-        clause = d.term(node, positive)
-        return None if clause is None else (clause, True)
-    if isinstance(node, Not):
-        raise ValueError("a NOT outside an AND cannot be translated")  # parse_query forbids it
-    if isinstance(node, Or):
-        parts = [p for c in node.children if (p := _render(c, d, positive)) is not None]
-        # Dropping a branch of a negated OR excludes less: broader, so allowed.
-        if not parts or (positive and len(parts) < len(node.children)):
-            return None
-        return parts[0] if len(parts) == 1 else (d.or_op.join(_wrap(p) for p in parts), False)
-    plus = [_render(c, d, positive) for c in node.children if not isinstance(c, Not)]
-    minus = [_render(c.child, d, not positive) for c in node.children if isinstance(c, Not)]
-    if any(p is None for p in plus) or (not positive and any(m is None for m in minus)):
-        return None  # dropping a conjunct of a negated AND would exclude more
-    pos = [p for p in plus if p is not None]
-    neg = [m for m in minus if m is not None]  # a dropped negated clause only broadens
-    text, atomic = pos[0] if len(pos) == 1 else (d.and_op.join(_wrap(p) for p in pos), False)
-    if not neg:
-        return text, atomic
-    base = text if atomic else f"({text})"
-    return base + "".join(d.and_not + _wrap(m) for m in neg), False
-
-
-def _wrap(part: tuple[str, bool]) -> str:
-    return part[0] if part[1] else f"({part[0]})"
-
-
-def _translate(query: Query, dialect: _Dialect) -> str:
-    rendered = _render(query.root, dialect, True)
-    assert rendered is not None  # a positive rendering always exists
-    return rendered[0]
-
-
-def _simple(term: Term) -> bool:
-    """One plain word (no space, hyphen or apostrophe), so no API needs it quoted."""
-    return term.text.isalnum() and term.text.upper() not in ("AND", "OR", "NOT", "ANDNOT")
-
-
-def _unit(term: Term) -> str | None:
-    """A single clause with exact meaning in Lucene-like syntaxes: word, word*, "phrase"."""
-    if _simple(term):
-        return term.text + ("*" if term.truncated else "")
-    return None if term.truncated else f'"{term.text}"'
-
-
-def _split_truncated(term: Term) -> tuple[str, str]:
-    """A truncated phrase as (leading words as one clause, stem): "self help", group."""
-    words = [m.group() for m in _TOKEN.finditer(term.text)]
-    head = words[:-1]
-    return (head[0] if len(head) == 1 else f'"{" ".join(head)}"'), words[-1]
-
-
-def _stemmed(term: Term) -> str:
-    """An API without truncation: the stem as typed (approximate; relies on its stemming)."""
-    return term.text if _simple(term) else f'"{term.text}"'
-
-
-def _pubmed_term(term: Term, positive: bool) -> str:
-    # PubMed Help: truncation works in a quoted phrase with [tiab] ("breast feed*"[tiab]),
-    # on the last word only; [tiab] = title, abstract and author keywords (not MeSH).
-    # Hyphenated words are searched as phrases by PubMed itself (breast-feed*).
-    text = term.text + ("*" if term.truncated else "")
-    if term.phrase or term.text.upper() in _OPERATOR_KINDS:  # lower-case "and" stays a term
-        text = f'"{text}"'
-    return f"{text}[tiab]"
-
-
-def _europepmc_term(term: Term, positive: bool) -> str | None:
-    # Europe PMC search syntax: TITLE_ABS (title or abstract) and KW (keywords) fields,
-    # upper-case AND/OR/NOT, "phrases", word* wildcards; no wildcard inside a phrase is
-    # documented, so a truncated phrase becomes "leading words" AND stem* (broader).
-    fields = ("TITLE_ABS", "KW")
-    if (unit := _unit(term)) is not None:
-        return "(" + " OR ".join(f"{f}:{unit}" for f in fields) + ")"
-    if not positive:
-        return None
-    head, stem = _split_truncated(term)
-    return "(" + " OR ".join(f"({f}:{head} AND {f}:{stem}*)" for f in fields) + ")"
-
-
-def _openalex_term(term: Term, positive: bool) -> str | None:
-    # OpenAlex "Search": upper-case AND/OR/NOT and "phrases" work in .search filters, but
-    # "searches match whole words only" (Kstem stemming, no wildcard): a truncated term is
-    # sent as its stem, an approximation that can miss words the stemmer does not reduce.
-    if term.truncated:
-        return _stemmed(term) if positive else None
-    return term.text if _simple(term) else f'"{term.text}"'
-
-
-def _arxiv_term(term: Term, positive: bool) -> str | None:
-    # arXiv API user manual: prefixes ti/abs/all, operators AND, OR, ANDNOT, "phrases",
-    # parentheses; no truncation, so a stem is sent as typed (arXiv stems words itself).
-    # Positive terms search all: (broader); negated ones only ti/abs, as local matching does.
-    if term.truncated and not positive:
-        return None
-    unit = _stemmed(term) if term.truncated else (_unit(term) or "")
-    return f"all:{unit}" if positive else f"(ti:{unit} OR abs:{unit})"
-
-
-def _semanticscholar_term(term: Term, positive: bool) -> str | None:
-    # Semantic Scholar /paper/search/bulk `query`: + AND, | OR, - negates, "phrase",
-    # word* prefix, ( ) precedence; a * inside quotes is not a prefix, so a truncated
-    # phrase becomes (leading words + stem*), broader.
-    if (unit := _unit(term)) is not None:
-        return unit
-    if not positive:
-        return None
-    head, stem = _split_truncated(term)
-    return f"({head} + {stem}*)"
-
-
-_PUBMED = _Dialect(_pubmed_term, " AND ", " OR ", " NOT ")
-_EUROPEPMC = _Dialect(_europepmc_term, " AND ", " OR ", " NOT ")
-_OPENALEX = _Dialect(_openalex_term, " AND ", " OR ", " NOT ")
-_ARXIV = _Dialect(_arxiv_term, " AND ", " OR ", " ANDNOT ")
-_SEMANTICSCHOLAR = _Dialect(_semanticscholar_term, " + ", " | ", " + -")
-
-
-def to_pubmed(query: Query) -> str:
-    """E-utilities ``term``: every term tagged [tiab], explicit parentheses (PubMed reads
-    Boolean operators left to right, without precedence)."""
-    return _translate(query, _PUBMED)
-
-
-def to_europepmc(query: Query) -> str:
-    """Europe PMC REST ``query``: each term searched in TITLE_ABS or KW."""
-    return _translate(query, _EUROPEPMC)
-
-
-def to_crossref(query: Query) -> str:
-    """Crossref ``query.bibliographic``: free text ranked by relevance, no Boolean logic, so
-    the distinct words of the positive terms (no NOT terms, stems without ``*``)."""
-    words: dict[str, str] = {}
-    for term in query.positive_terms():
-        for word in term.text.split():
-            words.setdefault(" ".join(_fold_tokens(word)), word)
-    return " ".join(words.values())
-
-
-def to_openalex(query: Query) -> str:
-    """OpenAlex works filter clause ``title_and_abstract.search:…``, for ``filter=`` (whose
-    values are comma-separated, so commas are removed; the parser admits none anyway)."""
-    return "title_and_abstract.search:" + _translate(query, _OPENALEX).replace(",", " ")
-
-
-def to_arxiv(query: Query) -> str:
-    """arXiv API ``search_query`` (httpx percent-encodes spaces, quotes and parentheses)."""
-    return _translate(query, _ARXIV)
-
-
-def to_semanticscholar(query: Query) -> str:
-    """Semantic Scholar bulk search ``query``."""
-    return _translate(query, _SEMANTICSCHOLAR)
-
-
-def _no_search(query: Query) -> str:
-    # bioRxiv/medRxiv API (api.biorxiv.org/details) lists a date interval and has no search
-    # parameter: the whole interval is fetched and the query is applied locally.
-    return ""
-
-
-TRANSLATORS: dict[str, Callable[[Query], str]] = {
-    "pubmed": to_pubmed,
-    "europepmc": to_europepmc,
-    "crossref": to_crossref,
-    "openalex": to_openalex,
-    "arxiv": to_arxiv,
-    "biorxiv": _no_search,
-    "medrxiv": _no_search,
-    "semanticscholar": to_semanticscholar,
-}

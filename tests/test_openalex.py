@@ -21,7 +21,7 @@ from harvester.http import Fetcher, RateLimiter, build_client
 from harvester.normalize import (
     normalize_orcid,
 )
-from harvester.query import parse_query, to_openalex
+from harvester.query import parse_query
 from harvester.records import Author, Record
 from harvester.sources import SOURCES
 from harvester.sources.base import ParseResult, Window
@@ -31,6 +31,7 @@ from harvester.sources.openalex import (
     credit_pace,
     parse_works,
 )
+from harvester.translate import to_openalex
 from tests.conftest import Sleeps
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.openalex import OpenAlexRoutes

@@ -7,7 +7,6 @@ import pytest
 from harvester.errors import HarvesterError, QuerySyntaxError
 from harvester.query import (
     FIELD_WEIGHTS,
-    TRANSLATORS,
     And,
     Hit,
     Match,
@@ -17,6 +16,10 @@ from harvester.query import (
     Term,
     index_record,
     parse_query,
+)
+from harvester.records import OtherAbstract, Record, Section
+from harvester.translate import (
+    TRANSLATORS,
     to_arxiv,
     to_crossref,
     to_europepmc,
@@ -24,7 +27,6 @@ from harvester.query import (
     to_pubmed,
     to_semanticscholar,
 )
-from harvester.records import OtherAbstract, Record, Section
 
 TOPIC = (
     '("self-help group*" OR "support group*" OR "peer support" OR forum*) '

@@ -37,9 +37,10 @@ from harvester.normalize import (
     split_name,
     strip_markup,
 )
-from harvester.query import Query, to_arxiv
+from harvester.query import Query
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import Page, ParseResult, Window, parse_items
+from harvester.translate import to_arxiv
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
     from lxml.etree import _Element

@@ -36,7 +36,7 @@ from harvester.normalize import (
     partial_date,
     split_name,
 )
-from harvester.query import Query, to_openalex
+from harvester.query import Query
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import (
     Page,
@@ -46,6 +46,7 @@ from harvester.sources.base import (
     load_json,
     parse_items,
 )
+from harvester.translate import to_openalex
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings

@@ -33,7 +33,7 @@ from harvester.normalize import (
     split_name,
     strip_markup,
 )
-from harvester.query import Query, to_semanticscholar
+from harvester.query import Query
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import (
     Page,
@@ -43,6 +43,7 @@ from harvester.sources.base import (
     load_json,
     parse_items,
 )
+from harvester.translate import to_semanticscholar
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 import structlog
 
 from harvester.errors import FetchError
-from harvester.query import Query, to_crossref
+from harvester.query import Query
 from harvester.sources.base import Page, ParseResult, Window
 from harvester.sources.crossref.records import WorksHeader, error_text, parse_works, read_header
+from harvester.translate import to_crossref
 
 if TYPE_CHECKING:
     import httpx

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from harvester.query import Query, to_europepmc
+from harvester.query import Query
 from harvester.sources.base import Page, ParseResult, Window
 from harvester.sources.europepmc.records import SearchHeader, parse_search, read_header
+from harvester.translate import to_europepmc
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
