@@ -57,6 +57,11 @@ class App:
             source, rate = source_from_settings(name, self.settings.source(name), self.fetcher)
             # a little under the published limit: arrival jitter must never cross it
             self.limiter.set_rate(SOURCES[name].rate_key, rate * PACING_MARGIN)
+            concurrency = getattr(SOURCES[name], "concurrency", None)
+            if concurrency is not None:
+                self.limiter.set_concurrency(
+                    SOURCES[name].rate_key, concurrency(self.settings.source(name))
+                )
             self._sources[name] = source
         return self._sources[name]
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from fractions import Fraction
@@ -94,6 +95,7 @@ class RateLimiter:
         self._limiters: dict[str, Limiter] = {}
         self._buckets: dict[str, StateBucket] = {}
         self._rates: dict[str, Fraction] = {}
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._lock = threading.Lock()
 
     def set_rate(self, host: str, requests_per_second: float) -> None:
@@ -102,6 +104,25 @@ class RateLimiter:
         if per_second <= 0:
             raise ValueError(f"rate for {host} must be positive, not {requests_per_second}")
         self._install(host, per_second)
+
+    def set_concurrency(self, host: str, requests: int) -> None:
+        """Let at most ``requests`` requests to ``host`` be in flight at once (Crossref: one
+        anonymously, three in its polite pool), across every job of the process."""
+        if requests < 1:
+            raise ValueError(f"concurrency for {host} must be at least 1, not {requests}")
+        with self._lock:
+            self._slots[host] = threading.BoundedSemaphore(requests)
+
+    @contextmanager
+    def slot(self, host: str) -> Iterator[None]:
+        """Hold one of ``host``'s in-flight slots (no limit if none was set)."""
+        with self._lock:
+            semaphore = self._slots.get(host)
+        if semaphore is None:
+            yield
+            return
+        with semaphore:
+            yield
 
     def adapt(self, host: str, limit: int, interval_s: float) -> bool:
         """Lower ``host``'s rate to ``limit`` per ``interval_s`` seconds if that is slower.
@@ -208,11 +229,12 @@ class Fetcher:
         shown = self.redact(request.url)
         key = rate_key if rate_key is not None else request.url.host
         for attempt in range(1, self.max_attempts + 1):
-            self.limiter.acquire(key)
-            with self._count_lock:
-                self._requests += 1
             try:
-                response = self.client.send(request)
+                with self.limiter.slot(key):
+                    self.limiter.acquire(key)
+                    with self._count_lock:
+                        self._requests += 1
+                    response = self.client.send(request)
             except (httpx.TransportError, httpx.DecodingError) as e:
                 # Timeouts, refused connections, and bodies shorter than their
                 # Content-Length (httpx raises RemoteProtocolError) are all worth a retry.

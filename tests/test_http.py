@@ -303,7 +303,10 @@ def test_limiter_is_shared_by_threads() -> None:
         t.join()
 
     starts.sort()
-    assert all(b - a >= 0.024 for a, b in zip(starts, starts[1:], strict=False))
+    # six starts at 40/s span five intervals of 25 ms whichever thread took them; the span,
+    # not each gap, is asserted: a thread descheduled between acquiring and noting the time
+    # (a busy CI machine) shifts one timestamp, not the pace
+    assert starts[-1] - starts[0] >= 5 * 0.025 - 0.01
 
 
 def test_unlimited_hosts_and_fractional_rates() -> None:
@@ -335,3 +338,48 @@ def test_adapt_only_ever_lowers_a_rate() -> None:
     assert limiter.rate("api.crossref.org") == 5
     assert limiter.adapt("new.example.org", 3, 1.0) is True
     assert limiter.rate("new.example.org") == 3
+
+
+def test_in_flight_requests_are_capped_per_api() -> None:
+    # Crossref allows one request in flight anonymously: four threads, one at a time
+    in_flight = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        time.sleep(0.05)
+        with lock:
+            in_flight -= 1
+        return httpx.Response(200, json={"status": "ok"})
+
+    limiter = RateLimiter()
+    limiter.set_concurrency("api.crossref.org", 1)
+    with build_client(contact=None, transport=httpx.MockTransport(handler)) as client:
+        fetcher = Fetcher(client, limiter, sleep=Sleeps())
+        threads = [
+            threading.Thread(target=fetcher.get, args=("https://api.crossref.org/works",))
+            for _ in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert peak == 1 and fetcher.requests == 4
+
+    limiter.set_concurrency("api.crossref.org", 3)  # the polite pool
+    peak = 0
+    with build_client(contact=None, transport=httpx.MockTransport(handler)) as client:
+        fetcher = Fetcher(client, limiter, sleep=Sleeps())
+        threads = [
+            threading.Thread(target=fetcher.get, args=("https://api.crossref.org/works",))
+            for _ in range(6)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert 1 < peak <= 3

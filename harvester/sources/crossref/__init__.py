@@ -87,6 +87,11 @@ class CrossrefSource:
         default = cls.RATE_POLITE if settings.contact else cls.RATE_ANONYMOUS
         return settings.requests_per_second or default
 
+    @classmethod
+    def concurrency(cls, settings: SourceSettings) -> int:
+        """Crossref (December 2025): 1 request in flight anonymously, 3 with a mailto."""
+        return 3 if settings.contact else 1
+
     def translate(self, query: Query) -> str:
         return to_crossref(query)
 
