@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import functools
 import html
-import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +67,7 @@ class _BadArticle(ValueError):
 # --- efetch ----------------------------------------------------------------------------------
 
 # The elements an efetch PubmedArticleSet holds (PubMed DTD), and ERROR, which NCBI puts in a
-# 200 response when the request failed. iterparse reports only these, from C: every other
+# 200 response when the request failed. The parser reports only these, from C: every other
 # element is built into the tree without a Python event.
 _TOP_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation", "ERROR")
 
@@ -84,14 +83,15 @@ def parse_efetch(body: bytes, *, url: str = "") -> ParseResult:
     # the page is never held whole (1,000 articles are ~15 MB of XML). The outcome is the
     # one of parsing the whole body first: a syntax error anywhere, then an NCBI <ERROR>,
     # then a root other than <PubmedArticleSet> wins over what the articles gave.
-    events = etree.iterparse(io.BytesIO(body), tag=_TOP_TAGS, **_PARSER_OPTIONS)
+    parser = etree.XMLPullParser(tag=_TOP_TAGS, **_PARSER_OPTIONS)
     records: list[Record] = []
     skipped: list[Skipped] = []
     error_text: str | None = None  # findtext("ERROR") of the root: its first <ERROR> child's
     seen_error = False
     failure: Exception | None = None  # raised by an article: re-raised once the body parsed
+    roots: list[_Element] = []
     try:
-        for _, element in events:
+        for element in _finished(parser, body, roots):
             parent = element.getparent()
             if parent is None or parent.getparent() is not None:
                 continue  # the root itself, or an element nested inside an article
@@ -100,7 +100,7 @@ def parse_efetch(body: bytes, *, url: str = "") -> ParseResult:
             if failure is not None or parent.tag != "PubmedArticleSet":
                 continue
             try:
-                if element.getprevious() is not None:  # children iterparse does not report
+                if element.getprevious() is not None:  # children the parser does not report
                     for node in [*element.itersiblings(preceding=True)][::-1]:
                         _add(node, records, skipped)
                         parent.remove(node)
@@ -114,7 +114,7 @@ def parse_efetch(body: bytes, *, url: str = "") -> ParseResult:
         # without "line 4"): the message is the one reading the whole body gives.
         _read_xml(body, url)
         raise ParseError(f"{_where(url)}: malformed or truncated XML: {error}") from error
-    root = events.root
+    root = roots[0]
     _raise_ncbi_error(root.text if root.tag == "ERROR" else error_text, url)
     if root.tag != "PubmedArticleSet":
         raise ParseError(f"{_where(url)}: expected <PubmedArticleSet>, got <{root.tag}>")
@@ -123,6 +123,25 @@ def parse_efetch(body: bytes, *, url: str = "") -> ParseResult:
     for node in root.iterchildren():  # after the last reported article
         _add(node, records, skipped)
     return ParseResult(records=tuple(records), skipped=tuple(skipped))
+
+
+# The body is fed to the parser in slices of this size. Each slice is parsed in C and then its
+# finished articles are read while their nodes are likely still in the CPU cache. Measured on
+# the scaled page of benchmarks/parse.py (noisy shared machine, fresh processes, best of 10):
+# a few % quicker than iterparse's 32 KiB reads; slices of 1 MB and more were slower.
+_SLICE = 1 << 18
+
+
+def _finished(parser: Any, body: bytes, roots: list[_Element]) -> Iterator[_Element]:
+    """The elements ``parser`` reports as the body's slices are parsed, in document order;
+    the root is appended to ``roots`` once the whole body parsed."""
+    for start in range(0, len(body), _SLICE):
+        parser.feed(body[start : start + _SLICE])
+        for _, element in parser.read_events():
+            yield element
+    roots.append(parser.close())
+    for _, element in parser.read_events():
+        yield element
 
 
 def _add(element: _Element, records: list[Record], skipped: list[Skipped]) -> None:
@@ -457,41 +476,36 @@ def _authors(author_list: _Element | None) -> tuple[Author, ...]:
     authors: list[Author] = []
     for node in author_list.iterchildren("Author"):
         # NLM: ValidYN="N" marks a name the publisher got wrong, kept only for searching.
-        if node.get("ValidYN") != "N" and (author := _author(node)) is not None:
-            authors.append(author)
+        if node.get("ValidYN") == "N":
+            continue
+        # One pass over the children (the first of each name part, as find() would pick), a
+        # speed-up over one find() per part: authors are the most numerous elements of a page.
+        collective = last = fore = initials = None
+        orcid: str | None = None
+        for child in node:
+            tag = child.tag
+            if tag == "LastName":
+                if last is None:
+                    last = child
+            elif tag == "ForeName":
+                if fore is None:
+                    fore = child
+            elif tag == "Initials":
+                if initials is None:
+                    initials = child
+            elif tag == "Identifier":
+                if orcid is None and child.get("Source") == "ORCID":
+                    orcid = normalize_orcid(child.text)
+            elif tag == "CollectiveName" and collective is None:
+                collective = child
+        if collective is not None and (name := _text(collective)) is not None:
+            authors.append(Author(collective=name))
+            continue
+        family = _text(last)
+        given = _text(fore) or _text(initials)
+        if family is not None or given is not None:
+            authors.append(Author(family, given, orcid))  # positional: quicker than keywords
     return tuple(authors)
-
-
-def _author(node: _Element) -> Author | None:
-    # One pass over the children (the first of each name part, as find() would pick), a
-    # speed-up over one find() per part: authors are the most numerous elements of a page.
-    collective = last = fore = initials = None
-    orcid: str | None = None
-    for child in node:
-        tag = child.tag
-        if tag == "LastName":
-            if last is None:
-                last = child
-        elif tag == "ForeName":
-            if fore is None:
-                fore = child
-        elif tag == "Initials":
-            if initials is None:
-                initials = child
-        elif tag == "Identifier":
-            if orcid is None and child.get("Source") == "ORCID":
-                orcid = normalize_orcid(child.text)
-        elif tag == "CollectiveName" and collective is None:
-            collective = child
-    if collective is not None and (name := _text(collective)) is not None:
-        return Author(collective=name)
-    family = _text(last) if last is not None else None
-    given = (_text(fore) if fore is not None else None) or (
-        _text(initials) if initials is not None else None
-    )
-    if family is None and given is None:
-        return None
-    return Author(family=family, given=given, orcid=orcid)
 
 
 def _pub_date(date: _Element | None) -> tuple[int | None, str | None]:
@@ -566,7 +580,11 @@ def _record_type(type_lists: Iterable[_Element]) -> str:
     return next((kind for name, kind in _TYPES if name in names), _DEFAULT_TYPE)
 
 
-# One XPath call per list instead of one child iterator per MeshHeading (~5 per article).
+# The text nodes and other children of each list's DescriptorName/Keyword elements, in
+# document order, from one XPath call per list: text comes back as str with no Python element
+# per keyword. Any other child (markup, comment) sends the list to _text, element by element.
+_DESCRIPTOR_TEXT = etree.XPath("MeshHeading/DescriptorName/node()", smart_strings=False)
+_KEYWORD_TEXT = etree.XPath("Keyword/node()", smart_strings=False)
 _DESCRIPTORS = etree.XPath("MeshHeading/DescriptorName")
 
 
@@ -575,14 +593,31 @@ def _keywords(headings: Iterable[_Element], keyword_lists: Iterable[_Element]) -
     # MeshHeadingList/MeshHeading/DescriptorName, then KeywordList/Keyword.
     found: dict[str, None] = {}
     for heading_list in headings:
-        for node in _DESCRIPTORS(heading_list):
-            if (keyword := _text(node)) is not None:
-                found[keyword] = None
+        if not _plain_keywords(_DESCRIPTOR_TEXT(heading_list), found):
+            for node in _DESCRIPTORS(heading_list):
+                if (keyword := _text(node)) is not None:
+                    found[keyword] = None
     for keyword_list in keyword_lists:
-        for node in keyword_list.iterchildren("Keyword"):
-            if (keyword := _text(node)) is not None:
-                found[keyword] = None
+        if not _plain_keywords(_KEYWORD_TEXT(keyword_list), found):
+            for node in keyword_list.iterchildren("Keyword"):
+                if (keyword := _text(node)) is not None:
+                    found[keyword] = None
     return tuple(found)
+
+
+def _plain_keywords(nodes: list[Any], found: dict[str, None]) -> bool:
+    """Adds the keywords of elements holding text only, as _text reads them; False, adding
+    nothing, when an element holds anything else. Such an element has at most one text node
+    (the parser joins adjacent text), its ``.text``; one without text gives no node, as _text
+    gives None."""
+    for node in nodes:
+        if type(node) is not str:
+            return False
+    for text in nodes:
+        keyword = (" ".join(text.split()) or None) if len(text) < 48 else _collapse_text(text)
+        if keyword is not None:
+            found[keyword] = None
+    return True
 
 
 # --- esearch ---------------------------------------------------------------------------------
