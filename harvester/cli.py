@@ -58,8 +58,9 @@ class Options:
 
     def settings(self) -> Settings:
         settings = load_settings(self.config, database_url=self.database_url)
-        secrets = [s.api_key.get_secret_value() for s in settings.sources.values() if s.api_key]
-        configure_logging(self.log_format.value if self.log_format else None, secrets=secrets)
+        configure_logging(
+            self.log_format.value if self.log_format else None, secrets=settings.secret_values()
+        )
         return settings
 
 

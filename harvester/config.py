@@ -371,6 +371,16 @@ class Settings(_Strict):
                 )
         return self
 
+    def secret_values(self) -> list[str]:
+        """Every secret read from the environment, for the log redactor."""
+        found: list[SecretStr | None] = [s.api_key for s in self.sources.values()]
+        found += [s.webhook_url for s in self.subscriptions]
+        if self.channels.email is not None:
+            found += [self.channels.email.username, self.channels.email.password]
+        if self.channels.slack is not None:
+            found.append(self.channels.slack.webhook_url)
+        return [s.get_secret_value() for s in found if s is not None]
+
     def source(self, name: str) -> SourceSettings:
         return self.sources.get(name) or SourceSettings()
 

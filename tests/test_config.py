@@ -202,3 +202,21 @@ def test_duplicate_topic_names(tmp_path: Path) -> None:
 )
 def test_cadence(text: str, cadence: Cadence) -> None:
     assert Cadence.parse(text) == cadence
+
+
+def test_every_secret_is_known_to_the_log_redactor(tmp_path: Path, secrets_env: None) -> None:
+    import io
+
+    import structlog
+
+    from harvester.logs import configure_logging
+
+    settings = load_settings(write(tmp_path, DESIGN_SHAPE))
+    assert sorted(settings.secret_values()) == sorted(SECRETS.values())
+    out = io.StringIO()
+    configure_logging("json", secrets=settings.secret_values(), stream=out)
+    try:
+        structlog.get_logger("t").warning("oops", detail=f"failed with {SECRETS['SMTP_PASSWORD']}")
+    finally:
+        configure_logging("json")
+    assert SECRETS["SMTP_PASSWORD"] not in out.getvalue() and "REDACTED" in out.getvalue()
