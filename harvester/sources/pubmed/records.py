@@ -511,27 +511,21 @@ def _authors(author_list: _Element | None) -> tuple[Author, ...]:
 def _pub_date(date: _Element | None) -> tuple[int | None, str | None]:
     if date is None:
         return None, None
-    # findtext() of each part: the first child's text, "" when it has none.
-    medline_date = year = month = season = day = None
-    for child in date:
-        tag = child.tag
-        if tag == "Year":
-            if year is None:
-                year = child.text or ""
-        elif tag == "Month":
-            if month is None:
-                month = child.text or ""
-        elif tag == "Day":
-            if day is None:
-                day = child.text or ""
-        elif tag == "MedlineDate":
-            if medline_date is None:
-                medline_date = child.text or ""
-        elif tag == "Season" and season is None:
-            season = child.text or ""
+    parts = _first_texts(date)
+    medline_date = parts.get("MedlineDate")
     if medline_date:
         return _medline_date(medline_date)
-    return _date(year, month or season, day)
+    return _date(parts.get("Year"), parts.get("Month") or parts.get("Season"), parts.get("Day"))
+
+
+def _first_texts(parent: _Element) -> dict[str, str]:
+    """Each child tag's first text ("" when it has none), as ``findtext`` reads it, in one
+    pass over the children (a date, a pagination)."""
+    texts: dict[str, str] = {}
+    for child in parent:
+        if child.tag not in texts:
+            texts[child.tag] = child.text or ""
+    return texts
 
 
 # Dates repeat across a page (one issue, one month): each distinct one is computed once.
@@ -557,18 +551,8 @@ def _first_date(dates: Iterable[_Element]) -> tuple[int | None, str | None]:
 def _pages(pagination: _Element | None) -> str | None:
     if pagination is None:
         return None
-    start = end = medline_pgn = None
-    for child in pagination:
-        tag = child.tag
-        if tag == "StartPage":
-            if start is None:
-                start = child.text or ""
-        elif tag == "EndPage":
-            if end is None:
-                end = child.text or ""
-        elif tag == "MedlinePgn" and medline_pgn is None:
-            medline_pgn = child.text or ""
-    return normalize_pages(start, end, medline_pgn)
+    parts = _first_texts(pagination)
+    return normalize_pages(parts.get("StartPage"), parts.get("EndPage"), parts.get("MedlinePgn"))
 
 
 def _record_type(type_lists: Iterable[_Element]) -> str:
