@@ -21,13 +21,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harvester.matchkeys import Features, features, is_preprint, keys_of
+from harvester.matchkeys import Features, features, is_preprint, keys_of, title_tokens
 from harvester.records import Identifiers, Record
 from harvester.similarity import (
     author_overlap,
     first_author_agrees,
     pages_agree,
     printed_in,
+    same_family,
     title_similarity,
     venues_agree,
 )
@@ -56,6 +57,10 @@ MIN_TITLE_SIMILARITY = 0.85
 # range agree (see _same_citation); unrelated titles are below this edit similarity.
 MIN_CITATION_TITLE = 0.55
 MAX_ARTICLE_PAGES = 60
+# An online-first listing retitled in print (see _retitled_online_first): authors it must list
+# and the share of the two titles' words (stopwords aside) both must have.
+MIN_LISTED_AUTHORS = 4
+MIN_SHARED_WORDS = 0.6
 # Folded title length (without spaces) from which a title is distinctive: "onlineassociation
 # rulemining" (27) is; "atypicalhemolyticuremicsyndrome" (31) is shared by 7 works in one set,
 # but those records all have their years, which this length only stands in for when missing.
@@ -79,6 +84,9 @@ class Decision:
     verdict: Verdict
     reason: str
     score: float = 0.0
+    # The pages differ and the pair matched anyway (one meeting abstract paged by two
+    # databases): clustering must not veto the join on the pages either.
+    repaged: bool = False
 
 
 def _distinct(reason: str) -> Decision:
@@ -118,8 +126,8 @@ def decide(a: Features, b: Features) -> Decision:
     if not a.compact or not b.compact:
         return _distinct("no title to compare")
     if ts < MIN_TITLE_SIMILARITY:
-        citation = _same_citation(a, b, ts)
-        return citation if citation else _distinct("titles differ")
+        found = _same_citation(a, b, ts) or _retitled_online_first(a, b)
+        return found if found else _distinct("titles differ")
     return _fuzzy(a, b, ts, version)
 
 
@@ -151,6 +159,33 @@ def _same_citation(a: Features, b: Features, ts: float) -> Decision | None:
     return Decision(Verdict.DUPLICATE, "same journal, volume and page range", 6.0 + ts)
 
 
+def _retitled_online_first(a: Features, b: Features) -> Decision | None:
+    """An article listed online first, before it had volume and pages, under a title the print
+    version reworded (sra_haematology: "Complement Blockade in Severe Shiga-Toxin-Associated
+    HUS" online, "Eculizumab in severe Shiga-toxin-associated HUS" in NEJM 364(26) 2561-2563).
+    The same team's other paper in that journal that year shares the authors too, so this asks
+    for a lot: one record without volume and pages, the other with both; the same year and
+    journal; at least four authors, the shorter list the start of the longer, in order; and
+    most of the title's words.
+    """
+    early, late = (a, b) if a.volume is None and a.page is None else (b, a)
+    if early.volume is not None or early.page is not None:
+        return None
+    if late.volume is None or late.page is None or a.preprint != b.preprint:
+        return None
+    if a.year is None or a.year != b.year or not venues_agree(a.venue, b.venue):
+        return None
+    if {a.kind, b.kind} - {None, "journal"}:
+        return None
+    short, long_ = sorted((a.families, b.families), key=len)
+    if len(short) < MIN_LISTED_AUTHORS or not all(map(same_family, short, long_)):
+        return None
+    words_a, words_b = set(title_tokens(a.title)), set(title_tokens(b.title))
+    if len(words_a & words_b) < MIN_SHARED_WORDS * len(words_a | words_b):
+        return None
+    return Decision(Verdict.DUPLICATE, "online-first listing of the article, retitled", 5.0)
+
+
 def _identified(a: Features, b: Features, scheme: str, ts: float, version: bool) -> Decision:
     # A shared identifier is strong evidence, not proof: a supplement's DOI is carried by
     # every abstract in it, each with its own title and pages.
@@ -171,7 +206,8 @@ def _fuzzy(a: Features, b: Features, ts: float, version: bool) -> Decision:
     shifted = pages is False and (_shifted(a, b) or _shifted(b, a))
     if shifted:
         pages = None  # and the issues do not compare either
-    if pages is False:
+    repaged = pages is False and _abstract_paged_twice(a, b, ts)
+    if pages is False and not repaged:
         return _distinct("pages differ")
     if a.volume is not None and b.volume is not None and a.volume != b.volume:
         return _distinct("volumes differ")
@@ -233,7 +269,43 @@ def _fuzzy(a: Features, b: Features, ts: float, version: bool) -> Decision:
         return _distinct(f"too little evidence ({score:.1f} < {needed:.1f})")
     if version:
         return Decision(Verdict.VERSION, "preprint and article with matching details", score)
+    if repaged:
+        return Decision(
+            Verdict.DUPLICATE, f"one meeting abstract, paged by two databases ({score:.1f})", score,
+            repaged=True,
+        )  # fmt: skip
     return Decision(Verdict.DUPLICATE, f"matching details ({score:.1f})", score)
+
+
+def _abstract_paged_twice(a: Features, b: Features, ts: float) -> bool:
+    """One meeting abstract that two databases give different pages: Embase files it under the
+    meeting, another database under the journal's supplement (sra_haematology: Davin et al.,
+    "Pediatric Transplantation.Conference: 6th Congress of the IPTA" p. 22 and "Pediatric
+    Transplantation" p. 52, both volume 15, 2011), or the abstract's page and the poster
+    listing's (sra_stroke: Yablon et al., Arch Phys Med Rehabil 91(10) e3 and e8-e9). Only with
+    the same long title, the same author list and no more than two pages on each side: an
+    article's erratum has the article's pages on one side, two abstracts of one meeting differ
+    in title or authors, and a later issue's notice differs in the issue."""
+    if ts < 0.95 or a.generic or b.generic or min(len(a.compact), len(b.compact)) < 40:
+        return False
+    if a.year is None or a.year != b.year or a.volume is None or a.volume != b.volume:
+        return False
+    if a.issue is not None and b.issue is not None:
+        if a.issue != b.issue or not venues_agree(a.venue, b.venue):
+            return False
+    elif not printed_in(a.venue, b.venue):
+        return False
+    if not all(_abstract_length(f) for f in (a, b)):
+        return False
+    return len(a.families) == len(b.families) >= 2 and all(map(same_family, a.families, b.families))
+
+
+def _abstract_length(f: Features) -> bool:
+    """Whether a record's pages are one or two pages (a meeting abstract's), not an article's."""
+    if f.page is None or f.last_page is None:
+        return f.page is not None
+    first = f.page.lstrip("abcdefghijklmnopqrstuvwxyz")
+    return first.isdigit() and 0 <= int(f.last_page) - int(first) <= 1
 
 
 def _shifted(a: Features, b: Features) -> bool:
@@ -307,7 +379,7 @@ class _Group:
         pages = frozenset(p for p in (f.page, f.last_page) if p and numeric)
         return cls(ids, years, pages, None if f.page else f.kind)
 
-    def join(self, other: _Group) -> _Group | None:
+    def join(self, other: _Group, *, repaged: bool = False) -> _Group | None:
         if any(other.ids.get(s, v) != v for s, v in self.ids.items()):
             return None
         # A shared identifier already outweighed the pages in decide(): one database writes an
@@ -318,7 +390,10 @@ class _Group:
             years = (min(self.years[0], other.years[0]), max(self.years[1], other.years[1]))
             if years[1] - years[0] > 1:
                 return None
-        if self.pages and other.pages and not self.pages & other.pages and not identified:
+        if (
+            self.pages and other.pages and not self.pages & other.pages
+            and not identified and not repaged
+        ):  # fmt: skip
             return None
         if self.kind and other.kind and self.kind != other.kind:
             return None
@@ -353,7 +428,7 @@ def cluster(records: Sequence[Record]) -> Clustering:
         ri, rj = root(i), root(j)
         if ri == rj:
             continue
-        joined = groups[ri].join(groups[rj])
+        joined = groups[ri].join(groups[rj], repaged=decision.repaged)
         if joined is None:
             continue
         parent[rj] = ri

@@ -324,3 +324,53 @@ def test_page_count_is_not_a_page() -> None:
     # sra_stroke id_0000010: Yip, Chi Bun, 2011, a Ph.D. thesis with pages "215 p".
     assert features(rec("sra_stroke", "id_0000010")).page is None
     assert features(rec("sra_stroke", "id_0000010").with_changes(pages="215-230")).page == "215"
+
+
+def test_one_meeting_abstract_paged_differently_by_two_databases_is_one_record() -> None:
+    # sra_haematology id_0001188 ("Pediatric Transplantation.Conference: 6th Congress of the
+    # International Pediatric Transplant Association…", 22-22, vol 15) and id_0001189 ("Pediatric
+    # Transplantation", 52-52, vol 15): Davin, Groothoff, Bemelman, Bouts 2011, "Maintenance of
+    # renal function under eculizumab despite discontinuation of plasma exchange…" (one cluster).
+    a = rec("sra_haematology", "id_0001188")
+    b = rec("sra_haematology", "id_0001189")
+    decision = same_work(a, b)
+    assert decision.verdict is Verdict.DUPLICATE and decision.repaged
+    # The pages no longer veto the join in clustering either.
+    assert cluster([a, b]).kept[0] == cluster([a, b]).kept[1]
+    # Derived: an article's page range on one side is an article and its notice, not one
+    # abstract; a different author list is another abstract of that meeting.
+    assert same_work(a, b.with_changes(pages="52-61")).verdict is Verdict.DISTINCT
+    assert same_work(a, b.with_changes(authors=b.authors[:3])).verdict is Verdict.DISTINCT
+    # sra_stroke id_0000014 (e8-e9) and id_0000015 (e3): Yablon et al. 2010, Arch Phys Med
+    # Rehabil 91(10), "Amantadine hydrochloride for treatment of symptom's of the posttraumatic
+    # confusional state: A randomized…" (one cluster): same journal issue, pages of two listings.
+    c = rec("sra_stroke", "id_0000014")
+    d = rec("sra_stroke", "id_0000015")
+    assert same_work(c, d).verdict is Verdict.DUPLICATE
+    # Derived: a later issue's one-page item with that title is a notice of the abstract.
+    assert same_work(c, d.with_changes(issue="12")).verdict is Verdict.DISTINCT
+
+
+def test_online_first_listing_with_a_reworded_title_is_one_work() -> None:
+    # sra_haematology id_0000819 ("Complement Blockade in Severe Shiga-Toxin–Associated HUS",
+    # New Engl J Med 2011, no volume or pages, five authors) and id_0000818 ("Eculizumab in
+    # severe Shiga-toxin-associated HUS", New England Journal of Medicine 364(26) 2561-2563,
+    # eleven authors starting with the same five): Lapeyraque et al., one cluster.
+    early = rec("sra_haematology", "id_0000819")
+    printed = rec("sra_haematology", "id_0000818")
+    decision = same_work(early, printed)
+    assert decision.verdict is Verdict.DUPLICATE
+    assert decision.reason == "online-first listing of the article, retitled"
+    # Derived: both in print with different pages are two letters; fewer than four listed
+    # authors, or authors in another order, are too little; a title with less in common
+    # ("Eculizumab in severe atypical HUS after transplantation") is another paper.
+    assert same_work(early.with_changes(volume="364", pages="2600-2601"), printed).verdict is (
+        Verdict.DISTINCT
+    )
+    assert same_work(early.with_changes(authors=early.authors[:3]), printed).verdict is (
+        Verdict.DISTINCT
+    )
+    swapped = (early.authors[1], early.authors[0], *early.authors[2:])
+    assert same_work(early.with_changes(authors=swapped), printed).verdict is Verdict.DISTINCT
+    other = early.with_changes(title="Eculizumab in severe atypical HUS after transplantation")
+    assert same_work(other, printed).verdict is Verdict.DISTINCT
