@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from harvester.errors import ParseError
@@ -454,3 +456,132 @@ def test_esearch_truncated_and_wrong_bodies_raise() -> None:
         parse_esearch(body("esearch_pubmed_retmode_json.json")[:300])
     with pytest.raises(ParseError, match="expected <eSearchResult>"):
         parse_esearch(body(FIFTY))
+
+
+# --- the two ways through a page -------------------------------------------------------------
+# parse_efetch reads a plain page in pieces cut at article ends (records._parse_in_pieces) and
+# anything else with the streaming parser (records._parse_streaming). Both must give the same.
+
+
+def _both(data: bytes) -> tuple[object, object]:
+    """What the piecewise reader and the streaming parser make of ``data`` (a result, None
+    when the piecewise reader declines, or the ParseError message)."""
+    from harvester.sources.pubmed import records as module
+
+    def run(parse: Any) -> object:
+        try:
+            return parse()
+        except ParseError as error:
+            return f"ParseError: {error}"
+
+    return run(lambda: module._parse_in_pieces(data)), run(
+        lambda: module._parse_streaming(data, "")
+    )
+
+
+@pytest.mark.parametrize("name", EFETCH_FILES)
+def test_recorded_pages_are_read_in_pieces_with_the_streaming_result(name: str) -> None:
+    pieces, streamed = _both(body(name))
+    assert pieces is not None, "a page as NCBI sends it takes the quick path"
+    assert pieces == streamed
+
+
+def test_a_page_of_many_pieces_gives_the_streaming_result() -> None:
+    # Derived: the 50 real articles of the page repeated 20 times (1,000 articles, ~15 MB, as
+    # one efetch batch), so the page is cut into dozens of pieces.
+    data = body(FIFTY)
+    start, end = data.index(b"<PubmedArticle>"), data.rindex(b"</PubmedArticleSet>")
+    page = data[:start] + data[start:end] * 20 + data[end:]
+    pieces, streamed = _both(page)
+    assert isinstance(pieces, type(streamed)) and pieces == streamed
+    assert len(parse_efetch(page).records) == 1000
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # Each derived from the real page: what sends it to the streaming parser.
+        lambda d: d.replace(b"<PubmedArticle>", b"<!-- </PubmedArticle> --><PubmedArticle>", 1),
+        lambda d: d.replace(b"<ArticleTitle>", b"<ArticleTitle><![CDATA[</PubmedArticle>]]>", 1),
+        lambda d: d.replace(b"<PubmedArticle>", b"<ERROR>Backend failed</ERROR><PubmedArticle>", 1),
+        lambda d: d.replace(b"<PubmedArticle>", b"<Unknown/><PubmedArticle>", 1),
+        lambda d: d.replace(b"PubmedArticleSet PUBLIC", b'PubmedArticleSet [<!ENTITY x "y">]', 1),
+        lambda d: d[: len(d) // 2],
+        lambda d: d + b"<PubmedArticle/>",
+        lambda d: d.replace(b"</PubmedArticle>", b"</PubmedArticle></PubmedArticle>", 1),
+    ],
+)  # fmt: skip
+def test_unusual_pages_take_the_streaming_parser(change: Any) -> None:
+    pieces, streamed = _both(change(body(FIFTY)))
+    assert pieces is None
+    assert streamed is not None
+
+
+_XML_JUNK = st.sampled_from(
+    ["<", "&", "&amp;", "&nbsp;", "</PubmedArticle>", "<PubmedArticle>", "<i>", "]]>", "<!--",
+     "\x00", "é", "<PMID>x</PMID>", "</AbstractText>", "<DeleteCitation><PMID>1</PMID>", ""]
+) | st.text(max_size=20)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(EFETCH_FILES),
+    start=st.floats(0, 1),
+    length=st.integers(0, 300),
+    junk=_XML_JUNK,
+)
+def test_mutated_real_pages_parse_the_same_both_ways_or_refuse(
+    name: str, start: float, length: int, junk: str
+) -> None:
+    # A real page with a stretch replaced by junk: where the piecewise reader takes the page it
+    # must give what the streaming parser gives; either way the records are valid.
+    data = body(name)
+    at = int(len(data) * start)
+    mutated = data[:at] + junk.encode("utf-8", "replace") + data[at + length :]
+    pieces, streamed = _both(mutated)
+    if pieces is not None:
+        assert pieces == streamed
+    try:
+        result = parse_efetch(mutated)
+    except ParseError:
+        return
+    for record in result.records:
+        assert record.source_id is not None and record.source_id.isdigit()
+        assert Record.from_json(record.to_json()) == record
+    assert all(skipped.reason for skipped in result.skipped)
+
+
+def test_billion_laughs_is_refused_without_expansion() -> None:
+    # Derived: the real German one-article page with an entity-expansion bomb declared in its
+    # DOCTYPE and used in the title.
+    declarations = '<!ENTITY lol "lol">' + "".join(
+        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10 if i > 1 else "&lol;" * 10}">'
+        for i in range(1, 10)
+    )
+    data = body("efetch_pubmed_german_vernacular_title_no_abstract.xml").decode()
+    data = re.sub(
+        r"<!DOCTYPE PubmedArticleSet[^>]*>", f"<!DOCTYPE PubmedArticleSet [{declarations}]>", data
+    )
+    data = data.replace("<ArticleTitle>", "<ArticleTitle>&lol9;", 1)
+    try:
+        result = parse_efetch(data.encode())
+    except ParseError:
+        return
+    assert all(len(r.title or "") < 10_000 for r in result.records)
+
+
+def test_external_entities_are_not_fetched(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    data = body("efetch_pubmed_german_vernacular_title_no_abstract.xml").decode()
+    data = re.sub(
+        r"<!DOCTYPE PubmedArticleSet[^>]*>",
+        f'<!DOCTYPE PubmedArticleSet [<!ENTITY x SYSTEM "file://{secret}">]>',
+        data,
+    )
+    data = data.replace("<ArticleTitle>", "<ArticleTitle>&x;", 1)
+    try:
+        result = parse_efetch(data.encode())
+    except ParseError:
+        return
+    assert "TOPSECRET" not in json.dumps([r.to_json() for r in result.records])
