@@ -312,12 +312,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep: Pair | None = ("dblp_", "acm_") if folder.name == "dblp_acm" else None
         gold = pairs_of(labels, keep)
         assignment, seconds = run_ours(entries)
-        ours = score(pairs_of(assignment, keep), gold, seconds)
+        predicted = pairs_of(assignment, keep)
+        ours = score(predicted, gold, seconds)
         theirs: Score | str | None = None
+        their_pairs: set[Pair] | None = None
         if use_bd:
             try:
                 bd, bd_seconds = run_bib_dedupe(entries)
-                theirs = score(pairs_of(bd, keep), gold, bd_seconds)
+                their_pairs = pairs_of(bd, keep)
+                theirs = score(their_pairs, gold, bd_seconds)
             except Exception as e:  # noqa: BLE001 - a failing competitor is reported, not fatal
                 theirs = f"{type(e).__name__}: {e}"
                 print(f"bib-dedupe failed on {folder.name}: {theirs}", file=sys.stderr)
@@ -327,10 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         apart = policy_apart(entries, gold)
         if apart:
             allowed = gold - apart
-            found = score(pairs_of(assignment, keep) & allowed, allowed, 0).recall
-            cells = [name, str(len(apart)), str(len(allowed)), fmt(found)]
-            if isinstance(theirs, Score):
-                cells.append(fmt(score(pairs_of(bd, keep) & allowed, allowed, 0).recall))
+            cells = [name, str(len(apart)), str(len(allowed))]
+            for pairs in (predicted, their_pairs):
+                if pairs is not None:
+                    cells.append(fmt(score(pairs & allowed, allowed, 0).recall))
             policy_lines.append("| " + " | ".join(cells) + " |")
     for dataset, split in PAIR_FILES:
         path = args.data / dataset / "pairs" / f"{split}.txt.gz"

@@ -19,6 +19,7 @@ from harvester.errors import ParseError
 from harvester.records import ID_SCHEMES, Record, join_sections
 from harvester.sources.base import Skipped
 from harvester.sources.pubmed import ESearchResult, parse_efetch, parse_esearch
+from harvester.sources.pubmed import records as pubmed_records
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "pubmed"
@@ -466,7 +467,6 @@ def test_esearch_truncated_and_wrong_bodies_raise() -> None:
 def _both(data: bytes) -> tuple[object, object]:
     """What the piecewise reader and the streaming parser make of ``data`` (a result, None
     when the piecewise reader declines, or the ParseError message)."""
-    from harvester.sources.pubmed import records as module
 
     def run(parse: Any) -> object:
         try:
@@ -474,8 +474,8 @@ def _both(data: bytes) -> tuple[object, object]:
         except ParseError as error:
             return f"ParseError: {error}"
 
-    return run(lambda: module._parse_in_pieces(data)), run(
-        lambda: module._parse_streaming(data, "")
+    return run(lambda: pubmed_records._parse_in_pieces(data)), run(
+        lambda: pubmed_records._parse_streaming(data, "")
     )
 
 
