@@ -65,6 +65,11 @@ MIN_SHARED_WORDS = 0.6
 # rulemining" (27) is; "atypicalhemolyticuremicsyndrome" (31) is shared by 7 works in one set,
 # but those records all have their years, which this length only stands in for when missing.
 DISTINCTIVE_TITLE = 25
+# An issue dated by year and month (see _dated_issue) is taken for the numbered one only under
+# a title of this many words (stopwords aside), the same or behind a column heading of at most
+# this many words in the other record: "How did it ... Upwork's CEO on how an introverted …".
+MIN_HEADED_TITLE_WORDS = 6
+MAX_HEADING_WORDS = 5
 # Blocks larger than this are compared within a sliding window over the block sorted by title,
 # so one very common key ("ay:wang:2020") cannot make the cost quadratic.
 MAX_BLOCK = 200
@@ -209,7 +214,10 @@ def _fuzzy(a: Features, b: Features, ts: float, version: bool) -> Decision:
     repaged = pages is False and _abstract_paged_twice(a, b, ts)
     if pages is False and not repaged:
         return _distinct("pages differ")
-    if a.volume is not None and b.volume is not None and a.volume != b.volume:
+    # The year in one record's volume column and the month in its issue column: the export dated
+    # the issue instead of numbering it, so its "volume" says nothing against the real one.
+    dated = _dated_issue(a, b) or _dated_issue(b, a)
+    if a.volume is not None and b.volume is not None and a.volume != b.volume and not dated:
         return _distinct("volumes differ")
     if a.kind and b.kind and a.kind != b.kind and not pages and not printed_in(a.venue, b.venue):
         # With the same pages it is one record that two databases file differently (Embase
@@ -251,8 +259,10 @@ def _fuzzy(a: Features, b: Features, ts: float, version: bool) -> Decision:
         score += 1.0
     if pages:
         score += 1.5
-    if a.volume is not None and b.volume is not None:
+    if a.volume is not None and b.volume is not None and not dated:
         score += 0.5
+    if dated:
+        score += 0.5  # the month is the other record's issue number: as good as equal issues
     if a.issue is not None and b.issue is not None and not shifted:
         if a.issue == b.issue:
             score += 0.5
@@ -306,6 +316,31 @@ def _abstract_length(f: Features) -> bool:
         return f.page is not None
     first = f.page.lstrip("abcdefghijklmnopqrstuvwxyz")
     return first.isdigit() and 0 <= int(f.last_page) - int(first) <= 1
+
+
+def _dated_issue(a: Features, b: Features) -> bool:
+    """Whether ``a`` dates its issue where ``b`` numbers it: ``a``'s volume is its own year and
+    its issue a month name, and that month's number is ``b``'s issue (colrev_digital_work: Harvard
+    Business Review 2016 volume "2016" issue "May", and volume 94 issue 5). A month is an issue's
+    number only in some journals and a year-numbered volume is real in others ("Hematology"
+    2008), so the dates alone prove nothing: this only stops them contradicting a record that
+    already names the same piece, by the same first author in the same venue and year, under a
+    long title that is the other's or the other's behind a column's short heading ("How did it
+    ... Upwork's CEO on how an introverted engineer learned to lead")."""
+    if a.year is None or a.year != b.year or a.volume != str(a.year) or a.month is None:
+        return False
+    if b.volume is None or b.volume == a.volume or b.issue != str(a.month):
+        return False
+    if not same_family(a.family, b.family) or venues_agree(a.venue, b.venue) is not True:
+        return False
+    if a.generic or b.generic:
+        return False
+    short, long_ = sorted((a, b), key=lambda f: len(f.compact))
+    if short.compact != long_.compact:
+        heading = long_.title.removesuffix(" " + short.title)
+        if heading == long_.title or len(heading.split()) > MAX_HEADING_WORDS:
+            return False
+    return len(title_tokens(short.title)) >= MIN_HEADED_TITLE_WORDS
 
 
 def _shifted(a: Features, b: Features) -> bool:

@@ -49,6 +49,19 @@ _COMBINING = dict.fromkeys(
 )  # combining diacritical marks, dropped after NFKD decomposition
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 _DIGITS = re.compile(r"\d+")
+# An issue written as the month the issue came out ("May", "Sept."), as some exports date a
+# magazine's issues instead of numbering them; only a whole single month name, not "May-June".
+_MONTHS = {
+    name: n
+    for n, names in enumerate(
+        (("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
+         ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
+         ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
+         ("december", "dec")),
+        start=1,
+    )
+    for name in names
+}  # fmt: skip
 # A first page: digits, or one letter and digits (S12 supplement, e1234/c1804 article numbers).
 _PAGE = re.compile(r"^(?:pp?\.?|pages?)?\s*([a-z]?)(\d+)\b")
 # How many pages a thesis or report has ("215 p", "12 pp."), not where a work starts.
@@ -249,6 +262,14 @@ def number(value: str | None) -> str | None:
     return match.group(0).lstrip("0") or "0" if match else None
 
 
+def month_of(value: str | None) -> int | None:
+    """The month (1..12) an issue field names (``"May"``, ``"SEPT."``); None for anything else,
+    numbers and ranges of months included."""
+    if not value:
+        return None
+    return _MONTHS.get(value.strip().rstrip(".").lower())
+
+
 def year_of(value: str | int | None) -> int | None:
     """A year from ``2011``, ``"1995,"``, ``"(1994)."`` or ``"2002.0"``."""
     if value is None or isinstance(value, int):
@@ -304,6 +325,8 @@ class Features:
     ids: tuple[tuple[str, str], ...]
     preprint: bool
     published_doi: str | None
+    # The month an issue field names instead of a number (``issue`` is then None).
+    month: int | None
 
 
 def identifiers(record: Record) -> tuple[tuple[str, str], ...]:
@@ -348,6 +371,7 @@ def features(record: Record) -> Features:
         ids=ids,
         preprint=is_preprint(record),
         published_doi=record.published_doi,
+        month=month_of(record.issue),
     )
 
 

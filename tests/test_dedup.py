@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harvester.dedup import Verdict, cluster, merge_records, same_work
+from harvester.dedup import Verdict, candidate_pairs, cluster, merge_records, same_work
 from harvester.dedup_io import record_from_fields
-from harvester.matchkeys import blocking_keys, features, normalize_title
+from harvester.matchkeys import blocking_keys, features, month_of, normalize_title
 from harvester.records import Author, Identifiers, Record
 from tests.conftest import SHARED
 
@@ -374,3 +374,64 @@ def test_online_first_listing_with_a_reworded_title_is_one_work() -> None:
     assert same_work(early.with_changes(authors=swapped), printed).verdict is Verdict.DISTINCT
     other = early.with_changes(title="Eculizumab in severe atypical HUS after transplantation")
     assert same_work(other, printed).verdict is Verdict.DISTINCT
+
+
+def test_issue_dated_by_year_and_month_behind_a_column_heading_is_one_work() -> None:
+    # colrev_digital_work id_2002950 / id_4002951 (one cluster), Kasriel 2016, Harvard Business
+    # Review, no DOIs: "Upwork’s CEO on how an introverted engineer learned to lead", volume
+    # "2016", number "May", no pages; and "How did it ... Upwork's CEO on how an introverted
+    # engineer learned to lead", volume 94, number 5, pages "35+". One export dated the issue
+    # (year as volume, month as issue) and the other prefixed the column's name to the title.
+    dated = rec("colrev_digital_work", "id_2002950")
+    numbered = rec("colrev_digital_work", "id_4002951")
+    assert same_work(dated, numbered).verdict is Verdict.DUPLICATE
+    assert same_work(numbered, dated).verdict is Verdict.DUPLICATE
+    # The blocking lets them meet, and clustering joins them.
+    assert set(blocking_keys(dated)) & set(blocking_keys(numbered))
+    assert candidate_pairs([features(dated), features(numbered)]) == {(0, 1)}
+    assert cluster([dated, numbered]).kept == (1, 1)
+
+
+def test_dated_issue_and_column_heading_need_everything_else_to_agree() -> None:
+    # Derived from colrev_digital_work id_2002950 / id_4002951 (above), one field changed each.
+    dated = rec("colrev_digital_work", "id_2002950")
+    numbered = rec("colrev_digital_work", "id_4002951")
+    apart = {
+        # Another writer's piece under the same column, same month: a different work.
+        "first author": numbered.with_changes(authors=(Author(family="Kaplan", given="S"),)),
+        # Another year: the 2016 volume is then not a date of the same issue.
+        "year": numbered.with_changes(year=2017),
+        # Another month's issue: the dated volume is not explained away.
+        "issue": numbered.with_changes(issue="6"),
+        "venue": numbered.with_changes(venue="MIT Sloan Management Review"),
+        # A real volume (not the year) that differs is a contradiction, month or not.
+        "volume": dated.with_changes(volume="93"),
+        # A heading longer than a column's name is another title that ends like this one.
+        "long heading": numbered.with_changes(
+            title="Lessons from six years of remote hiring at a marketplace: Upwork's CEO on how"
+            " an introverted engineer learned to lead"
+        ),
+    }
+    for change, record in apart.items():
+        a, b = (record, numbered) if change == "volume" else (dated, record)
+        assert same_work(a, b).verdict is Verdict.DISTINCT, change
+    # A title of five words is too short to be recognised behind a heading (derived: both cut).
+    short = dated.with_changes(title="Upwork's CEO on leading engineers")
+    headed = numbered.with_changes(title="How did it ... Upwork's CEO on leading engineers")
+    assert same_work(short, headed).verdict is Verdict.DISTINCT
+    # Even the same five-word title on both sides is too little to explain the volumes away.
+    assert same_work(short, numbered.with_changes(title=short.title)).verdict is Verdict.DISTINCT
+    # A notice about the piece is never the piece, whatever its citation.
+    for title in (
+        f"Correction: {dated.title}",
+        f"Erratum to - {numbered.title}",
+        f"Reply to {dated.title}",
+    ):
+        decision = same_work(dated.with_changes(title=title), numbered)
+        assert decision.verdict is Verdict.DISTINCT and "notice" in decision.reason, title
+
+
+def test_month_names_are_read_only_from_a_whole_issue_field() -> None:
+    assert month_of("May") == 5 and month_of("SEPT.") == 9 and month_of(" dec ") == 12
+    assert month_of("5") is None and month_of("May-June") is None and month_of(None) is None
+    assert features(rec("colrev_digital_work", "id_2002950")).month == 5
