@@ -17,7 +17,7 @@ from lxml import etree
 
 from harvester.errors import ParseError
 from harvester.records import ID_SCHEMES, Record, join_sections
-from harvester.sources.base import Skipped
+from harvester.sources.base import ParseResult, Skipped
 from harvester.sources.pubmed import ESearchResult, parse_efetch, parse_esearch
 from harvester.sources.pubmed import records as pubmed_records
 
@@ -517,10 +517,64 @@ def test_unusual_pages_take_the_streaming_parser(change: Any) -> None:
     assert streamed is not None
 
 
+def test_reference_lists_are_left_out_unread_and_unchecked() -> None:
+    # The piecewise reader cuts each article's reference lists (the works it cites) out before
+    # lxml builds the tree, and does not check their syntax: derived from the real page, a
+    # broken first reference gives the page's records there; the streaming parser refuses it.
+    data = body(FIFTY)
+    start, end = data.index(b"<PubmedArticleSet>") + 18, data.rindex(b"</PubmedArticleSet>")
+    assert data.count(b"<ReferenceList>") == 28
+    assert not any(b"<Reference" in piece for piece in pubmed_records._pieces(data[start:end]))
+    at = data.index(b"<ReferenceList>") + len(b"<ReferenceList>")
+    broken = data[:at] + b"<Reference><Citation>unclosed <i>" + data[at:]
+    pieces, streamed = _both(broken)
+    assert pieces is not None and pieces == pubmed_records._parse_in_pieces(data)
+    assert isinstance(streamed, str) and "malformed" in streamed
+    assert len(parse_efetch(broken).records) == 50
+
+
+_CITED = (
+    b"<ReferenceList><Reference><Citation>Cited.</Citation><ArticleIdList>"
+    b'<ArticleId IdType="doi">10.1000/cited</ArticleId></ArticleIdList></Reference></ReferenceList>'
+)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # Each derived from the real page. A list first in PubmedData (before the article's own
+        # ArticleIdList): not followed by </PubmedData>, so left in and parsed.
+        lambda d: d.replace(b"<PubmedData>", b"<PubmedData>" + _CITED, 1),
+        # A list with an attribute, and a list nested in a list.
+        lambda d: d.replace(b"<ReferenceList>", b'<ReferenceList Type="x">', 1),
+        lambda d: d.replace(b"<ReferenceList>", b"<ReferenceList>" + _CITED, 1),
+        # Two lists in a row, with whitespace between them and before </PubmedData>.
+        lambda d: d.replace(b"</ReferenceList></PubmedData>", b"</ReferenceList>\n  "
+                            + _CITED + b"\n</PubmedData>", 1),
+        # A list in an abstract's text: read as text by both ways.
+        lambda d: d.replace(b"</AbstractText>", _CITED + b"</AbstractText>", 1),
+        # Unbalanced tags around a list: the cut cannot be exact, the piece does not parse.
+        lambda d: d.replace(b"</ReferenceList></PubmedData>", b"</PubmedData>", 1),
+    ],
+)  # fmt: skip
+def test_reference_lists_cut_or_left_in_give_the_streaming_result(change: Any) -> None:
+    pieces, streamed = _both(change(body(FIFTY)))
+    assert pieces == streamed or (pieces is None and isinstance(streamed, str))
+    if isinstance(streamed, ParseResult):
+        assert pieces is not None
+        assert all(record.ids.doi != "10.1000/cited" for record in streamed.records)
+
+
 _XML_JUNK = st.sampled_from(
     ["<", "&", "&amp;", "&nbsp;", "</PubmedArticle>", "<PubmedArticle>", "<i>", "]]>", "<!--",
      "\x00", "é", "<PMID>x</PMID>", "</AbstractText>", "<DeleteCitation><PMID>1</PMID>", ""]
 ) | st.text(max_size=20)  # fmt: skip
+
+
+def _inside_references(data: bytes, start: int, end: int) -> bool:
+    """Whether data[start:end] (or the point ``start``) lies inside one <ReferenceList>."""
+    opening = data.rfind(b"<ReferenceList>", 0, start)
+    return opening >= 0 and data.find(b"</PubmedData>", opening) >= end
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -534,13 +588,17 @@ def test_mutated_real_pages_parse_the_same_both_ways_or_refuse(
     name: str, start: float, length: int, junk: str
 ) -> None:
     # A real page with a stretch replaced by junk: where the piecewise reader takes the page it
-    # must give what the streaming parser gives; either way the records are valid.
+    # must give what the streaming parser gives, unless the junk fell inside a reference list,
+    # which the piecewise reader skips unchecked: it then reads the page as if unchanged and the
+    # streaming parser refuses it. Either way the records are valid.
     data = body(name)
     at = int(len(data) * start)
     mutated = data[:at] + junk.encode("utf-8", "replace") + data[at + length :]
     pieces, streamed = _both(mutated)
-    if pieces is not None:
-        assert pieces == streamed
+    if pieces is not None and pieces != streamed:
+        assert isinstance(streamed, str) and streamed.startswith("ParseError")
+        assert pieces == pubmed_records._parse_in_pieces(data)
+        assert _inside_references(data, at, at + length)
     try:
         result = parse_efetch(mutated)
     except ParseError:
