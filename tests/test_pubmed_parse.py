@@ -508,6 +508,7 @@ def test_a_page_of_many_pieces_gives_the_streaming_result() -> None:
         lambda d: d.replace(b"PubmedArticleSet PUBLIC", b'PubmedArticleSet [<!ENTITY x "y">]', 1),
         lambda d: d[: len(d) // 2],
         lambda d: d + b"<PubmedArticle/>",
+        lambda d: d + b"\x0c",  # whitespace to Python, not to XML (found by the test below)
         lambda d: d.replace(b"</PubmedArticle>", b"</PubmedArticle></PubmedArticle>", 1),
     ],
 )  # fmt: skip
@@ -551,6 +552,8 @@ _CITED = (
         # Two lists in a row, with whitespace between them and before </PubmedData>.
         lambda d: d.replace(b"</ReferenceList></PubmedData>", b"</ReferenceList>\n  "
                             + _CITED + b"\n</PubmedData>", 1),
+        # The name as a citation's text: that run is left in and parsed.
+        lambda d: d.replace(b"<Citation>", b"<Citation>ReferenceList: ", 1),
         # A list in an abstract's text: read as text by both ways.
         lambda d: d.replace(b"</AbstractText>", _CITED + b"</AbstractText>", 1),
         # Unbalanced tags around a list: the cut cannot be exact, the piece does not parse.

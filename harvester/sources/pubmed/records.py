@@ -110,6 +110,7 @@ _ROOT_END = b"</PubmedArticleSet>"
 _ARTICLE_END = b"</PubmedArticle>"
 _REFERENCES = b"<ReferenceList>"
 _REFERENCES_END = b"</ReferenceList>"
+_NAME = b"ReferenceList"
 _DATA_END = b"</PubmedData>"
 _XML_SPACE = re.compile(rb"[ \t\r\n]*")
 _PROLOG = re.compile(
@@ -124,7 +125,8 @@ def _parse_in_pieces(body: bytes) -> ParseResult | None:
     """The page's Records, read piece by piece; None when it is not a plain efetch page."""
     start = body.find(_ROOT_START)
     end = body.rfind(_ROOT_END)
-    if start < 0 or end < start or body[end + len(_ROOT_END) :].strip():
+    # Only XML's whitespace may follow the root (bytes.strip() would also take \f and \v).
+    if start < 0 or end < start or body[end + len(_ROOT_END) :].strip(b" \t\r\n"):
         return None
     if not _PROLOG.fullmatch(body, 0, start):
         return None  # not the XML declaration and DOCTYPE as NCBI writes them
@@ -158,40 +160,38 @@ def _pieces(content: bytes) -> Iterator[bytes]:
         position = cut
 
 
-def _without_references(content: bytes, start: int, end: int) -> list[bytes]:
-    """``content[start:end]`` as slices that leave out each run of reference lists at the end
-    of a PubmedData."""
-    slices: list[bytes] = []
+def _without_references(content: bytes, start: int, end: int) -> list[memoryview]:
+    """``content[start:end]`` as slices (views, not copies) that leave out each run of reference
+    lists at the end of a PubmedData."""
+    view = memoryview(content)
+    slices: list[memoryview] = []
     kept = search = start
     while (first := content.find(_REFERENCES, search, end)) >= 0:
         stop = _references_end(content, first, end)
         if stop is None:  # not a run this can cut exactly: parsed like the rest
             search = first + len(_REFERENCES)
             continue
-        slices.append(content[kept:first])
+        slices.append(view[kept:first])
         kept = search = stop
-    slices.append(content[kept:end])
+    slices.append(view[kept:end])
     return slices
 
 
 def _references_end(content: bytes, position: int, end: int) -> int | None:
     """Where the ``</PubmedData>`` is that ends the run of <ReferenceList> elements starting at
-    ``position``; None unless every tag of the run is a plain ``<ReferenceList>`` or
-    ``</ReferenceList>`` and only whitespace lies between the lists and that end tag."""
+    ``position``; None unless every "ReferenceList" in the run is a plain ``<ReferenceList>`` or
+    ``</ReferenceList>`` tag and only whitespace lies between the lists and that end tag."""
     depth = 0
-    while True:
-        closing = content.find(b"</ReferenceList", position, end)
-        if closing < 0:
-            return None
-        opening = content.find(b"<ReferenceList", position, closing)
-        if opening >= 0:
-            if not content.startswith(_REFERENCES, opening):
-                return None  # attributes, or a longer name
-            depth, position = depth + 1, opening + len(_REFERENCES)
+    # One scan for the name finds both kinds of tag (a page read in pieces has no CDATA or
+    # comments, and "<" is escaped in text); the name anywhere else leaves the run in place.
+    while (found := content.find(_NAME, position, end)) >= 0:
+        position = found + len(_NAME) + 1
+        if content.startswith(_REFERENCES, found - 1):
+            depth += 1
             continue
-        if not content.startswith(_REFERENCES_END, closing):
-            return None
-        depth, position = depth - 1, closing + len(_REFERENCES_END)
+        if not content.startswith(_REFERENCES_END, found - 2):
+            return None  # in another tag, with attributes, or in text
+        depth -= 1
         if depth == 0:
             following = _XML_SPACE.match(content, position, end)
             position = following.end() if following else position
@@ -199,6 +199,7 @@ def _references_end(content: bytes, position: int, end: int) -> int | None:
                 return position
             if not content.startswith(_REFERENCES, position):
                 return None
+    return None
 
 
 def _parse_streaming(body: bytes, url: str) -> ParseResult:
