@@ -534,6 +534,11 @@ def test_reference_lists_are_left_out_unread_and_unchecked() -> None:
     assert len(parse_efetch(broken).records) == 50
 
 
+def _drop_second(data: bytes, text: bytes) -> bytes:
+    at = data.index(text, data.index(text) + 1)
+    return data[:at] + data[at + len(text) :]
+
+
 _CITED = (
     b"<ReferenceList><Reference><Citation>Cited.</Citation><ArticleIdList>"
     b'<ArticleId IdType="doi">10.1000/cited</ArticleId></ArticleIdList></Reference></ReferenceList>'
@@ -556,6 +561,9 @@ _CITED = (
         lambda d: d.replace(b"<Citation>", b"<Citation>ReferenceList: ", 1),
         # A list in an abstract's text: read as text by both ways.
         lambda d: d.replace(b"</AbstractText>", _CITED + b"</AbstractText>", 1),
+        # One article's list end and the next one's list start gone: the names balance over
+        # both articles, but a run holding another article's tags is never cut.
+        lambda d: _drop_second(d.replace(b"</ReferenceList>", b"", 1), b"<ReferenceList>"),
         # Unbalanced tags around a list: the cut cannot be exact, the piece does not parse.
         lambda d: d.replace(b"</ReferenceList></PubmedData>", b"</PubmedData>", 1),
     ],

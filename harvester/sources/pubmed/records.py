@@ -76,8 +76,10 @@ _TOP_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation", "ERROR")
 def parse_efetch(body: bytes, *, url: str = "") -> ParseResult:
     """Records of an efetch ``PubmedArticleSet`` (``PubmedArticle`` and ``PubmedBookArticle``).
 
-    Raises ParseError for a malformed or truncated body and for NCBI error bodies. An
-    article that cannot be read, or a ``DeleteCitation`` entry, becomes a Skipped.
+    Raises ParseError for a malformed or truncated body and for NCBI error bodies (a fault
+    that lies only inside an article's reference list, which is never read, may go unnoticed
+    on a plain page). An article that cannot be read, or a ``DeleteCitation`` entry, becomes a
+    Skipped.
     """
     _check_body(body, url)
     result = _parse_in_pieces(body)
@@ -181,7 +183,7 @@ def _references_end(content: bytes, position: int, end: int) -> int | None:
     """Where the ``</PubmedData>`` is that ends the run of <ReferenceList> elements starting at
     ``position``; None unless every "ReferenceList" in the run is a plain ``<ReferenceList>`` or
     ``</ReferenceList>`` tag and only whitespace lies between the lists and that end tag."""
-    depth = 0
+    start, depth = position, 0
     # One scan for the name finds both kinds of tag (a page read in pieces has no CDATA or
     # comments, and "<" is escaped in text); the name anywhere else leaves the run in place.
     while (found := content.find(_NAME, position, end)) >= 0:
@@ -196,7 +198,9 @@ def _references_end(content: bytes, position: int, end: int) -> int | None:
             following = _XML_SPACE.match(content, position, end)
             position = following.end() if following else position
             if content.startswith(_DATA_END, position):
-                return position
+                # Tags missing from a broken page could make a run of several articles' lists
+                # and what lies between: no PubmedArticle, PubmedData... tag may be inside.
+                return None if content.find(b"Pubmed", start, position) >= 0 else position
             if not content.startswith(_REFERENCES, position):
                 return None
     return None
