@@ -122,8 +122,14 @@ def copy_of(record: Record, k: int) -> Record:
     )
 
 
-def variant(record: Record, rng: random.Random, *, source: str, source_id: str,
-            keep_ids: Identifiers | None = None) -> Record:
+def variant(
+    record: Record,
+    rng: random.Random,
+    *,
+    source: str,
+    source_id: str,
+    keep_ids: Identifiers | None = None,
+) -> Record:
     """The same study as another database would describe it (see the module doc)."""
     title = record.title or ""
     how = rng.randrange(3)
@@ -134,8 +140,9 @@ def variant(record: Record, rng: random.Random, *, source: str, source_id: str,
     else:
         title = title.replace(": ", " - ") if ": " in title else title.upper()
     authors = tuple(
-        Author(family=a.family, given=(a.given[0] + ".") if a.given else None,
-               collective=a.collective)
+        Author(
+            family=a.family, given=(a.given[0] + ".") if a.given else None, collective=a.collective
+        )
         for a in record.authors
     )
     return Record(
@@ -183,14 +190,21 @@ def plan_page(base: Sequence[Record], n_works: int, size: int, seed: int) -> Pla
         plan.records.append(r)
         plan.expected[(r.source, provenance_key(r))] = i + 1
     plan.planted_fuzzy = n_fuzzy
-    with_id = [i for i in rng.sample(range(n_works), min(n_works, 20 * n_id))
-               if stored(base, i).ids.doi or stored(base, i).ids.pmid]
+    with_id = [
+        i
+        for i in rng.sample(range(n_works), min(n_works, 20 * n_id))
+        if stored(base, i).ids.doi or stored(base, i).ids.pmid
+    ]
     for j, i in enumerate(with_id[:n_id]):
         original = stored(base, i)
-        shared_id = (Identifiers(doi=original.ids.doi) if original.ids.doi
-                     else Identifiers(pmid=original.ids.pmid))
-        r = variant(original, rng, source="europepmc", source_id=f"bench-id-{j}",
-                    keep_ids=shared_id)
+        shared_id = (
+            Identifiers(doi=original.ids.doi)
+            if original.ids.doi
+            else Identifiers(pmid=original.ids.pmid)
+        )
+        r = variant(
+            original, rng, source="europepmc", source_id=f"bench-id-{j}", keep_ids=shared_id
+        )
         plan.records.append(r)
         plan.expected[(r.source, provenance_key(r))] = i + 1
     plan.planted_id = min(n_id, len(with_id))
@@ -242,8 +256,7 @@ def _copy_text(value: object) -> str:
     if value is None:
         return "\\N"
     text = str(value)
-    return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-            .replace("\r", "\\r"))
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _copy(cursor: Any, table: str, columns: str, rows: Sequence[tuple[object, ...]]) -> None:
@@ -273,28 +286,41 @@ def load(engine: Engine, base: Sequence[Record], n: int, chunk: int = 20_000) ->
             prov = [(p, w, s, k, stamp, r) for p, w, s, k, r in rows.provenance]
             if pg:
                 _copy(cur, "works", "id, title, year, record, created_at, updated_at", works)
-                _copy(cur, "provenance", "id, work_id, source, source_id, fetched_at, record",
-                      prov)
+                _copy(cur, "provenance", "id, work_id, source, source_id, fetched_at, record", prov)
                 _copy(cur, "identifiers", "id, work_id, scheme, value", rows.identifiers)
                 _copy(cur, "work_match_keys", "key, work_id", rows.keys)
             else:
-                cur.executemany("INSERT INTO works (id, title, year, record, created_at, "
-                                "updated_at) VALUES (?, ?, ?, ?, ?, ?)", works)
-                cur.executemany("INSERT INTO provenance (id, work_id, source, source_id, "
-                                "fetched_at, record) VALUES (?, ?, ?, ?, ?, ?)", prov)
-                cur.executemany("INSERT INTO identifiers (id, work_id, scheme, value) "
-                                "VALUES (?, ?, ?, ?)", rows.identifiers)
-                cur.executemany("INSERT INTO work_match_keys (key, work_id) VALUES (?, ?)",
-                                rows.keys)
+                cur.executemany(
+                    "INSERT INTO works (id, title, year, record, created_at, "
+                    "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    works,
+                )
+                cur.executemany(
+                    "INSERT INTO provenance (id, work_id, source, source_id, "
+                    "fetched_at, record) VALUES (?, ?, ?, ?, ?, ?)",
+                    prov,
+                )
+                cur.executemany(
+                    "INSERT INTO identifiers (id, work_id, scheme, value) VALUES (?, ?, ?, ?)",
+                    rows.identifiers,
+                )
+                cur.executemany(
+                    "INSERT INTO work_match_keys (key, work_id) VALUES (?, ?)", rows.keys
+                )
             raw.commit()
             done = min(n, lo + chunk)
             if done % 100_000 == 0 or done == n:
-                print(f"  loaded {done:,} works ({time.perf_counter() - start:.0f} s)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  loaded {done:,} works ({time.perf_counter() - start:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if pg:
             for table in ("works", "provenance", "identifiers"):
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"(SELECT max(id) FROM {table}))")
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
             raw.commit()
             cur.execute("ANALYZE")
         else:
@@ -323,8 +349,9 @@ class Result:
     reported_duplicates: int
 
 
-def measure(engine: Engine, plan: Plan, n_works: int, backend: str,
-            load_seconds: float | None) -> Result:
+def measure(
+    engine: Engine, plan: Plan, n_works: int, backend: str, load_seconds: float | None
+) -> Result:
     """Store the page through Repository.store_page inside a transaction rolled back after."""
     with engine.connect() as conn:
         outer = conn.begin()
@@ -350,9 +377,19 @@ def measure(engine: Engine, plan: Plan, n_works: int, backend: str,
         else:
             false += got <= n_works
     joined = sum(work_of[a] == work_of[b] for a, b in plan.pairs)
-    return Result(backend, n_works, load_seconds, seconds, len(plan.records),
-                  plan.planted_fuzzy + plan.planted_id, found, false, len(plan.pairs), joined,
-                  outcome.duplicates)
+    return Result(
+        backend,
+        n_works,
+        load_seconds,
+        seconds,
+        len(plan.records),
+        plan.planted_fuzzy + plan.planted_id,
+        found,
+        false,
+        len(plan.pairs),
+        joined,
+        outcome.duplicates,
+    )
 
 
 def table(results: Sequence[Result], how: str) -> str:
@@ -396,8 +433,10 @@ def run_postgres(args: argparse.Namespace, base: Sequence[Record], plan: Plan) -
                     have = conn.execute(sa.text("SELECT count(*) FROM works")).scalar_one()
                 if have != args.works:
                     raise SystemExit(f"schema {schema} holds {have} works, not {args.works}")
-            return [measure(engine, plan, args.works, "postgresql", load_seconds if i == 0
-                            else None) for i in range(args.repeat)]
+            return [
+                measure(engine, plan, args.works, "postgresql", load_seconds if i == 0 else None)
+                for i in range(args.repeat)
+            ]
         finally:
             engine.dispose()
     finally:
@@ -412,8 +451,10 @@ def run_sqlite(args: argparse.Namespace, base: Sequence[Record], plan: Plan) -> 
         engine = open_engine(f"sqlite:///{os.path.join(tmp, 'bench.db')}")
         try:
             load_seconds = load(engine, base, args.sqlite_works)
-            return [measure(engine, plan, args.sqlite_works, "sqlite", load_seconds if i == 0
-                            else None) for i in range(args.repeat)]
+            return [
+                measure(engine, plan, args.sqlite_works, "sqlite", load_seconds if i == 0 else None)
+                for i in range(args.repeat)
+            ]
         finally:
             engine.dispose()
 
@@ -423,8 +464,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--works", type=int, default=1_000_000)
     parser.add_argument("--sqlite-works", type=int, default=100_000)
     parser.add_argument("--page", type=int, default=1000)
-    parser.add_argument("--postgres", default=os.environ.get("HARVESTER_BENCH_POSTGRES_URL",
-                                                             DEFAULT_PG))
+    parser.add_argument(
+        "--postgres", default=os.environ.get("HARVESTER_BENCH_POSTGRES_URL", DEFAULT_PG)
+    )
     parser.add_argument("--keep", metavar="SCHEMA", help="load into SCHEMA and keep it")
     parser.add_argument("--reuse", metavar="SCHEMA", help="measure on a kept SCHEMA, no load")
     parser.add_argument("--no-sqlite", action="store_true")
@@ -439,8 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_postgres:
         results += run_postgres(args, base, plan_page(base, args.works, args.page, args.seed))
     if not args.no_sqlite:
-        results += run_sqlite(args, base, plan_page(base, args.sqlite_works, args.page,
-                                                    args.seed))
+        results += run_sqlite(args, base, plan_page(base, args.sqlite_works, args.page, args.seed))
     how = (
         f"Store built from {len(base):,} real records (one per labelled cluster of "
         f"../shared/dedup/*/records.csv with a year, and the PubMed fixtures); copy k of a record: "

@@ -195,7 +195,8 @@ def test_journal_version_of_a_sent_preprint_says_now_published_in(
     sub = app.settings.subscriptions[0]
     path = require_shared() / "pubmed" / "efetch_pubmed_50_records_structured_abstracts.xml"
     article = next(
-        r for r in parse_efetch(path.read_bytes()).records
+        r
+        for r in parse_efetch(path.read_bytes()).records
         if r.ids.doi and r.venue and app.settings.topics[0].parsed_query.match(r)
     )
     # its preprint, derived from the real record: a bioRxiv DOI, no journal details
