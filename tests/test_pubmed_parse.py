@@ -576,6 +576,44 @@ def test_reference_lists_cut_or_left_in_give_the_streaming_result(change: Any) -
         assert all(record.ids.doi != "10.1000/cited" for record in streamed.records)
 
 
+def test_a_list_moved_before_the_articles_own_ids_is_never_cut() -> None:
+    # Found by a structure-aware fuzzer, derived from the real 43-author page: the first
+    # reference list's start tag moved in front of the article's own ArticleIdList. The names
+    # still balance, but cutting from there would drop the article's ids (its PMC id) without
+    # a word; only lists after the ArticleIdList or ObjectList are cut (PubMed DTD order).
+    data = body("efetch_pubmed_43_authors.xml")
+    broken = data.replace(b"<ArticleIdList>", b"<ReferenceList><ArticleIdList>", 1).replace(
+        b"</ArticleIdList><ReferenceList>", b"", 1
+    )
+    pieces, streamed = _both(broken)
+    assert isinstance(streamed, str) and "mismatch" in streamed
+    assert pieces is None or pieces == pubmed_records._parse_in_pieces(data)
+
+
+# Inputs that took the piecewise reader seconds to minutes (each whitespace run or list start
+# rescanned): now each byte is looked at a bounded number of times. Not a speed target: the
+# timeout only catches a return of the quadratic and cubic cases, which it exceeds many times.
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d.replace(b"<ReferenceList>", b"<ReferenceList>" * 20000, 1),
+        lambda d: d.replace(
+            b"</ReferenceList></PubmedData>",
+            b"</ReferenceList>" + b"<ReferenceList></ReferenceList>" * 20000
+            + b"<ReferenceList><Title>Pubmed</Title></ReferenceList></PubmedData>",
+            1,
+        ),
+        lambda d: b"\n" * 20000 + b"<!-- c --><PubmedArticleSet></PubmedArticleSet>",
+        lambda d: d.replace(b"?>\n<!DOCTYPE", b"?>" + b"\n" * 200000 + b"<!DOCTYPE", 1),
+        lambda d: b"\n" * 20000 + d.replace(b'"1.0" ?>', b'"1.0" standalone="no"?>', 1),
+    ],
+)  # fmt: skip
+def test_pathological_pages_are_read_or_refused_in_linear_time(change: Any) -> None:
+    pieces, streamed = _both(change(body(FIFTY)))
+    assert pieces is None or pieces == streamed
+
+
 _XML_JUNK = st.sampled_from(
     ["<", "&", "&amp;", "&nbsp;", "</PubmedArticle>", "<PubmedArticle>", "<i>", "]]>", "<!--",
      "\x00", "é", "<PMID>x</PMID>", "</AbstractText>", "<DeleteCitation><PMID>1</PMID>", ""]
