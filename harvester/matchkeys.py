@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from harvester.normalize import markup_to_text, normalize_arxiv
+from harvester.normalize import markup_to_text, month_of_name, normalize_arxiv
 from harvester.records import Author, Record
 
 # Greek letters are written as symbols by some databases and spelled by others ("TNF-α" vs
@@ -49,19 +49,6 @@ _COMBINING = dict.fromkeys(
 )  # combining diacritical marks, dropped after NFKD decomposition
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 _DIGITS = re.compile(r"\d+")
-# An issue written as the month the issue came out ("May", "Sept."), as some exports date a
-# magazine's issues instead of numbering them; only a whole single month name, not "May-June".
-_MONTHS = {
-    name: n
-    for n, names in enumerate(
-        (("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-         ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-         ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
-         ("december", "dec")),
-        start=1,
-    )
-    for name in names
-}  # fmt: skip
 # A first page: digits, or one letter and digits (S12 supplement, e1234/c1804 article numbers).
 _PAGE = re.compile(r"^(?:pp?\.?|pages?)?\s*([a-z]?)(\d+)\b")
 # How many pages a thesis or report has ("215 p", "12 pp."), not where a work starts.
@@ -262,14 +249,6 @@ def number(value: str | None) -> str | None:
     return match.group(0).lstrip("0") or "0" if match else None
 
 
-def month_of(value: str | None) -> int | None:
-    """The month (1..12) an issue field names (``"May"``, ``"SEPT."``); None for anything else,
-    numbers and ranges of months included."""
-    if not value:
-        return None
-    return _MONTHS.get(value.strip().rstrip(".").lower())
-
-
 def year_of(value: str | int | None) -> int | None:
     """A year from ``2011``, ``"1995,"``, ``"(1994)."`` or ``"2002.0"``."""
     if value is None or isinstance(value, int):
@@ -371,7 +350,7 @@ def features(record: Record) -> Features:
         ids=ids,
         preprint=is_preprint(record),
         published_doi=record.published_doi,
-        month=month_of(record.issue),
+        month=month_of_name(record.issue),
     )
 
 

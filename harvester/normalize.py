@@ -253,6 +253,14 @@ def month_number(value: str | int | None) -> int | None:
     return _MONTHS.get(text) or _SEASONS.get(text)
 
 
+def month_of_name(value: str | None) -> int | None:
+    """1-12 from a month's name or abbreviation alone (``"May"``, ``"SEPT."``); None for
+    anything else, numbers, seasons and ranges of months included."""
+    if not value:
+        return None
+    return _MONTHS.get(value.strip().rstrip(".").lower())
+
+
 def partial_date(
     year: str | int | None, month: str | int | None = None, day: str | int | None = None
 ) -> str | None:

@@ -15,7 +15,8 @@ import pytest
 
 from harvester.dedup import Verdict, candidate_pairs, cluster, merge_records, same_work
 from harvester.dedup_io import record_from_fields
-from harvester.matchkeys import blocking_keys, features, month_of, normalize_title
+from harvester.matchkeys import blocking_keys, features, normalize_title
+from harvester.normalize import month_of_name
 from harvester.records import Author, Identifiers, Record
 from tests.conftest import SHARED
 
@@ -432,6 +433,8 @@ def test_dated_issue_and_column_heading_need_everything_else_to_agree() -> None:
 
 
 def test_month_names_are_read_only_from_a_whole_issue_field() -> None:
-    assert month_of("May") == 5 and month_of("SEPT.") == 9 and month_of(" dec ") == 12
-    assert month_of("5") is None and month_of("May-June") is None and month_of(None) is None
+    assert month_of_name("May") == 5 and month_of_name("SEPT.") == 9
+    assert month_of_name(" dec ") == 12
+    assert month_of_name("5") is None and month_of_name("May-June") is None
+    assert month_of_name(None) is None
     assert features(rec("colrev_digital_work", "id_2002950")).month == 5
