@@ -112,22 +112,23 @@ def parse_efetch(body: bytes, *, url: str = "") -> ParseResult:
 
 _ROOT_START = b"<PubmedArticleSet>"
 _ROOT_END = b"</PubmedArticleSet>"
-_ARTICLE_END = b"</PubmedArticle>"
-_ARTICLE_ENDS = (_ARTICLE_END, b"</PubmedBookArticle>")
+_ARTICLE_ENDS = (b"</PubmedArticle>", b"</PubmedBookArticle>")
 _BEFORE_LISTS = (b"</ArticleIdList>", b"</ObjectList>")
 _REFERENCES = b"<ReferenceList>"
 _REFERENCES_END = b"</ReferenceList>"
 _NAME = b"ReferenceList"
 _DATA_END = b"</PubmedData>"
-_XML_SPACE = re.compile(rb"[ \t\r\n]*")
+# XML's whitespace: not \f or \v, which bytes.strip() and \s also take.
+_XML_WHITESPACE = b" \t\r\n"
+_XML_SPACE = re.compile(b"[%s]*" % _XML_WHITESPACE)
 # Each run of whitespace has one place in the pattern: with "\s*" on both sides of the optional
-# parts, a long run before something else took seconds to refuse. XML's whitespace only.
+# parts, a long run before something else took seconds to refuse.
 _PROLOG = re.compile(
     (
         rb"""\s*(?:<\?xml\s+version\s*=\s*["']1\.0["']"""
         rb"""(?:\s+encoding\s*=\s*["']utf-8["'])?\s*\?>\s*)?"""
         rb"""(?:<!DOCTYPE\s+PubmedArticleSet(?:\s+PUBLIC\s+"[^"<>\[]*"\s+"[^"<>\[]*")?\s*>\s*)?"""
-    ).replace(rb"\s", rb"[ \t\r\n]"),
+    ).replace(rb"\s", b"[%s]" % _XML_WHITESPACE),
     re.IGNORECASE,
 )
 _PIECE_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle", "DeleteCitation"})
@@ -137,8 +138,7 @@ def _parse_in_pieces(body: bytes) -> ParseResult | None:
     """The page's Records, read piece by piece; None when it is not a plain efetch page."""
     start = body.find(_ROOT_START)
     end = body.rfind(_ROOT_END)
-    # Only XML's whitespace may follow the root (bytes.strip() would also take \f and \v).
-    if start < 0 or end < start or body[end + len(_ROOT_END) :].strip(b" \t\r\n"):
+    if start < 0 or end < start or body[end + len(_ROOT_END) :].strip(_XML_WHITESPACE):
         return None
     if not _PROLOG.fullmatch(body, 0, start):
         return None  # not the XML declaration and DOCTYPE as NCBI writes them
@@ -201,7 +201,9 @@ def _without_references(content: bytes, start: int, end: int) -> list[memoryview
             # PubMed DTD: PubmedData (History?, PublicationStatus, ArticleIdList, ObjectList?,
             # ReferenceList*). Only lists after those children are cut: the article's own
             # ArticleIdList can never be inside a run, whatever tags a broken page lacks.
-            and content[max(start, first - 64) : first].rstrip(b" \t\r\n").endswith(_BEFORE_LISTS)
+            and content[max(start, first - 64) : first]
+            .rstrip(_XML_WHITESPACE)
+            .endswith(_BEFORE_LISTS)
             and _only_reference_lists(content, first, limit)
         ):
             slices.append(view[kept:first])
