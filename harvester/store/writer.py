@@ -56,6 +56,14 @@ def provenance_key(record: Record) -> str:
 
 # Rows per IN (...) list: well under SQLite's and PostgreSQL's bound-parameter limits.
 _CHUNK = 1000
+# A provenance row as the lookups read it: id, source, source_id, work_id, record.
+_PROVENANCE_ROW = (
+    Provenance.id,
+    Provenance.source,
+    Provenance.source_id,
+    Provenance.work_id,
+    Provenance.record,
+)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -144,13 +152,9 @@ class PageWriter:
         pairs = list(dict.fromkeys(item.key for item in items))
         for chunk in _chunks(pairs, 500):
             for pid, source, source_id, work_id, rec in s.execute(
-                select(
-                    Provenance.id,
-                    Provenance.source,
-                    Provenance.source_id,
-                    Provenance.work_id,
-                    Provenance.record,
-                ).where(tuple_(Provenance.source, Provenance.source_id).in_(chunk))
+                select(*_PROVENANCE_ROW).where(
+                    tuple_(Provenance.source, Provenance.source_id).in_(chunk)
+                )
             ):
                 self.provs[(source, source_id)] = _Prov(pid, work_id, rec)
         unmatched = [item for item in items if item.key not in self.provs]
@@ -187,13 +191,7 @@ class PageWriter:
         # the provenance of the works a record may join, for re-merging them
         for chunk in _chunks(needed, self._chunk):
             for pid, source, source_id, work_id, rec in s.execute(
-                select(
-                    Provenance.id,
-                    Provenance.source,
-                    Provenance.source_id,
-                    Provenance.work_id,
-                    Provenance.record,
-                )
+                select(*_PROVENANCE_ROW)
                 .where(self._among(Provenance.work_id, chunk))
                 .order_by(Provenance.id)
             ):
