@@ -10,6 +10,10 @@
 
 Hits are marked as backfill, so digests skip them unless ``--notify``; the daily watermark is
 never moved, so a backfill and the daemon can run side by side on one database.
+
+History is the past: a window reaching beyond today is refused, and the slice that holds the
+moment the run began ends at that moment, so its checkpoint never claims a future that was
+not fetched (a rerun fetches that slice again, up to its own start).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import structlog
 
 from harvester.app import App
 from harvester.config import TopicSettings
+from harvester.errors import ConfigError
 from harvester.harvest import HarvestResult, run_harvest
 from harvester.sources.base import Page, Window
 from harvester.store.locks import claims_for
@@ -42,6 +47,26 @@ def date_slices(since: date, until: date, days: int) -> Iterator[Window]:
             datetime.combine(end, time.max, tzinfo=UTC).replace(microsecond=0),
         )
         start = end + timedelta(days=1)
+
+
+def backfill_window(since: date, until: date | None, *, today: date) -> tuple[date, date]:
+    """``(since, until)`` checked against ``today`` (UTC); ``until`` defaults to today.
+
+    Raises ConfigError naming the option: a day after today has nothing to fetch yet, and a
+    checkpoint for it would make a later run skip it for good.
+    """
+    if since > today:
+        raise ConfigError(f"--since {since.isoformat()} is in the future (today is {today} UTC)")
+    if until is None:
+        return since, today
+    if until > today:
+        raise ConfigError(
+            f"--until {until.isoformat()} is in the future (today is {today} UTC); "
+            "leave --until out to backfill up to now"
+        )
+    if until < since:
+        raise ConfigError(f"--until {until.isoformat()} is before --since {since.isoformat()}")
+    return since, until
 
 
 @dataclass
@@ -80,8 +105,17 @@ def backfill(
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> list[BackfillResult]:
-    """Harvest ``topic``'s history between two dates; resumable, one checkpoint per slice."""
-    slices = list(date_slices(since, until, slice_days))
+    """Harvest ``topic``'s history between two dates; resumable, one checkpoint per slice.
+
+    Raises ConfigError for a window in the future (see :func:`backfill_window`).
+    """
+    started = app.clock().astimezone(UTC).replace(microsecond=0)
+    since, until = backfill_window(since, until, today=started.date())
+    # the last slice ends when the run began: only that much of it is fetched and checkpointed
+    slices = [
+        w if w.end <= started else Window(w.start, started)
+        for w in date_slices(since, until, slice_days)
+    ]
     claims = claims_for(app.engine)
     query = topic.parsed_query
     results = []

@@ -3,19 +3,32 @@ backfill running beside the daemon on one database."""
 
 from __future__ import annotations
 
+import fcntl
+import io
 import os
+import pty
+import re
+import struct
 import subprocess
+import termios
 import threading
+import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pyte
 import pytest
+import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from harvester.app import App, build_app
-from harvester.backfill import BackfillResult, backfill, date_slices
+from harvester.backfill import BackfillResult, backfill, backfill_window, date_slices
+from harvester.backfill import Progress as BackfillProgress
 from harvester.config import parse_settings
+from harvester.errors import ConfigError
+from harvester.logs import configure_logging
+from harvester.progress import progress_reporter
 from harvester.scheduler import Daemon
 from tests.conftest import FixedClock
 from tests.emulator import Emulator
@@ -177,3 +190,174 @@ def test_backfill_command_logs_progress_and_resumes(emu: Emulator, tmp_path: Pat
         [*command[:-2], "--source", "arxiv"], capture_output=True, text=True, env=env, timeout=60
     )
     assert bad.returncode == 2 and "does not use 'arxiv'" in bad.stderr
+
+
+# -- backfill windows: history is the past ------------------------------------------------------
+
+
+def test_backfill_window_refuses_the_future_and_defaults_to_today() -> None:
+    today = date(2026, 12, 1)
+    assert backfill_window(date(2026, 1, 1), None, today=today) == (date(2026, 1, 1), today)
+    assert backfill_window(date(2026, 1, 1), today, today=today) == (date(2026, 1, 1), today)
+    with pytest.raises(ConfigError, match=r"^--since 2026-12-25 is in the future \(today is"):
+        backfill_window(date(2026, 12, 25), None, today=today)
+    with pytest.raises(ConfigError, match=r"^--since 2026-12-25 is in the future"):
+        backfill_window(date(2026, 12, 25), date(2027, 1, 31), today=today)
+    with pytest.raises(ConfigError, match=r"^--until 2027-01-31 is in the future"):
+        backfill_window(date(2026, 11, 1), date(2027, 1, 31), today=today)
+    with pytest.raises(ConfigError, match=r"^--until 2026-01-01 is before --since 2026-02-01$"):
+        backfill_window(date(2026, 2, 1), date(2026, 1, 1), today=today)
+
+
+def test_backfill_refuses_a_window_in_the_future(app: App) -> None:
+    for since, until in (
+        (date(2025, 4, 2), date(2025, 5, 31)),
+        (date(2025, 1, 1), date(2025, 5, 1)),
+    ):
+        with pytest.raises(ConfigError, match="is in the future"):
+            backfill(app, app.settings.topics[0], since=since, until=until, sources=("pubmed",))
+    assert app.repo.finished_slices("nlp", "pubmed") == set()  # nothing checkpointed
+    assert app.repo.runs("nlp", limit=10) == []  # and no run started
+
+
+def test_the_slice_holding_the_run_start_ends_there(app: App) -> None:
+    """--until today: the last slice is fetched up to the run's start and checkpointed only
+    that far, so a later run (a later clock) fetches it again instead of skipping it."""
+    clock = app.clock
+    assert isinstance(clock, FixedClock)
+    topic = app.settings.topics[0]
+    kwargs = dict(since=date(2025, 3, 1), until=NOW.date(), sources=("pubmed",), slice_days=20)
+    (first,) = backfill(app, topic, **kwargs)  # type: ignore[arg-type]
+    assert first.complete and first.slices_total == 2
+    ends = sorted(end for _start, end in app.repo.finished_slices("nlp", "pubmed"))
+    assert ends[0] == datetime(2025, 3, 20, 23, 59, 59, tzinfo=UTC)
+    assert ends[-1] == NOW  # not 2025-04-01 23:59:59, half a day not yet fetched
+    assert all(end <= NOW for end in ends)
+
+    clock.now = NOW + timedelta(hours=6)
+    (later,) = backfill(app, topic, **kwargs)  # type: ignore[arg-type]
+    assert later.slices_skipped == 1 and len(later.runs) == 1  # the last slice again
+    assert max(end for _s, end in app.repo.finished_slices("nlp", "pubmed")) == clock.now
+
+
+def _backfill_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "HARVESTER_DATABASE_URL"}
+    return subprocess.run(
+        [*harvester_command(), "--config", str(config), "backfill", "nlp", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_backfill_command_refuses_future_windows(emu: Emulator, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "b.toml", daemon_config(emu, f"sqlite:///{tmp_path / 'b.db'}"))
+    today = datetime.now(UTC).date()
+    soon, later = today + timedelta(days=24), today + timedelta(days=61)
+    alone = _backfill_cli(config, "--since", soon.isoformat())
+    assert alone.returncode == 2, alone.stderr
+    assert alone.stderr == (
+        f"harvester: --since {soon.isoformat()} is in the future (today is {today} UTC)\n"
+    )
+    both = _backfill_cli(config, "--since", soon.isoformat(), "--until", later.isoformat())
+    assert both.returncode == 2 and f"--since {soon.isoformat()} is in the future" in both.stderr
+    reaching = _backfill_cli(
+        config, "--since", (today - timedelta(days=5)).isoformat(), "--until", later.isoformat()
+    )
+    assert reaching.returncode == 2
+    assert f"--until {later.isoformat()} is in the future" in reaching.stderr
+    assert not (tmp_path / "b.db").exists()  # refused before anything was opened
+
+
+# -- progress on a terminal: the bar and the log lines do not mix -------------------------------
+
+
+class _Terminal(io.StringIO):
+    """What the process writes to a terminal, kept to be drawn by a terminal emulator."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _screen(output: str, *, columns: int, rows: int = 300) -> list[str]:
+    """The rows a VT100 terminal shows after ``output`` (a tty turns "\\n" into CR LF)."""
+    screen = pyte.Screen(columns, rows)
+    pyte.Stream(screen).feed(output.replace("\r\n", "\n").replace("\n", "\r\n"))
+    return [row.rstrip() for row in screen.display if row.strip()]
+
+
+def test_log_lines_print_above_the_bar_not_into_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")  # the width rich draws for on a non-real terminal
+    saved = structlog.get_config()
+    terminal = _Terminal()
+    configure_logging("console", stream=terminal)
+    logger = structlog.get_logger("test")
+    try:
+        with progress_reporter(terminal) as report:
+            for n in range(1, 6):
+                report(BackfillProgress("pubmed", 5, slices_done=n - 1, pages=n, records=9 * n))
+                logger.info("page stored", page=n)
+                time.sleep(0.25)  # the bar redraws (10 times a second) between the lines
+    finally:
+        structlog.configure(**saved)
+    rows = _screen(terminal.getvalue(), columns=100)
+    pages = [row for row in rows if "page stored" in row]
+    assert [re.search(r"page=(\d)", row)[1] for row in pages] == list("12345")  # type: ignore[index]
+    assert not [row for row in pages if "slices" in row]  # no log line inside a bar
+    bars = [row for row in rows if "slices ·" in row]
+    assert len(bars) == 1 and rows[-1] == bars[0]  # one bar, below every log line
+    assert "5 pages · 45 records" in bars[0]
+
+
+def test_backfill_command_on_a_terminal_keeps_log_lines_whole(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """`harvester backfill` in a pseudo-terminal, drawn by a terminal emulator: every log line
+    is on a row of its own, the bar once, at the bottom. The PubMed rate is lowered to
+    5 requests/s so that the bar redraws between pages."""
+    settings = daemon_config(emu, f"sqlite:///{tmp_path / 't.db'}")
+    settings["sources"]["pubmed"]["requests_per_second"] = 5
+    config = write_config(tmp_path / "t.toml", settings)
+    columns = 400  # wider than a log line, so the terminal wraps none
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 60, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("HARVESTER_DATABASE_URL", "COLUMNS")}
+    proc = subprocess.Popen(
+        [
+            *harvester_command(),
+            "--config",
+            str(config),
+            "backfill",
+            "nlp",
+            "--since",
+            "2021-01-01",
+            "--until",
+            "2025-03-31",
+            "--slice-days",
+            "400",
+        ],  # fmt: skip
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env={**env, "TERM": "xterm-256color"},
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert proc.wait(timeout=120) == 0
+    rows = _screen(b"".join(chunks).decode("utf-8", "replace"), columns=columns)
+    logged = [row for row in rows if "page stored" in row or "harvest finished" in row]
+    assert len([row for row in logged if "harvest finished" in row]) == 4  # a line per slice
+    assert not [row for row in logged if "slices ·" in row]
+    bars = [row for row in rows if "slices ·" in row]
+    assert len(bars) == 1 and "4/4" in bars[0]
+    assert rows[-1].startswith("nlp × pubmed: complete; 4 slices")
