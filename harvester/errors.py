@@ -26,13 +26,19 @@ class ConfigError(HarvesterError):
     """The configuration is invalid; the message names the file, key path and problem."""
 
 
+_CONTEXT = 60  # characters of a long query shown on each side of a syntax error
+
+
 class QuerySyntaxError(HarvesterError):
     """A portable query does not parse; ``position`` is the 0-based offset of the problem."""
 
     def __init__(self, message: str, *, query: str, position: int) -> None:
-        super().__init__(
-            f"{message} at position {position}: {query[:position]}⟨here⟩{query[position:]}"
-        )
+        # a long query is shown only around the problem, so the message stays one short line
+        before, after = query[:position], query[position:]
+        if len(query) > 2 * _CONTEXT:
+            before = before if len(before) <= _CONTEXT else "…" + before[-_CONTEXT:]
+            after = after if len(after) <= _CONTEXT else after[:_CONTEXT] + "…"
+        super().__init__(f"{message} at position {position}: {before}⟨here⟩{after}")
         self.reason = message
         self.query = query
         self.position = position

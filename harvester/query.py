@@ -44,6 +44,11 @@ MIN_STEM = 4
 """Fewest letters/digits before a ``*``. PubMed Help: "At least four characters must be
 provided in the truncated term." Shorter stems are also too broad to be useful."""
 
+MAX_NESTING = 100
+"""Deepest nesting of parentheses and ``NOT`` a query may have. The parser, the matcher and
+the translators recurse once per level, so a deeper query (a pasted 50,000 ``(``) would
+exhaust Python's stack; real queries nest a handful of levels."""
+
 _JOINERS = "-'\u2019"  # may join words inside a term: self-help, Parkinson's, Parkinson’s
 _MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 TOKEN = re.compile(rf"[\w{_MARKS}]+")  # callers replace "_" first (terms cannot hold one)
@@ -433,6 +438,7 @@ class _Parser:
         self.query = query
         self.tokens = tokens
         self.i = 0
+        self.depth = 0  # open parentheses and NOTs around the current token
         self.not_positions: dict[int, int] = {}  # id(Not node) -> offset of its NOT
 
     def error(self, reason: str, position: int) -> QuerySyntaxError:
@@ -470,16 +476,24 @@ class _Parser:
         self.i += 1
         if tok.kind == "TERM" and tok.term is not None:
             return tok.term
+        if tok.kind in ("NOT", "(") and self.depth >= MAX_NESTING:
+            raise self.error(
+                f"nesting deeper than {MAX_NESTING} levels of parentheses and NOT", tok.pos
+            )
         if tok.kind == "NOT":
             self.operand_follows(tok)
+            self.depth += 1
             negation = Not(self.parse_unary())
+            self.depth -= 1
             self.not_positions[id(negation)] = tok.pos
             return negation
         if tok.kind == "(":
             nxt = self.peek()
             if nxt is not None and nxt.kind == ")":
                 raise self.error("empty parentheses", tok.pos)
+            self.depth += 1
             node = self.parse_or()
+            self.depth -= 1
             nxt = self.peek()
             if nxt is None or nxt.kind != ")":  # _lex balanced them; kept for safety
                 raise self.error("unclosed '('", tok.pos)

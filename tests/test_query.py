@@ -7,6 +7,7 @@ import pytest
 from harvester.errors import HarvesterError, QuerySyntaxError
 from harvester.query import (
     FIELD_WEIGHTS,
+    MAX_NESTING,
     And,
     Hit,
     Match,
@@ -271,6 +272,35 @@ def test_error_message_points_at_the_problem() -> None:
     with pytest.raises(QuerySyntaxError) as caught:
         parse_query("anxiety AND")
     assert str(caught.value) == "AND needs a term after it at position 8: anxiety ⟨here⟩AND"
+
+
+def test_nesting_is_limited_with_a_short_message() -> None:
+    """A pasted wall of parentheses (or of NOTs) is a syntax error at the first level past
+    MAX_NESTING, not a RecursionError; the message shows the query only around that point."""
+    deep = "(" * 50_000 + "anxiety" + ")" * 50_000
+    with pytest.raises(QuerySyntaxError) as caught:
+        parse_query(deep)
+    assert caught.value.position == MAX_NESTING
+    assert caught.value.reason == f"nesting deeper than {MAX_NESTING} levels of parentheses and NOT"
+    assert len(str(caught.value)) < 300 and "…" + "(" * 60 + "⟨here⟩" in str(caught.value)
+    nots = "anxiety " + "NOT " * 50_000 + "depression"
+    with pytest.raises(QuerySyntaxError, match="nesting deeper than") as caught:
+        parse_query(nots)
+    assert caught.value.position == len("anxiety ") + 4 * MAX_NESTING
+
+
+def test_the_deepest_allowed_query_parses_matches_and_translates() -> None:
+    text = "anxiety"
+    for level in range(MAX_NESTING):  # alternating, so the tree nests as deep as the text
+        text = f"(word{level} {'OR' if level % 2 else 'AND'} {text})"
+    query = parse_query(text)
+    record = Record(source="pubmed", title="word99 word97 anxiety")
+    assert query.match(record) is not None
+    for name, translate in TRANSLATORS.items():
+        translated = translate(query)  # bioRxiv's is empty: it cannot search
+        assert "word0" in translated or name.endswith("rxiv"), name
+    with pytest.raises(QuerySyntaxError, match="nesting deeper than"):
+        parse_query(f"(extra OR {text})")
 
 
 def test_query_is_a_frozen_value() -> None:
