@@ -452,7 +452,7 @@ def load_settings(path: Path, *, database_url: str | None = None) -> Settings:
     """Read and validate ``path``; ``database_url`` (or $HARVESTER_DATABASE_URL) wins over
     the file's."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such configuration file (create one with `harvester init`, "
@@ -461,14 +461,61 @@ def load_settings(path: Path, *, database_url: str | None = None) -> Settings:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
     try:
+        text = raw.decode("utf-8")  # TOML: "A TOML file must be a valid UTF-8 encoded document"
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})"
+        ) from None
+    try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table and gives up at Python's
+        # stack limit (a few hundred levels); no configuration nests more than a few
+        line = _too_deep_line(text)
+        where = f" (line {line})" if line else ""
+        raise ConfigError(
+            f"{path}: not valid TOML: arrays or inline tables nested too deeply{where}"
+        ) from None
     settings = parse_settings(data, path=str(path))
     url = database_url or os.environ.get("HARVESTER_DATABASE_URL")
     if url:
         settings = settings.model_copy(update={"database": DatabaseSettings(url=url)})
     return settings
+
+
+def _too_deep_line(text: str, limit: int = 100) -> int | None:
+    """The line where ``[``/``{`` nesting outside strings and comments first passes ``limit``
+    (only to name the line in an error; tomllib itself decides what is too deep)."""
+    depth, line, i, n = 0, 1, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        elif c in "\"'":
+            quote = c * 3 if text.startswith(c * 3, i) else c
+            i += len(quote)
+            while i < n and not text.startswith(quote, i):
+                if text[i] == "\\" and c == '"':
+                    i += 1  # an escaped character (a quote, or a line-ending backslash)
+                if i < n and text[i] == "\n":
+                    line += 1
+                i += 1
+            i += len(quote)
+            continue
+        elif c in "[{":
+            depth += 1
+            if depth > limit:
+                return line
+        elif c in "]}":
+            depth = max(depth - 1, 0)
+        i += 1
+    return None
 
 
 def default_config_path() -> Path:

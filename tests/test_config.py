@@ -185,6 +185,43 @@ def test_not_toml_and_missing_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "absent.toml")
 
 
+def test_a_config_that_is_not_utf8_names_the_byte_and_offset(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    # a comment saved as Latin-1 by an editor: "café" with é as the single byte 0xe9
+    path = tmp_path / "harvester.toml"
+    path.write_bytes(text.encode("utf-8") + "# café\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    offset = len(text.encode("utf-8")) + len("# caf")
+    assert str(caught.value) == f"{path}: not UTF-8 text (byte 0xe9 at offset {offset})"
+
+
+@pytest.mark.parametrize("opener", ["[", "{a = "])
+def test_deeply_nested_toml_is_a_config_error_naming_the_line(tmp_path: Path, opener: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    text = EXAMPLE.read_text(encoding="utf-8")
+    lines = text.count("\n")
+    deep = f'extra = "[not {{counted"  # ]]\nx = {opener * 50_000}1{closer * 50_000}\n'
+    message = error_of(tmp_path, text + deep)
+    assert message == (
+        f"{tmp_path / 'harvester.toml'}: not valid TOML: arrays or inline tables nested too "
+        f"deeply (line {lines + 2})"
+    )
+
+
+def test_a_query_of_fifty_thousand_parentheses_is_a_config_error(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    start = text.index("query = '") + len("query = '")
+    end = text.index("'", start)
+    deep = "(" * 50_000 + "anxiety" + ")" * 50_000
+    message = error_of(tmp_path, text[:start] + deep + text[end:])
+    assert message.startswith(
+        f"{tmp_path / 'harvester.toml'}: topics[0].query: query syntax error: nesting deeper "
+        "than 100 levels of parentheses and NOT at position 100: …((("
+    )
+    assert "\n" not in message and len(message) < 400
+
+
 def test_duplicate_topic_names(tmp_path: Path) -> None:
     data = tomllib.loads(EXAMPLE.read_text())
     data["topics"].append(dict(data["topics"][0]))
