@@ -8,6 +8,7 @@ tag or key is written back unchanged, so a reviewer's own fields survive.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import html
 import io
@@ -234,6 +235,9 @@ def read_jsonl(text: str, name: str) -> list[Entry]:
             record = Record.from_json(data)
         except (ValueError, TypeError, AttributeError) as e:
             raise ParseError(f"{name}:{line_no}: {e}") from e
+        except RecursionError:
+            # json recurses once per nested array or object; a Record nests three levels
+            raise ParseError(f"{name}:{line_no}: nesting too deep") from None
         data.pop("duplicate_id", None)
         record_id = str(data.get("record_id") or data.get("source_id") or line_no)
         entries.append(Entry(record_id, record, data))
@@ -276,11 +280,16 @@ def dedup_file(
     """
     name = str(input)
     try:
-        text = input.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise ParseError(f"{name}: not UTF-8 text (byte {e.start})") from e
+        raw = input.read_bytes()
     except OSError as e:
         raise ParseError(f"{name}: {e.strerror or e}") from e
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # Excel writes one
+    try:
+        text = raw[bom:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        at = bom + e.start  # the offset in the file, BOM included
+        raise ParseError(f"{name}: not UTF-8 text (byte 0x{raw[at]:02x} at offset {at})") from e
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # as read_text's universal newlines
     fmt = format or detect_format(input, text)
     if fmt not in FORMATS:
         raise ParseError(f"{name}: unknown format {fmt!r}; known: {', '.join(FORMATS)}")

@@ -146,3 +146,27 @@ def test_a_csv_without_any_record_column_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ParseError, match=r"hosts.csv:1: no column describes a record"):
         dedup_file(path, tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_deeply_nested_jsonl_is_named_by_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    ok = {"source": "crossref", "title": "A study", "record_id": "a"}
+    path.write_text(json.dumps(ok) + "\n" + '{"title": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    with pytest.raises(ParseError) as caught:
+        dedup_file(path, io.StringIO())
+    assert str(caught.value) == f"{path}:2: nesting too deep"
+
+
+def test_input_that_is_not_utf8_names_byte_and_offset(tmp_path: Path) -> None:
+    path = tmp_path / "records.csv"
+    # Excel's UTF-8 BOM, then a title saved as Latin-1 ("Müller" with ü as the byte 0xfc)
+    raw = b"\xef\xbb\xbfrecord_id,title\n1,M\xfcller\n"
+    path.write_bytes(raw)
+    with pytest.raises(ParseError) as caught:
+        dedup_file(path, io.StringIO())
+    assert raw.index(b"\xfc") == 22  # counted in the file, the BOM's 3 bytes included
+    assert str(caught.value) == f"{path}: not UTF-8 text (byte 0xfc at offset 22)"
+    path.write_bytes(b"\xef\xbb\xbfrecord_id,title\r\n1,M\xc3\xbcller\r\n")  # the same, UTF-8
+    out = io.StringIO()
+    assert dedup_file(path, out).records == 1
+    assert out.getvalue() == "record_id,title,duplicate_id\n1,Müller,1\n"
