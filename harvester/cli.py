@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -67,6 +69,19 @@ class Options:
 def _fail(message: str, code: int) -> NoReturn:
     typer.echo(f"harvester: {message}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def _writing(path: Path | None) -> Iterator[None]:
+    """Around the code that writes ``path`` (a file, or a directory of files): a path that
+    cannot be written is the user's to fix, so it is one line and exit 2, not a traceback.
+    ``None`` (stdout) passes errors on unchanged."""
+    try:
+        yield
+    except OSError as e:
+        if path is None:
+            raise
+        _fail(f"cannot write {e.filename or path}: {e.strerror or e}", 2)
 
 
 def _version(value: bool) -> None:
@@ -184,6 +199,10 @@ def parse(
             typer.echo(f"harvester: {path}: {e}", err=True)
             failed = True
             continue
+        except RecursionError:  # json and the XML walkers recurse once per nesting level
+            typer.echo(f"harvester: {path}: nesting too deep", err=True)
+            failed = True
+            continue
         for skipped in result.skipped:
             log.warning(
                 "record skipped", file=str(path), source_id=skipped.source_id, reason=skipped.reason
@@ -229,7 +248,7 @@ def export(
     if output is None:
         writer(works, sys.stdout)
     else:
-        with output.open("w", encoding="utf-8", newline="") as fh:
+        with _writing(output), output.open("w", encoding="utf-8", newline="") as fh:
             count = writer(works, fh)
         typer.echo(f"wrote {count} works to {output}", err=True)
 
@@ -264,7 +283,8 @@ def feed(
         finally:
             engine.dispose()
     newest = sorted(works, key=lambda w: (w.first_seen or now, w.id))[-limit:]
-    output.write_bytes(atom_feed(topic, newest, now=now))
+    with _writing(output):
+        output.write_bytes(atom_feed(topic, newest, now=now))
     typer.echo(f"wrote {len(newest)} entries to {output}", err=True)
 
 
@@ -301,7 +321,8 @@ def digest(
             for sub in subscriptions:
                 if dry_run:
                     built, rendered = preview(service, sub)
-                    files = write_preview(rendered, preview_dir)
+                    with _writing(preview_dir):
+                        files = write_preview(rendered, preview_dir)
                     typer.echo(f"── {sub.key}: {len(built.items)} studies; would send: ──")
                     typer.echo(f"Subject: {rendered.subject}\n")
                     typer.echo(rendered.text)
@@ -425,17 +446,19 @@ def backfill(
 
     from harvester.app import build_app
     from harvester.backfill import backfill as run_backfill
+    from harvester.backfill import backfill_window
     from harvester.progress import progress_reporter
 
     options: Options = ctx.obj
     with _errors():
         settings = options.settings()
         chosen = settings.topic(topic)
-        first = _date_option("--since", since)
-        last = _date_option("--until", until) or datetime.now(UTC)
-        assert first is not None
-        if last < first:
-            raise ConfigError("--until is before --since")
+        start = _date_option("--since", since)
+        end = _date_option("--until", until)
+        assert start is not None
+        first, last = backfill_window(
+            start.date(), end.date() if end else None, today=datetime.now(UTC).date()
+        )
         if source is not None and source not in chosen.sources:
             raise ConfigError(
                 f"--source: topic {topic!r} does not use {source!r}; "
@@ -455,8 +478,8 @@ def backfill(
                 results = run_backfill(
                     service,
                     chosen,
-                    since=first.date(),
-                    until=last.date(),
+                    since=first,
+                    until=last,
                     sources=sources,
                     notify=notify,
                     slice_days=slice_days,
@@ -493,8 +516,11 @@ def dedup(
         _fail(f"--format: unknown format {format!r}; use csv, ris or jsonl", 2)
     if not input.is_file():
         _fail(f"{input}: no such file", 2)
-    with _errors():
-        summary = dedup_file(input, output, format=format)
+    try:
+        with _writing(output):
+            summary = dedup_file(input, output, format=format)
+    except ParseError as e:  # the user's own file: exit 2, like any input they gave
+        _fail(str(e), 2)
     typer.echo(
         f"{input}: {summary.records} records, {summary.works} works, "
         f"{summary.duplicates} duplicates removed, {summary.linked} preprint/article links",

@@ -205,7 +205,7 @@ def test_dedup_bad_input_is_named(tmp_path: Path) -> None:
     assert "no such file" in run("dedup", "absent.csv", cwd=tmp_path, check=2).stderr
     broken = tmp_path / "broken.csv"
     broken.write_text('record_id,title\n1,"A study"\n2,"Another",extra\n')
-    assert "broken.csv:3:" in run("dedup", str(broken), cwd=tmp_path, check=1).stderr
+    assert "broken.csv:3:" in run("dedup", str(broken), cwd=tmp_path, check=2).stderr
 
 
 def test_status_shows_runs_next_run_failures_and_pending_digests(
@@ -227,3 +227,72 @@ def test_status_shows_runs_next_run_failures_and_pending_digests(
     assert ", failed; " in out and "error: HTTP 400" in out
     assert "new studies waiting" in out and "email:" in out
     assert "daemons\n  none running" in out
+
+
+def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The error of a refused command: exactly one line on stderr, no traceback."""
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr.rstrip("\n")
+
+
+def test_unwritable_outputs_are_one_line_naming_the_path(project: Path, tmp_path: Path) -> None:
+    run("db", "upgrade", cwd=project)  # so that no "database migrated" line comes first
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    missing = tmp_path / "no-such-dir"
+    feed = run("feed", "nlp", "-o", str(missing / "nlp.xml"), cwd=project, check=2)
+    assert one_line(feed) == (
+        f"harvester: cannot write {missing / 'nlp.xml'}: No such file or directory"
+    )
+    export = run("export", "--format", "ris", "-o", str(blocker / "x.ris"), cwd=project, check=2)
+    assert one_line(export) == f"harvester: cannot write {blocker / 'x.ris'}: Not a directory"
+    assert one_line(run("export", "-o", str(tmp_path), cwd=project, check=2)) == (
+        f"harvester: cannot write {tmp_path}: Is a directory"
+    )
+    preview = blocker / "preview"
+    digest = run("digest", "--dry-run", "--preview-dir", str(preview), cwd=project, check=2)
+    assert one_line(digest) == f"harvester: cannot write {preview}: Not a directory"
+    records = tmp_path / "records.csv"
+    records.write_text('record_id,title\n1,"A study"\n')
+    dedup = run("dedup", str(records), "-o", str(missing / "out.csv"), cwd=project, check=2)
+    assert one_line(dedup) == (
+        f"harvester: cannot write {missing / 'out.csv'}: No such file or directory"
+    )
+    assert not missing.exists()
+
+
+def test_nesting_and_encoding_problems_in_the_config_exit_2(project: Path) -> None:
+    config = project / "config" / "harvester.toml"
+    good = config.read_text(encoding="utf-8")
+    name = Path("config/harvester.toml")
+
+    config.write_text(
+        good.replace("query = '(", "query = '" + "(" * 50_001, 1).replace(
+            "depress*)'", "depress*)" + ")" * 50_000 + "'", 1
+        )
+    )
+    error = one_line(run("export", cwd=project, check=2))
+    assert error.startswith(
+        f"harvester: {name}: topics[0].query: query syntax error: nesting deeper than 100 "
+        "levels of parentheses and NOT at position 100: …"
+    )
+    assert one_line(run("harvest", "nlp", cwd=project, check=2)) == error
+
+    config.write_text(good + "x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert one_line(run("export", cwd=project, check=2)).startswith(
+        f"harvester: {name}: not valid TOML: arrays or inline tables nested too deeply (line "
+    )
+
+    config.write_bytes(good.encode("utf-8") + b"# \xff\n")
+    offset = len(good.encode("utf-8")) + 2
+    assert one_line(run("export", cwd=project, check=2)) == (
+        f"harvester: {name}: not UTF-8 text (byte 0xff at offset {offset})"
+    )
+    assert not (project / "harvester.db").exists()  # refused before the database was opened
+
+
+def test_dedup_deeply_nested_jsonl_exits_2_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"title": "A study"}\n{"title": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    proc = run("dedup", str(path), cwd=tmp_path, check=2)
+    assert one_line(proc) == f"harvester: {path}:2: nesting too deep"
