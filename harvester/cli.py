@@ -127,9 +127,10 @@ def init(
     target = directory / "config" / "harvester.toml"
     if target.exists() and not force:
         _fail(f"{target} exists; use --force to overwrite it", 2)
-    target.parent.mkdir(parents=True, exist_ok=True)
     example = resources.files("harvester").joinpath("templates/harvester.example.toml")
-    target.write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    with _writing(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
     typer.echo(f"wrote {target}: edit the topic, then run `harvester harvest`")
 
 

@@ -249,6 +249,11 @@ def test_unwritable_outputs_are_one_line_naming_the_path(project: Path, tmp_path
     assert one_line(run("export", "-o", str(tmp_path), cwd=project, check=2)) == (
         f"harvester: cannot write {tmp_path}: Is a directory"
     )
+    init = run("init", str(blocker / "project"), cwd=project, check=2)
+    assert (
+        one_line(init)
+        == f"harvester: cannot write {blocker / 'project' / 'config'}: Not a directory"
+    )
     preview = blocker / "preview"
     digest = run("digest", "--dry-run", "--preview-dir", str(preview), cwd=project, check=2)
     assert one_line(digest) == f"harvester: cannot write {preview}: Not a directory"
