@@ -200,7 +200,7 @@ def parse(
             typer.echo(f"harvester: {path}: {e}", err=True)
             failed = True
             continue
-        except RecursionError:  # json and the XML walkers recurse once per nesting level
+        except RecursionError:  # json recurses once per nesting level: a hostile file
             typer.echo(f"harvester: {path}: nesting too deep", err=True)
             failed = True
             continue

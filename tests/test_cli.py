@@ -301,3 +301,11 @@ def test_dedup_deeply_nested_jsonl_exits_2_naming_file_and_line(tmp_path: Path) 
     path.write_text('{"title": "A study"}\n{"title": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
     proc = run("dedup", str(path), cwd=tmp_path, check=2)
     assert one_line(proc) == f"harvester: {path}:2: nesting too deep"
+
+
+def test_parse_reports_a_file_nested_too_deeply(tmp_path: Path) -> None:
+    # shaped like a Crossref works answer, its "message" a wall of arrays
+    path = tmp_path / "works.json"
+    path.write_text('{"status": "ok", "message": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    proc = run("parse", "--source", "crossref", str(path), cwd=tmp_path, check=1)
+    assert one_line(proc) == f"harvester: {path}: nesting too deep"
