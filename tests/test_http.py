@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -66,14 +67,15 @@ def fetcher_for(
 # --- the client ---------------------------------------------------------------------------
 
 
-def test_client_identifies_harvester_and_follows_redirects() -> None:
+def test_client_identifies_harvester_and_follows_no_redirect_itself() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/old":
             return httpx.Response(301, headers={"Location": "/new"})
         return httpx.Response(200, text=request.headers["User-Agent"])
 
     with build_client(contact="me@example.org", transport=httpx.MockTransport(handler)) as c:
-        response = c.get("https://api.example.org/old")
+        assert c.get("https://api.example.org/old").status_code == 301  # the Fetcher decides
+        response = c.get("https://api.example.org/new")
         assert c.timeout.read == 30.0
     assert response.text == (
         f"harvester/{__version__} (+https://github.com/harvester-project/harvester;"
@@ -250,18 +252,29 @@ def test_slow_answers_time_out_and_are_retried(emu: Emulator, sleeps: Sleeps) ->
 
 @pytest.mark.integration
 def test_requests_are_paced_per_host(emu: Emulator, client: httpx.Client) -> None:
-    emu.set_rate_limit("pubmed", per_second=5)  # the emulator would answer 429 if too fast
+    # The schedule is the limiter's own (deterministic); the one wall-clock check is a
+    # lower bound that a loaded machine can only make easier (issue 11.10: the arrivals
+    # measured at the server were not).
     limiter = RateLimiter()
     limiter.set_rate("127.0.0.1", 5)
     fetcher = Fetcher(client, limiter, sleep=Sleeps())
     url = emu.base_url("pubmed") + "/efetch.fcgi"
+    starts = []
+    acquire = limiter.acquire
 
+    def noting(host: str) -> float:
+        starts.append(acquire(host))
+        return starts[-1]
+
+    limiter.acquire = noting  # type: ignore[method-assign]
+    began = time.monotonic()
     for _ in range(4):
         fetcher.get(url, {**POLITE, "id": 9997})
+    elapsed = time.monotonic() - began
 
-    arrivals = [r.time for r in emu.requests]
     assert [r.status for r in emu.requests] == [200] * 4
-    assert arrivals[-1] - arrivals[0] >= (4 - 1) / 5
+    assert [b - a for a, b in itertools.pairwise(starts)] == pytest.approx([0.2] * 3, abs=1e-9)
+    assert elapsed >= starts[-1] - starts[0]
     assert emu.requests[0].headers["user-agent"].endswith("mailto:tests@example.org)")
 
 
@@ -284,17 +297,57 @@ def test_ncbi_style_429_without_retry_after_backs_off(emu: Emulator, client: htt
 # --- the limiter --------------------------------------------------------------------------
 
 
+class FakeTime:
+    """A monotonic clock that moves only when slept on (or by hand)."""
+
+    def __init__(self, now: float = 1000.0, *, advance: bool = True) -> None:
+        self.now = now
+        self.advance = advance
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def clock(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            if self.advance:
+                self.now += seconds
+
+
+def test_limiter_schedule_against_a_fake_clock() -> None:
+    fake = FakeTime()
+    limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
+    limiter.set_rate("fast.example.org", 5)
+
+    starts = [limiter.acquire("fast.example.org") for _ in range(4)]
+    assert starts == pytest.approx([1000.0, 1000.2, 1000.4, 1000.6])
+    assert fake.sleeps == pytest.approx([0.2, 0.2, 0.2])
+
+    fake.now += 10  # idle for a while: the next request starts at once, no burst after it
+    assert limiter.acquire("fast.example.org") == pytest.approx(1010.6)
+    assert limiter.acquire("fast.example.org") == pytest.approx(1010.8)
+
+    assert limiter.adapt("fast.example.org", 1, 1.0) is True  # lowered: applies from now
+    assert limiter.acquire("fast.example.org") == pytest.approx(1011.8)
+
+
 def test_limiter_is_shared_by_threads() -> None:
-    limiter = RateLimiter()
+    # the clock stands still, so every start is a reservation: two threads sharing a host
+    # take consecutive slots, none twice
+    fake = FakeTime(advance=False)
+    limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
     limiter.set_rate("api.example.org", 40)
     starts: list[float] = []
     lock = threading.Lock()
 
     def job() -> None:
         for _ in range(3):
-            limiter.acquire("api.example.org")
+            start = limiter.acquire("api.example.org")
             with lock:
-                starts.append(time.monotonic())
+                starts.append(start)
 
     threads = [threading.Thread(target=job) for _ in range(2)]
     for t in threads:
@@ -302,28 +355,26 @@ def test_limiter_is_shared_by_threads() -> None:
     for t in threads:
         t.join()
 
-    starts.sort()
-    # six starts at 40/s span five intervals of 25 ms whichever thread took them; the span,
-    # not each gap, is asserted: a thread descheduled between acquiring and noting the time
-    # (a busy CI machine) shifts one timestamp, not the pace
-    assert starts[-1] - starts[0] >= 5 * 0.025 - 0.01
+    assert sorted(starts) == pytest.approx([1000.0 + i * 0.025 for i in range(6)])
+    assert sorted(fake.sleeps) == pytest.approx([i * 0.025 for i in range(1, 6)])
 
 
 def test_unlimited_hosts_and_fractional_rates() -> None:
-    limiter = RateLimiter()
-    began = time.monotonic()
+    fake = FakeTime()
+    limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
     for _ in range(20):
         limiter.acquire("unlimited.example.org")
-    assert time.monotonic() - began < 0.1
+    assert fake.sleeps == []
     assert limiter.rate("unlimited.example.org") is None
 
     limiter.set_rate("export.arxiv.org", 1 / 3)  # arXiv: one request every 3 seconds
     assert limiter.rate("export.arxiv.org") == pytest.approx(1 / 3)
+    assert [limiter.acquire("export.arxiv.org") for _ in range(3)] == pytest.approx(
+        [1000.0, 1003.0, 1006.0]
+    )
     limiter.set_rate("fast.example.org", 2.5)
-    began = time.monotonic()
-    for _ in range(2):
-        limiter.acquire("fast.example.org")
-    assert 0.4 <= time.monotonic() - began < 0.6
+    first, second = (limiter.acquire("fast.example.org") for _ in range(2))
+    assert second - first == pytest.approx(0.4)
     with pytest.raises(ValueError):
         limiter.set_rate("x", 0)
 
