@@ -104,12 +104,13 @@ class _Deadline:
     end: float
     stop: threading.Event | None
 
-    def remaining(self) -> float:
-        """Seconds left; raises once the deadline has passed or a stop was requested."""
+    def remaining(self, *, slack: float = 0.0) -> float:
+        """Seconds left; raises once the deadline has passed (within ``slack``) or a stop
+        was requested."""
         if self.stop is not None and self.stop.is_set():
             raise RequestInterrupted("stopped: request abandoned")
         left = self.end - time.monotonic()
-        if left <= 0:
+        if left <= slack:
             raise DeadlineExceeded(
                 f"no complete response within the {self.seconds:g} s request deadline"
             )
@@ -146,7 +147,8 @@ class _GuardedNetworkStream(httpcore.NetworkStream):
                     raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _clip(timeout))
+        with _deadline_named():
+            self._inner.write(buffer, _clip(timeout))
 
     def close(self) -> None:
         self._inner.close()
@@ -157,7 +159,8 @@ class _GuardedNetworkStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        inner = self._inner.start_tls(ssl_context, server_hostname, _clip(timeout))
+        with _deadline_named():
+            inner = self._inner.start_tls(ssl_context, server_hostname, _clip(timeout))
         return _GuardedNetworkStream(inner)
 
     def get_extra_info(self, info: str) -> Any:
@@ -176,19 +179,37 @@ class _GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(
-            host, port, _clip(timeout), local_address=local_address, socket_options=socket_options
-        )
+        with _deadline_named():
+            stream = self._inner.connect_tcp(
+                host,
+                port,
+                _clip(timeout),
+                local_address=local_address,
+                socket_options=socket_options,
+            )
         return _GuardedNetworkStream(stream)
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_unix_socket(path, _clip(timeout), socket_options)
+        with _deadline_named():
+            stream = self._inner.connect_unix_socket(path, _clip(timeout), socket_options)
         return _GuardedNetworkStream(stream)
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
+
+
+@contextmanager
+def _deadline_named() -> Iterator[None]:
+    """A timeout that was the request's deadline is reported as that, not as a timeout."""
+    try:
+        yield
+    except httpcore.TimeoutException:
+        deadline = _ACTIVE.get()
+        if deadline is not None:
+            deadline.remaining(slack=0.05)
+        raise
 
 
 def _clip(timeout: float | None) -> float | None:
@@ -264,11 +285,11 @@ class GuardedTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         deadline = _Deadline(self.deadline, time.monotonic() + self.deadline, self.stop)
-        timeouts = dict(request.extensions.get("timeout") or {})
         left = deadline.remaining()  # no request starts after a stop
-        for name in ("connect", "read", "write", "pool"):
-            value = timeouts.get(name)
-            timeouts[name] = left if value is None else min(value, left)
+        # the wait for a pooled connection is not a socket operation: bounded here
+        timeouts = dict(request.extensions.get("timeout") or {})
+        pool = timeouts.get("pool")
+        timeouts["pool"] = left if pool is None else min(pool, left)
         request.extensions = {**request.extensions, "timeout": timeouts}
         token = _ACTIVE.set(deadline)
         try:

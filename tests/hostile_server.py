@@ -22,6 +22,7 @@ answered.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import zlib
@@ -74,10 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
             owner.requests.append(Seen(time.monotonic(), self.path, headers))
             kind, options = owner.kind, dict(owner.options)
         closing = owner.closing
-        try:
+        # the client giving up (a broken pipe) is what most of these are for
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             getattr(self, f"_{kind}")(options, headers, closing)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up: that is what most of these are for
 
     def _head(self, status: int, headers: dict[str, str]) -> None:
         self.send_response(status)
@@ -107,7 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[i : i + 1])
             self.wfile.flush()
 
-    def _drip_headers(self, o: dict[str, Any], _h: dict[str, str], closing: threading.Event) -> None:
+    def _drip_headers(
+        self, o: dict[str, Any], _h: dict[str, str], closing: threading.Event
+    ) -> None:
         body: bytes = o["body"]
         head = (
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
