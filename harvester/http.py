@@ -673,9 +673,7 @@ class Fetcher:
         if not same_host:
             # the request carries the API's credentials (a header or a parameter): another
             # host must never receive them, so the redirect is not followed at all
-            log.warning(
-                "redirect refused", url=shown, status=response.status_code, location=where
-            )
+            log.warning("redirect refused", url=shown, status=response.status_code, location=where)
             raise FetchError(
                 f"HTTP {response.status_code} redirect to another host refused: {where}",
                 url=shown,

@@ -617,7 +617,7 @@ def test_harvest_cli_against_a_dripping_server_ends_with_a_clear_error(
     config.write_text(
         f"""
 [database]
-url = "sqlite:///{tmp_path / 'h.db'}"
+url = "sqlite:///{tmp_path / "h.db"}"
 
 [http]
 request_deadline_seconds = 2
@@ -761,7 +761,7 @@ def test_sigterm_stops_a_daemon_within_seconds(
     config.write_text(
         f"""
 [database]
-url = "sqlite:///{tmp_path / 'h.db'}"
+url = "sqlite:///{tmp_path / "h.db"}"
 
 [sources.pubmed]
 base_url = "{hostile.url}"
@@ -868,9 +868,7 @@ def test_a_gzip_bomb_is_refused_as_it_inflates(hostile: HostileServer) -> None:
 def test_a_body_within_the_cap_is_decoded_once(sleeps: Sleeps) -> None:
     body = (FIXTURES / S2_PAGE).read_bytes()
     handler, _ = scripted(
-        httpx.Response(
-            200, content=gzip.compress(body), headers={"Content-Encoding": "gzip"}
-        )
+        httpx.Response(200, content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
     )
     response = fetcher_for(handler, sleeps).get(URL)
     assert response.content == body and response.json() == json.loads(body)
@@ -895,9 +893,7 @@ def test_a_source_has_its_own_cap(hostile: HostileServer, tmp_path: Path) -> Non
 
 
 @pytest.mark.integration
-def test_each_run_counts_its_own_requests_while_others_run(
-    emu: Emulator, tmp_path: Path
-) -> None:
+def test_each_run_counts_its_own_requests_while_others_run(emu: Emulator, tmp_path: Path) -> None:
     # issue 11.8: five attempts each, but the runs said 14, 19, 21, 22, 25 (one counter)
     names = ("pubmed", "europepmc", "crossref", "semanticscholar")
     for name in names:
@@ -912,8 +908,12 @@ def test_each_run_counts_its_own_requests_while_others_run(
             "database": {"url": f"sqlite:///{tmp_path / 'h.db'}"},
             "sources": tables,
             "topics": [
-                {"name": "t", "query": "cancer* OR model*", "sources": list(names),
-                 "lookback_days": 20000}
+                {
+                    "name": "t",
+                    "query": "cancer* OR model*",
+                    "sources": list(names),
+                    "lookback_days": 20000,
+                }
             ],
         },  # fmt: skip
         path="test.toml",
