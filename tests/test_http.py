@@ -479,15 +479,14 @@ def hostile_app(
     http: dict[str, object] | None = None,
     table: dict[str, object] | None = None,
 ) -> App:
-    settings = parse_settings(
-        {
-            "database": {"url": f"sqlite:///{tmp_path / 'h.db'}"},
-            "sources": {source: {"base_url": base_url, "requests_per_second": 50, **(table or {})}},
-            "topics": [{"name": "t", "query": "cancer", "sources": [source], "lookback_days": 3}],
-            "http": http or {},
-        },
-        path="test.toml",
-    )
+    data: dict[str, object] = {
+        "database": {"url": f"sqlite:///{tmp_path / 'h.db'}"},
+        "sources": {source: {"base_url": base_url, "requests_per_second": 50, **(table or {})}},
+        "topics": [{"name": "t", "query": "cancer", "sources": [source], "lookback_days": 3}],
+    }
+    if http:
+        data["http"] = http
+    settings = parse_settings(data, path="test.toml")
     return build_app(settings, sleep=Sleeps())
 
 
