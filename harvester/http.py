@@ -64,9 +64,9 @@ _UPGRADE = ("http", "https")  # a redirect from http to https on the same host i
 _SNIPPET_CHARS = 200
 # How often a blocked socket read looks at the stop request.
 _POLL_SECONDS = 0.25
-# Raw chunks are handed to httpx's decoder in slices of this size, so a gzip bomb inflates
-# at most ~1,000 x this per step (8 MB) before its decoded bytes are counted.
-_SLICE_BYTES = 8 * 1024
+# Encoded chunks are handed to httpx's decoder in slices of this size, so a gzip bomb
+# inflates at most ~1,000 x this per step (2 MB) before its decoded bytes are counted.
+_SLICE_BYTES = 2 * 1024
 
 
 def user_agent(contact: str | None) -> str:
@@ -224,11 +224,17 @@ class _GuardedStream(httpx.SyncByteStream):
     """A response body read under its request's deadline, counted against a byte cap."""
 
     def __init__(
-        self, inner: httpx.SyncByteStream, deadline: _Deadline, max_bytes: int | None
+        self,
+        inner: httpx.SyncByteStream,
+        deadline: _Deadline,
+        max_bytes: int | None,
+        *,
+        encoded: bool,
     ) -> None:
         self._inner = inner
         self._deadline = deadline
         self._max_bytes = max_bytes
+        self._slice = _SLICE_BYTES if encoded else None
 
     def __iter__(self) -> Iterator[bytes]:
         chunks = iter(self._inner)
@@ -247,8 +253,11 @@ class _GuardedStream(httpx.SyncByteStream):
                 raise ResponseTooLarge(
                     f"response body larger than the {self._max_bytes:,} byte limit"
                 )
-            for start in range(0, len(chunk), _SLICE_BYTES):
-                yield chunk[start : start + _SLICE_BYTES]
+            if self._slice is None:
+                yield chunk
+                continue
+            for start in range(0, len(chunk), self._slice):
+                yield chunk[start : start + self._slice]
 
     def close(self) -> None:
         self._inner.close()
@@ -300,6 +309,7 @@ class GuardedTransport(httpx.BaseTransport):
             response.stream,  # type: ignore[arg-type]
             deadline,
             self.max_bytes,
+            encoded="content-encoding" in response.headers,
         )
         return response
 
