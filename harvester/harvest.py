@@ -109,7 +109,8 @@ class Prefetch:
                 if self._should_stop():
                     raise Interrupted("stopped while waiting for the next page") from None
                 if not self._thread.is_alive() and self._queue.empty():
-                    return  # closed: the producer put nothing more
+                    # never a silent end: the watermark would move past pages never read
+                    raise SourceError("the page fetcher ended without its last page") from None
                 continue
             if item is self._END:
                 return
