@@ -5,6 +5,7 @@ Everything else receives what it needs as arguments; importing a module does not
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ class App:
     fetcher: Fetcher
     clock: Callable[[], datetime]
     sleep: Callable[[float], None] = time.sleep
+    # set to stop: no new request starts, back-off waits and reads in flight end (Daemon.stop)
+    stopping: threading.Event = field(default_factory=threading.Event)
     _sources: dict[str, Source] = field(default_factory=dict)
     _warned: set[str] = field(default_factory=set)
 
@@ -62,6 +65,9 @@ class App:
                 self.limiter.set_concurrency(
                     SOURCES[name].rate_key, concurrency(self.settings.source(name))
                 )
+            max_bytes = self.settings.source(name).max_response_bytes
+            if max_bytes is not None:
+                self.fetcher.set_max_bytes(SOURCES[name].rate_key, max_bytes)
             self._sources[name] = source
         return self._sources[name]
 
@@ -88,16 +94,17 @@ class App:
         )
         query = topic.parsed_query
         term = topic.raw_queries.get(source_name) or source.translate(query)
-        return run_harvest(
-            topic=topic.name,
-            query=query,
-            term=term,
-            source=source,
-            repo=self.repo,
-            window=window,
-            request_count=lambda: self.fetcher.requests,
-            should_stop=should_stop,
-        )
+        with self.fetcher.counting() as requests:  # this run's own, whatever runs beside it
+            return run_harvest(
+                topic=topic.name,
+                query=query,
+                term=term,
+                source=source,
+                repo=self.repo,
+                window=window,
+                request_count=requests,
+                should_stop=should_stop,
+            )
 
     def usable_sources(self, topic: TopicSettings) -> tuple[str, ...]:
         """The topic's sources that can run; one warning for each that needs a missing key."""
@@ -136,15 +143,42 @@ def build_app(
     settings: Settings,
     *,
     clock: Callable[[], datetime] = utcnow,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> App:
-    """Build the service from validated settings."""
+    """Build the service from validated settings.
+
+    ``sleep`` (back-off waits; by default a wait that a stop request ends) may be replaced
+    by a test's; the rate limiter always waits for real, and also ends on a stop request.
+    """
     engine = open_engine(settings.database.url)
     contact = next((s.contact for s in settings.sources.values() if s.contact), None)
-    client = build_client(contact=contact, transport=transport)
-    limiter = RateLimiter()
-    fetcher = Fetcher(client, limiter, sleep=sleep)
+    stopping = threading.Event()
+
+    def pause(seconds: float) -> None:
+        stopping.wait(seconds)
+
+    limits = settings.http
+    caps = [s.max_response_bytes for s in settings.sources.values() if s.max_response_bytes]
+    client = build_client(
+        contact=contact,
+        transport=transport,
+        timeout=limits.timeout_seconds,
+        deadline=limits.request_deadline_seconds,
+        # on the wire, the largest cap any source has; each source's own (decoded) is the
+        # fetcher's
+        max_response_bytes=max([limits.max_response_bytes, *caps]),
+        stop=stopping,
+    )
+    limiter = RateLimiter(sleep=pause)
+    sleep = sleep if sleep is not None else pause
+    fetcher = Fetcher(
+        client,
+        limiter,
+        sleep=sleep,
+        max_response_bytes=limits.max_response_bytes,
+        stop=stopping,
+    )
     return App(
         settings=settings,
         engine=engine,
@@ -154,4 +188,5 @@ def build_app(
         fetcher=fetcher,
         clock=clock,
         sleep=sleep,
+        stopping=stopping,
     )

@@ -146,19 +146,20 @@ def backfill(
                     if on_progress is not None:
                         on_progress(p)
 
-                result = run_harvest(
-                    topic=topic.name,
-                    query=query,
-                    term=term,
-                    source=source,
-                    repo=app.repo,
-                    window=window,
-                    backfill=not notify,
-                    advance_watermark=False,
-                    request_count=lambda: app.fetcher.requests,
-                    should_stop=should_stop,
-                    on_page=page_done,
-                )
+                with app.fetcher.counting() as requests:  # this slice's own
+                    result = run_harvest(
+                        topic=topic.name,
+                        query=query,
+                        term=term,
+                        source=source,
+                        repo=app.repo,
+                        window=window,
+                        backfill=not notify,
+                        advance_watermark=False,
+                        request_count=requests,
+                        should_stop=should_stop,
+                        on_page=page_done,
+                    )
                 runs.append(result)
                 if result.status in ("ok", "partial"):
                     app.repo.finish_slice(topic.name, name, window, result.run_id)

@@ -87,6 +87,8 @@ class SourceSettings(_Strict):
     requests_per_second: float | None = Field(default=None, gt=0)
     overlap_days: int | None = Field(default=None, ge=0, le=365)
     page_size: int | None = Field(default=None, gt=0)
+    # decoded bytes one response may have; None: [http] max_response_bytes
+    max_response_bytes: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -316,6 +318,14 @@ class DaemonSettings(_Strict):
     digest_retry_seconds: float = Field(default=300.0, gt=0)  # how often unsent digests retry
 
 
+class HttpSettings(_Strict):
+    """Limits of every HTTP request the app makes (API pages and Slack posts)."""
+
+    timeout_seconds: float = Field(default=30.0, gt=0)  # per connect / read / write
+    request_deadline_seconds: float = Field(default=120.0, gt=0)  # per attempt, in total
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, gt=0)  # decoded, per response
+
+
 class ChannelsSettings(_Strict):
     email: EmailChannelSettings | None = None
     slack: SlackChannelSettings | None = None
@@ -330,6 +340,7 @@ class Settings(_Strict):
     subscriptions: tuple[SubscriptionSettings, ...] = ()
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     path: str | None = Field(default=None, exclude=True)
 
     @field_validator("sources")

@@ -7,7 +7,8 @@
      ├── QuerySyntaxError     a portable query that does not parse (position and reason)
      ├── SourceError          something went wrong talking to or reading a bibliographic API
      │    ├── FetchError      the request failed (network, HTTP status, API error body)
-     │    │    └── RateLimited    the API said "too many requests" and retries ran out
+     │    │    ├── RateLimited    the API said "too many requests" and retries ran out
+     │    │    └── Interrupted    a stop request ended the request or its wait (a daemon stopping)
      │    └── ParseError      a response could not be read (malformed, truncated, unexpected shape)
      ├── StoreError           the database refused or is not usable
      └── NotifyError          a channel (SMTP, Slack) did not accept a digest
@@ -59,6 +60,11 @@ class FetchError(SourceError):
 
 class RateLimited(FetchError):
     """The API kept answering 429 (or its equivalent) after every retry."""
+
+
+class Interrupted(FetchError):
+    """A stop was requested (the daemon is shutting down): no further request was sent, or
+    a back-off or read was cut short. A harvest that meets it ends ``interrupted``."""
 
 
 class ParseError(SourceError):

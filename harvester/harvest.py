@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 import structlog
 from structlog.contextvars import bound_contextvars
 
-from harvester.errors import ParseError, SourceError, StoreError
+from harvester.errors import Interrupted, ParseError, SourceError, StoreError
 from harvester.query import Query
 from harvester.sources.base import Page, Source, Window
 from harvester.store.repository import PageOutcome, Repository, RunCounts
@@ -49,16 +49,28 @@ class Prefetch:
 
     The source's generator runs in one background thread, at most ``depth`` pages ahead, so
     the request rate follows the API's limit rather than the store's speed (and a Crossref
-    cursor never idles). Errors come out where the page would have. ``close`` stops the
-    thread after the request in flight.
+    cursor never idles). Errors come out where the page would have. No wait is unbounded:
+    the consumer's looks at ``should_stop`` every ``_POLL`` seconds (``Interrupted`` once it
+    is true and no page is ready), and ``close`` waits at most ``join_timeout`` seconds for
+    the request in flight (every request has its own deadline besides).
     """
 
     _END = object()
+    _POLL = 0.1
 
-    def __init__(self, pages: Iterator[Page], *, depth: int = 2) -> None:
+    def __init__(
+        self,
+        pages: Iterator[Page],
+        *,
+        depth: int = 2,
+        should_stop: Callable[[], bool] = lambda: False,
+        join_timeout: float = 10.0,
+    ) -> None:
         self._pages = pages
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
+        self._should_stop = should_stop
+        self._join_timeout = join_timeout
         self._context = contextvars.copy_context()  # the run's log context, in the thread
         self._thread = threading.Thread(target=self._produce, name="prefetch", daemon=True)
         self._thread.start()
@@ -66,7 +78,7 @@ class Prefetch:
     def _put(self, item: object) -> bool:
         while not self._stop.is_set():
             try:
-                self._queue.put(item, timeout=0.1)
+                self._queue.put(item, timeout=self._POLL)
                 return True
             except queue.Full:
                 continue
@@ -91,7 +103,15 @@ class Prefetch:
 
     def __iter__(self) -> Iterator[Page]:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._POLL)
+            except queue.Empty:
+                if self._should_stop():
+                    raise Interrupted("stopped while waiting for the next page") from None
+                if not self._thread.is_alive() and self._queue.empty():
+                    # never a silent end: the watermark would move past pages never read
+                    raise SourceError("the page fetcher ended without its last page") from None
+                continue
             if item is self._END:
                 return
             if isinstance(item, BaseException):
@@ -100,7 +120,10 @@ class Prefetch:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        self._thread.join(self._join_timeout)
+        if self._thread.is_alive():
+            # its request ends by its own deadline; what it fetches is dropped
+            log.warning("prefetch left running", waited_s=self._join_timeout)
 
 
 def plan_window(
@@ -145,7 +168,7 @@ def run_harvest(
             window_end=window.end.isoformat(),
             backfill=backfill,
         )
-        pages = Prefetch(source.fetch(term, window))
+        pages = Prefetch(source.fetch(term, window), should_stop=should_stop)
         try:
             for page in pages:
                 counts = replace(counts, pages=counts.pages + 1)
@@ -198,6 +221,10 @@ def run_harvest(
                     status, error = "interrupted", "stopped before the window was complete"
                     log.info("harvest interrupted", page=page.number)
                     break
+        except Interrupted as e:
+            # a stop request, not a failure of the source: the watermark holds
+            log.info("harvest interrupted", error=str(e))
+            status, error = "interrupted", str(e)
         except SourceError as e:
             log.error("source failed", error=str(e))
             counts = replace(counts, errors=counts.errors + 1)

@@ -273,6 +273,7 @@ class Daemon:
     def stop(self) -> None:
         """No new jobs; running harvests end after their current page; then return."""
         self.stopping.set()
+        self.app.stopping.set()  # back-off waits and requests in flight end now
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
 
