@@ -68,7 +68,8 @@ def test_bibtex_reads_back_with_bibtexparser(works: list[StoredWork]) -> None:
     assert len(set(keys)) == len(keys)
     first = library.entries[0]
     record = works[0].record
-    assert first["title"] == record.title and first["doi"] == record.ids.doi
+    # the title braced whole: styles that lower-case titles keep its capitals
+    assert first["title"] == f"{{{record.title}}}" and first["doi"] == record.ids.doi
     assert first["pages"] == (record.pages or "").replace("-", "--")
 
 
