@@ -368,3 +368,37 @@ def test_atom_feed_refuses_a_self_url_that_is_not_http() -> None:
 
     with pytest.raises(ConfigError, match="http"):
         atom_feed("nlp", [], now=NOW, self_url="tag:harvester,2026:topic:nlp")
+
+
+def test_feed_command_writes_the_self_url_it_is_given(
+    corpus: list[StoredWork], tmp_path: Path
+) -> None:
+    """`harvester feed --self-url`, as a user runs it (the installed script, in a subprocess)."""
+    import feedparser
+
+    from tests.test_cli import run
+
+    run("init", cwd=tmp_path)
+    topic = "online-self-help-anxiety-depression"  # the example topic `init` writes
+    url = f"sqlite:///{tmp_path / 'feed.db'}"
+    engine = open_engine(url)
+    repo = Repository(engine, clock=FixedClock(datetime.now(UTC)))
+    now = datetime.now(UTC)
+    run_id = repo.begin_run(topic, "pubmed", Window(now - timedelta(days=1), now))
+    repo.store_page(run_id, topic, [w.record for w in corpus[:5]])
+    engine.dispose()
+    env = {"HARVESTER_DATABASE_URL": url}
+    self_url = "https://example.org/feeds/anxiety.xml"
+    run("feed", topic, "-o", "with.xml", "--self-url", self_url, cwd=tmp_path, env=env)
+    run("feed", topic, "-o", "without.xml", cwd=tmp_path, env=env)
+    with_self = feedparser.parse(str(tmp_path / "with.xml"))
+    without = feedparser.parse(str(tmp_path / "without.xml"))
+    assert len(with_self.entries) == len(without.entries) == 5
+    assert [link.href for link in with_self.feed.links if link.rel == "self"] == [self_url]
+    assert not [link for link in without.feed.get("links", []) if link.rel == "self"]
+    refused = run(
+        "feed", topic, "-o", "bad.xml", "--self-url", "feeds/anxiety.xml", cwd=tmp_path,
+        env=env, check=None,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "http" in refused.stderr
+    assert not (tmp_path / "bad.xml").exists()
