@@ -1,7 +1,9 @@
 """Stored works out as files for reference managers and feed readers.
 
-JSONL (the Record schema), CSV (the dedup CSV columns), RIS (rispy), BibTeX (bibtexparser),
-CSL-JSON (the Citation Style Language's JSON, which Zotero and Pandoc read) and Atom (feedgen).
+JSONL (the Record schema), CSV (the dedup CSV columns), RIS (rispy), BibTeX (written here, for
+classic BibTeX and biber alike: see its section), CSL-JSON (the Citation Style Language's JSON,
+which Zotero and Pandoc read) and Atom (feedgen). tests/test_export_readers.py reads each back
+with readers other than the writers: pybtex, citation-js, pdflatex with bibtex, feedparser.
 """
 
 from __future__ import annotations
