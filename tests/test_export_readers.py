@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from harvester.exporters import EXPORTERS, atom_feed
+from harvester.exporters import EXPORTERS, atom_feed, tex_escape
 from harvester.sources.base import Window
 from harvester.store.database import open_engine
 from harvester.store.repository import Repository, StoredWork
@@ -190,6 +190,17 @@ def test_bibtex_reads_back_with_pybtex_with_every_field_and_special_kept(
     assert kept["$"] and kept["&"] and kept["%"], kept
 
 
+def test_bibtex_is_ascii_but_for_scripts_latex_has_no_commands_for(
+    corpus: list[StoredWork],
+) -> None:
+    """Accented Latin, Greek and signs are LaTeX commands (8-bit BibTeX sorts, purifies and
+    abbreviates those correctly); the corpus's only other characters are a Hangul name's."""
+    text = export("bibtex", corpus)
+    assert "{\\'{e}}" in text and "{$\\alpha$}" in text and "{\\textpm}" in text
+    others = {c for c in text if not c.isascii()}
+    assert others and all(unicodedata.name(c).startswith("HANGUL") for c in others), others
+
+
 def test_bibtex_titles_are_protected_from_lower_casing(corpus: list[StoredWork]) -> None:
     """plain.bst lower-cases titles except braced parts: the whole title is braced."""
     text = export("bibtex", corpus)
@@ -258,11 +269,23 @@ def test_bibtex_compiles_with_pdflatex_and_plain_bst(
     tex(*latex)
     log = tex(*latex)
     assert "Missing character" not in log
-    bbl = (tmp_path / "doc.bbl").read_text(encoding="utf-8")
+    bbl = " ".join((tmp_path / "doc.bbl").read_text(encoding="utf-8").split())
     assert bbl.count("\\bibitem") == len(corpus)
+    # plain.bst lower-cases titles but braced ones: each is printed as recorded
+    titled = [w for w in corpus if w.record.title]
+    kept = [w for w in titled if f"{{{tex_escape(w.record.title or '')}}}" in bbl]
+    assert len(kept) == len(titled)
+    assert "{ChatGPT and Software Testing Education: Promises {\\&} Perils}" in bbl
     # the names with accents went through BibTeX's name formatting as LaTeX commands
-    assert "Foltyński" in {a.family for w in corpus for a in w.record.authors}
     assert "Folty{\\'{n}}ski" in bbl
+    # and abbreviating styles cut an accented initial whole (Łukasz, Árpád, Çaglar)
+    (tmp_path / "doc.aux").write_text(
+        (tmp_path / "doc.aux").read_text().replace("\\bibstyle{plain}", "\\bibstyle{abbrv}")
+    )
+    tex("bibtex", "doc")
+    abbreviated = " ".join((tmp_path / "doc.bbl").read_text(encoding="utf-8").split())
+    for initial in ("{\\L}.~Kaiser", "{\\'{A}}.~Knap", '{\\c{C}}.~G{\\"{u}}l{\\c{c}}ehre'):
+        assert initial in abbreviated, initial
 
 
 # --- RIS -------------------------------------------------------------------------------------
@@ -306,6 +329,16 @@ def test_ris_puts_the_pmid_in_the_accession_number(corpus: list[StoredWork]) -> 
     assert len(with_pmid) > 100
     for work in with_pmid:
         assert entries[str(work.id)]["accession_number"] == work.record.ids.pmid
+    # Zotero's RIS import takes an author's text up to its first comma as the family name and
+    # reads a name with no comma as one institutional name: collective names have none
+    collective = 0
+    for work in corpus:
+        names = entries[str(work.id)].get("authors", [])
+        for au, author in zip(names, work.record.authors, strict=True):
+            if author.collective:
+                assert "," not in au and au.replace(";", ",") == author.collective, au
+                collective += 1
+    assert collective >= 2
 
 
 # --- CSL-JSON --------------------------------------------------------------------------------
