@@ -330,6 +330,11 @@ def _bibtex_key(work: StoredWork) -> str:
     return f"{stem.lower()}{r.year or ''}w{work.id}"
 
 
+def _bibtex_pages(pages: str) -> str:
+    """A page range with BibTeX's en dash ("--"), whatever dash the source used."""
+    return "--".join(tex_escape(p) for p in re.split(r"\s*[-\u2010-\u2015]+\s*", pages))
+
+
 def bibtex_entry(work: StoredWork) -> str:
     """One work as a BibTeX entry. The title is braced whole, so styles that lower-case titles
     (plain.bst makes "R&D" and "Tobin's Q" into "r&d" and "tobin's q") print it as recorded."""
@@ -343,11 +348,11 @@ def bibtex_entry(work: StoredWork) -> str:
         ("year", str(r.year) if r.year else None),
         ("volume", tex_escape(r.volume) if r.volume else None),
         ("number", tex_escape(r.issue) if r.issue else None),
-        ("pages", tex_escape(r.pages).replace("-", "--") if r.pages else None),
+        ("pages", _bibtex_pages(r.pages) if r.pages else None),
         ("doi", _tex_verbatim(r.ids.doi) if r.ids.doi else None),
         ("pmid", _tex_verbatim(r.ids.pmid) if r.ids.pmid else None),
         ("pmcid", _tex_verbatim(r.ids.pmcid) if r.ids.pmcid else None),
-        # biblatex's eprint fields; citation-js and Zotero read archiveprefix as well
+        # biblatex's eprint and eprinttype; archiveprefix for the arXiv-aware .bst styles
         ("eprint", _tex_verbatim(r.ids.arxiv) if r.ids.arxiv else None),
         ("eprinttype", "arxiv" if r.ids.arxiv else None),
         ("archiveprefix", "arXiv" if r.ids.arxiv else None),
