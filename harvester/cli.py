@@ -263,6 +263,13 @@ def feed(
         int, typer.Option("--days", min=1, help="Works first seen in the last N days")
     ] = 30,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many entries")] = 200,
+    self_url: Annotated[
+        str | None,
+        typer.Option(
+            "--self-url",
+            help="The http(s) URL the feed is published at (its rel=self link; none if unset)",
+        ),
+    ] = None,
 ) -> None:
     """Write an Atom feed of a topic's recent works (newest first)."""
     from datetime import timedelta
@@ -284,8 +291,10 @@ def feed(
         finally:
             engine.dispose()
     newest = sorted(works, key=lambda w: (w.first_seen or now, w.id))[-limit:]
+    with _errors():
+        data = atom_feed(topic, newest, now=now, self_url=self_url)
     with _writing(output):
-        output.write_bytes(atom_feed(topic, newest, now=now))
+        output.write_bytes(data)
     typer.echo(f"wrote {len(newest)} entries to {output}", err=True)
 
 

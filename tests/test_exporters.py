@@ -68,7 +68,8 @@ def test_bibtex_reads_back_with_bibtexparser(works: list[StoredWork]) -> None:
     assert len(set(keys)) == len(keys)
     first = library.entries[0]
     record = works[0].record
-    assert first["title"] == record.title and first["doi"] == record.ids.doi
+    # the title braced whole: styles that lower-case titles keep its capitals
+    assert first["title"] == f"{{{record.title}}}" and first["doi"] == record.ids.doi
     assert first["pages"] == (record.pages or "").replace("-", "--")
 
 
@@ -91,3 +92,48 @@ def test_atom_feed_is_well_formed_and_newest_first(works: list[StoredWork], tmp_
     titles = [e.findtext("a:title", namespaces=ns) for e in entries]
     assert titles[0] == works[9].record.title  # the last added is the first entry
     assert all(e.find("a:link", ns) is not None for e in entries)
+
+
+def test_bibtex_escapes_every_latex_special_and_keeps_names_whole() -> None:
+    """Issue 11.3's examples in one record (made here: no recorded response holds them all)."""
+    import pybtex.errors
+    from pybtex.database import parse_string
+
+    from harvester.records import Author, Identifiers, Record
+    from tests.test_export_readers import latex_to_text
+
+    title = "R&D and Tobin's Q: $35,000 for 100% of #1 a_b {x} ~ ^ \\ <0.05"
+    record = Record(
+        source="crossref",
+        title=title,
+        venue="Information & Management",
+        pages="123–130",
+        year=2020,
+        abstract="An odd $ sign, then 5% and A&B.",
+        ids=Identifiers(doi="10.1000/a_b%{1}"),
+        authors=(
+            Author(family="Foltyński", given="Łukasz"),
+            Author(collective="Task and Finish Group (TFG-U), European Federation (EFLM)"),
+            Author(family="Sanders, Jr", given="Anne"),
+        ),
+        type="journal-article",
+    )
+    text = export("bibtex", [StoredWork(7, record, ("crossref",))])
+    pybtex.errors.set_strict_mode(True)
+    try:
+        entry = parse_string(text, "bibtex").entries["foltynski2020w7"]
+    finally:
+        pybtex.errors.set_strict_mode(False)
+    assert text.isascii()
+    assert entry.fields["title"].startswith("{") and entry.fields["title"].endswith("}")
+    assert latex_to_text(entry.fields["title"]) == title
+    assert latex_to_text(entry.fields["journal"]) == "Information & Management"
+    assert latex_to_text(entry.fields["abstract"]) == record.abstract
+    assert entry.fields["pages"] == "123--130"
+    assert entry.fields["doi"] == "10.1000/a_b%%7B1%7D"
+    people = entry.persons["author"]
+    assert len(people) == 3  # no name split at its "and" or its comma
+    assert latex_to_text(people[0].last_names[0]) == "Foltyński"
+    assert latex_to_text(people[0].first_names[0]) == "Łukasz"
+    assert latex_to_text(people[1].last_names[0]) == record.authors[1].collective
+    assert latex_to_text(people[2].last_names[0]) == "Sanders, Jr"
