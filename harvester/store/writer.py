@@ -80,7 +80,8 @@ def lock_writes(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}'"))
         session.execute(
-            text("SELECT pg_advisory_xact_lock(:cls, hashtext(current_schema()))"),
+            # (no schema on the search path: '', never NULL, which would take no lock)
+            text("SELECT pg_advisory_xact_lock(:cls, hashtext(coalesce(current_schema(), '')))"),
             {"cls": WRITE_LOCK_CLASS},
         )
         return
