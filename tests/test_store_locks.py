@@ -103,3 +103,29 @@ def test_a_missing_database_file_is_created_empty_and_locked(tmp_path: Path) -> 
         lock.release()
     with pytest.raises(StoreError, match="cannot open the SQLite database"):
         DaemonLock(tmp_path / "no-such-dir" / "h.db").acquire()
+
+
+def test_harvester_run_on_a_hard_link_of_a_running_daemons_database_is_refused(
+    database: Path, tmp_path: Path
+) -> None:
+    from tests.test_cli import harvester_command
+
+    link = tmp_path / "link.db"
+    os.link(database, link)
+    config = tmp_path / "h.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{link}"\n'
+        '[[topics]]\nname = "t"\nquery = "x"\nsources = ["pubmed"]\n'
+    )
+    running = DaemonLock(database)  # the daemon that runs on the file's first name
+    running.acquire()
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "HARVESTER_DATABASE_URL"}
+        second = subprocess.run(
+            [*harvester_command(), "--config", str(config), "run"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+    finally:
+        running.release()
+    assert second.returncode == 1, second.stdout + second.stderr
+    assert "another harvester daemon" in second.stderr
