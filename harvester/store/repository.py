@@ -170,16 +170,19 @@ class Repository:
             try:
                 return self._store_page_once(run_id, topic, records, backfill, cursor)
             except (WriteConflict, StoreError) as e:
-                conflict = isinstance(e, WriteConflict) or isinstance(e.__cause__, IntegrityError)
-                if not conflict:
+                if not (isinstance(e, WriteConflict) or _unique_violation(e)):
                     raise
                 if attempt == STORE_ATTEMPTS:
                     raise StoreError(
                         f"page of run {run_id} still conflicts with another writer after "
                         f"{attempt} attempts: {e}"
                     ) from e
-                log.warning("page write conflict, storing again", run_id=run_id,
-                            attempt=attempt, error=str(e))  # fmt: skip
+                log.warning(
+                    "page write conflict, storing again",
+                    run_id=run_id,
+                    attempt=attempt,
+                    error=str(e),
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _store_page_once(
@@ -606,6 +609,13 @@ class Repository:
 
     def _session(self) -> _GuardedSession:
         return _GuardedSession(self.engine)
+
+
+def _unique_violation(error: StoreError) -> bool:
+    """A StoreError from a unique index (PostgreSQL "violates unique constraint", SQLite
+    "UNIQUE constraint failed"): a row another writer inserted meanwhile."""
+    cause = error.__cause__
+    return isinstance(cause, IntegrityError) and "unique" in str(cause.orig).lower()
 
 
 class _GuardedSession(Session):
