@@ -375,8 +375,15 @@ def run(
         settings = options.settings()
         if not settings.topics:
             raise ConfigError(f"{settings.path}: no topics configured")
-        service = build_app(settings)
-        lock = _sqlite_daemon_lock(service.engine)
+        # the lock before the engine: closing a refused lock's descriptor of the database
+        # file would drop SQLite's own locks on it in this process (see DaemonLock)
+        lock = _sqlite_daemon_lock(settings.database.url)
+        try:
+            service = build_app(settings)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         d = settings.daemon
         daemon = Daemon(
             service,
@@ -409,16 +416,20 @@ def run(
                 lock.release()
 
 
-def _sqlite_daemon_lock(engine: object) -> DaemonLock | None:
+def _sqlite_daemon_lock(url: str) -> DaemonLock | None:
     """On SQLite, refuse a second daemon on the same file (StoreError names the lock)."""
-    from sqlalchemy import Engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     from harvester.store.locks import DaemonLock
 
-    assert isinstance(engine, Engine)
-    if engine.dialect.name != "sqlite" or not engine.url.database:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # build_app reports the bad URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    lock = DaemonLock(Path(engine.url.database).resolve())
+    lock = DaemonLock(Path(parsed.database).resolve())
     lock.acquire()
     return lock
 

@@ -78,16 +78,37 @@ def claims_for(engine: Engine) -> PostgresClaims | LocalClaims:
 
 
 class DaemonLock:
-    """An exclusive lock file beside a SQLite database: one daemon per file.
+    """One daemon per SQLite database file, whatever name the file is reached by.
 
-    The kernel drops the lock when the process dies, so a crash never leaves it stuck.
+    The lock is taken on the database file itself (``flock``): the kernel keeps it with
+    the file, not with a name, so a hard link, a symlink or another relative path to the
+    same file meets it. Beside the file, ``<database>.daemon.lock`` (named after the
+    resolved path) is locked too and names the holder; it also keeps off a daemon of an
+    older harvester, which locks only that file. The kernel drops both locks when the
+    process dies, so a crash never leaves them stuck.
+
+    Closing any descriptor of a file drops the POSIX locks that SQLite holds on it in the
+    same process: acquire before the process opens the database (a refused ``acquire``
+    closes its descriptor at once) and release after its engine is disposed.
     """
 
     def __init__(self, database: Path) -> None:
-        self.path = database.with_name(database.name + ".daemon.lock")
+        self.database = database.resolve()
+        self.path = self.database.with_name(self.database.name + ".daemon.lock")
+        self._db_fd: int | None = None
         self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
+        # the database file may not exist yet: SQLite takes an empty file as a new database
+        try:
+            fd = os.open(self.database, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise StoreError(f"cannot open the SQLite database {self.database}: {e}") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise self._refused(self._holder()) from None
         fh = self.path.open("a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -95,19 +116,36 @@ class DaemonLock:
             fh.seek(0)
             holder = fh.read().strip() or "another process"
             fh.close()
-            raise StoreError(
-                f"another harvester daemon ({holder}) already runs on this SQLite database "
-                f"(lock file {self.path}); SQLite serves one daemon: stop the other one, or use "
-                "PostgreSQL for several replicas"
-            ) from None
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise self._refused(holder) from None
         fh.seek(0)
         fh.truncate()
         fh.write(f"pid {os.getpid()}")
         fh.flush()
-        self._fh = fh
+        self._db_fd, self._fh = fd, fh
+
+    def _holder(self) -> str:
+        """Who holds the file, as its lock file says (when it was started by this name)."""
+        try:
+            return self.path.read_text().strip() or "another process"
+        except OSError:
+            return "another process"
+
+    def _refused(self, holder: str) -> StoreError:
+        return StoreError(
+            f"another harvester daemon ({holder}) already runs on this SQLite database "
+            f"({self.database}, perhaps by another name: a hard link or a symlink; lock "
+            f"file {self.path}); SQLite serves one daemon: stop the other one, or use "
+            "PostgreSQL for several replicas"
+        )
 
     def release(self) -> None:
         if self._fh is not None:
             fcntl.flock(self._fh, fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
+        if self._db_fd is not None:
+            fcntl.flock(self._db_fd, fcntl.LOCK_UN)
+            os.close(self._db_fd)
+            self._db_fd = None

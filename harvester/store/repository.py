@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import (
     Engine,
     Select,
@@ -21,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from harvester.errors import StoreError
@@ -40,7 +41,12 @@ from harvester.store.models import (
     Work,
     WorkLink,
 )
-from harvester.store.writer import PageWriter
+from harvester.store.writer import PageWriter, WriteConflict, lock_writes
+
+log = structlog.get_logger(__name__)
+
+# Times a page is stored before a write conflict that keeps coming back fails its run.
+STORE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +159,43 @@ class Repository:
         The page is written in batches (see :class:`~harvester.store.writer.PageWriter`): a few
         queries find what the page's records meet in the store, the records are then matched
         one after the other in page order (so two records of one page that are the same study
-        end as one work), and the rows are written with one statement per table."""
+        end as one work), and the rows are written with one statement per table.
+
+        Pages written at once are written one after the other: the transaction begins with
+        the store's write lock (:func:`~harvester.store.writer.lock_writes`). A row that
+        appeared meanwhile all the same (an identifier of another work, a provenance row:
+        a writer without the lock) rolls the page back and it is stored again from a fresh
+        read, up to ``STORE_ATTEMPTS`` times."""
+        for attempt in range(1, STORE_ATTEMPTS + 1):
+            try:
+                return self._store_page_once(run_id, topic, records, backfill, cursor)
+            except (WriteConflict, StoreError) as e:
+                if not (isinstance(e, WriteConflict) or _unique_violation(e)):
+                    raise
+                if attempt == STORE_ATTEMPTS:
+                    raise StoreError(
+                        f"page of run {run_id} still conflicts with another writer after "
+                        f"{attempt} attempts: {e}"
+                    ) from e
+                log.warning(
+                    "page write conflict, storing again",
+                    run_id=run_id,
+                    attempt=attempt,
+                    error=str(e),
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _store_page_once(
+        self,
+        run_id: int,
+        topic: str,
+        records: Sequence[Record],
+        backfill: bool,
+        cursor: str | None,
+    ) -> PageOutcome:
         now = self.clock()
         with self._session() as session, session.begin():
+            lock_writes(session)
             writer = PageWriter(self, session, run_id, now)
             new_works, duplicates = writer.add(records)
             new_hits = writer.write(topic, backfill)
@@ -569,6 +609,13 @@ class Repository:
 
     def _session(self) -> _GuardedSession:
         return _GuardedSession(self.engine)
+
+
+def _unique_violation(error: StoreError) -> bool:
+    """A StoreError from a unique index (PostgreSQL "violates unique constraint", SQLite
+    "UNIQUE constraint failed"): a row another writer inserted meanwhile."""
+    cause = error.__cause__
+    return isinstance(cause, IntegrityError) and "unique" in str(cause.orig).lower()
 
 
 class _GuardedSession(Session):

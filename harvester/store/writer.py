@@ -2,6 +2,15 @@
 
 Used by :meth:`harvester.store.repository.Repository.store_page`; the only other module
 that speaks SQL.
+
+One identifier, one work, whoever writes at once: a page's transaction first takes the
+store's write lock (:func:`lock_writes`), so reading what the page meets, matching and
+writing are one step that no other page's write can come between: several sources (threads
+of one daemon, replicas on PostgreSQL, a backfill beside the daemon) storing the same study
+at once end as they would one after the other. Should a row appear anyway (a writer that
+does not take the lock, such as an older harvester during an upgrade), an identifier that
+another work holds is a :class:`WriteConflict` and the page is stored again, never written
+without the identifier.
 """
 
 from __future__ import annotations
@@ -42,6 +51,47 @@ from harvester.store.models import (
 
 if TYPE_CHECKING:
     from harvester.store.repository import Repository
+
+
+# The write lock on PostgreSQL: pg_advisory_xact_lock(class, hashtext(current_schema())), so
+# two stores in two schemas of one database do not wait for each other. The class ("hvw")
+# keeps it apart from the claims' and the migrations' one-argument (bigint) locks.
+WRITE_LOCK_CLASS = 0x687677
+# How long a page waits for the write lock on PostgreSQL before its run fails (and is
+# retried later); SQLite waits its busy timeout (30 s, database.py).
+WRITE_LOCK_TIMEOUT = "120s"
+
+
+class WriteConflict(Exception):
+    """A row the page meant to insert appeared meanwhile (another writer): store it again.
+
+    Never leaves :meth:`~harvester.store.repository.Repository.store_page`, which repeats
+    the page and raises StoreError only if the conflict persists."""
+
+
+def lock_writes(session: Session) -> None:
+    """Take the store's write lock for the session's transaction; the first statement.
+
+    PostgreSQL: a transaction-scoped advisory lock, released by the commit or rollback (a
+    crashed writer's lock goes with its connection). SQLite has one writer at a time
+    anyway, but the page's reads must come after that writer is done: ``BEGIN IMMEDIATE``
+    takes the write lock before the first read (the driver would otherwise begin the
+    transaction only at the first INSERT, after the reads)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}'"))
+        session.execute(
+            # (no schema on the search path: '', never NULL, which would take no lock)
+            text("SELECT pg_advisory_xact_lock(:cls, hashtext(coalesce(current_schema(), '')))"),
+            {"cls": WRITE_LOCK_CLASS},
+        )
+        return
+    conn = session.connection()
+    if conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        # inside a transaction the caller began (an outer one, as the benchmark's): a write,
+        # even of nothing, takes the write lock now
+        conn.exec_driver_sql("DELETE FROM work_match_keys WHERE 0")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def provenance_key(record: Record) -> str:
@@ -497,13 +547,22 @@ class PageWriter:
                 ],
             )
         if self.new_ids:
-            s.execute(
-                insert(Identifier).on_conflict_do_nothing(index_elements=["scheme", "value"]),
+            # every identifier the page gives a work was free when the page read the store;
+            # one that is taken now belongs to another work: the page must meet that work
+            inserted = s.execute(
+                insert(Identifier)
+                .on_conflict_do_nothing(index_elements=["scheme", "value"])
+                .returning(Identifier.scheme, Identifier.value),
                 [
                     {"work_id": rid(w), "scheme": scheme, "value": value}
                     for w, scheme, value in self.new_ids
                 ],
-            )
+            ).all()
+            if len(inserted) != len(self.new_ids):
+                taken = sorted(
+                    {(sc, v) for _, sc, v in self.new_ids} - {tuple(r) for r in inserted}
+                )
+                raise WriteConflict(f"identifiers taken by another writer: {taken[:5]}")
         if self.new_keys:
             s.execute(
                 insert(WorkMatchKey).on_conflict_do_nothing(index_elements=["key", "work_id"]),
