@@ -72,7 +72,7 @@ def _backfill_line(repo: Repository, topic: str, source: str, now: datetime) -> 
     else:
         line = (
             f"    backfill: {coverage.start:%Y-%m-%d} through {coverage.end:%Y-%m-%d} "
-            f"({coverage.slices} slices)"
+            f"({coverage.slices} slice{'s' if coverage.slices != 1 else ''})"
         )
     if latest and latest[0].status not in ("ok", "partial"):
         run = latest[0]

@@ -227,3 +227,32 @@ def test_status_shows_runs_next_run_failures_and_pending_digests(
     assert ", failed; " in out and "error: HTTP 400" in out
     assert "new studies waiting" in out and "email:" in out
     assert "daemons\n  none running" in out
+
+
+def test_a_secret_an_api_echoes_is_neither_stored_nor_printed(
+    project: Path, emulator: Emulator
+) -> None:
+    """Issue 18.12: an API that echoes the key in an error put it in harvest_runs.error and
+    on stdout. The efetch answer is NCBI's real error document with its message changed
+    to echo the key (derived from pubmed/esummary_error_no_id.xml)."""
+    import sqlite3
+
+    secret = "ncbi-key-0c7d2b9e41"
+    config = project / "config" / "harvester.toml"
+    text = config.read_text()
+    assert "[sources.pubmed]\n" in text
+    config.write_text(
+        text.replace("[sources.pubmed]\n", '[sources.pubmed]\napi_key_env = "HV_TEST_KEY"\n', 1)
+    )
+    echo = (require_shared() / "pubmed" / "esummary_error_no_id.xml").read_bytes()
+    echo = echo.replace(b"Neither query_key nor id specified", f"bad key {secret}".encode())
+    emulator.faults.add(source="pubmed", kind="body", path_suffix="efetch.fcgi", body=echo)
+    env = {"HV_TEST_KEY": secret, "HARVESTER_DATABASE_URL": f"sqlite:///{project / 'harvester.db'}"}
+    out = run("--log-format", "json", "harvest", "nlp", cwd=project, env=env, check=1)
+    assert "nlp × pubmed: failed" in out.stdout and "bad key REDACTED" in out.stdout
+    assert secret not in out.stdout + out.stderr
+    status = run("status", cwd=project, env=env)
+    assert "bad key REDACTED" in status.stdout and secret not in status.stdout + status.stderr
+    with sqlite3.connect(project / "harvester.db") as db:
+        (error,) = db.execute("SELECT error FROM harvest_runs WHERE topic = 'nlp'").fetchone()
+    assert "bad key REDACTED" in error and secret not in error

@@ -545,3 +545,70 @@ def test_a_database_that_goes_away_gives_one_structured_line_per_failure(
     assert len(harvests) == 1, [e["event"] for e in lines]
     assert harvests[0]["retry_in_seconds"] == 300
     assert not [e for e in lines if e.get("logger", "").startswith("apscheduler")]
+
+
+def test_a_harvest_command_beside_another_skips_the_claimed_window(
+    emulator: Emulator, database_url: str, tmp_path: Path
+) -> None:
+    """Issue 18.7: `harvester harvest` ran the same window as the daemon at the same moment.
+    Two processes harvest one topic × source at once: one runs it, the other skips it. On
+    SQLite the claim is a lock file beside the database (the daemon takes the same one)."""
+    emulator.reset()
+    emulator.faults.add(
+        source="pubmed", kind="slow", path_suffix="efetch.fcgi", delay=1.0, times=None
+    )
+    config_dict = daemon_config(emulator, database_url)
+    config_dict["sources"]["pubmed"]["page_size"] = 5  # a dozen slow pages: ~12 s
+    config = write_config(tmp_path / "c.toml", config_dict)
+    env = {k: v for k, v in os.environ.items() if k != "HARVESTER_DATABASE_URL"}
+    command = [*harvester_command(), "--config", str(config), "--log-format", "json", "harvest"]
+    engine = open_engine(database_url)
+    repo = Repository(engine, clock=lambda: datetime.now(UTC))
+    first = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        wait_for(lambda: any(r.status == "running" for r in repo.runs("nlp")), timeout=60)
+        second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        emulator.faults.clear()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout == "nlp × pubmed: claimed by another process, skipped\n"
+    assert first.returncode == 0, out + err
+    assert out.startswith("nlp × pubmed: ok; ")
+    (run,) = repo.runs("nlp", limit=10)  # the second process recorded no run at all
+    assert run.status == "ok"
+    engine.dispose()
+
+
+def test_an_apscheduler_job_exception_is_one_structured_redacted_line() -> None:
+    """Issue 18.12: APScheduler's job tracebacks went to stderr raw and unredacted. They go
+    through structlog now: one JSON line, the traceback a field, the secret REDACTED."""
+    import sys
+
+    secret = "slack-hook-b5e0c94d7a"
+    script = (
+        "import sys, time\n"
+        "from apscheduler.schedulers.background import BackgroundScheduler\n"
+        "from harvester.logs import configure_logging\n"
+        "configure_logging('json', secrets=[sys.argv[1]])\n"
+        "def job():\n"
+        "    raise RuntimeError('the webhook said: ' + sys.argv[1] + ' is not valid')\n"
+        "scheduler = BackgroundScheduler()\n"
+        "scheduler.add_job(job, id='digest:team', name='digest:team')\n"
+        "scheduler.start()\n"
+        "time.sleep(1.5)\n"
+        "scheduler.shutdown()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, secret], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert secret not in proc.stdout + proc.stderr
+    (line,) = structured_stderr(proc.stderr)
+    assert line["level"] == "error" and line["logger"].startswith("apscheduler")
+    assert 'Job "digest:team' in line["event"] and "raised an exception" in line["event"]
+    assert "RuntimeError: the webhook said: REDACTED is not valid" in line["exception"]
