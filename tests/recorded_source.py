@@ -69,12 +69,13 @@ class RecordedSource:
         for number, spec in enumerate(self.pages(window), 1):
             if isinstance(spec, BaseException):
                 raise spec
+            when = self.server_date()
             yield Page(
                 source=self.name,
                 url=f"recorded://efetch/{number}",
                 body=spec,
                 number=number,
-                server_date=self.server_date(),
+                **({"server_date": when} if when is not None else {}),
             )
 
     def parse(self, page: Page) -> ParseResult:

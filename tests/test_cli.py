@@ -237,6 +237,7 @@ def test_a_secret_an_api_echoes_is_neither_stored_nor_printed(
     to echo the key (derived from pubmed/esummary_error_no_id.xml)."""
     import sqlite3
 
+    emulator.reset()  # no fault left over from an earlier test
     secret = "ncbi-key-0c7d2b9e41"
     config = project / "config" / "harvester.toml"
     text = config.read_text()
