@@ -306,9 +306,7 @@ class Daemon:
         with self._running_lock:
             running = list(self._running.items())
         return sorted(
-            (job, now - started)
-            for job, started in running
-            if now - started > self.max_run_seconds
+            (job, now - started) for job, started in running if now - started > self.max_run_seconds
         )
 
     def _notify_immediately(self, topic: str) -> None:
