@@ -257,3 +257,28 @@ def test_a_secret_an_api_echoes_is_neither_stored_nor_printed(
     with sqlite3.connect(project / "harvester.db") as db:
         (error,) = db.execute("SELECT error FROM harvest_runs WHERE topic = 'nlp'").fetchone()
     assert "bad key REDACTED" in error and secret not in error
+
+
+def test_harvest_and_status_report_skipped_records(project: Path, emulator: Emulator) -> None:
+    """A record that cannot be read is skipped, counted and named; the watermark moves."""
+    from tests.recorded_source import TWO_RECORDS, recorded, with_unreadable_pmid
+
+    emulator.reset()
+    assert TWO_RECORDS.startswith("pubmed/")
+    emulator.faults.add(
+        source="pubmed",
+        kind="body",
+        path_suffix="efetch.fcgi",
+        body=with_unreadable_pmid(recorded()),  # derived from the real recorded page
+        times=None,
+    )
+    try:
+        out = run("harvest", "nlp", cwd=project)
+    finally:
+        emulator.faults.clear()
+    assert "nlp × pubmed: partial; " in out.stdout
+    assert ", 1 records skipped: not-a-pmid: missing or invalid PMID 'not-a-pmid'" in out.stdout
+    status = run("status", cwd=project).stdout
+    assert "partial; " in status and "1 records skipped: not-a-pmid: missing or invalid" in status
+    nlp = status.split("\nnlp  (next run", 1)[1].split("\n\n", 1)[0]
+    assert "covered up to never" not in nlp and "    covered up to 20" in nlp

@@ -612,3 +612,28 @@ def test_an_apscheduler_job_exception_is_one_structured_redacted_line() -> None:
     assert line["level"] == "error" and line["logger"].startswith("apscheduler")
     assert 'Job "digest:team' in line["event"] and "raised an exception" in line["event"]
     assert "RuntimeError: the webhook said: REDACTED is not valid" in line["exception"]
+
+
+def test_the_daemon_skips_a_window_that_a_command_holds(tmp_path: Path) -> None:
+    """The daemon and `harvester harvest` take one claim per topic × source; on SQLite it is
+    a lock file beside the database, so it holds between processes (the in-process locks
+    of before did not)."""
+    from harvester.store.locks import FileClaims, claims_for
+    from tests.recorded_source import RecordedSource, recorded
+
+    app = fake_app(f"sqlite:///{tmp_path / 'l.db'}")
+    source = RecordedSource(lambda w: [recorded()])
+    app._sources["pubmed"] = source
+    daemon = Daemon(app, BackgroundScheduler(), jitter=None)
+    command = claims_for(app.engine)  # what a command in another process builds
+    assert isinstance(command, FileClaims)
+    assert command.directory == tmp_path / "l.db.claims"
+    try:
+        with command.claim("harvest:t:pubmed") as mine:
+            assert mine
+            assert daemon.harvest_job("t", "pubmed") is None
+        assert source.windows == []  # nothing was fetched while the command held it
+        result = daemon.harvest_job("t", "pubmed")
+        assert result is not None and result.status == "ok"
+    finally:
+        app.close()
