@@ -627,7 +627,7 @@ def test_the_daemon_skips_a_window_that_a_command_holds(tmp_path: Path) -> None:
     daemon = Daemon(app, BackgroundScheduler(), jitter=None)
     command = claims_for(app.engine)  # what a command in another process builds
     assert isinstance(command, FileClaims)
-    assert command.directory == tmp_path / "l.db.claims"
+    assert command.database == (tmp_path / "l.db").resolve()
     try:
         with command.claim("harvest:t:pubmed") as mine:
             assert mine

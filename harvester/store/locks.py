@@ -2,12 +2,12 @@
 
 On PostgreSQL several daemon replicas share one database; each unit of work is claimed with a
 session-level advisory lock held for as long as the work runs, so it never runs twice at once
-and a crashed replica's claims vanish with its connection. SQLite serves one daemon
-(:class:`DaemonLock` keeps a second one off the same file), but a command (`harvester
-harvest`, `backfill`, `digest`) may run beside it: there each claim is an exclusive ``flock``
-on a file of its own in a directory beside the database (:class:`FileClaims`), which holds
-across processes and threads alike and which the kernel drops when its holder dies. An
-in-memory SQLite database has no file and no second process: its claims are in-process.
+and a crashed replica's claims vanish with its connection. SQLite serves one daemon, but a
+command (`harvester digest`) may run beside it: claims are lock files beside the database
+file (:class:`FileClaims`), one per claim key, so they hold across processes, and the kernel
+drops them when a process dies (no stale lease to expire, no write to the database, which
+SQLite's single writer would make wait). :class:`DaemonLock` keeps a second daemon off the
+same file.
 """
 
 from __future__ import annotations
@@ -78,57 +78,45 @@ class LocalClaims:
 
 
 class FileClaims:
-    """Cross-process claims for SQLite: one lock file per key in ``directory``.
+    """``flock`` on a lock file per claim key beside a SQLite database file.
 
-    ``flock`` locks belong to an open file description, so two opens of one file conflict
-    in one process as between two: a daemon's threads, a `harvester harvest` beside it and
-    a backfill all exclude each other. The files stay (empty but for the holder's pid);
-    they are never deleted, since unlinking a file another process is about to lock would
-    let two processes hold "the same" claim.
-    """
+    flock locks belong to an open file, so they also keep two threads of one process apart,
+    and they vanish when the holder dies (even by SIGKILL)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, database: Path) -> None:
+        self.database = database
 
     def path(self, key: str) -> Path:
-        readable = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)[:80]
         digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
-        return self.directory / f"{readable}.{digest}.lock"
+        return self.database.with_name(f"{self.database.name}.claim-{digest}.lock")
 
     @contextmanager
     def claim(self, key: str) -> Iterator[bool]:
+        path = self.path(key)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fh = self.path(key).open("a+")
+            fh = path.open("a+")
         except OSError as e:
-            raise StoreError(f"cannot create the claim file for {key!r}: {e}") from e
-        try:
+            raise StoreError(f"cannot create the claim file {path}: {e}") from e
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 yield False
                 return
             try:
-                fh.seek(0)
-                fh.truncate()
-                fh.write(f"pid {os.getpid()}\n")
-                fh.flush()
                 yield True
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
-        finally:
-            fh.close()
 
 
 def claims_for(engine: Engine) -> PostgresClaims | FileClaims | LocalClaims:
-    """The claims that fit ``engine``: advisory locks on PostgreSQL, lock files beside a
-    SQLite file (``harvester.db`` → ``harvester.db.claims/``), in-process otherwise."""
+    """Advisory locks on PostgreSQL; lock files beside a SQLite file; in-process locks for an
+    in-memory SQLite database (which no other process can open)."""
     if engine.dialect.name == "postgresql":
         return PostgresClaims(engine)
     database = engine.url.database
-    if engine.dialect.name == "sqlite" and database and database != ":memory:":
-        path = Path(database).resolve()
-        return FileClaims(path.with_name(path.name + ".claims"))
+    if database and database != ":memory:" and not database.startswith("file::memory:"):
+        return FileClaims(Path(database).resolve())
     return LocalClaims()
 
 
