@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,9 +20,11 @@ from harvester.config import Settings, TopicSettings
 from harvester.errors import ConfigError
 from harvester.harvest import HarvestResult, plan_window, run_harvest
 from harvester.http import Fetcher, RateLimiter, build_client
-from harvester.sources import SOURCES, Source, missing_key, source_from_settings
+from harvester.logs import SecretRedactor
+from harvester.sources import SOURCES, Source, Window, missing_key, source_from_settings
 from harvester.store.database import open_engine
-from harvester.store.repository import Repository
+from harvester.store.locks import Claims, claims_for
+from harvester.store.repository import Repository, RunCounts
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +49,7 @@ class App:
     sleep: Callable[[float], None] = time.sleep
     # set to stop: no new request starts, back-off waits and reads in flight end (Daemon.stop)
     stopping: threading.Event = field(default_factory=threading.Event)
+    claims: Claims | None = None  # who runs which window now; claims_for(engine) if None
     _sources: dict[str, Source] = field(default_factory=dict)
     _warned: set[str] = field(default_factory=set)
 
@@ -124,14 +128,31 @@ class App:
                 )
         return tuple(usable)
 
+    def claim_for(self, key: str) -> AbstractContextManager[bool]:
+        """The claim on ``key`` (``harvest:TOPIC:SOURCE``, ``digest:SUB``) that the daemon
+        and every command take, so none runs one window or digest twice at once."""
+        if self.claims is None:
+            self.claims = claims_for(self.engine)
+        return self.claims.claim(key)
+
     def harvest_all(
         self, topics: Iterable[TopicSettings], only_source: str | None = None
     ) -> list[HarvestResult]:
+        """One harvest of each topic × usable source, each under the daemon's claim: one
+        that another process holds comes back with status ``claimed`` and no run."""
         results = []
         for topic in topics:
             for name in self.usable_sources(topic):
                 if only_source is None or name == only_source:
-                    results.append(self.harvest(topic, name))
+                    with self.claim_for(f"harvest:{topic.name}:{name}") as mine:
+                        if mine:
+                            results.append(self.harvest(topic, name))
+                            continue
+                    log.info("harvest claimed elsewhere", topic=topic.name, source=name)
+                    now = self.clock()
+                    results.append(
+                        HarvestResult(0, topic.name, name, Window(now, now), "claimed", RunCounts())
+                    )
         return results
 
     def close(self) -> None:
@@ -152,6 +173,7 @@ def build_app(
     by a test's; the rate limiter always waits for real, and also ends on a stop request.
     """
     engine = open_engine(settings.database.url)
+    redactor = SecretRedactor(settings.secret_values())
     contact = next((s.contact for s in settings.sources.values() if s.contact), None)
     stopping = threading.Event()
 
@@ -182,11 +204,12 @@ def build_app(
     return App(
         settings=settings,
         engine=engine,
-        repo=Repository(engine, clock=clock),
+        repo=Repository(engine, clock=clock, redact=redactor.redact),
         client=client,
         limiter=limiter,
         fetcher=fetcher,
         clock=clock,
         sleep=sleep,
         stopping=stopping,
+        claims=claims_for(engine),
     )

@@ -90,7 +90,9 @@ class BackfillResult:
 
     @property
     def complete(self) -> bool:
-        return all(r.status in ("ok", "partial") for r in self.runs)
+        # a slice is complete when every page was fetched and stored: records skipped as
+        # unreadable (a 'partial' run) do not make it incomplete, a failed page does
+        return all(r.complete for r in self.runs)
 
 
 def backfill(
@@ -161,7 +163,7 @@ def backfill(
                         on_page=page_done,
                     )
                 runs.append(result)
-                if result.status in ("ok", "partial"):
+                if result.complete:
                     app.repo.finish_slice(topic.name, name, window, result.run_id)
                     progress.slices_done += 1
                     if on_progress is not None:

@@ -22,7 +22,7 @@ import typer
 from harvester import __version__
 from harvester.config import Settings, default_config_path, load_settings
 from harvester.errors import ConfigError, HarvesterError, ParseError
-from harvester.logs import configure_logging
+from harvester.logs import SecretRedactor, configure_logging
 
 if TYPE_CHECKING:
     from harvester.store.locks import DaemonLock
@@ -57,13 +57,19 @@ class Options:
     config: Path
     database_url: str | None
     log_format: LogFormat | None
+    # the configured secrets, once read: what a command prints is cleaned of them
+    redactor: SecretRedactor | None = None
 
     def settings(self) -> Settings:
         settings = load_settings(self.config, database_url=self.database_url)
         configure_logging(
             self.log_format.value if self.log_format else None, secrets=settings.secret_values()
         )
+        self.redactor = SecretRedactor(settings.secret_values())
         return settings
+
+    def redact(self, text: str) -> str:
+        return self.redactor.redact(text) if self.redactor is not None else text
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -145,7 +151,7 @@ def harvest(
     from harvester.config import SOURCE_NAMES
 
     options: Options = ctx.obj
-    with _errors():
+    with _errors(options):
         settings = options.settings()
         if source is not None and source not in SOURCE_NAMES:
             raise ConfigError(
@@ -163,14 +169,21 @@ def harvest(
         _fail(f"no topic uses source {source!r}", 2)
     for r in results:
         c = r.counts
+        if r.status == "claimed":
+            typer.echo(f"{r.topic} × {r.source}: claimed by another process, skipped")
+            continue
         summary = (
             f"{r.topic} × {r.source}: {r.status}; {c.records} records, {c.matched} on topic, "
             f"{c.new_works} new works, {c.new_hits} new for the topic, {c.duplicates} already known"
         )
+        if c.skipped:
+            first = f": {r.skip_reasons[0]}" if r.skip_reasons else ""
+            summary += f", {c.skipped} records skipped{first}"
         if c.errors:
             summary += f", {c.errors} errors ({r.error})"
-        typer.echo(summary)
-    if not any(r.counts.new_hits for r in results):
+        typer.echo(options.redact(summary))
+    ran = [r for r in results if r.status != "claimed"]
+    if ran and not any(r.counts.new_hits for r in ran):
         typer.echo("nothing new")
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
@@ -363,11 +376,10 @@ def run(
 ) -> None:
     """The daemon: schedule every harvest and digest; stop cleanly on SIGTERM/SIGINT."""
     from apscheduler.schedulers.blocking import BlockingScheduler
-    from sqlalchemy import text
 
     from harvester.app import build_app
     from harvester.delivery import deliverer
-    from harvester.health import HealthServer
+    from harvester.health import HealthServer, daemon_check
     from harvester.scheduler import Daemon
 
     options: Options = ctx.obj
@@ -393,17 +405,11 @@ def run(
             misfire_grace=d.misfire_grace_seconds,
             heartbeat_seconds=d.heartbeat_seconds,
             digest_retry_seconds=d.digest_retry_seconds,
+            max_run_seconds=d.max_run_seconds,
         )
         health = None
         if health_port is not None:
-
-            def check() -> tuple[bool, str]:
-                with service.engine.connect() as conn:
-                    conn.execute(text("SELECT 1"))
-                running = daemon.scheduler.running and not daemon.stopping.is_set()
-                return running, "scheduler running" if running else "scheduler stopped"
-
-            health = HealthServer(check, port=health_port)
+            health = HealthServer(daemon_check(daemon, service.engine), port=health_port)
             health.start()
         daemon.install_signal_handlers()
         try:
@@ -441,10 +447,10 @@ def status(ctx: typer.Context) -> None:
     from harvester.status import render_status
 
     options: Options = ctx.obj
-    with _errors():
+    with _errors(options):
         service = build_app(options.settings())
         try:
-            typer.echo(render_status(service), nl=False)
+            typer.echo(options.redact(render_status(service)), nl=False)
         finally:
             service.close()
 
@@ -587,16 +593,21 @@ def _date_option(name: str, value: str | None) -> datetime | None:
 
 
 class _errors:
-    """Turn harvester errors into messages and exit codes (2 configuration, 1 runtime)."""
+    """Turn harvester errors into messages and exit codes (2 configuration, 1 runtime);
+    with the command's options, the message is cleaned of the configured secrets."""
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> Literal[False]:
+        clean = self.options.redact if self.options is not None else str
         if isinstance(exc, ConfigError):
-            _fail(str(exc), 2)
+            _fail(clean(str(exc)), 2)
         if isinstance(exc, HarvesterError):
-            _fail(str(exc), 1)
+            _fail(clean(str(exc)), 1)
         return False
 
 

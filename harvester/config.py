@@ -316,6 +316,8 @@ class DaemonSettings(_Strict):
     misfire_grace_seconds: int = Field(default=3600, gt=0)
     heartbeat_seconds: float = Field(default=30.0, gt=0)
     digest_retry_seconds: float = Field(default=300.0, gt=0)  # how often unsent digests retry
+    # a harvest running longer is reported by /healthz (503, naming the job): 3 h
+    max_run_seconds: float = Field(default=10800.0, gt=0)
 
 
 class HttpSettings(_Strict):

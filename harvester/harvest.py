@@ -7,10 +7,14 @@
         records = source.parse(page)                # pure
         matched = [r for r in records if query.match(r)]
         repo.store_page(run, matched, cursor)       # one transaction per page
-    repo.finish_run(run, counts, watermark=window.end if nothing failed)
+    repo.finish_run(run, counts, watermark=min(window.end, server's Date + margin)
+                                 if every page was fetched and stored)
 
-Errors are values: a failed source is recorded with its run and the harvest returns; the
-watermark only moves when every record of the window was read and stored.
+Errors are values: a failed source is recorded with its run and the harvest returns, and so
+is any unexpected exception (a parser's RecursionError, a bug): the run ends ``failed``, never
+left ``running``. The watermark moves when every page of the window was fetched and stored;
+records a parser could not read are skipped, logged and counted (the run is ``partial``)
+but do not hold it, or one bad record would make every later window grow without end.
 """
 
 from __future__ import annotations
@@ -28,9 +32,15 @@ from structlog.contextvars import bound_contextvars
 from harvester.errors import Interrupted, ParseError, SourceError, StoreError
 from harvester.query import Query
 from harvester.sources.base import Page, Source, Window
-from harvester.store.repository import PageOutcome, Repository, RunCounts
+from harvester.store.repository import SKIP_REASONS_KEPT, PageOutcome, Repository, RunCounts
 
 log = structlog.get_logger(__name__)
+
+COMPLETE = frozenset({"ok", "partial"})  # statuses whose window was fetched and stored whole
+# A server's Date is trusted over the local clock beyond this: a watermark is never stored
+# later than the newest Date a source sent plus this margin (a clock 30 days ahead once set
+# one a month away, and the next window was empty).
+CLOCK_MARGIN = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +49,15 @@ class HarvestResult:
     topic: str
     source: str
     window: Window
-    status: str  # ok | partial | failed | interrupted
+    status: str  # ok | partial | failed | interrupted | claimed (another process ran it)
     counts: RunCounts
     error: str | None = None
+    skip_reasons: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every page of the window was fetched and stored (records may have been skipped)."""
+        return self.status in COMPLETE
 
 
 class Prefetch:
@@ -130,10 +146,27 @@ def plan_window(
     watermark: datetime | None, now: datetime, *, lookback_days: int, overlap: timedelta
 ) -> Window:
     """The window of a scheduled harvest: from the watermark less an overlap (late-indexed
-    records and clock skew), or the topic's lookback on its first run, up to now."""
+    records and clock skew), or the topic's lookback on its first run, up to now. A
+    watermark beyond now (stored while the clock ran ahead) counts as now, so the window is
+    the overlap before now, never the empty ``(now, now]``."""
     if watermark is None:
         return Window(now - timedelta(days=lookback_days), now)
-    return Window(min(watermark - overlap, now), now)
+    if watermark > now:
+        log.warning(
+            "watermark beyond now; window starts from now",
+            watermark=watermark.isoformat(),
+            now=now.isoformat(),
+        )
+        watermark = now
+    return Window(watermark - overlap, now)
+
+
+def bounded_watermark(window: Window, server_date: datetime | None) -> datetime:
+    """Where a complete window leaves the watermark: its end, but never later than the
+    source's own clock (its newest Date header) plus a margin."""
+    if server_date is None or window.end <= server_date + CLOCK_MARGIN:
+        return window.end
+    return server_date + CLOCK_MARGIN
 
 
 def run_harvest(
@@ -154,13 +187,17 @@ def run_harvest(
 
     ``should_stop`` is asked after each stored page (a daemon shutting down ends the run
     there, with the watermark held); ``on_page`` reports progress. A backfill passes
-    ``advance_watermark=False``: history must not move the daily harvest's window.
+    ``advance_watermark=False``: history must not move the daily harvest's window. Any
+    exception but KeyboardInterrupt and SystemExit ends the run ``failed``; those two mark
+    it ``interrupted`` and go on.
     """
     run_id = repo.begin_run(topic, source.name, window, backfill=backfill)
     counts = RunCounts()
     requests_before = request_count()
     status, error = "ok", None
     expected: int | None = None
+    reasons: list[str] = []
+    newest_server: datetime | None = None
     with bound_contextvars(topic=topic, source=source.name, run_id=run_id):
         log.info(
             "harvest started",
@@ -174,6 +211,8 @@ def run_harvest(
                 counts = replace(counts, pages=counts.pages + 1)
                 if page.total is not None:
                     expected = max(expected or 0, page.total)
+                if page.server_date is not None:
+                    newest_server = max(newest_server or page.server_date, page.server_date)
                 try:
                     result = source.parse(page)
                 except ParseError as e:
@@ -191,6 +230,12 @@ def run_harvest(
                         source_id=skipped.source_id,
                         reason=skipped.reason,
                     )
+                    if len(reasons) < SKIP_REASONS_KEPT:
+                        reasons.append(
+                            f"{skipped.source_id}: {skipped.reason}"
+                            if skipped.source_id
+                            else skipped.reason
+                        )
                 matched = [r for r in result.records if query.match(r) is not None]
                 outcome = repo.store_page(
                     run_id, topic, matched, backfill=backfill, cursor=page.cursor
@@ -202,16 +247,17 @@ def run_harvest(
                     new_works=counts.new_works + outcome.new_works,
                     new_hits=counts.new_hits + outcome.new_hits,
                     duplicates=counts.duplicates + outcome.duplicates,
-                    errors=counts.errors + len(result.skipped),
+                    skipped=counts.skipped + len(result.skipped),
                 )
-                if result.skipped:
-                    status, error = "partial", f"{counts.errors} record(s) could not be read"
+                if result.skipped and status == "ok":
+                    status = "partial"  # the page is stored: skipped records never hold it
                 log.info(
                     "page stored",
                     page=page.number,
                     total=page.total,
                     records=len(result.records),
                     matched=len(matched),
+                    skipped=len(result.skipped),
                     new_works=outcome.new_works,
                     new_hits=outcome.new_hits,
                 )
@@ -233,21 +279,47 @@ def run_harvest(
             log.error("store failed", error=str(e))
             counts = replace(counts, errors=counts.errors + 1)
             status, error = "failed", str(e)
+        except Exception as e:
+            # a parser or the store met what nobody foresaw (a RecursionError from deeply
+            # nested JSON, a ValueError from a 5,000-digit integer, a bug): the run fails
+            # like any failed source, with its reason, instead of escaping as a traceback
+            # and leaving the run 'running' with no back-off
+            error = f"unexpected {type(e).__name__}: {_short(e)}"
+            log.error("harvest crashed", error_type=type(e).__name__, error=_short(e))
+            counts = replace(counts, errors=counts.errors + 1)
+            status = "failed"
+        except BaseException as e:  # KeyboardInterrupt, SystemExit: record, then let it go
+            _finish_interrupted(repo, run_id, counts, f"interrupted by {type(e).__name__}")
+            raise
         finally:
             pages.close()
         counts = replace(counts, requests=request_count() - requests_before)
-        if status == "ok" and expected is not None and counts.records < expected:
+        complete = status in COMPLETE
+        if complete and expected is not None and counts.records + counts.skipped < expected:
             # the source announced more than it gave: worth a look, but not a failure (some
             # APIs' totals are estimates); recorded with the run and shown by `status`
             error = f"shortfall: retrieved {counts.records} of {expected} announced"
             log.warning("shortfall", retrieved=counts.records, expected=expected)
+        watermark = None
+        if complete and advance_watermark:
+            watermark = bounded_watermark(window, newest_server)
+            if watermark < window.end:
+                assert newest_server is not None
+                log.warning(
+                    "clock ahead of the server",
+                    clock=window.end.isoformat(),
+                    server_date=newest_server.isoformat(),
+                    ahead_seconds=int((window.end - newest_server).total_seconds()),
+                    watermark=watermark.isoformat(),
+                )
         repo.finish_run(
             run_id,
             status=status,
             counts=counts,
             error=error,
-            watermark=window.end if status == "ok" and advance_watermark else None,
+            watermark=watermark,
             expected=expected,
+            skip_reasons=reasons,
         )
         log.info(
             "harvest finished",
@@ -259,8 +331,31 @@ def run_harvest(
             new_works=counts.new_works,
             new_hits=counts.new_hits,
             duplicates=counts.duplicates,
+            skipped=counts.skipped,
             errors=counts.errors,
             expected=expected,
-            watermark="advanced" if status == "ok" else "held",
+            watermark="advanced" if watermark is not None else "held",
         )
-    return HarvestResult(run_id, topic, source.name, window, status, counts, error)
+    return HarvestResult(
+        run_id,
+        topic,
+        source.name,
+        window,
+        status,
+        counts,
+        repo.redact(error) if error is not None else None,
+        tuple(repo.redact(r) for r in reasons),
+    )
+
+
+def _short(error: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(error).split()) or "(no message)"
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _finish_interrupted(repo: Repository, run_id: int, counts: RunCounts, reason: str) -> None:
+    log.warning("harvest interrupted", reason=reason)
+    try:
+        repo.finish_run(run_id, status="interrupted", counts=counts, error=reason)
+    except Exception as e:  # the interruption goes on; the next run marks this one anyway
+        log.error("run not recorded as interrupted", error=_short(e))

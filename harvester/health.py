@@ -1,15 +1,48 @@
-"""``/healthz`` for container orchestrators: 200 while the scheduler runs and the database
-answers, 503 otherwise."""
+"""``/healthz`` for container orchestrators: 200 while the scheduler runs, the database
+answers and no job has run past its deadline; 503 otherwise, naming what is wrong (a harvest
+stuck on a server that never answers keeps its topic × source blocked, since a job runs one
+at a time: a restart is what frees it)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 import structlog
+from sqlalchemy import Engine, text
+
+if TYPE_CHECKING:
+    from harvester.scheduler import Daemon
 
 log = structlog.get_logger(__name__)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{int(seconds)} s"
+    if seconds < 7200:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def daemon_check(daemon: Daemon, engine: Engine) -> Callable[[], tuple[bool, str]]:
+    """The daemon's health: the database answers, the scheduler runs, no job is overdue."""
+
+    def check() -> tuple[bool, str]:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        if not daemon.scheduler.running or daemon.stopping.is_set():
+            return False, "scheduler stopped"
+        overdue = daemon.overdue()
+        if overdue:
+            limit = _duration(daemon.max_run_seconds)
+            jobs = ", ".join(f"{job} running for {_duration(s)}" for job, s in overdue)
+            return False, f"stuck: {jobs} (limit {limit})"
+        return True, "scheduler running"
+
+    return check
 
 
 class HealthServer:

@@ -1,7 +1,10 @@
 """structlog set-up: readable console lines on a terminal, JSON lines otherwise.
 
 Configured once, from the command line. Secrets are redacted by a processor: values of keys that
-look secret, and any registered secret value wherever it appears in a line.
+look secret, and any registered secret value wherever it appears in a line, tracebacks
+included. The standard library's loggers (APScheduler's job exceptions, httpx, SQLAlchemy) go
+through the same chain, so nothing reaches stderr raw. :meth:`SecretRedactor.redact` cleans
+text that is stored or printed rather than logged (a run's error, a skip reason).
 """
 
 from __future__ import annotations
@@ -26,12 +29,16 @@ class SecretRedactor:
         # short values would redact ordinary words; real keys and passwords are longer
         self._secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
 
+    def redact(self, text: str) -> str:
+        """``text`` with every registered secret replaced by ``REDACTED``."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
     def _clean(self, value: Any) -> Any:
         if isinstance(value, str):
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return value
+            return self.redact(value)
         if isinstance(value, dict):
             return {k: self._clean(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -47,6 +54,35 @@ class SecretRedactor:
             elif self._secrets:
                 event_dict[key] = self._clean(event_dict[key])
         return event_dict
+
+
+class _ToStructlog(logging.Handler):
+    """Hands standard-library log records (APScheduler, httpx, SQLAlchemy) to structlog, so
+    they come out as one structured, redacted line each, tracebacks included."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            logger = structlog.get_logger(record.name)
+            method = getattr(logger, record.levelname.lower(), logger.error)
+            fields: dict[str, Any] = {"logger": record.name}
+            if record.exc_info and record.exc_info[0] is not None:
+                fields["exc_info"] = record.exc_info
+            method(" ".join(record.getMessage().split()), **fields)
+        except Exception:  # a log line must never break the job that wrote it
+            self.handleError(record)
+
+
+def route_stdlib_logging(level: int = logging.WARNING) -> None:
+    """Send every standard-library logger through structlog (once; idempotent)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _ToStructlog):
+            root.removeHandler(handler)
+    root.addHandler(_ToStructlog())
+    root.setLevel(level)
+    # APScheduler logs every job start and finish at INFO: only its warnings (misfires)
+    # and errors (a job that raised) are worth a line
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def configure_logging(
@@ -70,11 +106,14 @@ def configure_logging(
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            SecretRedactor(secrets),
+            # after the traceback is rendered to text, so a secret in an exception's
+            # message is redacted there too
             structlog.processors.format_exc_info,
+            SecretRedactor(secrets),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
+    route_stdlib_logging()

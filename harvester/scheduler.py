@@ -8,6 +8,12 @@
                                        "immediate"); also retries unsent digests
             heartbeat                  every 30 s
     stop:   SIGTERM/SIGINT → no new jobs, each running harvest ends after its current page
+
+A job never lets an exception reach APScheduler: a harvest that fails (its source, or the
+database gone) logs one structured line and backs off (5 min doubling to 6 h; scheduled
+fires inside the back-off are skipped quietly); a heartbeat that fails logs one line and
+tries again on the next beat. Each running harvest is tracked, so ``/healthz`` can name one
+that has run past ``max_run_seconds``.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -38,6 +46,7 @@ log = structlog.get_logger(__name__)
 
 FAILURE_BACKOFF_BASE = timedelta(minutes=5)
 FAILURE_BACKOFF_MAX = timedelta(hours=6)
+MAX_RUN_SECONDS = 3 * 3600.0  # a harvest running longer is reported stuck by /healthz
 
 
 def harvest_trigger(topic: TopicSettings, *, jitter: int | None = None) -> BaseTrigger:
@@ -102,6 +111,8 @@ class Daemon:
         heartbeat_seconds: float = 30.0,
         digest_retry_seconds: float = 300.0,
         daemon_id: str | None = None,
+        max_run_seconds: float = MAX_RUN_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.scheduler = scheduler
@@ -111,8 +122,17 @@ class Daemon:
         self.heartbeat_seconds = heartbeat_seconds
         self.digest_retry_seconds = digest_retry_seconds
         self.daemon_id = daemon_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.claims = claims_for(app.engine)
+        if app.claims is None:
+            app.claims = claims_for(app.engine)
+        self.claims = app.claims  # the same claims as `harvester harvest` beside the daemon
         self.stopping = threading.Event()
+        self.max_run_seconds = max_run_seconds
+        self._monotonic = monotonic
+        self._running: dict[str, float] = {}  # job → when it started (monotonic)
+        self._running_lock = threading.Lock()
+        self._failures: dict[tuple[str, str], int] = {}  # consecutive, for a database outage
+        self._not_before: dict[tuple[str, str], datetime] = {}  # back-off of a failing harvest
+        self._beat_failures = 0
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -177,7 +197,7 @@ class Daemon:
                 replace_existing=True,
             )
         self.scheduler.add_job(
-            self.beat,
+            self.beat_job,
             IntervalTrigger(seconds=self.heartbeat_seconds),
             id="heartbeat",
             coalesce=True,
@@ -201,38 +221,93 @@ class Daemon:
 
     # -- jobs --------------------------------------------------------------------------------
 
-    def harvest_job(self, topic_name: str, source: str) -> HarvestResult | None:
+    def harvest_job(
+        self, topic_name: str, source: str, retry: bool = False
+    ) -> HarvestResult | None:
         if self.stopping.is_set():
             return None
+        key = (topic_name, source)
+        not_before = self._not_before.get(key)
+        if not retry and not_before is not None and self.app.clock() < not_before:
+            # the retry job is due at not_before; a scheduled fire before it adds nothing
+            log.debug("harvest backing off", topic=topic_name, source=source)
+            return None
+        job = f"harvest:{topic_name}:{source}"
+        try:
+            with self.tracked(job):
+                result = self._harvest(topic_name, source)
+        except Exception as e:
+            # the database went away (or worse): one line, no traceback, and the back-off
+            self._retry_later(topic_name, source, error=f"{type(e).__name__}: {_short(e)}")
+            return None
+        if result is None:
+            return None
+        if result.status == "failed":
+            self._retry_later(topic_name, source)
+        else:
+            self._failures.pop(key, None)
+            self._not_before.pop(key, None)
+            if result.counts.new_hits:
+                self._notify_immediately(topic_name)
+        return result
+
+    def _harvest(self, topic_name: str, source: str) -> HarvestResult | None:
         topic = self.app.settings.topic(topic_name)
         with self.claims.claim(f"harvest:{topic_name}:{source}") as mine:
             if not mine:
                 log.info("harvest claimed elsewhere", topic=topic_name, source=source)
                 return None
-            result = self.app.harvest(topic, source, should_stop=self.stopping.is_set)
-        if result.status == "failed":
-            self._retry_later(topic_name, source)
-        elif result.counts.new_hits:
-            self._notify_immediately(topic_name)
-        return result
+            return self.app.harvest(topic, source, should_stop=self.stopping.is_set)
 
-    def _retry_later(self, topic: str, source: str) -> None:
-        failures = 0
-        for run in self.app.repo.runs(topic, source, limit=20):
-            if run.status != "failed":
-                break
-            failures += 1
+    def _retry_later(self, topic: str, source: str, *, error: str | None = None) -> None:
+        key = (topic, source)
+        self._failures[key] = self._failures.get(key, 0) + 1
+        failures = self._failures[key]
+        if error is None:  # a failed run is recorded: count the failures in a row there
+            try:
+                recorded = 0
+                for run in self.app.repo.runs(topic, source, limit=20, backfill=False):
+                    if run.status != "failed":
+                        break
+                    recorded += 1
+                failures = max(failures, recorded)
+            except Exception as e:  # the database went away meanwhile: the count we have
+                error = f"{type(e).__name__}: {_short(e)}"
         delay = failure_backoff(failures)
         when = self.app.clock() + delay
-        log.warning(
-            "harvest failed; retrying later",
-            topic=topic,
-            source=source,
-            consecutive_failures=failures,
-            retry_in_seconds=int(delay.total_seconds()),
-        )
+        self._not_before[key] = when
+        fields: dict[str, Any] = {
+            "topic": topic,
+            "source": source,
+            "consecutive_failures": failures,
+            "retry_in_seconds": int(delay.total_seconds()),
+        }
+        if error is not None:
+            log.error("harvest job failed; retrying later", error=error, **fields)
+        else:
+            log.warning("harvest failed; retrying later", **fields)
         if not self.stopping.is_set():
-            self._once(f"retry:{topic}:{source}", self.harvest_job, (topic, source), when)
+            self._once(f"retry:{topic}:{source}", self.harvest_job, (topic, source, True), when)
+
+    @contextmanager
+    def tracked(self, job: str) -> Iterator[None]:
+        """Mark ``job`` running while the block runs, for :meth:`overdue`."""
+        with self._running_lock:
+            self._running[job] = self._monotonic()
+        try:
+            yield
+        finally:
+            with self._running_lock:
+                self._running.pop(job, None)
+
+    def overdue(self) -> list[tuple[str, float]]:
+        """The jobs running longer than ``max_run_seconds``: (job, seconds so far)."""
+        now = self._monotonic()
+        with self._running_lock:
+            running = list(self._running.items())
+        return sorted(
+            (job, now - started) for job, started in running if now - started > self.max_run_seconds
+        )
 
     def _notify_immediately(self, topic: str) -> None:
         for index, sub in enumerate(self.app.settings.subscriptions):
@@ -260,6 +335,22 @@ class Daemon:
             self.daemon_id, host=socket.gethostname(), pid=os.getpid(), stopped=stopped
         )
 
+    def beat_job(self) -> None:
+        """The heartbeat job: a failure is one line, and the next beat tries again."""
+        try:
+            self.beat()
+        except Exception as e:
+            self._beat_failures += 1
+            log.error(
+                "heartbeat failed",
+                error=f"{type(e).__name__}: {_short(e)}",
+                consecutive_failures=self._beat_failures,
+            )
+            return
+        if self._beat_failures:
+            log.info("heartbeat recovered", failures=self._beat_failures)
+            self._beat_failures = 0
+
     # -- running -----------------------------------------------------------------------------
 
     def install_signal_handlers(self) -> None:
@@ -285,5 +376,13 @@ class Daemon:
             self.scheduler.start()
         finally:
             self.stopping.set()
-            self.beat(stopped=True)
+            try:
+                self.beat(stopped=True)
+            except Exception as e:  # the database is gone: status will call the beat stale
+                log.error("last heartbeat failed", error=f"{type(e).__name__}: {_short(e)}")
             log.info("daemon stopped", daemon_id=self.daemon_id)
+
+
+def _short(error: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(error).split()) or "(no message)"
+    return text if len(text) <= limit else text[:limit] + "…"

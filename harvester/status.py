@@ -6,9 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 from harvester.app import App
 from harvester.scheduler import harvest_trigger
-from harvester.store.repository import RunRow
+from harvester.sources import missing_key
+from harvester.store.repository import Repository, RunRow
 
-ALIVE = timedelta(minutes=2)  # a daemon beats every 30 s; two missed minutes means it is gone
+# A daemon beats every `heartbeat_seconds` (30 s); one that missed three beats is stale
+# (killed with -9, its host down, or its database unreachable), and is listed as stale for a
+# day, so a daemon that vanished is seen rather than silently dropped.
+MISSED_BEATS = 3
+STALE_SHOWN = timedelta(days=1)
 
 
 def _when(moment: datetime | None, now: datetime) -> str:
@@ -39,8 +44,43 @@ def _run_line(run: RunRow | None, now: datetime) -> str:
     if run.expected is not None:
         line += f" of {run.expected} announced"
     line += f", {c.new_works} new works, {c.new_hits} new hits"
+    if c.skipped:
+        line += f"; {c.skipped} records skipped"
+        if run.skip_reasons:
+            more = "…" if c.skipped > len(run.skip_reasons) else ""
+            line += ": " + "; ".join(run.skip_reasons) + more
     if run.error:
         line += f"; error: {run.error}"
+    return line
+
+
+def _never_line(app: App, source: str, next_run: datetime | None, now: datetime) -> str:
+    """Why a source has no scheduled run yet."""
+    variable = missing_key(source, app.settings.source(source))
+    if variable is not None:
+        return f"last run: never (skipped: needs an API key; set {variable})"
+    return f"last run: never (not yet scheduled: next run at {_when(next_run, now)})"
+
+
+def _backfill_line(repo: Repository, topic: str, source: str, now: datetime) -> str | None:
+    coverage = repo.backfill_coverage(topic, source)
+    latest = repo.runs(topic, source, limit=1, backfill=True)
+    if coverage is None and not latest:
+        return None
+    if coverage is None:
+        line = "    backfill: no slice finished yet"
+    else:
+        line = (
+            f"    backfill: {coverage.start:%Y-%m-%d} through {coverage.end:%Y-%m-%d} "
+            f"({coverage.slices} slice{'s' if coverage.slices != 1 else ''})"
+        )
+    if latest and latest[0].status not in ("ok", "partial"):
+        run = latest[0]
+        line += (
+            f"; last slice ({run.window.start:%Y-%m-%d}…) {run.status} {_when(run.started_at, now)}"
+        )
+        if run.error:
+            line += f": {run.error}"
     return line
 
 
@@ -53,18 +93,23 @@ def render_status(app: App) -> str:
         nxt = harvest_trigger(topic).get_next_fire_time(None, now)
         lines.append(f"{topic.name}  (next run {_when(nxt, now)}, schedule {topic.schedule!r})")
         for source in topic.sources:
-            runs = repo.runs(topic.name, source, limit=10)
+            # the scheduled runs only: a backfill's slices have a line of their own
+            runs = repo.runs(topic.name, source, limit=10, backfill=False)
             failures = 0
             for run in runs:
                 if run.status != "failed":
                     break
                 failures += 1
             watermark = repo.watermark(topic.name, source)
-            lines.append(f"  {source}: {_run_line(runs[0] if runs else None, now)}")
+            last = _run_line(runs[0], now) if runs else _never_line(app, source, nxt, now)
+            lines.append(f"  {source}: {last}")
             extra = f"    covered up to {_when(watermark, now)}"
             if failures > 1:
                 extra += f"; {failures} failed runs in a row"
             lines.append(extra)
+            backfill = _backfill_line(repo, topic.name, source, now)
+            if backfill is not None:
+                lines.append(backfill)
     lines.append("")
     lines.append("digests")
     unsent = repo.pending_digests()
@@ -80,12 +125,20 @@ def render_status(app: App) -> str:
         lines.append(line)
     lines.append("")
     lines.append("daemons")
-    beats = [b for b in repo.heartbeats() if b[5] is None and now - b[4] <= ALIVE]
+    lapse = timedelta(seconds=MISSED_BEATS * app.settings.daemon.heartbeat_seconds)
+    unstopped = [b for b in repo.heartbeats() if b[5] is None]
+    beats = [b for b in unstopped if now - b[4] <= lapse]
+    stale = [b for b in unstopped if lapse < now - b[4] <= STALE_SHOWN]
     if not beats:
         lines.append("  none running")
     for daemon_id, host, pid, started, beat, _ in beats:
         lines.append(
             f"  {daemon_id} on {host} (pid {pid}), up since {_when(started, now)}, "
             f"last beat {_when(beat, now)}"
+        )
+    for daemon_id, host, pid, _started, beat, _ in stale:
+        lines.append(
+            f"  {daemon_id} on {host} (pid {pid}): stale, no heartbeat since {_when(beat, now)} "
+            "(killed, or cut off from the database; it did not stop cleanly)"
         )
     return "\n".join(lines) + "\n"

@@ -309,3 +309,58 @@ def test_parse_reports_a_file_nested_too_deeply(tmp_path: Path) -> None:
     path.write_text('{"status": "ok", "message": ' + "[" * 100_000 + "]" * 100_000 + "}")
     proc = run("parse", "--source", "crossref", str(path), cwd=tmp_path, check=1)
     assert one_line(proc) == f"harvester: {path}: nesting too deep"
+
+
+def test_a_secret_an_api_echoes_is_neither_stored_nor_printed(
+    project: Path, emulator: Emulator
+) -> None:
+    """Issue 18.12: an API that echoes the key in an error put it in harvest_runs.error and
+    on stdout. The efetch answer is NCBI's real error document with its message changed
+    to echo the key (derived from pubmed/esummary_error_no_id.xml)."""
+    import sqlite3
+
+    emulator.reset()  # no fault left over from an earlier test
+    secret = "ncbi-key-0c7d2b9e41"
+    config = project / "config" / "harvester.toml"
+    text = config.read_text()
+    assert "[sources.pubmed]\n" in text
+    config.write_text(
+        text.replace("[sources.pubmed]\n", '[sources.pubmed]\napi_key_env = "HV_TEST_KEY"\n', 1)
+    )
+    echo = (require_shared() / "pubmed" / "esummary_error_no_id.xml").read_bytes()
+    echo = echo.replace(b"Neither query_key nor id specified", f"bad key {secret}".encode())
+    emulator.faults.add(source="pubmed", kind="body", path_suffix="efetch.fcgi", body=echo)
+    env = {"HV_TEST_KEY": secret, "HARVESTER_DATABASE_URL": f"sqlite:///{project / 'harvester.db'}"}
+    out = run("--log-format", "json", "harvest", "nlp", cwd=project, env=env, check=1)
+    assert "nlp × pubmed: failed" in out.stdout and "bad key REDACTED" in out.stdout
+    assert secret not in out.stdout + out.stderr
+    status = run("status", cwd=project, env=env)
+    assert "bad key REDACTED" in status.stdout and secret not in status.stdout + status.stderr
+    with sqlite3.connect(project / "harvester.db") as db:
+        (error,) = db.execute("SELECT error FROM harvest_runs WHERE topic = 'nlp'").fetchone()
+    assert "bad key REDACTED" in error and secret not in error
+
+
+def test_harvest_and_status_report_skipped_records(project: Path, emulator: Emulator) -> None:
+    """A record that cannot be read is skipped, counted and named; the watermark moves."""
+    from tests.recorded_source import TWO_RECORDS, recorded, with_unreadable_pmid
+
+    emulator.reset()
+    assert TWO_RECORDS.startswith("pubmed/")
+    emulator.faults.add(
+        source="pubmed",
+        kind="body",
+        path_suffix="efetch.fcgi",
+        body=with_unreadable_pmid(recorded()),  # derived from the real recorded page
+        times=None,
+    )
+    try:
+        out = run("harvest", "nlp", cwd=project)
+    finally:
+        emulator.faults.clear()
+    assert "nlp × pubmed: partial; " in out.stdout
+    assert ", 1 records skipped: not-a-pmid: missing or invalid PMID 'not-a-pmid'" in out.stdout
+    status = run("status", cwd=project).stdout
+    assert "partial; " in status and "1 records skipped: not-a-pmid: missing or invalid" in status
+    nlp = status.split("\nnlp  (next run", 1)[1].split("\n\n", 1)[0]
+    assert "covered up to never" not in nlp and "    covered up to 20" in nlp

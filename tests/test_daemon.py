@@ -3,6 +3,7 @@ PostgreSQL, crash safety under SIGKILL. Processes are the real `harvester` comma
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -363,3 +364,276 @@ def test_sigkill_at_random_points_loses_nothing(emulator: Emulator, tmp_path: Pa
     # (a kill during start-up, before the run began, leaves no run at all)
     assert {r.status for r in runs} == {"ok", "interrupted"}
     engine.dispose()
+
+
+# -- failures the daemon must survive quietly ------------------------------------------------------
+
+
+def fake_app(database_url: str, *, clock=None, **daemon: object):
+    """An app whose one topic (``t``, on PubMed) is served by a RecordedSource."""
+    from tests.recorded_source import TWO_RECORDS_QUERY
+
+    settings = parse_settings(
+        {
+            "database": {"url": database_url},
+            "topics": [
+                {
+                    "name": "t",
+                    "query": TWO_RECORDS_QUERY,
+                    "sources": ["pubmed"],
+                    "schedule": "0 6 * * *",
+                }
+            ],
+            "daemon": {"jitter_seconds": 0, **daemon},
+        },
+        path="f.toml",
+    )
+    return build_app(settings, clock=clock or (lambda: datetime.now(UTC)), sleep=lambda _s: None)
+
+
+def test_a_run_that_raises_recursionerror_is_failed_and_backed_off(tmp_path: Path) -> None:
+    """Issue 18.11: a RecursionError escaped run_harvest: traceback, the run left running,
+    no back-off. Now the run fails and the daemon retries it later."""
+    from harvester.sources.base import ParseResult
+    from tests.recorded_source import RecordedSource, recorded
+
+    def nested(page: object) -> ParseResult:
+        import json
+
+        json.loads(b"[" * 200_000 + b"]" * 200_000)
+        return ParseResult(records=())
+
+    app = fake_app(f"sqlite:///{tmp_path / 'r.db'}")
+    app._sources["pubmed"] = RecordedSource(lambda w: [recorded()], parse=nested)
+    daemon = Daemon(app, BackgroundScheduler(), jitter=None)
+    try:
+        result = daemon.harvest_job("t", "pubmed")
+        assert result is not None and result.status == "failed"
+        assert "RecursionError" in (result.error or "")
+        (run,) = app.repo.runs("t", "pubmed")
+        assert run.status == "failed" and run.finished_at is not None
+        retry = daemon.scheduler.get_job("retry:t:pubmed")
+        assert retry is not None  # the back-off applies: 5 minutes after the first failure
+        assert retry.trigger.run_date - datetime.now(UTC) > timedelta(minutes=4)
+        # a scheduled fire inside the back-off does nothing (and fetches nothing)
+        fetched = len(app._sources["pubmed"].windows)
+        assert daemon.harvest_job("t", "pubmed") is None
+        assert len(app._sources["pubmed"].windows) == fetched
+    finally:
+        app.close()
+
+
+def test_status_marks_a_daemon_whose_heartbeat_lapsed_as_stale(tmp_path: Path) -> None:
+    """Issue 18.13: a daemon killed with -9 stayed listed as running."""
+    from harvester.status import render_status
+    from tests.conftest import FixedClock
+
+    clock = FixedClock(VIENNA_NOON)
+    app = fake_app(f"sqlite:///{tmp_path / 's.db'}", clock=clock, heartbeat_seconds=30)
+    try:
+        app.repo.beat("alive-1", host="h1", pid=11)
+        app.repo.beat("killed-2", host="h2", pid=22)
+        clock.now = VIENNA_NOON + timedelta(seconds=100)  # three beats (90 s) missed
+        app.repo.beat("alive-1", host="h1", pid=11)
+        out = render_status(app).split("daemons\n", 1)[1]
+        assert "alive-1 on h1 (pid 11), up since" in out
+        assert "killed-2 on h2 (pid 22): stale, no heartbeat since 2025-03-03 11:00 UTC" in out
+        assert "killed-2 on h2 (pid 22), up since" not in out
+        clock.now = VIENNA_NOON + timedelta(days=2)  # a day later it is no longer listed
+        assert "killed-2" not in render_status(app)
+    finally:
+        app.close()
+
+
+def test_healthz_reports_a_harvest_stuck_past_its_deadline(tmp_path: Path) -> None:
+    """Issue 18.4: /healthz said ok while a harvest hung (and max_instances=1 kept the
+    topic × source blocked until a restart)."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from harvester.health import HealthServer, daemon_check
+    from tests.recorded_source import RecordedSource, recorded
+
+    app = fake_app(f"sqlite:///{tmp_path / 'h.db'}")
+    gate = threading.Event()  # the source never answers until the test lets it
+    source = RecordedSource(lambda w: [recorded()], gate=gate)
+    app._sources["pubmed"] = source
+    daemon = Daemon(app, BackgroundScheduler(), jitter=None, max_run_seconds=0.5)
+    health = HealthServer(daemon_check(daemon, app.engine), host="127.0.0.1", port=0)
+    health.start()
+
+    def get() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{health.port}/healthz") as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    try:
+        daemon.schedule()  # the first harvest is a catch-up, due now
+        daemon.scheduler.start()
+        assert source.fetching.wait(20)
+        assert get() == (200, "ok: scheduler running\n")  # running, not yet past 0.5 s
+        wait_for(lambda: get()[0] == 503, timeout=10)
+        status, body = get()
+        assert body.startswith("unhealthy: stuck: harvest:t:pubmed running for ")
+        assert body.rstrip().endswith("(limit 0 s)")
+        gate.set()  # the server answers at last; the run ends and health comes back
+        wait_for(lambda: get()[0] == 200, timeout=20)
+        assert app.repo.runs("t", "pubmed")[0].status == "ok"
+    finally:
+        gate.set()
+        health.stop()
+        daemon.stop()
+        app.close()
+
+
+def structured_stderr(text: str) -> list[dict]:
+    """Every line of a daemon's output, as JSON; any line that is not (a raw traceback)
+    fails the test."""
+    lines = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                raise AssertionError(f"not a structured line: {line!r}\n{text[-3000:]}") from None
+    return lines
+
+
+def test_a_database_that_goes_away_gives_one_structured_line_per_failure(
+    emulator: Emulator, database_url: str, tmp_path: Path
+) -> None:
+    """Issue 18.13: a 60 s PostgreSQL outage printed 69 raw tracebacks. The database goes
+    away under a running daemon (PostgreSQL: its schema dropped and made anew, empty;
+    SQLite: its tables renamed away); every line stays structured, each failing job says
+    so once per failure, and the failing harvest backs off instead of failing every second."""
+    import sqlalchemy as sa
+
+    emulator.reset()
+    config = write_config(tmp_path / "o.toml", daemon_config(emulator, database_url))
+    log_path = tmp_path / "o.log"
+    daemon = start_daemon(config, log=log_path)
+    engine = open_engine(database_url)
+    repo = Repository(engine, clock=lambda: datetime.now(UTC))
+    try:
+        wait_for(lambda: any(r.status == "ok" for r in repo.runs("nlp")), timeout=60)
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        else:
+            with engine.begin() as conn:
+                for table in ("heartbeats", "harvest_runs", "watermarks"):
+                    conn.execute(sa.text(f"ALTER TABLE {table} RENAME TO {table}_gone"))
+        time.sleep(5)  # the heartbeat (1 s) and the harvest (every 1 s) keep firing
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        code = daemon.wait(timeout=30)
+        engine.dispose()
+    text = log_path.read_text()
+    assert code == 0, text[-3000:]
+    assert "Traceback" not in text
+    lines = structured_stderr(text)
+    beats = [e for e in lines if e["event"] == "heartbeat failed"]
+    harvests = [e for e in lines if e["event"] == "harvest job failed; retrying later"]
+    assert 2 <= len(beats) <= 8, [e["event"] for e in lines]
+    assert all(e["level"] == "error" and e["error"] for e in beats + harvests)
+    # one failure, then the back-off (5 minutes) holds the every-second schedule
+    assert len(harvests) == 1, [e["event"] for e in lines]
+    assert harvests[0]["retry_in_seconds"] == 300
+    assert not [e for e in lines if e.get("logger", "").startswith("apscheduler")]
+
+
+def test_a_harvest_command_beside_another_skips_the_claimed_window(
+    emulator: Emulator, database_url: str, tmp_path: Path
+) -> None:
+    """Issue 18.7: `harvester harvest` ran the same window as the daemon at the same moment.
+    Two processes harvest one topic × source at once: one runs it, the other skips it. On
+    SQLite the claim is a lock file beside the database (the daemon takes the same one)."""
+    emulator.reset()
+    emulator.faults.add(
+        source="pubmed", kind="slow", path_suffix="efetch.fcgi", delay=1.0, times=None
+    )
+    config_dict = daemon_config(emulator, database_url)
+    config_dict["sources"]["pubmed"]["page_size"] = 5  # a dozen slow pages: ~12 s
+    config = write_config(tmp_path / "c.toml", config_dict)
+    env = {k: v for k, v in os.environ.items() if k != "HARVESTER_DATABASE_URL"}
+    command = [*harvester_command(), "--config", str(config), "--log-format", "json", "harvest"]
+    engine = open_engine(database_url)
+    repo = Repository(engine, clock=lambda: datetime.now(UTC))
+    first = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        wait_for(lambda: any(r.status == "running" for r in repo.runs("nlp")), timeout=60)
+        second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        emulator.faults.clear()
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout == "nlp × pubmed: claimed by another process, skipped\n"
+    assert first.returncode == 0, out + err
+    assert out.startswith("nlp × pubmed: ok; ")
+    (run,) = repo.runs("nlp", limit=10)  # the second process recorded no run at all
+    assert run.status == "ok"
+    engine.dispose()
+
+
+def test_an_apscheduler_job_exception_is_one_structured_redacted_line() -> None:
+    """Issue 18.12: APScheduler's job tracebacks went to stderr raw and unredacted. They go
+    through structlog now: one JSON line, the traceback a field, the secret REDACTED."""
+    import sys
+
+    secret = "slack-hook-b5e0c94d7a"
+    script = (
+        "import sys, time\n"
+        "from apscheduler.schedulers.background import BackgroundScheduler\n"
+        "from harvester.logs import configure_logging\n"
+        "configure_logging('json', secrets=[sys.argv[1]])\n"
+        "def job():\n"
+        "    raise RuntimeError('the webhook said: ' + sys.argv[1] + ' is not valid')\n"
+        "scheduler = BackgroundScheduler()\n"
+        "scheduler.add_job(job, id='digest:team', name='digest:team')\n"
+        "scheduler.start()\n"
+        "time.sleep(1.5)\n"
+        "scheduler.shutdown()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, secret], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert secret not in proc.stdout + proc.stderr
+    (line,) = structured_stderr(proc.stderr)
+    assert line["level"] == "error" and line["logger"].startswith("apscheduler")
+    assert 'Job "digest:team' in line["event"] and "raised an exception" in line["event"]
+    assert "RuntimeError: the webhook said: REDACTED is not valid" in line["exception"]
+
+
+def test_the_daemon_skips_a_window_that_a_command_holds(tmp_path: Path) -> None:
+    """The daemon and `harvester harvest` take one claim per topic × source; on SQLite it is
+    a lock file beside the database, so it holds between processes (the in-process locks
+    of before did not)."""
+    from harvester.store.locks import FileClaims, claims_for
+    from tests.recorded_source import RecordedSource, recorded
+
+    app = fake_app(f"sqlite:///{tmp_path / 'l.db'}")
+    source = RecordedSource(lambda w: [recorded()])
+    app._sources["pubmed"] = source
+    daemon = Daemon(app, BackgroundScheduler(), jitter=None)
+    command = claims_for(app.engine)  # what a command in another process builds
+    assert isinstance(command, FileClaims)
+    assert command.database == (tmp_path / "l.db").resolve()
+    try:
+        with command.claim("harvest:t:pubmed") as mine:
+            assert mine
+            assert daemon.harvest_job("t", "pubmed") is None
+        assert source.windows == []  # nothing was fetched while the command held it
+        result = daemon.harvest_job("t", "pubmed")
+        assert result is not None and result.status == "ok"
+    finally:
+        app.close()

@@ -223,6 +223,9 @@ def make_app(
     emu: Emulator, database_url: str, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[MakeApp]:
     monkeypatch.setenv(OPENALEX_KEY_ENV, OPENALEX_KEY)
+    # the emulated servers live at NOW too: harvester never stores a watermark beyond a
+    # server's own Date, and NOW lies after every recorded date (and after today)
+    emu.server_now = NOW
     built: list[App] = []
 
     def make(**kwargs: Any) -> App:

@@ -141,6 +141,55 @@ def test_failed_run_keeps_its_error(repo: Repository, clock: FixedClock) -> None
     assert repo.watermark("t", "pubmed") is None
 
 
+def test_a_run_keeps_its_skipped_count_and_first_reasons(
+    repo: Repository, clock: FixedClock
+) -> None:
+    run = repo.begin_run("t", "pubmed", window(clock))
+    reasons = [f"{n}: missing or invalid PMID 'x{n}'" for n in range(8)]
+    counts = RunCounts(pages=2, records=40, skipped=8)
+    repo.finish_run(run, status="partial", counts=counts, skip_reasons=reasons, watermark=clock.now)
+    (row,) = repo.runs("t", "pubmed", backfill=False)
+    assert (row.status, row.counts.skipped, row.counts.errors) == ("partial", 8, 0)
+    assert row.skip_reasons == tuple(reasons[:5])  # the first few; the log has every one
+    assert repo.watermark("t", "pubmed") == clock.now  # skipped records do not hold it
+    assert repo.runs("t", "pubmed", backfill=True) == []
+
+
+def test_a_watermark_beyond_now_is_replaced_by_the_next_one(
+    repo: Repository, clock: FixedClock
+) -> None:
+    """A watermark a clock running ahead stored is not kept by 'forward only'."""
+    start = clock.now
+    clock.now = start + timedelta(days=30)
+    run = repo.begin_run("t", "pubmed", window(clock))
+    repo.finish_run(run, status="ok", counts=RunCounts(), watermark=clock.now)
+    clock.now = start + timedelta(days=1)
+    run = repo.begin_run("t", "pubmed", window(clock))
+    repo.finish_run(run, status="ok", counts=RunCounts(), watermark=clock.now)
+    assert repo.watermark("t", "pubmed") == start + timedelta(days=1)
+
+
+def test_stored_errors_are_redacted(database_url: str, clock: FixedClock) -> None:
+    engine = open_engine(database_url)
+    try:
+        repo = Repository(engine, clock=clock, redact=lambda t: t.replace("k3y-123456", "REDACTED"))
+        run = repo.begin_run("t", "pubmed", window(clock))
+        repo.finish_run(
+            run,
+            status="failed",
+            counts=RunCounts(errors=1, skipped=1),
+            error="HTTP 401: key k3y-123456 refused",
+            skip_reasons=["1: echo k3y-123456"],
+        )
+        (row,) = repo.runs("t")
+        assert (row.error, row.skip_reasons) == (
+            "HTTP 401: key REDACTED refused",
+            ("1: echo REDACTED",),
+        )
+    finally:
+        engine.dispose()
+
+
 def test_pending_skips_delivered_and_backfill(repo: Repository, clock: FixedClock) -> None:
     records = pubmed_records()[:5]
     run = repo.begin_run("t", "pubmed", window(clock))

@@ -293,6 +293,7 @@ class ArxivSource:
                 cursor=str(following) if more else None,
                 total=info.total,
                 content_type=response.headers.get("content-type"),
+                server_date=Page.date_of(response.headers),
             )
             if not more:
                 return

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from harvester.errors import ParseError
@@ -44,7 +45,9 @@ class Page:
 
     ``url`` is the request with secrets removed; ``cursor`` is what ``fetch(resume=...)``
     needs to continue after this page (None on the last page); ``total`` is the number of
-    results the API announced for the whole request, if it says.
+    results the API announced for the whole request, if it says; ``server_date`` is the
+    response's ``Date`` header: the server's now, which bounds the watermark when the local
+    clock runs ahead.
     """
 
     source: str
@@ -54,6 +57,26 @@ class Page:
     cursor: str | None = None
     total: int | None = None
     content_type: str | None = None
+    server_date: datetime | None = None
+
+    @staticmethod
+    def date_of(headers: Mapping[str, str]) -> datetime | None:
+        """A response's ``Date`` header as ``server_date`` (so each source's fetch fills
+        it with the one name it already imports)."""
+        return server_date(headers)
+
+
+def server_date(headers: Mapping[str, str]) -> datetime | None:
+    """The time an HTTP response's ``Date`` header gives (tz-aware UTC), None if absent or
+    unreadable."""
+    value = headers.get("Date") or headers.get("date")
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

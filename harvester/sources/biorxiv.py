@@ -256,6 +256,7 @@ class BiorxivSource:
                 # one record per DOI, so it says nothing about completeness: not recorded
                 total=None,
                 content_type=response.headers.get("content-type"),
+                server_date=Page.date_of(response.headers),
             )
             if not more:
                 if info.status not in (None, "ok", "no posts found"):

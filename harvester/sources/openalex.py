@@ -159,6 +159,7 @@ class OpenAlexSource:
                 cursor=next_cursor,
                 total=listing.count,
                 content_type=response.headers.get("content-type"),
+                server_date=Page.date_of(response.headers),
             )
             if next_cursor is None:
                 return

@@ -157,6 +157,7 @@ class SemanticScholarSource:
                 cursor=token,
                 total=total,
                 content_type=response.headers.get("content-type"),
+                server_date=Page.date_of(response.headers),
             )
             if token is None:
                 return

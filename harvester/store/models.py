@@ -127,7 +127,8 @@ class HarvestRun(Base):
     backfill: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-    # running | ok | partial | failed
+    # running | ok | partial | failed | interrupted (partial: every page stored, some records
+    # skipped as unreadable; the watermark advanced all the same)
     status: Mapped[str] = mapped_column(String(16))
     requests: Mapped[int] = mapped_column(Integer, default=0)
     pages: Mapped[int] = mapped_column(Integer, default=0)
@@ -141,6 +142,9 @@ class HarvestRun(Base):
     cursor: Mapped[str | None] = mapped_column(Text)
     # what the source said it had for the window (count/total), beside what was retrieved
     expected: Mapped[int | None] = mapped_column(Integer)
+    # records a parser could not read (each logged), and the first few reasons, one a line
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    skip_reasons: Mapped[str | None] = mapped_column(Text)
 
 
 class Watermark(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -69,6 +69,7 @@ class RunCounts:
     new_hits: int = 0
     duplicates: int = 0
     errors: int = 0
+    skipped: int = 0  # records a parser could not read; they never hold the watermark
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +96,41 @@ class RunRow:
     counts: RunCounts
     error: str | None
     expected: int | None = None
+    skip_reasons: tuple[str, ...] = ()
+    backfill: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillCoverage:
+    """The checkpointed slices of a topic × source's backfill."""
+
+    start: datetime
+    end: datetime
+    slices: int
+
+
+SKIP_REASONS_KEPT = 5  # a run keeps its first few skip reasons; every one is in the log
+
+
+def _unchanged(text: str) -> str:
+    return text
 
 
 class Repository:
-    """Reads and writes works, hits, runs and watermarks. ``clock`` gives tz-aware UTC now."""
+    """Reads and writes works, hits, runs and watermarks. ``clock`` gives tz-aware UTC now;
+    ``redact`` cleans any text the store keeps from a source (errors, skip reasons), since
+    an API may echo a secret back in an error body."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime],
+        redact: Callable[[str], str] = _unchanged,
+    ) -> None:
         self.engine = engine
         self.clock = clock
+        self.redact = redact
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -264,16 +292,21 @@ class Repository:
         error: str | None = None,
         watermark: datetime | None = None,
         expected: int | None = None,
+        skip_reasons: Sequence[str] = (),
     ) -> None:
         """Record a run's outcome; advance its watermark (to a later value only) if given.
-        ``expected`` is what the source said it had for the window."""
+        ``expected`` is what the source said it had for the window; ``skip_reasons`` are the
+        reasons of the records it skipped (the first few are kept)."""
+        reasons = [self.redact(r) for r in skip_reasons[:SKIP_REASONS_KEPT]]
         with self._session() as session, session.begin():
             run = session.get(HarvestRun, run_id)
             if run is None:
                 raise StoreError(f"harvest run {run_id} does not exist")
             run.status = status
             run.finished_at = self.clock()
-            run.error = error
+            run.error = self.redact(error) if error is not None else None
+            run.skipped = counts.skipped
+            run.skip_reasons = "\n".join(" ".join(r.split()) for r in reasons) or None
             run.requests = counts.requests
             run.pages = counts.pages
             run.records = counts.records
@@ -288,7 +321,9 @@ class Repository:
         current = session.get(Watermark, (topic, source))
         if current is None:
             session.add(Watermark(topic=topic, source=source, value=value, updated_at=now))
-        elif value > current.value:
+        elif value > current.value or current.value > now:
+            # a watermark beyond now was set by a clock that ran ahead: no source has records
+            # from the future, so the value a run just proved replaces it
             current.value = value
             current.updated_at = now
 
@@ -441,6 +476,21 @@ class Repository:
                 ).scalars()
             ]
 
+    def backfill_coverage(self, topic: str, source: str) -> BackfillCoverage | None:
+        """The first start and last end of the backfill's finished slices, if any."""
+        with self._session() as session:
+            first, last, slices = session.execute(
+                select(
+                    func.min(BackfillSlice.slice_start),
+                    func.max(BackfillSlice.slice_end),
+                    func.count(),
+                ).where(BackfillSlice.topic == topic, BackfillSlice.source == source)
+            ).one()
+        if not slices:
+            return None
+        # aggregates bypass the column type on SQLite: read them back as UTC datetimes
+        return BackfillCoverage(_utc(first), _utc(last), int(slices))
+
     def finished_slices(self, topic: str, source: str) -> set[tuple[datetime, datetime]]:
         with self._session() as session:
             return {
@@ -559,14 +609,22 @@ class Repository:
         return {k: tuple(v) for k, v in out.items()}
 
     def runs(
-        self, topic: str | None = None, source: str | None = None, *, limit: int = 20
+        self,
+        topic: str | None = None,
+        source: str | None = None,
+        *,
+        limit: int = 20,
+        backfill: bool | None = None,
     ) -> list[RunRow]:
-        """The latest harvest runs, newest first."""
+        """The latest harvest runs, newest first (only backfill slices, or only scheduled
+        runs, if ``backfill`` says)."""
         query = select(HarvestRun).order_by(HarvestRun.started_at.desc(), HarvestRun.id.desc())
         if topic is not None:
             query = query.where(HarvestRun.topic == topic)
         if source is not None:
             query = query.where(HarvestRun.source == source)
+        if backfill is not None:
+            query = query.where(HarvestRun.backfill.is_(backfill))
         with self._session() as session:
             return [
                 RunRow(
@@ -586,9 +644,12 @@ class Repository:
                         r.new_hits,
                         r.duplicates,
                         r.errors,
+                        r.skipped or 0,
                     ),
                     error=r.error,
                     expected=r.expected,
+                    skip_reasons=tuple(r.skip_reasons.splitlines()) if r.skip_reasons else (),
+                    backfill=bool(r.backfill),
                 )
                 for r in session.execute(query.limit(limit)).scalars()
             ]
@@ -616,6 +677,12 @@ def _unique_violation(error: StoreError) -> bool:
     "UNIQUE constraint failed"): a row another writer inserted meanwhile."""
     cause = error.__cause__
     return isinstance(cause, IntegrityError) and "unique" in str(cause.orig).lower()
+
+
+def _utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite returns min()/max() of a datetime column as text
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class _GuardedSession(Session):

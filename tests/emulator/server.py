@@ -13,12 +13,14 @@ Use it as ``with Emulator(fixtures_dir=...) as emu: emu.base_url("pubmed")``.
 
 from __future__ import annotations
 
+import email.utils
 import math
 import threading
 import time
 import traceback
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -201,6 +203,9 @@ class Emulator:
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # the servers' own clock, sent as each response's Date header: real time unless a
+        # test sets the emulated world's now (harvester bounds its watermark by it)
+        self.server_now: datetime | None = None
 
     def __enter__(self) -> Emulator:
         self.start()
@@ -290,6 +295,7 @@ class Emulator:
             self._log.clear()
             self._routes.clear()
             self._generation += 1
+        self.server_now = None
 
     def clear_requests(self) -> None:
         with self._lock:
@@ -335,6 +341,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         self._serve()
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        now = self.server.emulator.server_now
+        if now is not None and timestamp is None:
+            return email.utils.format_datetime(now.astimezone(UTC), usegmt=True)
+        return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         if self.server.emulator.verbose:

@@ -141,6 +141,7 @@ class CrossrefSource:
                 cursor=header.next_cursor,
                 total=header.total,
                 content_type=response.headers.get("content-type"),
+                server_date=Page.date_of(response.headers),
             )
             if header.next_cursor is None:
                 return

@@ -113,6 +113,7 @@ class EuropePMCSource:
                 cursor=following,
                 total=header.hit_count,
                 content_type=response.headers.get("content-type"),
+                server_date=Page.date_of(response.headers),
             )
             if following is None or header.results == 0:
                 log.debug("search done", pages=number, hits=header.hit_count)

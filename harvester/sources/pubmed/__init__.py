@@ -125,6 +125,7 @@ class PubMedSource:
                     cursor=f"{lo.isoformat()}:{retstart}" if more else f"{hi.isoformat()}:done",
                     total=whole.count,
                     content_type=response.headers.get("content-type"),
+                    server_date=Page.date_of(response.headers),
                 )
 
     def _esearch(self, term: str, lo: date, hi: date) -> ESearchResult:
