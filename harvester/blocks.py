@@ -53,13 +53,17 @@ def slack_payloads(view: DigestView, *, abstracts: bool = True) -> tuple[dict[st
     title = _title(view)
     units: list[list[Block]] = []
     for n, section in enumerate(view.sections):
-        heading = f"{section.topic}: {_count(len(section.items))}"
-        if section.more:
-            heading += f" (showing {len(section.items)} of {len(section.items) + section.more})"
         head: list[Block] = [] if n == 0 else [{"type": "divider"}]
-        head.append(_header(heading))
+        head.append(_header(section.heading))
         if section.query:
             head.append(_context([f"query: `{escape(section.query)}`"]))
+        note = section.note
+        if note:
+            if section.feed:  # the URL as a link, the rest escaped
+                note = escape(note.removesuffix(section.feed)) + link(section.feed, "the feed")
+            else:
+                note = escape(note)
+            head.append(_context([f":hourglass: {_clip(note, SECTION_TEXT - 20)}"]))
         items = [_item_blocks(item, abstracts=abstracts) for item in section.items]
         # a topic's heading travels with its first study, never alone at a message's end
         units.append(head + items[0] if items else [*head, _section("Nothing new.")])
@@ -85,7 +89,8 @@ def slack_payloads(view: DigestView, *, abstracts: bool = True) -> tuple[dict[st
 
 def _title(view: DigestView) -> str:
     topics = ", ".join(view.topics) or "no topics"
-    return f"harvester: {_count(view.count)} — {topics}"
+    waiting = f" ({view.waiting} more waiting)" if view.waiting else ""
+    return f"harvester: {_count(view.count)}{waiting} — {topics}"
 
 
 def _count(n: int) -> str:
@@ -135,10 +140,13 @@ def _item_blocks(item: ItemView, *, abstracts: bool) -> list[Block]:
 
 def _abstract(parts: Iterable[AbstractPart], budget: int) -> str:
     """The excerpt's sections as "*LABEL* text" lines, escaped, shortened to fit ``budget``."""
+    parts = list(parts)
     raw = [(p.label, p.text) for p in parts]
+    hits = [s.text for p in parts for s in p.segments if s.hit]
     limit = SLACK_EXCERPT_CHARS
     while True:
         lines: list[str] = []
+        shown: list[str] = []
         left = limit
         for label, body in raw:
             if left < MIN_PART:
@@ -148,11 +156,33 @@ def _abstract(parts: Iterable[AbstractPart], budget: int) -> str:
             if len(body) > left:
                 body = body[:left].rsplit(" ", 1)[0] + " …"
             left -= len(body)
+            shown.append(body)
             lines.append(f"*{escape(label)}:* {escape(body)}" if label else escape(body))
+        if hits and not any(h in b for h in hits for b in shown):
+            # the "why" line says "in abstract": show the words around the term it matched
+            lines.append(escape(_around(raw, hits[0])))
         text = "\n".join(lines)
         if len(text) <= budget or limit <= 0:
             return text[: max(budget, 0)]
         limit -= max(len(text) - budget, 50)  # escaping grew it: cut the raw text further
+
+
+def _around(raw: Sequence[tuple[str | None, str]], term: str, context: int = 100) -> str:
+    """ "… words around TERM …" from the first section holding ``term``."""
+    for _label, body in raw:
+        at = body.find(term)
+        if at == -1:
+            continue
+        start = max(0, at - context)
+        if start:
+            start = body.find(" ", start, at) + 1 or at
+        end = min(len(body), at + len(term) + context)
+        if end < len(body):
+            space = body.rfind(" ", at + len(term), end)
+            end = space if space != -1 else at + len(term)
+        lead, tail = ("… " if start else ""), ("" if end >= len(body) else " …")
+        return f"{lead}{body[start:end].strip()}{tail}"
+    return ""
 
 
 def _clip(text: str, limit: int) -> str:

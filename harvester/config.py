@@ -283,6 +283,8 @@ class EmailChannelSettings(_Strict):
     password: SecretStr | None = Field(default=None, exclude=True)
     from_: str = Field(default="harvester@localhost", alias="from")
     timeout: float = Field(default=30.0, gt=0)
+    # a whole SMTP session (connect to last reply) ends within this, however slow the server
+    deadline: float = Field(default=120.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -316,6 +318,21 @@ class DaemonSettings(_Strict):
     digest_retry_seconds: float = Field(default=300.0, gt=0)  # how often unsent digests retry
 
 
+class FeedsSettings(_Strict):
+    """Where the topics' Atom feeds (`harvester feed`) are published, if anywhere: digests
+    link the studies they hold back to ``base_url``/TOPIC.atom (or ``base_url`` with
+    ``{topic}`` replaced)."""
+
+    base_url: str | None = None
+
+    def url(self, topic: str) -> str | None:
+        if not self.base_url:
+            return None
+        if "{topic}" in self.base_url:
+            return self.base_url.replace("{topic}", topic)
+        return f"{self.base_url.rstrip('/')}/{topic}.atom"
+
+
 class ChannelsSettings(_Strict):
     email: EmailChannelSettings | None = None
     slack: SlackChannelSettings | None = None
@@ -330,6 +347,7 @@ class Settings(_Strict):
     subscriptions: tuple[SubscriptionSettings, ...] = ()
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    feeds: FeedsSettings = Field(default_factory=FeedsSettings)
     path: str | None = Field(default=None, exclude=True)
 
     @field_validator("sources")

@@ -94,7 +94,7 @@ def test_plain_smtp_delivers_multipart_text_and_html_with_the_headers(smtp: Loop
     mail = received.parsed()
     assert mail.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
-    assert mail["Subject"] == "harvester: 5 new studies — ml-nlp"
+    assert mail["Subject"] == "harvester: 5 new studies (7 more waiting) — ml-nlp"
     assert mail["From"] == "harvester@example.org"
     assert mail["To"] == "team@example.org, lead@example.org"
     assert mail["Date"] == "Wed, 15 Jan 2025 08:00:05 +0000"
@@ -198,7 +198,7 @@ def test_implicit_tls(certificate: tuple[Path, Path]) -> None:
     try:
         notifier(server, security="tls", ssl_context=client_context(cert)).send(rendered())
         (received,) = server.messages
-        assert received.parsed()["Subject"] == "harvester: 5 new studies — ml-nlp"
+        assert received.parsed()["Subject"] == "harvester: 5 new studies (7 more waiting) — ml-nlp"
     finally:
         server.stop()
 

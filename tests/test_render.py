@@ -99,7 +99,7 @@ def test_text_lists_each_study_with_citation_links_sources_why_and_abstract_head
     assert text.startswith("ml-nlp: 2 new studies\n")
     assert "Can Natural Language Processing and Artificial Intelligence Automate" in text
     assert "    Kim JS, Vivas A, Arvind V, et al.\n" in text
-    assert "    Global spine journal ◽ 2023 ◽ 13(7) ◽ pp 1946-1955\n" in text
+    assert "    Global spine journal · 2023 · 13(7) · pp 1946-1955\n" in text
     assert "    https://doi.org/10.1177/21925682211062831\n" in text
     assert "    found in PubMed · Crossref\n" in text
     assert '\n    why: "machine learning" in abstract' in text
@@ -199,7 +199,9 @@ def test_truncated_terms_list_the_words_they_matched() -> None:
 
 def test_subject_counts_studies_and_a_lone_study_names_its_title_on_one_line() -> None:
     digest, queries = real_digest(max_items=12)
-    assert render_digest(digest, queries=queries).subject == "harvester: 12 new studies — ml-nlp"
+    assert render_digest(digest, queries=queries).subject == (
+        "harvester: 12 new studies (38 more waiting) — ml-nlp"
+    )
     digest, queries = real_digest([hostile(record(STRUCTURED))])
     subject = render_digest(digest, queries=queries).subject
     assert "\r" not in subject and "\n" not in subject
@@ -213,14 +215,20 @@ def test_one_line_removes_line_breaks_and_control_characters() -> None:
     assert one_line("a\r\nBcc: x\u2028y\x00z\tq") == "a Bcc: x y z q"
 
 
-def test_digest_key_is_stable_per_subscription_and_digest_id() -> None:
+def test_digest_key_is_stable_per_deployment_digest_and_contents() -> None:
     digest, queries = real_digest(max_items=3)
-    first = render_digest(digest, queries=queries, digest_id=41)
-    again = render_digest(digest, queries=queries, digest_id=41)
-    other = render_digest(digest, queries=queries, digest_id=42)
-    assert first.key == again.key == digest_key("team", "41")
+    first = render_digest(digest, queries=queries, digest_id=41, deployment="db-a")
+    again = render_digest(digest, queries=queries, digest_id=41, deployment="db-a")
+    other = render_digest(digest, queries=queries, digest_id=42, deployment="db-a")
+    items = [(i.topic, i.work_id) for i in digest.items]
+    assert first.key == again.key == digest_key("team", "41", deployment="db-a", items=items)
     assert other.key != first.key
     assert first.work_ids == tuple(i.work_id for i in digest.items)
+    # digest 41 of another database, or with other studies, is another message
+    elsewhere = render_digest(digest, queries=queries, digest_id=41, deployment="db-b")
+    fewer, _ = real_digest(max_items=2)
+    changed = render_digest(fewer, queries=queries, digest_id=41, deployment="db-a")
+    assert len({first.key, elsewhere.key, changed.key}) == 3
 
 
 # --- Slack Block Kit ---------------------------------------------------------------------------
