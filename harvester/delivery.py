@@ -98,6 +98,7 @@ def deliver(
             if works:
                 _take_new(app, subscription, works, queries, outbox)
                 outbox = repo.outbox(key)
+        now = app.clock()  # after storing: a digest made just now is due now
         blocked = False
         for entry in outbox:
             due = ignore_backoff or entry.next_attempt_at is None or entry.next_attempt_at <= now

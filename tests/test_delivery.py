@@ -5,10 +5,12 @@ outage leaves it pending, and the next tick after the outage sends it once, whol
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from apscheduler.events import EVENT_JOB_EXECUTED
 
 from harvester.app import App, build_app
 from harvester.config import parse_settings
@@ -16,6 +18,7 @@ from harvester.delivery import deliver, notifier_for, preview, retry_delay
 from harvester.sources.base import Window
 from harvester.sources.pubmed import parse_efetch
 from tests.conftest import FixedClock, require_shared
+from tests.emulator import Emulator
 from tests.slack_server import SlackWebhookServer
 from tests.smtp_server import LoopbackSMTP
 
@@ -217,4 +220,112 @@ def test_journal_version_of_a_sent_preprint_says_now_published_in(
     assert f"now published in {article.venue}" in text
     html = second.get_body(preferencelist=("html",)).get_content()
     assert "now published in" in html
+    app.close()
+
+
+# -- the cadence, retries and the outbox order (issues 18.1, 11.6) ----------------------------
+
+
+def store_records(app: App, records: list, *, topic: str = "nlp") -> None:
+    now = app.clock()
+    run = app.repo.begin_run(topic, "pubmed", Window(now - timedelta(days=1), now))
+    app.repo.store_page(run, topic, records)
+
+
+def fixture_records() -> list:  # type: ignore[type-arg]
+    path = require_shared() / "pubmed" / "efetch_pubmed_50_records_structured_abstracts.xml"
+    return list(parse_efetch(path.read_bytes()).records)
+
+
+def test_a_weekly_daemon_sends_nothing_on_its_retry_ticks(
+    database_url: str, smtp: LoopbackSMTP, emu: Emulator
+) -> None:
+    """The daemon as `harvester run` schedules it (its real scheduler and clock), harvesting
+    the recorded PubMed responses from the emulator, for a weekly subscriber on a day that is
+    not its day, with a retry interval of 0.2 s: in 4 s (20 retry ticks) it sends nothing.
+    When the cadence fires, one digest holds the studies. (Before, every retry tick built and
+    sent a new digest from the fresh hits: 5 digests in 75 s with the default 300 s.)"""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from harvester.delivery import deliverer
+    from harvester.scheduler import Daemon
+
+    smtp.start()
+    # a weekday two days from the real today, so the real cron cannot fire during the test
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[(datetime.now(UTC).weekday() + 2) % 7]
+    settings = parse_settings(
+        {
+            "database": {"url": database_url},
+            "sources": {"pubmed": {"base_url": emu.base_url("pubmed"), "email": "t@example.org"}},
+            "topics": [{"name": "nlp", "query": QUERY, "sources": ["pubmed"],
+                        "lookback_days": 20000}],
+            "subscriptions": [{"topics": ["nlp"], "channel": "email", "to": ["team@example.org"],
+                               "cadence": f"weekly {day} 03:00", "max_items": 5}],
+            "channels": {"email": {"host": "127.0.0.1", "port": smtp.port, "security": "none",
+                                   "from": "harvester@example.org"}},
+        },
+        path="weekly.toml",
+    )  # fmt: skip
+    app = build_app(settings)
+    daemon = Daemon(
+        app,
+        BackgroundScheduler(),
+        deliver=deliverer(app),
+        jitter=None,
+        heartbeat_seconds=1,
+        digest_retry_seconds=0.2,
+    )
+    ticks: list[str] = []
+    daemon.scheduler.add_listener(lambda event: ticks.append(event.job_id), EVENT_JOB_EXECUTED)
+    daemon.schedule()  # catches up at once: the first harvest finds the recorded studies
+    daemon.scheduler.start()
+    try:
+        wait_until(lambda: any(r.status == "ok" for r in app.repo.runs("nlp")))
+        assert len(app.repo.pending(settings.subscriptions[0].key, ["nlp"])) >= 20
+        time.sleep(4)
+    finally:
+        daemon.scheduler.shutdown(wait=True)
+    assert ticks.count(f"retry:{settings.subscriptions[0].key}") >= 10  # it did tick, often
+    assert smtp.messages == [] and app.repo.count("digests") == 0
+    daemon.digest_job(0)  # the cadence fires
+    (message,) = smtp.messages
+    assert str(message.parsed()["Subject"]).startswith("harvester: 5 new studies (")
+    daemon.stop()
+    app.close()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def test_the_daemon_schedule_has_a_retry_job_that_only_resends(
+    database_url: str, clock: FixedClock, smtp: LoopbackSMTP
+) -> None:
+    """The jobs Daemon.schedule() makes: the retry job re-sends an unsent digest (and only
+    it); new hits that arrived meanwhile wait for the cadence."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from harvester.delivery import deliverer
+    from harvester.scheduler import Daemon
+
+    app = email_app(database_url, clock, smtp.port, cadence="weekly sun 03:00", max_items=5)
+    records = fixture_records()
+    store_records(app, records[:10])
+    daemon = Daemon(app, BackgroundScheduler(), deliver=deliverer(app), jitter=None)
+    daemon.digest_job(0)  # the cadence: the server is down, the digest stays unsent
+    ((_, digest_id, _, _),) = app.repo.pending_digests()
+    assert len(app.repo.digest_works(digest_id)) == 5
+    smtp.start()
+    store_records(app, records[10:20])  # a later harvest
+    clock.now += timedelta(minutes=5)
+    daemon.retry_job(0)
+    daemon.retry_job(0)
+    (message,) = smtp.messages
+    assert message.parsed()["X-Harvester-Digest"]
+    assert app.repo.count("digests") == 1 and app.repo.pending_digests() == []
+    assert len(app.repo.pending(app.settings.subscriptions[0].key, ["nlp"])) == 15
     app.close()

@@ -2,8 +2,12 @@
 
 On PostgreSQL several daemon replicas share one database; each unit of work is claimed with a
 session-level advisory lock held for as long as the work runs, so it never runs twice at once
-and a crashed replica's claims vanish with its connection. SQLite serves one daemon: claims
-are in-process locks, and :class:`DaemonLock` keeps a second daemon off the same file.
+and a crashed replica's claims vanish with its connection. SQLite serves one daemon, but a
+command (`harvester digest`) may run beside it: claims are lock files beside the database
+file (:class:`FileClaims`), one per claim key, so they hold across processes, and the kernel
+drops them when a process dies (no stale lease to expire, no write to the database, which
+SQLite's single writer would make wait). :class:`DaemonLock` keeps a second daemon off the
+same file.
 """
 
 from __future__ import annotations
@@ -73,8 +77,47 @@ class LocalClaims:
                 lock.release()
 
 
-def claims_for(engine: Engine) -> PostgresClaims | LocalClaims:
-    return PostgresClaims(engine) if engine.dialect.name == "postgresql" else LocalClaims()
+class FileClaims:
+    """``flock`` on a lock file per claim key beside a SQLite database file.
+
+    flock locks belong to an open file, so they also keep two threads of one process apart,
+    and they vanish when the holder dies (even by SIGKILL)."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+
+    def path(self, key: str) -> Path:
+        digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+        return self.database.with_name(f"{self.database.name}.claim-{digest}.lock")
+
+    @contextmanager
+    def claim(self, key: str) -> Iterator[bool]:
+        path = self.path(key)
+        try:
+            fh = path.open("a+")
+        except OSError as e:
+            raise StoreError(f"cannot create the claim file {path}: {e}") from e
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def claims_for(engine: Engine) -> PostgresClaims | FileClaims | LocalClaims:
+    """Advisory locks on PostgreSQL; lock files beside a SQLite file; in-process locks for an
+    in-memory SQLite database (which no other process can open)."""
+    if engine.dialect.name == "postgresql":
+        return PostgresClaims(engine)
+    database = engine.url.database
+    if database and database != ":memory:" and not database.startswith("file::memory:"):
+        return FileClaims(Path(database).resolve())
+    return LocalClaims()
 
 
 class DaemonLock:
