@@ -5,9 +5,13 @@ outage leaves it pending, and the next tick after the outage sends it once, whol
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from apscheduler.events import EVENT_JOB_EXECUTED
@@ -329,3 +333,160 @@ def test_the_daemon_schedule_has_a_retry_job_that_only_resends(
     assert app.repo.count("digests") == 1 and app.repo.pending_digests() == []
     assert len(app.repo.pending(app.settings.subscriptions[0].key, ["nlp"])) == 15
     app.close()
+
+
+# -- the real command, beside another process (issues 18.6, 18.7, 18.4, 11.6) ------------------
+
+
+def command_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "HARVESTER_DATABASE_URL"}
+    return {**env, **extra}
+
+
+def email_config(database_url: str, port: int, **email: object) -> dict:
+    return {
+        "database": {"url": database_url},
+        "topics": [{"name": "nlp", "query": QUERY, "sources": ["pubmed"]}],
+        "subscriptions": [
+            {"topics": ["nlp"], "channel": "email", "to": ["team@example.org"],
+             "cadence": "weekly sun 03:00", "max_items": 500}
+        ],
+        "channels": {"email": {"host": "127.0.0.1", "port": port, "security": "none",
+                               "from": "harvester@example.org", **email}},
+    }  # fmt: skip
+
+
+def test_a_killed_slack_delivery_resumes_after_the_last_posted_part(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    """`harvester digest` is SIGKILLed while Slack holds part 3 of a multi-part digest; the
+    next `harvester digest` posts parts 3.. only: every part reaches the channel once.
+    (Before, accepted parts were recorded only when a later part failed, so all were posted
+    again.)"""
+    from tests.test_cli import harvester_command
+    from tests.test_daemon import write_config
+
+    with SlackWebhookServer() as slack:
+        env = command_env(TEST_SLACK_WEBHOOK=slack.url)
+        url = f"sqlite:///{tmp_path / 'h.db'}"
+        config = {
+            "database": {"url": url},
+            "topics": [{"name": "nlp", "query": QUERY, "sources": ["pubmed"]}],
+            "subscriptions": [{"topics": ["nlp"], "channel": "slack", "max_items": 500,
+                               "webhook_url_env": "TEST_SLACK_WEBHOOK"}],
+        }  # fmt: skip
+        path = write_config(tmp_path / "h.toml", config)
+        os.environ["TEST_SLACK_WEBHOOK"] = slack.url
+        try:
+            app = build_app(parse_settings(config, path=str(path)), clock=clock)
+        finally:
+            del os.environ["TEST_SLACK_WEBHOOK"]
+        records = fixture_records()
+        # the 50 real records and a second copy under other identifiers (derived: new DOIs
+        # and PMIDs, so they stay separate works): a digest of many Slack messages
+        copies = [
+            r.with_changes(
+                ids=replace(r.ids, doi=f"10.5555/copy.{n}", pmid=str(90000000 + n)),
+                source_id=str(90000000 + n),
+            )
+            for n, r in enumerate(records)
+        ]
+        store_records(app, records + copies)
+        app.close()
+        command = [*harvester_command(), "--config", str(path), "digest"]
+        slack.hold_after(2)
+        log = tmp_path / "first.log"
+        with log.open("wb") as out:
+            first = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            assert slack.held.wait(60), log.read_text()
+            first.kill()  # SIGKILL: no handler runs, nothing is cleaned up
+            first.wait(timeout=10)
+        finally:
+            slack.release()
+        assert len(slack.posts) == 2
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stdout + second.stderr
+        total = int(slack.posts[0]["text"].rsplit(" of ", 1)[1].rstrip(")"))
+        assert total >= 4
+        labels = [p["text"].rsplit("(part ", 1)[1] for p in slack.posts]
+        assert labels == [f"{k} of {total})" for k in range(1, total + 1)]  # each part once
+        posted = "".join(str(p) for p in slack.posts)
+        assert posted.count("found in PubMed") == len(records) * 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_digest_commands_at_once_send_each_pending_digest_once(
+    backend: str, tmp_path: Path, clock: FixedClock, request: pytest.FixtureRequest
+) -> None:
+    """Two `harvester digest` processes at once (as one beside the daemon would be) on three
+    pending digests, with an SMTP server that takes 1 s per message: each digest arrives once.
+    (Before, commands took no claim: both processes sent every pending digest.)"""
+    from tests.test_cli import harvester_command
+    from tests.test_daemon import write_config
+
+    url = (
+        f"sqlite:///{tmp_path / 'h.db'}"
+        if backend == "sqlite"
+        else str(request.getfixturevalue("postgres_url"))
+    )
+    smtp = LoopbackSMTP()
+    smtp.handler.delay = 1.0
+    smtp.start()
+    try:
+        config = email_config(url, smtp.port)
+        path = write_config(tmp_path / "h.toml", config)
+        app = build_app(parse_settings(config, path=str(path)), clock=FixedClock(datetime.now(UTC)))
+        store_records(app, fixture_records()[:30])
+        sub = app.settings.subscriptions[0]
+        works = app.repo.pending(sub.key, ["nlp"])
+        for chunk in (works[:10], works[10:20], works[20:30]):
+            app.repo.create_digest(sub.key, "email", [("nlp", w.id) for w in chunk])
+        app.close()
+        command = [*harvester_command(), "--config", str(path), "digest"]
+        procs = [
+            subprocess.Popen(command, env=command_env(), stdout=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        outputs = [p.communicate(timeout=120)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outputs
+        keys = [m.parsed()["X-Harvester-Digest"] for m in smtp.messages]
+        assert len(keys) == 3 and len(set(keys)) == 3, outputs
+        assert any("another harvester process" in o or "nothing to send" in o for o in outputs)
+    finally:
+        smtp.stop()
+
+
+def test_a_tarpit_smtp_server_ends_the_digest_command_at_its_deadline(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    """An SMTP server that sends its banner one byte a second: `harvester digest` with
+    `[channels.email] deadline = 3` ends within seconds with the reason, the digest stays
+    unsent. (Before, each byte reset the 30 s read timeout: the command hung for minutes.)"""
+    from tests.smtp_server import TarpitSMTP
+    from tests.test_cli import harvester_command
+    from tests.test_daemon import write_config
+
+    with TarpitSMTP(interval=1.0) as tarpit:
+        url = f"sqlite:///{tmp_path / 'h.db'}"
+        config = email_config(url, tarpit.port, timeout=30, deadline=3)
+        path = write_config(tmp_path / "h.toml", config)
+        app = build_app(parse_settings(config, path=str(path)), clock=FixedClock(datetime.now(UTC)))
+        store_records(app, fixture_records()[:5])
+        started = time.monotonic()
+        done = subprocess.run(
+            [*harvester_command(), "--config", str(path), "digest"],
+            env=command_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        took = time.monotonic() - started
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert took < 20  # the deadline is 3 s; start-up takes about 1 s
+        assert "deadline of 3 s" in done.stdout
+        assert "still unsent" in done.stdout and "retries it at" in done.stdout
+        assert tarpit.connections == 1
+        ((_, _, attempts, error),) = app.repo.pending_digests()
+        assert attempts == 1 and "deadline" in (error or "")
+        app.close()

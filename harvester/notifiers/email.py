@@ -246,36 +246,8 @@ class EmailNotifier:
             with self._connect(watchdog) as smtp:
                 in_transaction = True
                 refused = smtp.send_message(mail)
-        except smtplib.SMTPRecipientsRefused as e:
-            codes = {code for code, _ in e.recipients.values()}
-            raise ChannelError(
-                f"every recipient refused ({', '.join(str(c) for c in sorted(codes))})",
-                channel=self.name,
-                retryable=all(400 <= c < 500 for c in codes),
-                status=min(codes) if codes else None,
-            ) from e
-        except smtplib.SMTPResponseException as e:
-            raise ChannelError(
-                f"SMTP server replied {e.smtp_code}: {_reply(e.smtp_error)}",
-                channel=self.name,
-                # RFC 5321 §4.2.1: 4yz is a transient failure, 5yz a permanent one
-                retryable=400 <= e.smtp_code < 500,
-                status=e.smtp_code,
-            ) from e
-        except smtplib.SMTPNotSupportedError as e:
-            raise ChannelError(
-                f"SMTP server does not support what the config asks ({e}); check security",
-                channel=self.name,
-                retryable=False,
-            ) from e
-        except ssl.SSLCertVerificationError as e:
-            raise ChannelError(
-                f"TLS certificate of {self.host} not trusted: {e.verify_message}",
-                channel=self.name,
-                retryable=False,
-            ) from e
-        except (smtplib.SMTPException, OSError) as e:  # refused, reset, timeout, TLS failure
-            if watchdog.expired.is_set():
+        except (smtplib.SMTPException, OSError) as e:
+            if watchdog.expired.is_set():  # whatever the cut-off read made of it
                 raise ChannelError(
                     f"SMTP session with {self.host}:{self.port} exceeded its deadline of "
                     f"{self.deadline:g} s ([channels.email] deadline); the server is too slow "
@@ -285,12 +257,7 @@ class EmailNotifier:
                     status="deadline",
                     ambiguous=in_transaction,
                 ) from e
-            raise ChannelError(
-                f"cannot deliver to {self.host}:{self.port}: {type(e).__name__}: {e}",
-                channel=self.name,
-                retryable=True,
-                ambiguous=in_transaction,
-            ) from e
+            raise self._failure(e, ambiguous=in_transaction) from e
         finally:
             watchdog.close()
         if on_part is not None:
@@ -302,6 +269,45 @@ class EmailNotifier:
             digest=message.key,
             studies=message.count,
             recipients=len(self.to) - len(refused),
+        )
+
+    def _failure(self, e: smtplib.SMTPException | OSError, *, ambiguous: bool) -> ChannelError:
+        """The ChannelError for what the SMTP session raised: whether a retry may help, and
+        whether the message may have arrived anyway."""
+        if isinstance(e, smtplib.SMTPRecipientsRefused):
+            codes = {code for code, _ in e.recipients.values()}
+            return ChannelError(
+                f"every recipient refused ({', '.join(str(c) for c in sorted(codes))})",
+                channel=self.name,
+                retryable=all(400 <= c < 500 for c in codes),
+                status=min(codes) if codes else None,
+            )
+        if isinstance(e, smtplib.SMTPResponseException):
+            return ChannelError(
+                f"SMTP server replied {e.smtp_code}: {_reply(e.smtp_error)}",
+                channel=self.name,
+                # RFC 5321 §4.2.1: 4yz is a transient failure, 5yz a permanent one
+                retryable=400 <= e.smtp_code < 500,
+                status=e.smtp_code,
+            )
+        if isinstance(e, smtplib.SMTPNotSupportedError):
+            return ChannelError(
+                f"SMTP server does not support what the config asks ({e}); check security",
+                channel=self.name,
+                retryable=False,
+            )
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return ChannelError(
+                f"TLS certificate of {self.host} not trusted: {e.verify_message}",
+                channel=self.name,
+                retryable=False,
+            )
+        # refused, reset, timeout, TLS failure
+        return ChannelError(
+            f"cannot deliver to {self.host}:{self.port}: {type(e).__name__}: {e}",
+            channel=self.name,
+            retryable=True,
+            ambiguous=ambiguous,
         )
 
     def _connect(self, watchdog: _Watchdog) -> smtplib.SMTP:
