@@ -6,10 +6,10 @@
         new = hits in no digest of this subscription (backfill hits only with --notify)
         if the newest unsent digest was never possibly seen (not sealed):
             top it up with new[:room]                 # one mail, in order, after an outage
-        elif nothing is unsent:
+        else:
             store(new[:max_items])                    # before sending: a crash keeps it
     retry tick: only the unsent digests (the cadence is not due: nothing new is built)
-    for each unsent digest, oldest first, that is due (a person's command: all of them):
+    for each unsent digest, oldest first, while they are due (a person's command: all):
         seal; send(render(digest)) ─ accepted ─▶ mark sent
                                    └ refused  ─▶ stays pending; retried after a growing delay
                                                  (at least the channel's Retry-After); a
@@ -99,20 +99,20 @@ def deliver(
                 _take_new(app, subscription, works, queries, outbox)
                 outbox = repo.outbox(key)
         now = app.clock()  # after storing: a digest made just now is due now
-        blocked = False
         for entry in outbox:
             due = ignore_backoff or entry.next_attempt_at is None or entry.next_attempt_at <= now
-            if not due or blocked:
-                continue
+            if not due:
+                break  # a later digest never overtakes an earlier one: readers get them in order
             outcome = _send_stored(app, subscription, notifier, entry.id, queries)
             if outcome is None:
                 items += entry.items
                 sent.append(entry.id)
-            else:
-                failed.append(entry.id)
-                # a refusal that may pass (server down) holds the later digests back, so
-                # readers get them in order; a lasting one (bad blocks) does not block them
-                blocked = outcome
+                continue
+            failed.append(entry.id)
+            # a refusal that may pass (server down) holds the later digests back; a lasting
+            # one (Slack's invalid_blocks) does not block them for ever
+            if outcome:
+                break
         result_unsent = _unsent(app, key, failed)
         waiting = sum(
             repo.waiting(
@@ -138,11 +138,11 @@ def _take_new(
 ) -> None:
     """Put new studies in the outbox: into the newest unsent digest when no reader can have
     seen it yet (so after an outage one mail holds them all, in order), else into a new
-    digest when nothing is unsent. Behind a sealed unsent digest they wait for it."""
+    digest, which is sent after the unsent ones."""
     repo, key = app.repo, subscription.key
     last = outbox[-1] if outbox else None
     if last is not None and last.sealed:
-        return  # it may have been seen: it goes out as it is first, then these
+        last = None  # it may have been seen: it goes out as it is, these after it
     held: dict[str, int] = {}
     existing: list[StoredWork] = []
     if last is not None:
@@ -161,7 +161,7 @@ def _take_new(
         return
     pairs = [(i.topic, i.work_id) for i in chosen]
     if last is not None:
-        # 0 if it was sealed meanwhile: these then wait in no digest until it is sent
+        # 0 if it was sealed meanwhile: these then wait in no digest for the next tick
         added = repo.top_up_digest(last.id, key, pairs)
         log.info("unsent digest topped up", digest_id=last.id, added=added)
         return

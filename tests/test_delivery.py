@@ -490,3 +490,108 @@ def test_a_tarpit_smtp_server_ends_the_digest_command_at_its_deadline(
         ((_, _, attempts, error),) = app.repo.pending_digests()
         assert attempts == 1 and "deadline" in (error or "")
         app.close()
+
+
+# -- Message-ID, Retry-After, the outbox after an outage (18.8, 18.13, 11.6) ---------------------
+
+
+def test_message_ids_differ_across_databases_and_stay_for_a_resent_digest(
+    tmp_path: Path, clock: FixedClock, smtp: LoopbackSMTP
+) -> None:
+    """Digest #1 of two databases (other studies, or the same ones) never shares a
+    Message-ID; a digest whose acceptance the client never heard of (the server kept it and cut
+    the connection) is re-sent unchanged with its Message-ID, and the studies found meanwhile
+    come after it, in a digest of their own. (Before, the Message-ID was a hash of the
+    subscription and the digest number only.)"""
+    smtp.start()
+    records = fixture_records()
+    ids = []
+    for name, chosen in (("a", records[:5]), ("b", records[5:10]), ("c", records[:5])):
+        app = email_app(f"sqlite:///{tmp_path / name}.db", clock, smtp.port)
+        store_records(app, chosen)
+        result = deliver(app, app.settings.subscriptions[0], notifier_for(app, app.settings.subscriptions[0]))
+        assert result.sent == (1,)
+        ids.append(smtp.messages[-1].parsed()["Message-ID"])
+        app.close()
+    assert len(set(ids)) == 3, ids
+
+    app = email_app(f"sqlite:///{tmp_path / 'd'}.db", clock, smtp.port)
+    sub = app.settings.subscriptions[0]
+    store_records(app, records[:5])
+    smtp.handler.drop_after = 1  # accepted, then the connection is cut before the reply
+    assert deliver(app, sub, notifier_for(app, sub)).failed == (1,)
+    store_records(app, records[5:8])  # a later harvest
+    clock.now += timedelta(minutes=2)
+    result = deliver(app, sub, notifier_for(app, sub))
+    assert result.sent == (1, 2)
+    kept, again, later = (m.parsed() for m in smtp.messages[-3:])
+    assert kept["Message-ID"] == again["Message-ID"] != later["Message-ID"]
+    assert again["Subject"] == kept["Subject"] == "harvester: 5 new studies — nlp"
+    assert later["Subject"] == "harvester: 3 new studies — nlp"
+    app.close()
+
+
+def test_a_slack_retry_after_above_five_minutes_is_honoured(
+    database_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack answers 429 with Retry-After: 3600; the digest waits an hour, not a minute."""
+    with SlackWebhookServer() as slack:
+        monkeypatch.setenv("TEST_SLACK_WEBHOOK", slack.url)
+        app = make_app(
+            database_url,
+            clock,
+            {"topics": ["nlp"], "channel": "slack", "max_items": 5},
+            {"slack": {"webhook_url_env": "TEST_SLACK_WEBHOOK"}},
+        )
+        sub = app.settings.subscriptions[0]
+        store_fixture_hits(app)
+        slack.fail_next(429, "rate_limited", retry_after=3600)
+        assert deliver(app, sub, notifier_for(app, sub)).failed
+        assert app.repo.due_digests(sub.key, clock.now + timedelta(minutes=59)) == []
+        assert len(app.repo.due_digests(sub.key, clock.now + timedelta(seconds=3600))) == 1
+        app.close()
+
+
+def test_after_an_outage_a_manual_digest_sends_the_pending_one_first_with_every_study(
+    tmp_path: Path, clock: FixedClock, smtp: LoopbackSMTP
+) -> None:
+    """Two digest runs fail (the SMTP server is down; a harvest in between found more); the
+    server comes back; a person runs `harvester digest` within the retry delay: one email
+    holds every study, and the command says what it sent. (Before, the command said "nothing
+    to send" while the digests waited for their back-off, and a second digest had been made
+    beside the first.)"""
+    from tests.test_cli import harvester_command
+    from tests.test_daemon import write_config
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    config = email_config(url, smtp.port)
+    path = write_config(tmp_path / "h.toml", config)
+    app = build_app(parse_settings(config, path=str(path)), clock=FixedClock(datetime.now(UTC)))
+    sub = app.settings.subscriptions[0]
+    records = fixture_records()
+    store_records(app, records[:12])
+    command = [*harvester_command(), "--config", str(path), "digest"]
+
+    def digest_command() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, env=command_env(), capture_output=True, text=True, timeout=60)
+
+    first = digest_command()
+    store_records(app, records[12:20])  # the next harvest, while the server is still down
+    second = digest_command()
+    smtp.start()
+    up = digest_command()
+    assert up.returncode == 0, up.stdout + up.stderr
+    (message,) = smtp.messages
+    mail = message.parsed()
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    for record in records[:20]:
+        assert f"https://pubmed.ncbi.nlm.nih.gov/{record.ids.pmid}/" in text
+    assert mail["Subject"] == "harvester: 20 new studies — nlp"
+    assert app.repo.pending_digests() == [] and app.repo.count("digests") == 1
+    # what each command said: the unsent digest, its studies, when it is retried
+    assert first.returncode == second.returncode == 1
+    assert "digest #1 (12 studies) still unsent" in first.stdout
+    assert "retries it at" in first.stdout and "ConnectionRefusedError" in first.stdout
+    assert "digest #1 (20 studies) still unsent" in second.stdout
+    assert "sent 1 digest(s), 20 studies" in up.stdout
+    app.close()
