@@ -37,7 +37,7 @@ from harvester.digest import Digest, DigestItem, DigestSection, assemble_digest,
 from harvester.errors import NotifyError
 from harvester.notifiers import Notifier, notifier_class
 from harvester.query import Query
-from harvester.render import HTML_LIMIT, RenderedDigest, render_digest
+from harvester.render import HTML_LIMIT, RenderedDigest, html_size, render_digest
 from harvester.store.repository import OutboxEntry, StoredWork
 
 log = structlog.get_logger(__name__)
@@ -185,16 +185,10 @@ def _fit_email(
     keep = len(chosen)
     for _ in range(8):
         trial = _merged(base, chosen[:keep])
-        html = render_digest(
-            trial, queries=queries, html_limit=None, abstracts=True
-        ).html  # measured at full length first: most digests fit as they are
-        size = len(html.encode("utf-8"))
-        if size <= HTML_LIMIT:
-            return chosen[:keep]
         shortest = render_digest(trial, queries=queries, html_limit=HTML_LIMIT)
         if shortest.html_fits:
             return chosen[:keep]
-        over = len(shortest.html.encode("utf-8")) / HTML_LIMIT
+        over = html_size(shortest.html) / HTML_LIMIT
         keep = max(0, min(keep - 1, int(keep / over * 0.95)))
         if keep == 0:
             break

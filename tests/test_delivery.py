@@ -595,3 +595,107 @@ def test_after_an_outage_a_manual_digest_sends_the_pending_one_first_with_every_
     assert "digest #1 (20 studies) still unsent" in second.stdout
     assert "sent 1 digest(s), 20 studies" in up.stdout
     app.close()
+
+
+# -- what a digest holds back (11.5) ------------------------------------------------------------
+
+
+def six_hundred_studies() -> list:  # type: ignore[type-arg]
+    """600 studies derived from the real PubMed records with the longest abstracts (over
+    1,500 characters): each copied under new identifiers (a DOI and a PMID of its own, so
+    they stay separate works), with its real title, authors and abstract."""
+    long = [r for r in fixture_records() if len(r.abstract or "") > 1500]
+    out = []
+    for n in range(600):
+        base = long[n % len(long)]
+        out.append(
+            base.with_changes(
+                ids=replace(base.ids, doi=f"10.5555/held.{n}", pmid=str(80000000 + n)),
+                source_id=str(80000000 + n),
+            )
+        )
+    return out
+
+
+def test_a_digest_says_how_many_wait_when_they_come_and_where_to_read_them(
+    database_url: str, clock: FixedClock, smtp: LoopbackSMTP, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """600 new studies, 50 a week: the email's subject, text and HTML and the Slack message
+    say that 550 wait, when the next digest comes (Sun 8 Jun 03:00), when the last of them
+    will have come (11 weeks on) and how to read them now; the HTML of 50 long abstracts stays
+    under Gmail's clipping size. (Before: "50 new studies" and 140 KB of HTML.)"""
+    smtp.start()
+    with SlackWebhookServer() as slack:
+        monkeypatch.setenv("TEST_SLACK_WEBHOOK", slack.url)
+        settings = parse_settings(
+            {
+                "database": {"url": database_url},
+                "topics": [{"name": "nlp", "query": QUERY, "sources": ["pubmed"]}],
+                "subscriptions": [
+                    {"topics": ["nlp"], "channel": "email", "to": ["team@example.org"],
+                     "cadence": "weekly sun 03:00"},
+                    {"topics": ["nlp"], "channel": "slack", "cadence": "weekly sun 03:00",
+                     "webhook_url_env": "TEST_SLACK_WEBHOOK"},
+                ],
+                "channels": {
+                    "email": {"host": "127.0.0.1", "port": smtp.port, "security": "none",
+                              "from": "harvester@example.org"},
+                    "slack": {"webhook_url_env": "TEST_SLACK_WEBHOOK"},
+                },
+                "feeds": {"base_url": "https://feeds.example.org/harvester"},
+            },
+            path="held.toml",
+        )  # fmt: skip
+        app = build_app(settings, clock=clock, sleep=lambda _s: None)
+        store_records(app, six_hundred_studies())
+        email_sub, slack_sub = settings.subscriptions
+        assert deliver(app, email_sub, notifier_for(app, email_sub)).items == 50
+        assert deliver(app, slack_sub, notifier_for(app, slack_sub)).items == 50
+
+        (message,) = smtp.messages
+        mail = message.parsed()
+        assert mail["Subject"] == "harvester: 50 new studies (550 more waiting) — nlp"
+        text = " ".join(mail.get_body(preferencelist=("plain",)).get_content().split())
+        note = (
+            "550 more studies wait for later digests: the next one (Sun 08 Jun 2025 03:00 UTC) "
+            "brings up to 50, the last of them comes by Sun 17 Aug 2025 03:00 UTC. Read them "
+            "all now: https://feeds.example.org/harvester/nlp.atom"
+        )
+        assert text.startswith("nlp: 50 new studies (550 more waiting) ====")
+        assert note in text
+        html_part = mail.get_body(preferencelist=("html",))
+        html = html_part.get_content()
+        assert " ".join(html.split()).count(note) == 1
+        assert '<a href="https://feeds.example.org/harvester/nlp.atom"' in html
+        # Gmail clips past ~102 KB: the decoded HTML and its encoded form on the wire
+        assert len(html.encode("utf-8")) < 102_000
+        assert len(html_part.as_bytes()) < 102_000
+        assert html.count('href="https://pubmed.ncbi.nlm.nih.gov/') == 50  # none dropped
+        # shortened, each abstract excerpt still shows the term the "why" line points at
+        studies = html.split('<tr><td style="padding:12px 24px;border-bottom')[1:]
+        assert len(studies) == 50
+        for study in studies:
+            excerpt = study.split('<div style="margin-top:8px;font-size:14px', 1)[1]
+            assert "<mark" in excerpt.split("</div>", 1)[0]
+
+        first = slack.posts[0]
+        assert first["text"].startswith("harvester: 50 new studies (550 more waiting) — nlp")
+        contexts = [e["text"] for p in slack.posts for b in p["blocks"]
+                    for e in b.get("elements", ())]  # fmt: skip
+        (held,) = [c for c in contexts if "wait for later digests" in c]
+        assert "Sun 17 Aug 2025" in held
+        assert held.endswith("<https://feeds.example.org/harvester/nlp.atom|the feed>")
+        app.close()
+
+
+def test_without_a_published_feed_the_digest_names_the_command(
+    tmp_path: Path, clock: FixedClock, smtp: LoopbackSMTP
+) -> None:
+    smtp.start()
+    app = email_app(f"sqlite:///{tmp_path / 'h.db'}", clock, smtp.port, max_items=10)
+    store_records(app, fixture_records())
+    deliver(app, app.settings.subscriptions[0], notifier_for(app, app.settings.subscriptions[0]))
+    text = smtp.messages[0].parsed().get_body(preferencelist=("plain",)).get_content()
+    assert "40 more studies wait for later digests" in " ".join(text.split())
+    assert "Read them all now: harvester feed nlp -o nlp.atom" in " ".join(text.split())
+    app.close()

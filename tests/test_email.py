@@ -293,3 +293,51 @@ def test_registry_names_every_notifier_once() -> None:
     assert len(set(NOTIFIERS.values())) == len(NOTIFIERS)
     with pytest.raises(ConfigError, match="known channels: email, slack"):
         notifier_class("pigeon")
+
+
+def test_a_tarpit_banner_ends_the_session_at_its_deadline() -> None:
+    """A server that drips its banner a byte a second never trips the 30 s read timeout; the
+    2 s deadline ends the session with a retryable error that says so."""
+    import time
+
+    from tests.smtp_server import TarpitSMTP
+
+    with TarpitSMTP(interval=1.0) as tarpit:
+        sender = EmailNotifier(
+            host="127.0.0.1", port=tarpit.port, security="none", sender="h@example.org",
+            to=TO, timeout=30.0, deadline=2.0,
+        )  # fmt: skip
+        started = time.monotonic()
+        with pytest.raises(ChannelError, match="exceeded its deadline of 2 s") as caught:
+            sender.send(rendered())
+        assert time.monotonic() - started < 10
+        assert caught.value.retryable is True and caught.value.ambiguous is False
+
+
+def test_a_deadline_during_starttls_also_ends_the_session(certificate: tuple[Path, Path]) -> None:
+    """The deadline holds across the TLS handshake too (the socket is replaced there): a
+    server that takes 3 s per message, with a 1.5 s deadline, is cut off mid-DATA; the
+    message may have arrived, so the error says so (ambiguous)."""
+    import time
+
+    cert, key = certificate
+    server = LoopbackSMTP(starttls=server_context(cert, key))
+    server.handler.delay = 3.0
+    server.start()
+    try:
+        sender = notifier(
+            server, security="starttls", ssl_context=client_context(cert), deadline=1.5
+        )
+        started = time.monotonic()
+        with pytest.raises(ChannelError, match="deadline") as caught:
+            sender.send(rendered())
+        assert time.monotonic() - started < 10
+        assert caught.value.ambiguous is True
+    finally:
+        server.stop()
+
+
+def test_email_reports_its_one_part_once_accepted(smtp: LoopbackSMTP) -> None:
+    parts: list[int] = []
+    notifier(smtp).send(rendered(), on_part=parts.append)
+    assert parts == [1] and len(smtp.messages) == 1
