@@ -105,7 +105,7 @@ def test_plain_smtp_delivers_multipart_text_and_html_with_the_headers(smtp: Loop
     assert text == message.text
     assert html == message.html
     assert "    OBJECTIVES: Using natural language processing (NLP)" in text
-    assert ">CONCLUSIONS</strong>" in html
+    assert ">CONCLUSIONS</b>" in html
     assert "found in PubMed · Crossref" in text and "found in PubMed · Crossref" in html
 
 
