@@ -302,3 +302,60 @@ def test_abstracts_option_controls_every_format(abstracts: bool) -> None:
     assert ("METHODS:" in rendered.text) is abstracts
     assert (">METHODS</b>" in rendered.html) is abstracts
     assert ("*METHODS:*" in rendered.slack_json()) is abstracts
+
+
+# --- what a reader sees (issue 11.9) -------------------------------------------------------------
+
+
+BEYOND = "36394797"  # its abstract first says "deep learning" after 1,800 characters
+
+
+def test_an_article_number_is_not_shown_as_pages() -> None:
+    from harvester.digest import citation_line, pages_label
+
+    path = require_shared() / "pubmed" / "efetch_pubmed_collective_author_mathml.xml"
+    (numbered,) = parse_efetch(path.read_bytes()).records  # MedlinePgn 026002
+    assert numbered.pages == "026002"
+    assert citation_line(numbered).endswith(" · article 026002")
+    assert "pp 026002" not in citation_line(numbered)
+    # page values as the recorded APIs give them: Crossref "e33693", PubMed "37", "vii-x"
+    assert pages_label("e33693") == "article e33693"
+    assert pages_label("110671") == "article 110671"
+    assert pages_label("37") == "p 37"
+    assert pages_label("vii-x") == "pp vii-x"
+    assert pages_label("1946-1955") == "pp 1946-1955"
+
+
+def test_plain_text_underlines_are_as_long_as_their_headings() -> None:
+    for max_items in (1, 9, 12, None):
+        digest, queries = real_digest(max_items=max_items)
+        lines = render_digest(digest, queries=queries).text.splitlines()
+        heading, underline = lines[0], lines[1]
+        assert heading.startswith("ml-nlp: ")
+        assert underline == "=" * len(heading), (heading, underline)
+
+
+def test_the_citation_separator_is_a_middle_dot_in_every_format() -> None:
+    digest, queries = real_digest([record(STRUCTURED)])
+    rendered = render_digest(digest, queries=queries)
+    for text in (rendered.text, rendered.html, rendered.slack_json()):
+        assert "◽" not in text
+        assert "Global spine journal · 2023 · 13(7) · pp 1946-1955" in text
+
+
+def test_a_matched_term_beyond_the_excerpt_is_still_shown() -> None:
+    """The "why" line says "deep learning" is in the abstract; the abstract says it only after
+    1,800 characters, past the 1,500 of the excerpt: the excerpt ends with the words around it
+    (before, the reader was pointed at a term the excerpt had cut off)."""
+    digest, queries = real_digest([record(BEYOND)])
+    (item,) = view_digest(digest, queries=queries).sections[0].items
+    assert any(r.term == '"deep learning"' and "abstract" in r.fields for r in item.reasons)
+    hits = [s.text for p in item.abstract for s in p.segments if s.hit]
+    assert [h.lower() for h in hits] == ["deep learning"]
+    assert item.abstract[-1].label == "CONCLUSION" and item.truncated  # where it is said
+    assert sum(len(p.text) for p in item.abstract) < 1500 + 2 * 120 + 40
+    rendered = render_digest(digest, queries=queries)
+    assert '<mark style="background:#ff9">deep learning</mark>' in rendered.html
+    assert "deep learning" in " ".join(rendered.text.split()[-60:])
+    section = next(b for b in rendered.slack[0]["blocks"] if b["type"] == "section")
+    assert "deep learning" in section["text"]["text"].split("\n>", 1)[1]
