@@ -321,9 +321,7 @@ def digest(
                         )
                         continue
                     # a person asked: unsent digests go now, whatever their back-off
-                    result = deliver(
-                        service, sub, notifier_for(service, sub), ignore_backoff=True
-                    )
+                    result = deliver(service, sub, notifier_for(service, sub), ignore_backoff=True)
                 failed = failed or bool(result.failed)
                 typer.echo(_delivery_report(sub.key, result))
         finally:

@@ -115,13 +115,13 @@ def deliver(
                 break
         result_unsent = _unsent(app, key, failed)
         waiting = sum(
-            repo.waiting(
-                key, list(subscription.topics), include_backfill=include_backfill
-            ).values()
+            repo.waiting(key, list(subscription.topics), include_backfill=include_backfill).values()
         )
         nothing = fresh and not sent and not outbox
-        if nothing and subscription.send_empty and _send_empty(
-            app, subscription, notifier, queries, now
+        if (
+            nothing
+            and subscription.send_empty
+            and _send_empty(app, subscription, notifier, queries, now)
         ):
             return DeliveryResult(key, empty_sent=True, waiting=waiting)
     return DeliveryResult(

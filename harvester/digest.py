@@ -116,7 +116,7 @@ def format_authors(authors: Sequence[Author], *, first: int = 3) -> str:
 
 
 def pages_label(pages: str) -> str:
-    """"pp 262-269", "p 37", or "article 026002" for an article number (a journal that
+    """ "pp 262-269", "p 37", or "article 026002" for an article number (a journal that
     numbers articles instead of paging them: e33693, 026002, 110671 are not page counts)."""
     pages = pages.strip()
     if len(_PAGE_RANGE.split(pages)) == 2:

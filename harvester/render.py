@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from email import quoprimime
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email import quoprimime
 from functools import cache
 from pathlib import Path
 from typing import Any

@@ -509,7 +509,8 @@ def test_message_ids_differ_across_databases_and_stay_for_a_resent_digest(
     for name, chosen in (("a", records[:5]), ("b", records[5:10]), ("c", records[:5])):
         app = email_app(f"sqlite:///{tmp_path / name}.db", clock, smtp.port)
         store_records(app, chosen)
-        result = deliver(app, app.settings.subscriptions[0], notifier_for(app, app.settings.subscriptions[0]))
+        only = app.settings.subscriptions[0]
+        result = deliver(app, only, notifier_for(app, only))
         assert result.sent == (1,)
         ids.append(smtp.messages[-1].parsed()["Message-ID"])
         app.close()
@@ -567,13 +568,13 @@ def test_after_an_outage_a_manual_digest_sends_the_pending_one_first_with_every_
     config = email_config(url, smtp.port)
     path = write_config(tmp_path / "h.toml", config)
     app = build_app(parse_settings(config, path=str(path)), clock=FixedClock(datetime.now(UTC)))
-    sub = app.settings.subscriptions[0]
     records = fixture_records()
     store_records(app, records[:12])
     command = [*harvester_command(), "--config", str(path), "digest"]
 
     def digest_command() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(command, env=command_env(), capture_output=True, text=True, timeout=60)
+        env = command_env()
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
     first = digest_command()
     store_records(app, records[12:20])  # the next harvest, while the server is still down

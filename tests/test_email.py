@@ -6,6 +6,7 @@ the header-injection case edits one real record's title and says so.
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -341,3 +342,54 @@ def test_email_reports_its_one_part_once_accepted(smtp: LoopbackSMTP) -> None:
     parts: list[int] = []
     notifier(smtp).send(rendered(), on_part=parts.append)
     assert parts == [1] and len(smtp.messages) == 1
+
+
+def test_a_delivered_digest_reads_right_in_a_browser(smtp: LoopbackSMTP, tmp_path: Path) -> None:
+    """The HTML part of a real digest mail, as the SMTP server received it, rendered by
+    headless Chromium: what a reader sees says how many studies there are and how many wait,
+    when the next digest comes, and separates the citation with a middle dot."""
+    import re
+    from zoneinfo import ZoneInfo
+
+    from harvester.config import Cadence
+    from harvester.digest import with_backlog
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (apt-get install -y chromium)")
+    digest, queries = real_digest(max_items=12)
+    digest = with_backlog(
+        digest,
+        {"ml-nlp": 38},
+        cadence=Cadence.parse("daily 08:00"),
+        zone=ZoneInfo("Europe/Vienna"),
+        per_digest=12,
+        feeds={"ml-nlp": "https://feeds.example.org/ml-nlp.atom"},
+    )
+    notifier(smtp).send(render_digest(digest, queries=queries, digest_id="5"))
+    _, html = parts(smtp.messages[0].parsed())
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            page.route("**/*", lambda route: route.abort())  # a mail loads nothing from outside
+            page.set_content(html)
+            seen = page.inner_text("body")
+            headings = [page.inner_text(h) for h in ("h1", "h2")]
+            page.screenshot(path=str(tmp_path / "digest.png"), full_page=False)
+        finally:
+            browser.close()
+    assert headings[0] == "12 new studies (38 more waiting)"
+    assert " ".join(headings[1].split()) == "ml-nlp · 12 new (38 more waiting)"
+    flat = " ".join(seen.split())
+    assert (
+        "38 more studies wait for later digests: the next one (Thu 16 Jan 2025 08:00 CET) "
+        "brings up to 12, the last of them comes by Sun 19 Jan 2025 08:00 CET. Read them all "
+        "now: https://feeds.example.org/ml-nlp.atom Open the feed"
+    ) in flat
+    assert re.search(r"\w · 20\d\d · \d+\(\d+\) · pp \d+", flat)
+    assert "◽" not in seen
