@@ -359,3 +359,33 @@ def test_a_matched_term_beyond_the_excerpt_is_still_shown() -> None:
     assert "deep learning" in " ".join(rendered.text.split()[-60:])
     section = next(b for b in rendered.slack[0]["blocks"] if b["type"] == "section")
     assert "deep learning" in section["text"]["text"].split("\n>", 1)[1]
+
+
+def test_slack_parts_hold_the_same_studies_whatever_waits_after_them() -> None:
+    """A retry of a partly posted Slack digest skips the parts already posted; if more studies
+    arrived meanwhile, the note on what waits grows, and must not move studies between parts."""
+    from zoneinfo import ZoneInfo
+
+    from harvester.config import Cadence
+    from harvester.digest import with_backlog
+
+    digest, queries = real_digest(copies=4)
+
+    def studies(d: Digest) -> list[list[str]]:
+        return [
+            [b["text"]["text"].split("\n", 1)[0] for b in p["blocks"] if b["type"] == "section"]
+            for p in slack_payloads(view_digest(d, queries=queries))
+        ]
+
+    plain = studies(digest)
+    assert len(plain) >= 4
+    for waiting in (1, 550, 123_456):
+        noted = with_backlog(
+            digest,
+            {TOPIC: waiting},
+            cadence=Cadence.parse("weekly sun 03:00"),
+            zone=ZoneInfo("Europe/Vienna"),
+            per_digest=50,
+            feeds={TOPIC: "https://feeds.example.org/a/very/long/path/" + "x" * 200},
+        )
+        assert studies(noted) == plain, waiting
