@@ -16,7 +16,7 @@ excerpt) and one context line (sources, notes); a study is never split across tw
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -28,6 +28,8 @@ SECTION_TEXT = 3000
 HEADER_TEXT = 150
 CONTEXT_ELEMENTS = 10
 MESSAGE_CHARS = 12_000
+NOTE_CHARS = 700
+"""Room kept in a topic's first message for the note on studies held back for later digests."""
 SLACK_EXCERPT_CHARS = 600
 """Slack shows an abstract excerpt, not the abstract: a channel is read at a glance."""
 MIN_PART = 60
@@ -52,21 +54,32 @@ def slack_payloads(view: DigestView, *, abstracts: bool = True) -> tuple[dict[st
     """The incoming-webhook payloads for a digest, in order; each within Slack's limits."""
     title = _title(view)
     units: list[list[Block]] = []
+    padding: dict[int, tuple[int, int]] = {}
     for n, section in enumerate(view.sections):
-        heading = f"{section.topic}: {_count(len(section.items))}"
-        if section.more:
-            heading += f" (showing {len(section.items)} of {len(section.items) + section.more})"
         head: list[Block] = [] if n == 0 else [{"type": "divider"}]
-        head.append(_header(heading))
+        head.append(_header(section.heading))
         if section.query:
             head.append(_context([f"query: `{escape(section.query)}`"]))
+        # the note on held-back studies changes between two tries of one digest (more
+        # studies arrive): it is packed as if it always took NOTE_CHARS and one block, so a
+        # retry splits the digest into the same parts and skips exactly those posted
+        padding[len(units)] = (1, NOTE_CHARS)
+        note = section.note
+        if note:
+            if section.feed:  # the URL as a link, the rest escaped
+                note = escape(note.removesuffix(section.feed)) + link(section.feed, "the feed")
+            else:
+                note = escape(note)
+            text = f":hourglass: {_clip(note, NOTE_CHARS - 20)}"
+            head.append(_context([text]))
+            padding[len(units)] = (0, NOTE_CHARS - len(text))
         items = [_item_blocks(item, abstracts=abstracts) for item in section.items]
         # a topic's heading travels with its first study, never alone at a message's end
         units.append(head + items[0] if items else [*head, _section("Nothing new.")])
         units.extend(items[1:])
     if not units:
         units.append([_section("Nothing new.")])
-    messages = _pack(units, reserve=1)
+    messages = _pack(units, reserve=1, padding=padding)
     total = len(messages)
     payloads = []
     for k, blocks in enumerate(messages, start=1):
@@ -85,7 +98,8 @@ def slack_payloads(view: DigestView, *, abstracts: bool = True) -> tuple[dict[st
 
 def _title(view: DigestView) -> str:
     topics = ", ".join(view.topics) or "no topics"
-    return f"harvester: {_count(view.count)} — {topics}"
+    waiting = f" ({view.waiting} more waiting)" if view.waiting else ""
+    return f"harvester: {_count(view.count)}{waiting} — {topics}"
 
 
 def _count(n: int) -> str:
@@ -135,10 +149,13 @@ def _item_blocks(item: ItemView, *, abstracts: bool) -> list[Block]:
 
 def _abstract(parts: Iterable[AbstractPart], budget: int) -> str:
     """The excerpt's sections as "*LABEL* text" lines, escaped, shortened to fit ``budget``."""
+    parts = list(parts)
     raw = [(p.label, p.text) for p in parts]
+    hits = [s.text for p in parts for s in p.segments if s.hit]
     limit = SLACK_EXCERPT_CHARS
     while True:
         lines: list[str] = []
+        shown: list[str] = []
         left = limit
         for label, body in raw:
             if left < MIN_PART:
@@ -148,11 +165,33 @@ def _abstract(parts: Iterable[AbstractPart], budget: int) -> str:
             if len(body) > left:
                 body = body[:left].rsplit(" ", 1)[0] + " …"
             left -= len(body)
+            shown.append(body)
             lines.append(f"*{escape(label)}:* {escape(body)}" if label else escape(body))
+        if hits and not any(h in b for h in hits for b in shown):
+            # the "why" line says "in abstract": show the words around the term it matched
+            lines.append(escape(_around(raw, hits[0])))
         text = "\n".join(lines)
         if len(text) <= budget or limit <= 0:
             return text[: max(budget, 0)]
         limit -= max(len(text) - budget, 50)  # escaping grew it: cut the raw text further
+
+
+def _around(raw: Sequence[tuple[str | None, str]], term: str, context: int = 100) -> str:
+    """ "… words around TERM …" from the first section holding ``term``."""
+    for _label, body in raw:
+        at = body.find(term)
+        if at == -1:
+            continue
+        start = max(0, at - context)
+        if start:
+            start = body.find(" ", start, at) + 1 or at
+        end = min(len(body), at + len(term) + context)
+        if end < len(body):
+            space = body.rfind(" ", at + len(term), end)
+            end = space if space != -1 else at + len(term)
+        lead, tail = ("… " if start else ""), ("" if end >= len(body) else " …")
+        return f"{lead}{body[start:end].strip()}{tail}"
+    return ""
 
 
 def _clip(text: str, limit: int) -> str:
@@ -169,21 +208,31 @@ def _chars(blocks: Iterable[Block]) -> int:
     return total
 
 
-def _pack(units: Sequence[list[Block]], *, reserve: int) -> list[list[Block]]:
+def _pack(
+    units: Sequence[list[Block]],
+    *,
+    reserve: int,
+    padding: Mapping[int, tuple[int, int]] | None = None,
+) -> list[list[Block]]:
     """Consecutive units into messages of at most MAX_BLOCKS (less ``reserve``) blocks and
-    MESSAGE_CHARS characters; a unit is never split (one study's blocks stay together)."""
+    MESSAGE_CHARS characters; a unit is never split (one study's blocks stay together).
+    ``padding``: unit index → (blocks, characters) it is counted as holding beyond its own."""
+    padding = padding or {}
     messages: list[list[Block]] = []
     current: list[Block] = []
-    chars = 0
-    for unit in units:
-        size = _chars(unit)
-        fits = len(current) + len(unit) <= MAX_BLOCKS - reserve and chars + size <= MESSAGE_CHARS
+    blocks = chars = 0
+    for index, unit in enumerate(units):
+        extra_blocks, extra_chars = padding.get(index, (0, 0))
+        size = _chars(unit) + extra_chars
+        count = len(unit) + extra_blocks
+        fits = blocks + count <= MAX_BLOCKS - reserve and chars + size <= MESSAGE_CHARS
         if current and not fits:
             messages.append(current)
-            current, chars = [], 0
+            current, blocks, chars = [], 0, 0
         if not current and unit and unit[0]["type"] == "divider":
             unit = unit[1:]  # a message does not start with a divider
         current.extend(unit)
+        blocks += count
         chars += size
     if current:
         messages.append(current)

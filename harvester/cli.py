@@ -25,6 +25,7 @@ from harvester.errors import ConfigError, HarvesterError, ParseError
 from harvester.logs import SecretRedactor, configure_logging
 
 if TYPE_CHECKING:
+    from harvester.delivery import DeliveryResult
     from harvester.store.locks import DaemonLock
 
 app = typer.Typer(
@@ -322,10 +323,14 @@ def digest(
         Path, typer.Option("--preview-dir", help="Where --dry-run writes the HTML and Slack JSON")
     ] = Path("digest-preview"),
 ) -> None:
-    """Build and send the due digests now (unsent ones first); --dry-run shows them."""
+    """Send unsent digests now (oldest first), then the new studies; --dry-run shows them.
+
+    Each subscription is claimed as the daemon claims it, so a command beside a running
+    daemon never sends a digest the daemon is sending."""
     from harvester.app import build_app
     from harvester.delivery import deliver, notifier_for, preview
     from harvester.render import write_preview
+    from harvester.store.locks import claims_for
 
     options: Options = ctx.obj
     with _errors():
@@ -339,6 +344,7 @@ def digest(
                 f"{settings.path}: no subscription covers {', '.join(sorted(wanted))}"
             )
         service = build_app(settings)
+        claims = claims_for(service.engine)
         failed = False
         try:
             for sub in subscriptions:
@@ -351,20 +357,49 @@ def digest(
                     typer.echo(rendered.text)
                     typer.echo("written: " + ", ".join(str(f) for f in files))
                     continue
-                result = deliver(service, sub, notifier_for(service, sub))
+                with claims.claim(f"digest:{sub.key}") as mine:
+                    if not mine:
+                        typer.echo(
+                            f"{sub.key}: skipped: another harvester process is sending its "
+                            "digests right now"
+                        )
+                        continue
+                    # a person asked: unsent digests go now, whatever their back-off
+                    result = deliver(service, sub, notifier_for(service, sub), ignore_backoff=True)
                 failed = failed or bool(result.failed)
-                state = (
-                    f"sent {len(result.sent)} digest(s), {result.items} studies"
-                    if result.sent
-                    else ("sent 'nothing new'" if result.empty_sent else "nothing to send")
-                )
-                if result.failed:
-                    state += f"; {len(result.failed)} digest(s) not accepted, kept for a retry"
-                typer.echo(f"{sub.key}: {state}")
+                typer.echo(_delivery_report(sub.key, result))
         finally:
             service.close()
     if failed:
         raise typer.Exit(1)
+
+
+def _delivery_report(key: str, result: DeliveryResult) -> str:
+    """One line per subscription: what was sent, what is still unsent and when it is retried,
+    how many studies wait for later digests."""
+    if result.sent:
+        state = f"sent {len(result.sent)} digest(s), {result.items} studies"
+    elif result.empty_sent:
+        state = "sent 'nothing new'"
+    elif result.unsent:
+        state = "nothing sent"
+    else:
+        state = "nothing to send"
+    for unsent in result.unsent:
+        when = (
+            unsent.retry_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+            if unsent.retry_at is not None
+            else "the next tick"
+        )
+        why = f"not accepted ({unsent.error})" if unsent.tried else "waiting"
+        state += (
+            f"; digest #{unsent.digest_id} ({unsent.items} studies) "
+            f"still unsent, {why}, after {unsent.attempts} attempt(s); the daemon retries it "
+            f"at {when}, or run `harvester digest` again"
+        )
+    if result.waiting:
+        state += f"; {result.waiting} more studies wait for the next digests"
+    return f"{key}: {state}"
 
 
 @app.command()

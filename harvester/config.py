@@ -285,6 +285,8 @@ class EmailChannelSettings(_Strict):
     password: SecretStr | None = Field(default=None, exclude=True)
     from_: str = Field(default="harvester@localhost", alias="from")
     timeout: float = Field(default=30.0, gt=0)
+    # a whole SMTP session (connect to last reply) ends within this, however slow the server
+    deadline: float = Field(default=120.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -328,6 +330,21 @@ class HttpSettings(_Strict):
     max_response_bytes: int = Field(default=64 * 1024 * 1024, gt=0)  # decoded, per response
 
 
+class FeedsSettings(_Strict):
+    """Where the topics' Atom feeds (`harvester feed`) are published, if anywhere: digests
+    link the studies they hold back to ``base_url``/TOPIC.atom (or ``base_url`` with
+    ``{topic}`` replaced)."""
+
+    base_url: str | None = None
+
+    def url(self, topic: str) -> str | None:
+        if not self.base_url:
+            return None
+        if "{topic}" in self.base_url:
+            return self.base_url.replace("{topic}", topic)
+        return f"{self.base_url.rstrip('/')}/{topic}.atom"
+
+
 class ChannelsSettings(_Strict):
     email: EmailChannelSettings | None = None
     slack: SlackChannelSettings | None = None
@@ -343,6 +360,7 @@ class Settings(_Strict):
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    feeds: FeedsSettings = Field(default_factory=FeedsSettings)
     path: str | None = Field(default=None, exclude=True)
 
     @field_validator("sources")

@@ -2,33 +2,43 @@
 
 ::
 
-    for each unsent digest that is due:  send again (same items, same Message-ID)
-    new = hits in no digest of this subscription (backfill hits only with --notify)
-    digest = store(new[:max_items])                   # before sending: a crash keeps it
-    send(render(digest)) ─ accepted ─▶ mark sent
-                         └ refused  ─▶ stays pending; retried after a growing delay
+    cadence due (or a person typed `harvester digest`):
+        new = hits in no digest of this subscription (backfill hits only with --notify)
+        if the newest unsent digest was never possibly seen (not sealed):
+            top it up with new[:room]                 # one mail, in order, after an outage
+        else:
+            store(new[:max_items])                    # before sending: a crash keeps it
+    retry tick: only the unsent digests (the cadence is not due: nothing new is built)
+    for each unsent digest, oldest first, while they are due (a person's command: all):
+        seal; send(render(digest)) ─ accepted ─▶ mark sent
+                                   └ refused  ─▶ stays pending; retried after a growing delay
+                                                 (at least the channel's Retry-After); a
+                                                 refusal that may repeat stops the later ones
 
 An item reaches a subscription at most once, except when the process dies between the
-server's acceptance and the mark: then the digest is sent again with the same Message-ID,
-which mail clients use to drop the duplicate.
+server's acceptance and the mark: the digest is sealed before every send, so it is then sent
+again as it was, with the same Message-ID, which mail clients use to drop the duplicate. Only a
+clean refusal (nothing can have reached a reader) unseals it. Slack parts are recorded as each
+is accepted, so a retry (or a restarted process) posts only the parts not yet posted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from structlog.contextvars import bound_contextvars
 
 from harvester.app import App
 from harvester.config import SubscriptionSettings
-from harvester.digest import Digest, assemble_digest
+from harvester.digest import Digest, DigestItem, DigestSection, assemble_digest, with_backlog
 from harvester.errors import NotifyError
 from harvester.notifiers import Notifier, notifier_class
 from harvester.query import Query
-from harvester.render import RenderedDigest, render_digest
+from harvester.render import HTML_LIMIT, RenderedDigest, html_size, render_digest
+from harvester.store.repository import OutboxEntry, StoredWork
 
 log = structlog.get_logger(__name__)
 
@@ -42,12 +52,26 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 @dataclass(frozen=True, slots=True)
+class Unsent:
+    """A digest left in the outbox by this delivery: why, and when it is tried again."""
+
+    digest_id: int
+    items: int
+    attempts: int
+    retry_at: datetime | None
+    error: str | None
+    tried: bool  # False: not tried this time (backing off, or behind one that failed)
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryResult:
     subscription: str
     sent: tuple[int, ...] = ()  # digest ids accepted by the channel
-    failed: tuple[int, ...] = ()  # digest ids left pending
+    failed: tuple[int, ...] = ()  # digest ids tried and left pending
     items: int = 0  # studies in the digests sent
     empty_sent: bool = False
+    unsent: tuple[Unsent, ...] = ()  # every digest still pending afterwards
+    waiting: int = 0  # studies in no digest yet (for later digests)
 
 
 def deliver(
@@ -56,45 +80,173 @@ def deliver(
     notifier: Notifier,
     *,
     include_backfill: bool = False,
+    fresh: bool = True,
+    ignore_backoff: bool = False,
 ) -> DeliveryResult:
-    """Send what is due for ``subscription``: unsent digests first, then the new studies."""
+    """Send what is due for ``subscription``: unsent digests first, oldest first, then the
+    new studies. ``fresh=False`` (the daemon's retry tick) only re-sends unsent digests;
+    ``ignore_backoff`` (a person's command) sends every unsent digest now."""
     repo, now, key = app.repo, app.clock(), subscription.key
     queries = {t: app.settings.topic(t).parsed_query for t in subscription.topics}
     sent: list[int] = []
     failed: list[int] = []
     items = 0
     with bound_contextvars(subscription=key, channel=subscription.channel):
-        for digest_id in repo.due_digests(key, now):
-            count = _send_stored(app, subscription, notifier, digest_id, queries)
-            (sent if count is not None else failed).append(digest_id)
-            items += count or 0
-        fresh = repo.pending(key, list(subscription.topics), include_backfill=include_backfill)
-        chosen = assemble_digest(
-            key, fresh, queries=queries, now=now, max_items=subscription.max_items
+        outbox = repo.outbox(key)
+        if fresh:
+            works = repo.pending(key, list(subscription.topics), include_backfill=include_backfill)
+            if works:
+                _take_new(app, subscription, works, queries, outbox)
+                outbox = repo.outbox(key)
+        now = app.clock()  # after storing: a digest made just now is due now
+        for entry in outbox:
+            due = ignore_backoff or entry.next_attempt_at is None or entry.next_attempt_at <= now
+            if not due:
+                break  # a later digest never overtakes an earlier one: readers get them in order
+            outcome = _send_stored(app, subscription, notifier, entry.id, queries)
+            if outcome is None:
+                items += entry.items
+                sent.append(entry.id)
+                continue
+            failed.append(entry.id)
+            # a refusal that may pass (server down) holds the later digests back; a lasting
+            # one (Slack's invalid_blocks) does not block them for ever
+            if outcome:
+                break
+        result_unsent = _unsent(app, key, failed)
+        waiting = sum(
+            repo.waiting(key, list(subscription.topics), include_backfill=include_backfill).values()
         )
-        if chosen.items:
-            new_id = repo.create_digest(
-                key, subscription.channel, [(i.topic, i.work_id) for i in chosen.items]
-            )
-            if new_id is not None:
-                count = _send_stored(app, subscription, notifier, new_id, queries)
-                (sent if count is not None else failed).append(new_id)
-                items += count or 0
-        elif not sent and not failed and subscription.send_empty:
-            # nothing new: the "nothing new" note is not stored, losing it loses nothing
-            try:
-                empty = render_digest(
-                    chosen,
-                    queries=queries,
-                    digest_id=f"empty-{now:%Y%m%d%H%M}",
-                    abstracts=subscription.abstracts,
-                )
-                notifier.send(empty)
-                log.info("empty digest sent")
-                return DeliveryResult(key, empty_sent=True)
-            except NotifyError as e:
-                log.warning("empty digest not sent", error=str(e))
-    return DeliveryResult(key, tuple(sent), tuple(failed), items)
+        nothing = fresh and not sent and not outbox
+        if (
+            nothing
+            and subscription.send_empty
+            and _send_empty(app, subscription, notifier, queries, now)
+        ):
+            return DeliveryResult(key, empty_sent=True, waiting=waiting)
+    return DeliveryResult(
+        key, tuple(sent), tuple(failed), items, unsent=result_unsent, waiting=waiting
+    )
+
+
+def _take_new(
+    app: App,
+    subscription: SubscriptionSettings,
+    works: Sequence[StoredWork],
+    queries: Mapping[str, Query],
+    outbox: Sequence[OutboxEntry],
+) -> None:
+    """Put new studies in the outbox: into the newest unsent digest when no reader can have
+    seen it yet (so after an outage one mail holds them all, in order), else into a new
+    digest, which is sent after the unsent ones."""
+    repo, key = app.repo, subscription.key
+    last = outbox[-1] if outbox else None
+    if last is not None and last.sealed:
+        last = None  # it may have been seen: it goes out as it is, these after it
+    held: dict[str, int] = {}
+    existing: list[StoredWork] = []
+    if last is not None:
+        existing = repo.digest_works(last.id)
+        for work in existing:
+            held[work.topic or ""] = held.get(work.topic or "", 0) + 1
+    ranked = assemble_digest(key, works, queries=queries, now=app.clock())
+    chosen = [
+        item
+        for section in ranked.sections
+        for item in section.items[: max(0, subscription.max_items - held.get(section.topic, 0))]
+    ]
+    if subscription.channel == "email":
+        chosen = _fit_email(app, subscription, existing, chosen, queries)
+    if not chosen:
+        return
+    pairs = [(i.topic, i.work_id) for i in chosen]
+    if last is not None:
+        # 0 if it was sealed meanwhile: these then wait in no digest for the next tick
+        added = repo.top_up_digest(last.id, key, pairs)
+        log.info("unsent digest topped up", digest_id=last.id, added=added)
+        return
+    new_id = repo.create_digest(key, subscription.channel, pairs)
+    if new_id is not None:
+        log.info("digest stored", digest_id=new_id, items=len(pairs))
+
+
+def _fit_email(
+    app: App,
+    subscription: SubscriptionSettings,
+    existing: Sequence[StoredWork],
+    chosen: list[DigestItem],
+    queries: Mapping[str, Query],
+) -> list[DigestItem]:
+    """As many of ``chosen`` as one email carries without passing Gmail's clipping size at
+    the shortest abstract excerpt; the rest wait for the next digest (and the digest says so)."""
+    if not chosen or not subscription.abstracts:
+        return chosen
+    base = assemble_digest(subscription.key, existing, queries=queries, now=app.clock())
+    keep = len(chosen)
+    for _ in range(8):
+        trial = _merged(base, chosen[:keep])
+        shortest = render_digest(trial, queries=queries, html_limit=HTML_LIMIT)
+        if shortest.html_fits:
+            return chosen[:keep]
+        over = html_size(shortest.html) / HTML_LIMIT
+        keep = max(0, min(keep - 1, int(keep / over * 0.95)))
+        if keep == 0:
+            break
+    log.warning("digest shortened to fit one email", kept=keep, held_back=len(chosen) - keep)
+    return chosen[:keep]
+
+
+def _merged(base: Digest, extra: Sequence[DigestItem]) -> Digest:
+    sections = []
+    for section in base.sections:
+        more = tuple(i for i in extra if i.topic == section.topic)
+        sections.append(DigestSection(section.topic, (*section.items, *more)))
+    return Digest(base.subscription, base.created, tuple(sections))
+
+
+def render_stored(
+    app: App,
+    subscription: SubscriptionSettings,
+    digest_id: int,
+    queries: Mapping[str, Query],
+    *,
+    include_backfill: bool = False,
+) -> tuple[Digest, RenderedDigest]:
+    """A stored digest as it is sent now: its studies, what waits after it and when it
+    comes, and a Message-ID of this deployment and these studies."""
+    repo = app.repo
+    works = repo.digest_works(digest_id)
+    published = repo.sent_versions(subscription.key, [w.id for w in works])
+    digest = assemble_digest(
+        subscription.key, works, queries=queries, now=app.clock(), published=published
+    )
+    waiting = repo.waiting(
+        subscription.key, list(subscription.topics), include_backfill=include_backfill
+    )
+    digest = _backlog(app, subscription, digest, waiting)
+    rendered = render_digest(
+        digest,
+        queries=queries,
+        digest_id=digest_id,
+        abstracts=subscription.abstracts,
+        deployment=repo.deployment_id(),
+    )
+    return digest, rendered
+
+
+def _backlog(
+    app: App, subscription: SubscriptionSettings, digest: Digest, waiting: Mapping[str, int]
+) -> Digest:
+    first = app.settings.topic(subscription.topics[0])
+    return with_backlog(
+        digest,
+        waiting,
+        cadence=subscription.parsed_cadence,
+        zone=first.zone,
+        per_digest=subscription.max_items,
+        feeds={t: app.settings.feeds.url(t) for t in subscription.topics},
+        interval=timedelta(seconds=app.settings.daemon.digest_retry_seconds),
+    )
 
 
 def _send_stored(
@@ -103,27 +255,40 @@ def _send_stored(
     notifier: Notifier,
     digest_id: int,
     queries: Mapping[str, Query],
-) -> int | None:
-    """Send one stored digest; the number of studies it carried, or None if it stays pending."""
+) -> bool | None:
+    """Send one stored digest: None when the channel accepted it, else whether the refusal
+    may pass (True: the later digests wait behind it)."""
     repo = app.repo
-    works = repo.digest_works(digest_id)
-    published = repo.sent_versions(subscription.key, [w.id for w in works])
-    digest = assemble_digest(
-        subscription.key, works, queries=queries, now=app.clock(), published=published
-    )
-    rendered = render_digest(
-        digest, queries=queries, digest_id=digest_id, abstracts=subscription.abstracts
-    )
+    _digest, rendered = render_stored(app, subscription, digest_id, queries)
     already = repo.parts_sent(digest_id)
+    parts = len(rendered.slack) if subscription.channel == "slack" else 1
+    if already >= parts:  # every part was accepted; the process ended before the mark
+        repo.mark_sent(digest_id)
+        log.info("digest sent", digest_id=digest_id, items=rendered.count, resumed=True)
+        return None
+    repo.seal_digest(digest_id)  # from here on a reader may see it: its items are fixed
     try:
-        notifier.send(rendered, skip_parts=already)
+        notifier.send(
+            rendered,
+            skip_parts=already,
+            on_part=lambda parts: repo.record_part_sent(digest_id, parts),
+        )
     except NotifyError as e:
-        retryable = getattr(e, "retryable", True)
-        parts = already + getattr(e, "parts_sent", 0)
+        retryable = bool(getattr(e, "retryable", True))
+        parts = max(already + getattr(e, "parts_sent", 0), repo.parts_sent(digest_id))
         # a refusal that will repeat until someone fixes something (bad credentials, Slack
         # 400) still keeps the digest: it waits the longest delay, and `status` shows why
         delay = retry_delay if retryable else (lambda _attempts: RETRY_MAX)
-        attempts, retry_at = repo.mark_attempt_failed(digest_id, str(e), delay, parts_sent=parts)
+        wait = getattr(e, "retry_after", None)
+        not_before = app.clock() + timedelta(seconds=wait) if wait else None
+        attempts, retry_at = repo.mark_attempt_failed(
+            digest_id,
+            str(e),
+            delay,
+            parts_sent=parts,
+            not_before=not_before,
+            unseal=not getattr(e, "ambiguous", True),
+        )
         log.warning(
             "digest not sent; will retry",
             digest_id=digest_id,
@@ -133,10 +298,43 @@ def _send_stored(
             retry_at=retry_at.isoformat(),
             error=str(e),
         )
-        return None
+        return retryable
     repo.mark_sent(digest_id)
-    log.info("digest sent", digest_id=digest_id, items=len(works))
-    return len(works)
+    log.info("digest sent", digest_id=digest_id, items=rendered.count)
+    return None
+
+
+def _send_empty(
+    app: App,
+    subscription: SubscriptionSettings,
+    notifier: Notifier,
+    queries: Mapping[str, Query],
+    now: datetime,
+) -> bool:
+    # nothing new: the "nothing new" note is not stored, losing it loses nothing
+    empty = assemble_digest(subscription.key, [], queries=queries, now=now)
+    try:
+        notifier.send(
+            render_digest(
+                empty,
+                queries=queries,
+                digest_id=f"empty-{now:%Y%m%d%H%M}",
+                abstracts=subscription.abstracts,
+                deployment=app.repo.deployment_id(),
+            )
+        )
+    except NotifyError as e:
+        log.warning("empty digest not sent", error=str(e))
+        return False
+    log.info("empty digest sent")
+    return True
+
+
+def _unsent(app: App, key: str, tried: Sequence[int]) -> tuple[Unsent, ...]:
+    return tuple(
+        Unsent(e.id, e.items, e.attempts, e.next_attempt_at, e.last_error, e.id in tried)
+        for e in app.repo.outbox(key)
+    )
 
 
 def preview(
@@ -155,6 +353,23 @@ def preview(
         max_items=subscription.max_items,
         published=app.repo.sent_versions(subscription.key, [w.id for w in fresh]),
     )
+    if subscription.channel == "email":  # as many as one email would carry
+        fitting = _fit_email(app, subscription, [], list(digest.items), queries)
+        if len(fitting) < len(digest.items):
+            keep = {(i.topic, i.work_id) for i in fitting}
+            digest = Digest(
+                digest.subscription,
+                digest.created,
+                tuple(
+                    DigestSection(
+                        s.topic,
+                        tuple(i for i in s.items if (i.topic, i.work_id) in keep),
+                        s.more + sum((i.topic, i.work_id) not in keep for i in s.items),
+                    )
+                    for s in digest.sections
+                ),
+            )
+    digest = _backlog(app, subscription, digest, {s.topic: s.more for s in digest.sections})
     return digest, render_digest(
         digest, queries=queries, digest_id="preview", abstracts=subscription.abstracts
     )
@@ -166,10 +381,23 @@ def notifier_for(app: App, subscription: SubscriptionSettings) -> Notifier:
     )
 
 
-def deliverer(app: App) -> Callable[[SubscriptionSettings], DeliveryResult]:
-    """What the daemon calls on a subscription's tick."""
+def deliverer(app: App) -> Callable[..., DeliveryResult]:
+    """What the daemon calls on a subscription's tick: ``fresh=True`` when its cadence is
+    due (new studies are taken), ``fresh=False`` on a retry tick (unsent digests only)."""
 
-    def run(subscription: SubscriptionSettings) -> DeliveryResult:
-        return deliver(app, subscription, notifier_for(app, subscription))
+    def run(subscription: SubscriptionSettings, *, fresh: bool = True) -> DeliveryResult:
+        return deliver(app, subscription, notifier_for(app, subscription), fresh=fresh)
 
     return run
+
+
+__all__ = [
+    "DeliveryResult",
+    "Unsent",
+    "deliver",
+    "deliverer",
+    "notifier_for",
+    "preview",
+    "render_stored",
+    "retry_delay",
+]

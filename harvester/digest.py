@@ -6,11 +6,14 @@ Pure: :func:`assemble_digest` turns stored works into a ranked digest value, whi
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from harvester.config import Cadence
 from harvester.query import Match, Query
 from harvester.records import Author, Record
 from harvester.store.repository import StoredWork
@@ -25,8 +28,12 @@ SOURCE_LABELS: Mapping[str, str] = {
     "medrxiv": "medRxiv",
     "semanticscholar": "Semantic Scholar",
 }
-SEPARATOR = " ◽ "
+# U+00B7 MIDDLE DOT: in every mail font (U+25FD, used before, showed as a hollow box)
+SEPARATOR = " · "
 WRAP = 76
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_PAGE_RANGE = re.compile(r"\s*[-\u2010-\u2015]\s*")
+_SHORT_PAGE = re.compile(r"[1-9][0-9]{0,3}|[ivxlcdm]+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +76,27 @@ class DigestItem:
 
 @dataclass(frozen=True, slots=True)
 class DigestSection:
+    """One topic's studies in a digest. ``more``: the topic's studies held back (waiting for
+    later digests); ``more_until``: when the last of them comes at this pace; ``feed``: where
+    they can all be read now (the topic's published Atom feed), if configured."""
+
     topic: str
     items: tuple[DigestItem, ...]
     more: int = 0
+    more_until: datetime | None = None
+    feed: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Digest:
+    """``next_at``: when the subscription's next digest is due; ``per_digest``: how many of a
+    topic's studies one digest carries (``max_items``)."""
+
     subscription: str
     created: datetime
     sections: tuple[DigestSection, ...]
+    next_at: datetime | None = None
+    per_digest: int | None = None
 
     @property
     def items(self) -> tuple[DigestItem, ...]:
@@ -97,8 +115,20 @@ def format_authors(authors: Sequence[Author], *, first: int = 3) -> str:
     return ", ".join(names)
 
 
+def pages_label(pages: str) -> str:
+    """ "pp 262-269", "p 37", or "article 026002" for an article number (a journal that
+    numbers articles instead of paging them: e33693, 026002, 110671 are not page counts)."""
+    pages = pages.strip()
+    if len(_PAGE_RANGE.split(pages)) == 2:
+        return f"pp {pages}"
+    if _SHORT_PAGE.fullmatch(pages):
+        return f"p {pages}"
+    return f"article {pages}"
+
+
 def citation_line(record: Record) -> str:
-    """Venue ◽ year ◽ vol(issue) ◽ pp pages, leaving out what is unknown."""
+    """Venue · year · vol(issue) · pp pages (or the article number), leaving out what is
+    unknown."""
     parts: list[str] = []
     if record.venue:
         parts.append(record.venue)
@@ -109,7 +139,7 @@ def citation_line(record: Record) -> str:
             f"{record.volume or ''}({record.issue})" if record.issue else record.volume or ""
         )
     if record.pages:
-        parts.append(f"pp {record.pages}")
+        parts.append(pages_label(record.pages))
     return SEPARATOR.join(parts)
 
 
@@ -188,3 +218,69 @@ def assemble_digest(
         keep = len(ranked) if max_items is None else max_items
         sections.append(DigestSection(topic, tuple(ranked[:keep]), max(0, len(ranked) - keep)))
     return Digest(subscription=subscription, created=now, sections=tuple(sections))
+
+
+def next_due(
+    cadence: Cadence,
+    zone: ZoneInfo,
+    after: datetime,
+    *,
+    count: int = 1,
+    interval: timedelta | None = None,
+) -> list[datetime]:
+    """The next ``count`` times (after ``after``) a digest of ``cadence`` is due, tz-aware in
+    ``zone``. "immediate" digests go out as the daemon finds studies, every ``interval``
+    (its digest tick) at the latest; without an interval their times are unknown (empty)."""
+    if cadence.kind == "immediate":
+        if interval is None:
+            return []
+        return [(after + interval * k).astimezone(zone) for k in range(1, count + 1)]
+    local = after.astimezone(zone)
+    day = local.date()
+    out: list[datetime] = []
+    while len(out) < count:
+        candidate = datetime(
+            day.year, day.month, day.day, cadence.hour, cadence.minute, tzinfo=zone
+        )
+        weekday_ok = cadence.kind == "daily" or (
+            cadence.weekday is not None and WEEKDAYS[candidate.weekday()] == cadence.weekday[:3]
+        )
+        if weekday_ok and candidate > after:
+            out.append(candidate)
+        day += timedelta(days=1)
+    return out
+
+
+def with_backlog(
+    digest: Digest,
+    waiting: Mapping[str, int],
+    *,
+    cadence: Cadence,
+    zone: ZoneInfo,
+    per_digest: int,
+    feeds: Mapping[str, str | None] | None = None,
+    interval: timedelta | None = None,
+) -> Digest:
+    """``digest`` saying, per topic, how many studies wait after it (``waiting``), when the
+    next digest comes and when the last of them will have come at ``per_digest`` a digest,
+    and where to read them all now (``feeds``: topic → its feed URL)."""
+    feeds = feeds or {}
+    upcoming = next_due(cadence, zone, digest.created, interval=interval)
+    sections = []
+    for section in digest.sections:
+        more = waiting.get(section.topic, section.more)
+        until = None
+        if more:
+            needed = -(-more // per_digest)
+            times = next_due(cadence, zone, digest.created, count=needed, interval=interval)
+            until = times[-1] if times else None
+        sections.append(
+            DigestSection(section.topic, section.items, more, until, feeds.get(section.topic))
+        )
+    return Digest(
+        digest.subscription,
+        digest.created,
+        tuple(sections),
+        next_at=upcoming[0] if upcoming else None,
+        per_digest=per_digest,
+    )

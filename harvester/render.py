@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email import quoprimime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,22 @@ class SectionView:
     query: str | None
     items: tuple[ItemView, ...]
     more: int
+    more_until: datetime | None = None
+    feed: str | None = None
+    next_at: datetime | None = None
+    per_digest: int | None = None
+
+    @property
+    def heading(self) -> str:
+        """ "nlp: 50 new studies (550 more waiting)" """
+        text = f"{self.topic}: {_count(len(self.items))}"
+        return f"{text} ({self.more} more waiting)" if self.more else text
+
+    @property
+    def note(self) -> str | None:
+        """What this digest holds back, when it comes and where to read it now (None when
+        nothing waits)."""
+        return backlog_note(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +151,10 @@ class DigestView:
     subscription: str
     created: datetime
     sections: tuple[SectionView, ...]
+
+    @property
+    def waiting(self) -> int:
+        return sum(s.more for s in self.sections)
 
     @property
     def count(self) -> int:
@@ -148,9 +169,10 @@ class DigestView:
 class RenderedDigest:
     """Everything a channel sends for one digest; also what ``--dry-run`` shows.
 
-    ``key`` is stable for one (subscription, digest id): the email Message-ID is built from it,
-    so a digest re-sent after an outage carries the same Message-ID and receivers can drop the
-    duplicate. ``slack`` holds the Block Kit payloads, already split to Slack's limits.
+    ``key`` is stable for one stored digest (deployment, subscription, digest id, items): the
+    email Message-ID is built from it, so a digest re-sent after an outage carries the same
+    Message-ID and receivers can drop the duplicate, while another database's digest never
+    shares it. ``slack`` holds the Block Kit payloads, already split to Slack's limits.
     """
 
     subscription: str
@@ -164,6 +186,7 @@ class RenderedDigest:
     text: str
     html: str
     slack: tuple[dict[str, Any], ...]
+    html_fits: bool = True
 
     def slack_json(self) -> str:
         """The Slack payloads as one pretty JSON array (for ``--dry-run``)."""
@@ -189,9 +212,54 @@ def view_digest(
             for n, item in enumerate(section.items, start=1)
         )
         sections.append(
-            SectionView(section.topic, query.text if query else None, items, section.more)
+            SectionView(
+                section.topic,
+                query.text if query else None,
+                items,
+                section.more,
+                more_until=section.more_until,
+                feed=section.feed if safe_url(section.feed) else None,
+                next_at=digest.next_at,
+                per_digest=digest.per_digest,
+            )
         )
     return DigestView(digest.subscription, digest.created, tuple(sections))
+
+
+def _count(n: int) -> str:
+    return "nothing new" if n == 0 else f"{n} new {'study' if n == 1 else 'studies'}"
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%a %d %b %Y %H:%M} {moment.tzname() or ''}".rstrip()
+
+
+FEED_COMMAND_LIMIT = 200  # `harvester feed`'s default --limit
+
+
+def feed_command(topic: str, studies: int) -> str:
+    """How to read a topic's studies now when no feed is published: the feed command."""
+    limit = f" --limit {studies}" if studies > FEED_COMMAND_LIMIT else ""
+    return f"harvester feed {topic} -o {topic}.atom{limit}"
+
+
+def backlog_note(section: SectionView) -> str | None:
+    """ "550 more studies wait for later digests: the next one (Sun 08 Jun 2025 03:00 CEST)
+    brings up to 50, the last of them comes by Sun 24 Aug 2025 03:00 CEST. Read them all now:
+    URL" — or, with no feed published, the command that writes it."""
+    if not section.more:
+        return None
+    n = section.more
+    text = f"{n} more {'study waits' if n == 1 else 'studies wait'} for later digests"
+    if section.next_at is not None:
+        text += f": the next one ({_when(section.next_at)})"
+        if section.per_digest:
+            text += f" brings up to {section.per_digest}"
+        if section.more_until is not None and section.more_until != section.next_at:
+            text += f", the last of them comes by {_when(section.more_until)}"
+    text += ". Read them all now: "
+    total = n + len(section.items)
+    return text + (section.feed or feed_command(section.topic, total))
 
 
 def view_item(
@@ -302,30 +370,77 @@ def _excerpt(
         pieces = [(None, p) for p in record.abstract.split("\n\n") if p.strip()]
     else:
         return (), False
+    pieces = [(label, _nfc(" ".join(text.split())) or "") for label, text in pieces]
     parts: list[AbstractPart] = []
     left = limit
-    for label, text in pieces:
-        text = _nfc(" ".join(text.split())) or ""
-        if left < MIN_PART:  # no stub sections ("RESULTS: The …"); mark the cut instead
+    for index, (label, text) in enumerate(pieces):
+        if left < MIN_PART and parts:  # no stub sections ("RESULTS: The …"); mark the cut
             last = parts[-1]
             parts[-1] = AbstractPart(last.label, (*last.segments, Segment(" …")))
-            return tuple(parts), True
+            return _with_match(parts, pieces[index:], matched, limit), True
         cut = len(text) > left
         if cut:
-            text = text[:left].rsplit(" ", 1)[0].rstrip(" ,;:") + " …"
+            shown = text[:left].rsplit(" ", 1)[0].rstrip(" ,;:")
+            rest = text[len(shown) :]
+            parts.append(AbstractPart(label, highlight(shown + " …", matched)))
+            return _with_match(parts, [(label, rest), *pieces[index + 1 :]], matched, limit), True
         parts.append(AbstractPart(label, highlight(text, matched)))
         left -= len(text)
-        if cut:
-            return tuple(parts), True
     return tuple(parts), False
+
+
+SNIPPET_CONTEXT = 120
+"""Characters kept on each side of a matched term shown from beyond the excerpt's cut."""
+
+
+def _with_match(
+    parts: list[AbstractPart],
+    rest: list[tuple[str | None, str]],
+    matched: tuple[str, ...],
+    limit: int,
+) -> tuple[AbstractPart, ...]:
+    """The excerpt, plus "… words around the term …" when the only matched term of the
+    abstract lies beyond the cut: the "why" line says "in abstract", so the reader must see it."""
+    if not matched or any(seg.hit for part in parts for seg in part.segments):
+        return tuple(parts)
+    # a short excerpt (a large digest) gets a short snippet
+    context = max(40, min(SNIPPET_CONTEXT, limit // 4))
+    pattern = _pattern(tuple(sorted(set(matched), key=len, reverse=True)))
+    for label, text in rest:
+        found = pattern.search(text)
+        if found is None:
+            continue
+        start = max(0, found.start() - context)
+        end = min(len(text), found.end() + context)
+        if start > 0:  # whole words only
+            start = text.find(" ", start, found.start()) + 1 or found.start()
+        if end < len(text):
+            space = text.rfind(" ", found.end(), end)
+            end = space if space != -1 else found.end()
+        snippet = text[start:end].strip(" ,;:")
+        lead = "… " if start > 0 else ""
+        tail = " …" if end < len(text) else ""
+        return (*parts, AbstractPart(label, highlight(f"{lead}{snippet}{tail}", matched)))
+    return tuple(parts)
 
 
 # --- rendering -------------------------------------------------------------------------------
 
 
-def digest_key(subscription: str, digest_id: str) -> str:
-    """A short stable hash of the digest's identity (used in the Message-ID)."""
-    return hashlib.sha256(f"{subscription}\x00{digest_id}".encode()).hexdigest()[:24]
+def digest_key(
+    subscription: str,
+    digest_id: str,
+    *,
+    deployment: str = "",
+    items: Iterable[tuple[str, int]] = (),
+) -> str:
+    """A short stable hash of the digest's identity (used in the Message-ID): the database's
+    deployment id, the subscription, the outbox's digest number and the digest's items. The
+    same stored digest always gets the same key (a re-send after a crash is recognisably the
+    same message); a digest of another database, or with other studies, never does."""
+    contents = ",".join(f"{topic}/{work}" for topic, work in sorted(items))
+    identity = "\x00".join((deployment, subscription, digest_id, contents))
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
 def default_digest_id(digest: Digest) -> str:
@@ -335,17 +450,19 @@ def default_digest_id(digest: Digest) -> str:
 
 
 def subject_line(view: DigestView) -> str:
-    """ "harvester: 12 new studies — topic-a, topic-b"; a lone study also names its title.
+    """ "harvester: 12 new studies — topic-a, topic-b"; a lone study also names its title;
+    studies held back for later digests are counted: "50 new studies (550 more waiting)".
 
     The result is one line whatever the records hold (control characters and line breaks
     become spaces): titles come from APIs and must not be able to add mail headers.
     """
     n = view.count
     topics = ", ".join(view.topics) or "no topics"
+    waiting = f" ({view.waiting} more waiting)" if view.waiting else ""
     if n == 0:
-        text = f"harvester: nothing new — {topics}"
+        text = f"harvester: nothing new{waiting} — {topics}"
     else:
-        text = f"harvester: {n} new {'study' if n == 1 else 'studies'} — {topics}"
+        text = f"harvester: {n} new {'study' if n == 1 else 'studies'}{waiting} — {topics}"
     if n == 1:
         (item,) = (i for s in view.sections for i in s.items)
         title = one_line(item.title_text)
@@ -383,10 +500,35 @@ def _text_environment() -> jinja2.Environment:
     return env
 
 
+LINK_LABELS: Mapping[str, str] = {
+    "pubmed.ncbi.nlm.nih.gov": "PubMed",
+    "arxiv.org": "arXiv",
+    "doi.org": "DOI",
+    "www.biorxiv.org": "bioRxiv",
+    "www.medrxiv.org": "medRxiv",
+}
+
+
+def link_label(url: str) -> str:
+    """A short name for a secondary link ("PMID 36328850" for a PubMed page, "arXiv:2101.1")
+    : the HTML shows names, not URLs, which keeps a 50-study digest under Gmail's clipping
+    size."""
+    parts = urlsplit(url)
+    host = parts.netloc.lower()
+    last = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    if host == "pubmed.ncbi.nlm.nih.gov" and last:
+        return f"PMID {last}"
+    if host == "arxiv.org" and last:
+        return f"arXiv:{last}"
+    return LINK_LABELS.get(host, host or url)
+
+
 def render_html(view: DigestView, *, abstracts: bool = True) -> str:
     """The HTML digest: table layout and inline CSS, as mail clients need."""
     template = environment().get_template("digest.html.j2")
-    return template.render(view=view, abstracts=abstracts, subject=subject_line(view))
+    return template.render(
+        view=view, abstracts=abstracts, subject=subject_line(view), link_label=link_label
+    )
 
 
 def render_text(digest: Digest, view: DigestView, *, abstracts: bool = True) -> str:
@@ -410,8 +552,24 @@ def render_text(digest: Digest, view: DigestView, *, abstracts: bool = True) -> 
             for p in shown.abstract
         )
 
+    sections = {s.topic: s for s in view.sections}
+
+    def heading(topic: str) -> str:
+        return sections[topic].heading
+
+    def note(topic: str) -> str:
+        text = sections[topic].note
+        return fill(text, indent="") if text else ""
+
     template = _text_environment().get_template("digest.txt.j2")
-    return template.render(digest=digest, abstracts=abstracts, explain=explain, excerpt=excerpt)
+    return template.render(
+        digest=digest,
+        abstracts=abstracts,
+        explain=explain,
+        excerpt=excerpt,
+        heading=heading,
+        note=note,
+    )
 
 
 def fill(text: str, *, indent: str, width: int = WRAP) -> str:
@@ -429,29 +587,63 @@ def fill(text: str, *, indent: str, width: int = WRAP) -> str:
     return "\n".join(lines)
 
 
+HTML_LIMIT = 98_000
+"""Bytes the HTML part of a digest may take on the wire (quoted-printable, as the email
+notifier sends it below 256 KB). Gmail clips a message whose HTML passes about 102 KB and
+hides the rest behind a link, so the budget stays under that with room for the part's
+headers."""
+EXCERPT_STEPS = (EXCERPT_CHARS, 1000, 700, 450, 300, 200)
+"""Abstract excerpts tried, longest first, until the HTML fits :data:`HTML_LIMIT`."""
+
+
 def render_digest(
     digest: Digest,
     *,
     queries: Mapping[str, Query] | None = None,
     digest_id: str | int | None = None,
     abstracts: bool = True,
+    deployment: str = "",
+    html_limit: int | None = HTML_LIMIT,
 ) -> RenderedDigest:
-    """Render ``digest`` for every channel. ``digest_id`` is the outbox's id for it."""
-    view = view_digest(digest, queries=queries)
+    """Render ``digest`` for every channel. ``digest_id`` is the outbox's id for it and
+    ``deployment`` the database's id (both go into the Message-ID). Abstract excerpts are
+    shortened until the HTML fits ``html_limit`` bytes; ``html_fits`` says whether that was
+    enough (else the sender should carry fewer studies)."""
     ident = str(digest_id) if digest_id is not None else default_digest_id(digest)
+    view = view_digest(digest, queries=queries)
+    html = render_html(view, abstracts=abstracts)
+    fits = html_limit is None or html_size(html) <= html_limit
+    for chars in EXCERPT_STEPS[1:]:
+        if fits or not abstracts:
+            break
+        view = view_digest(digest, queries=queries, excerpt_chars=chars)
+        html = render_html(view, abstracts=abstracts)
+        fits = html_limit is None or html_size(html) <= html_limit
     return RenderedDigest(
         subscription=digest.subscription,
         digest_id=ident,
-        key=digest_key(digest.subscription, ident),
+        key=digest_key(
+            digest.subscription,
+            ident,
+            deployment=deployment,
+            items=((i.topic, i.work_id) for i in digest.items),
+        ),
         created=digest.created,
         subject=subject_line(view),
         count=view.count,
         topics=view.topics,
         work_ids=tuple(i.work_id for i in digest.items),
         text=render_text(digest, view, abstracts=abstracts),
-        html=render_html(view, abstracts=abstracts),
+        html=html,
         slack=slack_payloads(view, abstracts=abstracts),
+        html_fits=fits,
     )
+
+
+def html_size(html: str) -> int:
+    """The HTML's size as the email notifier encodes it (quoted-printable of its UTF-8)."""
+    encoded = quoprimime.body_encode(html.encode("utf-8").decode("latin-1"))
+    return len(encoded) + encoded.count("\n")  # CRLF line ends on the wire
 
 
 def write_preview(rendered: RenderedDigest, directory: Path) -> tuple[Path, ...]:
@@ -477,6 +669,7 @@ __all__ = [
     "RenderedDigest",
     "Segment",
     "SectionView",
+    "backlog_note",
     "digest_key",
     "highlight",
     "one_line",

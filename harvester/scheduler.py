@@ -5,7 +5,9 @@
     start:  catch up every topic × source whose schedule fired since its watermark
     jobs:   harvest:<topic>:<source>   cron/interval, jitter, coalesce, misfire grace
             digest:<subscription>      the subscription's cadence (and after new hits if
-                                       "immediate"); also retries unsent digests
+                                       "immediate"): takes the new studies, sends
+            retry:<subscription>       every digest_retry_seconds: re-sends unsent digests
+                                       only (nothing new is built off the cadence)
             heartbeat                  every 30 s
     stop:   SIGTERM/SIGINT → no new jobs, each running harvest ends after its current page
 
@@ -105,7 +107,7 @@ class Daemon:
         app: App,
         scheduler: BaseScheduler,
         *,
-        deliver: Callable[[SubscriptionSettings], object] | None = None,
+        deliver: Callable[..., object] | None = None,
         jitter: int | None = 60,
         misfire_grace: int = 3600,
         heartbeat_seconds: float = 30.0,
@@ -315,12 +317,15 @@ class Daemon:
                 self._once(f"immediate:{sub.key}", self.digest_job, (index,), self.app.clock())
 
     def digest_job(self, index: int) -> None:
-        self._send(index)
+        """The cadence is due (or new hits for "immediate"): new studies go out."""
+        self._send(index, fresh=True)
 
     def retry_job(self, index: int) -> None:
-        self._send(index)
+        """Unsent digests only: a weekly subscriber gets nothing new on a Tuesday."""
+        self._send(index, fresh=False)
 
-    def _send(self, index: int) -> None:
+    def _send(self, index: int, *, fresh: bool) -> None:
+        """``deliver(subscription, fresh=…)`` under the subscription's digest claim."""
         if self.deliver is None or self.stopping.is_set():
             return
         sub = self.app.settings.subscriptions[index]
@@ -328,7 +333,7 @@ class Daemon:
             if not mine:
                 log.info("digest claimed elsewhere", subscription=sub.key)
                 return
-            self.deliver(sub)
+            self.deliver(sub, fresh=fresh)
 
     def beat(self, *, stopped: bool = False) -> None:
         self.app.repo.beat(

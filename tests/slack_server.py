@@ -8,7 +8,10 @@
   invalid_payload``; neither text nor blocks: ``400 no_text``;
 - another path: ``404 no_service`` (a revoked or mistyped webhook);
 - ``fail_next(status, body, retry_after=…, times=…)`` answers the next requests with 429 and
-  ``Retry-After``, 5xx, or anything else, before the normal behaviour resumes.
+  ``Retry-After``, 5xx, or anything else, before the normal behaviour resumes;
+- ``hold_after(n)``: once ``n`` messages were accepted, the next request is held unanswered
+  (``held`` is set) until ``release()``, then answered 503 and not posted: a test kills the
+  client while Slack "thinks".
 
 Every request is kept in ``requests`` (status, payload); accepted payloads in ``posts``.
 """
@@ -95,6 +98,9 @@ class SlackWebhookServer:
         self.posts: list[dict[str, Any]] = []
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
+        self._hold_after: int | None = None
+        self.held = threading.Event()
+        self._release = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -123,7 +129,17 @@ class SlackWebhookServer:
             header = None if retry_after is None else f"{retry_after:g}"
             self._faults.append(_Fault(status, body, header, times))
 
+    def hold_after(self, accepted: int) -> None:
+        with self._lock:
+            self._hold_after = accepted
+
+    def release(self) -> None:
+        with self._lock:
+            self._hold_after = None
+        self._release.set()
+
     def close(self) -> None:
+        self._release.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -140,6 +156,20 @@ class SlackWebhookServer:
             payload: Any = json.loads(body)
         except ValueError:
             payload = None
+        with self._lock:
+            hold = self._hold_after is not None and len(self.posts) >= self._hold_after
+        if hold:
+            self.held.set()
+            self._release.wait(timeout=60)
+            with self._lock:
+                self.requests.append(Exchange(request.path, 503, payload, "held"))
+            try:
+                request.send_response(503)
+                request.send_header("Content-Length", "0")
+                request.end_headers()
+            except OSError:
+                pass  # the client is gone
+            return
         with self._lock:
             if request.path != f"/services/{self.token}":
                 status, reply = 404, "no_service"

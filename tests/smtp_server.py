@@ -50,14 +50,31 @@ class Received:
 
 
 class RecordingHandler:
-    """aiosmtpd handler: keeps every message; ``reject`` codes answer the next DATA commands."""
+    """aiosmtpd handler: keeps every message; ``reject`` codes answer the next DATA commands;
+    ``delay`` seconds pass before each message is accepted (a slow server); ``drop_after``
+    messages are kept and then the connection is cut before the reply (the server accepted
+    them, the client cannot know)."""
 
     def __init__(self) -> None:
         self.messages: list[Received] = []
         self.reject: list[str] = []  # e.g. "451 4.3.0 try again later"
+        self.delay = 0.0
+        self.drop_after = 0
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        reply = self._record(session, envelope)
+        with self.lock:
+            drop = self.drop_after > 0 and reply.startswith("250")
+            if drop:
+                self.drop_after -= 1
+        if drop and server.transport is not None:
+            server.transport.abort()
+        return reply
+
+    def _record(self, session: Session, envelope: Envelope) -> str:
         with self.lock:
             if self.reject:
                 return self.reject.pop(0)
@@ -191,3 +208,63 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
 def client_context(cert: Path) -> ssl.SSLContext:
     """A client context that trusts exactly the test certificate (verification stays on)."""
     return ssl.create_default_context(cafile=str(cert))
+
+
+class TarpitSMTP:
+    """A misbehaving SMTP server on 127.0.0.1: it accepts connections and sends its banner
+    one byte every ``interval`` seconds (a tarpit), and never reads what the client says.
+
+    Every connection gets its own thread; ``close()`` ends them all."""
+
+    BANNER = b"220 tarpit.example.org ESMTP slow\r\n"
+
+    def __init__(self, *, interval: float = 1.0) -> None:
+        self.interval = interval
+        self.connections = 0
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self._sock.settimeout(0.1)
+        self.port = self._sock.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self._accept = threading.Thread(target=self._serve, daemon=True)
+        self._accept.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            thread = threading.Thread(target=self._drip, args=(conn,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            for byte in self.BANNER:
+                if self._stop.wait(self.interval):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:  # the client gave up
+                    return
+            self._stop.wait()  # banner sent; then nothing, for ever
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+        self._accept.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> TarpitSMTP:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

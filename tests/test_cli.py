@@ -106,7 +106,7 @@ def test_harvest_digest_export_round_trip(project: Path) -> None:
     digest = run("digest", "--dry-run", cwd=project).stdout
     assert "nlp:" in digest and "new studies" in digest
     assert "https://pubmed.ncbi.nlm.nih.gov/" in digest
-    assert " ◽ " in digest and "et al." in digest
+    assert " · " in digest and "et al." in digest
     assert "found in PubMed" in digest
     # structured abstracts keep their headings, each on its own paragraph
     assert "\n    BACKGROUND: " in digest or "\n    OBJECTIVE: " in digest

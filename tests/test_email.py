@@ -6,6 +6,7 @@ the header-injection case edits one real record's title and says so.
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -94,7 +95,7 @@ def test_plain_smtp_delivers_multipart_text_and_html_with_the_headers(smtp: Loop
     mail = received.parsed()
     assert mail.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
-    assert mail["Subject"] == "harvester: 5 new studies — ml-nlp"
+    assert mail["Subject"] == "harvester: 5 new studies (7 more waiting) — ml-nlp"
     assert mail["From"] == "harvester@example.org"
     assert mail["To"] == "team@example.org, lead@example.org"
     assert mail["Date"] == "Wed, 15 Jan 2025 08:00:05 +0000"
@@ -105,7 +106,7 @@ def test_plain_smtp_delivers_multipart_text_and_html_with_the_headers(smtp: Loop
     assert text == message.text
     assert html == message.html
     assert "    OBJECTIVES: Using natural language processing (NLP)" in text
-    assert ">CONCLUSIONS</strong>" in html
+    assert ">CONCLUSIONS</b>" in html
     assert "found in PubMed · Crossref" in text and "found in PubMed · Crossref" in html
 
 
@@ -198,7 +199,7 @@ def test_implicit_tls(certificate: tuple[Path, Path]) -> None:
     try:
         notifier(server, security="tls", ssl_context=client_context(cert)).send(rendered())
         (received,) = server.messages
-        assert received.parsed()["Subject"] == "harvester: 5 new studies — ml-nlp"
+        assert received.parsed()["Subject"] == "harvester: 5 new studies (7 more waiting) — ml-nlp"
     finally:
         server.stop()
 
@@ -293,3 +294,102 @@ def test_registry_names_every_notifier_once() -> None:
     assert len(set(NOTIFIERS.values())) == len(NOTIFIERS)
     with pytest.raises(ConfigError, match="known channels: email, slack"):
         notifier_class("pigeon")
+
+
+def test_a_tarpit_banner_ends_the_session_at_its_deadline() -> None:
+    """A server that drips its banner a byte a second never trips the 30 s read timeout; the
+    2 s deadline ends the session with a retryable error that says so."""
+    import time
+
+    from tests.smtp_server import TarpitSMTP
+
+    with TarpitSMTP(interval=1.0) as tarpit:
+        sender = EmailNotifier(
+            host="127.0.0.1", port=tarpit.port, security="none", sender="h@example.org",
+            to=TO, timeout=30.0, deadline=2.0,
+        )  # fmt: skip
+        started = time.monotonic()
+        with pytest.raises(ChannelError, match="exceeded its deadline of 2 s") as caught:
+            sender.send(rendered())
+        assert time.monotonic() - started < 10
+        assert caught.value.retryable is True and caught.value.ambiguous is False
+
+
+def test_a_deadline_during_starttls_also_ends_the_session(certificate: tuple[Path, Path]) -> None:
+    """The deadline holds across the TLS handshake too (the socket is replaced there): a
+    server that takes 3 s per message, with a 1.5 s deadline, is cut off mid-DATA; the
+    message may have arrived, so the error says so (ambiguous)."""
+    import time
+
+    cert, key = certificate
+    server = LoopbackSMTP(starttls=server_context(cert, key))
+    server.handler.delay = 3.0
+    server.start()
+    try:
+        sender = notifier(
+            server, security="starttls", ssl_context=client_context(cert), deadline=1.5
+        )
+        started = time.monotonic()
+        with pytest.raises(ChannelError, match="deadline") as caught:
+            sender.send(rendered())
+        assert time.monotonic() - started < 10
+        assert caught.value.ambiguous is True
+    finally:
+        server.stop()
+
+
+def test_email_reports_its_one_part_once_accepted(smtp: LoopbackSMTP) -> None:
+    parts: list[int] = []
+    notifier(smtp).send(rendered(), on_part=parts.append)
+    assert parts == [1] and len(smtp.messages) == 1
+
+
+def test_a_delivered_digest_reads_right_in_a_browser(smtp: LoopbackSMTP, tmp_path: Path) -> None:
+    """The HTML part of a real digest mail, as the SMTP server received it, rendered by
+    headless Chromium: what a reader sees says how many studies there are and how many wait,
+    when the next digest comes, and separates the citation with a middle dot."""
+    import re
+    from zoneinfo import ZoneInfo
+
+    from harvester.config import Cadence
+    from harvester.digest import with_backlog
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (apt-get install -y chromium)")
+    digest, queries = real_digest(max_items=12)
+    digest = with_backlog(
+        digest,
+        {"ml-nlp": 38},
+        cadence=Cadence.parse("daily 08:00"),
+        zone=ZoneInfo("Europe/Vienna"),
+        per_digest=12,
+        feeds={"ml-nlp": "https://feeds.example.org/ml-nlp.atom"},
+    )
+    notifier(smtp).send(render_digest(digest, queries=queries, digest_id="5"))
+    _, html = parts(smtp.messages[0].parsed())
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            page.route("**/*", lambda route: route.abort())  # a mail loads nothing from outside
+            page.set_content(html)
+            seen = page.inner_text("body")
+            headings = [page.inner_text(h) for h in ("h1", "h2")]
+            page.screenshot(path=str(tmp_path / "digest.png"), full_page=False)
+        finally:
+            browser.close()
+    assert headings[0] == "12 new studies (38 more waiting)"
+    assert " ".join(headings[1].split()) == "ml-nlp · 12 new (38 more waiting)"
+    flat = " ".join(seen.split())
+    assert (
+        "38 more studies wait for later digests: the next one (Thu 16 Jan 2025 08:00 CET) "
+        "brings up to 12, the last of them comes by Sun 19 Jan 2025 08:00 CET. Read them all "
+        "now: https://feeds.example.org/ml-nlp.atom Open the feed"
+    ) in flat
+    assert re.search(r"\w · 20\d\d · \d+\(\d+\) · pp \d+", flat)
+    assert "◽" not in seen

@@ -99,7 +99,7 @@ def test_text_lists_each_study_with_citation_links_sources_why_and_abstract_head
     assert text.startswith("ml-nlp: 2 new studies\n")
     assert "Can Natural Language Processing and Artificial Intelligence Automate" in text
     assert "    Kim JS, Vivas A, Arvind V, et al.\n" in text
-    assert "    Global spine journal ◽ 2023 ◽ 13(7) ◽ pp 1946-1955\n" in text
+    assert "    Global spine journal · 2023 · 13(7) · pp 1946-1955\n" in text
     assert "    https://doi.org/10.1177/21925682211062831\n" in text
     assert "    found in PubMed · Crossref\n" in text
     assert '\n    why: "machine learning" in abstract' in text
@@ -130,14 +130,11 @@ def test_html_links_the_title_to_the_doi_and_highlights_matched_words() -> None:
     digest, queries = real_digest([record(STRUCTURED)])
     html = render_digest(digest, queries=queries).html
     assert '<a href="https://doi.org/10.1177/21925682211062831"' in html
-    mark = '<mark style="background:#fff3b0">'
+    mark = '<mark style="background:#ff9">'
     assert f"Can {mark}Natural Language Processing</mark> and Artificial" in html
     assert f"({mark}NLP</mark>)" in html  # in the abstract
-    assert (
-        '<strong style="font-size:12px;letter-spacing:0.03em;color:#42526e;">METHODS</strong>'
-        in html
-    )
-    assert "<strong>nlp</strong> in abstract" in html
+    assert '<b style="font-size:12px">METHODS</b>' in html
+    assert "<b>nlp</b> in abstract" in html
     assert "<style" not in html  # mail clients drop style sheets: all CSS is inline
 
 
@@ -199,7 +196,9 @@ def test_truncated_terms_list_the_words_they_matched() -> None:
 
 def test_subject_counts_studies_and_a_lone_study_names_its_title_on_one_line() -> None:
     digest, queries = real_digest(max_items=12)
-    assert render_digest(digest, queries=queries).subject == "harvester: 12 new studies — ml-nlp"
+    assert render_digest(digest, queries=queries).subject == (
+        "harvester: 12 new studies (38 more waiting) — ml-nlp"
+    )
     digest, queries = real_digest([hostile(record(STRUCTURED))])
     subject = render_digest(digest, queries=queries).subject
     assert "\r" not in subject and "\n" not in subject
@@ -213,14 +212,20 @@ def test_one_line_removes_line_breaks_and_control_characters() -> None:
     assert one_line("a\r\nBcc: x\u2028y\x00z\tq") == "a Bcc: x y z q"
 
 
-def test_digest_key_is_stable_per_subscription_and_digest_id() -> None:
+def test_digest_key_is_stable_per_deployment_digest_and_contents() -> None:
     digest, queries = real_digest(max_items=3)
-    first = render_digest(digest, queries=queries, digest_id=41)
-    again = render_digest(digest, queries=queries, digest_id=41)
-    other = render_digest(digest, queries=queries, digest_id=42)
-    assert first.key == again.key == digest_key("team", "41")
+    first = render_digest(digest, queries=queries, digest_id=41, deployment="db-a")
+    again = render_digest(digest, queries=queries, digest_id=41, deployment="db-a")
+    other = render_digest(digest, queries=queries, digest_id=42, deployment="db-a")
+    items = [(i.topic, i.work_id) for i in digest.items]
+    assert first.key == again.key == digest_key("team", "41", deployment="db-a", items=items)
     assert other.key != first.key
     assert first.work_ids == tuple(i.work_id for i in digest.items)
+    # digest 41 of another database, or with other studies, is another message
+    elsewhere = render_digest(digest, queries=queries, digest_id=41, deployment="db-b")
+    fewer, _ = real_digest(max_items=2)
+    changed = render_digest(fewer, queries=queries, digest_id=41, deployment="db-a")
+    assert len({first.key, elsewhere.key, changed.key}) == 3
 
 
 # --- Slack Block Kit ---------------------------------------------------------------------------
@@ -295,5 +300,92 @@ def test_abstracts_option_controls_every_format(abstracts: bool) -> None:
     digest, queries = real_digest([record(STRUCTURED)])
     rendered = render_digest(digest, queries=queries, abstracts=abstracts)
     assert ("METHODS:" in rendered.text) is abstracts
-    assert (">METHODS</strong>" in rendered.html) is abstracts
+    assert (">METHODS</b>" in rendered.html) is abstracts
     assert ("*METHODS:*" in rendered.slack_json()) is abstracts
+
+
+# --- what a reader sees (issue 11.9) -------------------------------------------------------------
+
+
+BEYOND = "36394797"  # its abstract first says "deep learning" after 1,800 characters
+
+
+def test_an_article_number_is_not_shown_as_pages() -> None:
+    from harvester.digest import citation_line, pages_label
+
+    path = require_shared() / "pubmed" / "efetch_pubmed_collective_author_mathml.xml"
+    (numbered,) = parse_efetch(path.read_bytes()).records  # MedlinePgn 026002
+    assert numbered.pages == "026002"
+    assert citation_line(numbered).endswith(" · article 026002")
+    assert "pp 026002" not in citation_line(numbered)
+    # page values as the recorded APIs give them: Crossref "e33693", PubMed "37", "vii-x"
+    assert pages_label("e33693") == "article e33693"
+    assert pages_label("110671") == "article 110671"
+    assert pages_label("37") == "p 37"
+    assert pages_label("vii-x") == "pp vii-x"
+    assert pages_label("1946-1955") == "pp 1946-1955"
+
+
+def test_plain_text_underlines_are_as_long_as_their_headings() -> None:
+    for max_items in (1, 9, 12, None):
+        digest, queries = real_digest(max_items=max_items)
+        lines = render_digest(digest, queries=queries).text.splitlines()
+        heading, underline = lines[0], lines[1]
+        assert heading.startswith("ml-nlp: ")
+        assert underline == "=" * len(heading), (heading, underline)
+
+
+def test_the_citation_separator_is_a_middle_dot_in_every_format() -> None:
+    digest, queries = real_digest([record(STRUCTURED)])
+    rendered = render_digest(digest, queries=queries)
+    for text in (rendered.text, rendered.html, rendered.slack_json()):
+        assert "◽" not in text
+        assert "Global spine journal · 2023 · 13(7) · pp 1946-1955" in text
+
+
+def test_a_matched_term_beyond_the_excerpt_is_still_shown() -> None:
+    """The "why" line says "deep learning" is in the abstract; the abstract says it only after
+    1,800 characters, past the 1,500 of the excerpt: the excerpt ends with the words around it
+    (before, the reader was pointed at a term the excerpt had cut off)."""
+    digest, queries = real_digest([record(BEYOND)])
+    (item,) = view_digest(digest, queries=queries).sections[0].items
+    assert any(r.term == '"deep learning"' and "abstract" in r.fields for r in item.reasons)
+    hits = [s.text for p in item.abstract for s in p.segments if s.hit]
+    assert [h.lower() for h in hits] == ["deep learning"]
+    assert item.abstract[-1].label == "CONCLUSION" and item.truncated  # where it is said
+    assert sum(len(p.text) for p in item.abstract) < 1500 + 2 * 120 + 40
+    rendered = render_digest(digest, queries=queries)
+    assert '<mark style="background:#ff9">deep learning</mark>' in rendered.html
+    assert "deep learning" in " ".join(rendered.text.split()[-60:])
+    section = next(b for b in rendered.slack[0]["blocks"] if b["type"] == "section")
+    assert "deep learning" in section["text"]["text"].split("\n>", 1)[1]
+
+
+def test_slack_parts_hold_the_same_studies_whatever_waits_after_them() -> None:
+    """A retry of a partly posted Slack digest skips the parts already posted; if more studies
+    arrived meanwhile, the note on what waits grows, and must not move studies between parts."""
+    from zoneinfo import ZoneInfo
+
+    from harvester.config import Cadence
+    from harvester.digest import with_backlog
+
+    digest, queries = real_digest(copies=4)
+
+    def studies(d: Digest) -> list[list[str]]:
+        return [
+            [b["text"]["text"].split("\n", 1)[0] for b in p["blocks"] if b["type"] == "section"]
+            for p in slack_payloads(view_digest(d, queries=queries))
+        ]
+
+    plain = studies(digest)
+    assert len(plain) >= 4
+    for waiting in (1, 550, 123_456):
+        noted = with_backlog(
+            digest,
+            {TOPIC: waiting},
+            cadence=Cadence.parse("weekly sun 03:00"),
+            zone=ZoneInfo("Europe/Vienna"),
+            per_digest=50,
+            feeds={TOPIC: "https://feeds.example.org/a/very/long/path/" + "x" * 200},
+        )
+        assert studies(noted) == plain, waiting

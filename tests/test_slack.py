@@ -216,3 +216,27 @@ def test_record_text_is_escaped_in_what_slack_receives(
     (payload,) = slack.posts
     section = next(b for b in payload["blocks"] if b["type"] == "section")
     assert section["text"]["text"].startswith("*&lt;script&gt;alert('x')&lt;/script&gt;")
+
+
+def test_each_accepted_part_is_reported_as_it_is_accepted(
+    slack: SlackWebhookServer, client: httpx.Client
+) -> None:
+    """The outbox hears of every part as Slack accepts it, not only when a later one fails:
+    here the send is cut short after part 2 by something that is not a ChannelError."""
+    message = large()
+    seen: list[int] = []
+
+    class Interrupted(Exception):
+        pass
+
+    def record(parts: int) -> None:
+        seen.append(parts)
+        if parts == 2:
+            raise Interrupted  # the process dies here, say
+
+    with pytest.raises(Interrupted):
+        notifier(slack.url, client, Sleeps()).send(message, on_part=record)
+    assert seen == [1, 2] and len(slack.posts) == 2
+    notifier(slack.url, client, Sleeps()).send(message, skip_parts=seen[-1], on_part=seen.append)
+    assert slack.posts == list(message.slack)
+    assert seen == list(range(1, len(message.slack) + 1))

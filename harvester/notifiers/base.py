@@ -27,8 +27,11 @@ class ChannelError(NotifyError):
     429, 5xx, a 4xx SMTP reply) or will fail the same way until someone changes something
     (Slack 400 ``invalid_blocks``, 404 ``no_service``, a 5xx SMTP reply, bad credentials).
     ``parts_sent`` counts the messages of a multi-part digest (Slack) that were accepted
-    before the failure, so a retry can resume after them. The message never holds a secret
-    (webhook URL, password).
+    before the failure, so a retry can resume after them. ``retry_after`` is how long the
+    channel asked to wait (Slack's 429 ``Retry-After``): the outbox waits at least that.
+    ``ambiguous`` means the message may have reached the receiver although the send failed
+    (the connection broke after the message data went out): the outbox then re-sends the same
+    digest, never a topped-up one. The message never holds a secret (webhook URL, password).
     """
 
     def __init__(
@@ -39,12 +42,16 @@ class ChannelError(NotifyError):
         retryable: bool,
         status: int | str | None = None,
         parts_sent: int = 0,
+        retry_after: float | None = None,
+        ambiguous: bool = False,
     ) -> None:
         super().__init__(f"{channel}: {message}")
         self.channel = channel
         self.retryable = retryable
         self.status = status
         self.parts_sent = parts_sent
+        self.retry_after = retry_after
+        self.ambiguous = ambiguous
 
 
 class Notifier(Protocol):
@@ -55,8 +62,16 @@ class Notifier(Protocol):
 
     name: str
 
-    def send(self, message: RenderedDigest, *, skip_parts: int = 0) -> None:
-        """``skip_parts``: messages of this digest the channel accepted on an earlier try."""
+    def send(
+        self,
+        message: RenderedDigest,
+        *,
+        skip_parts: int = 0,
+        on_part: Callable[[int], None] | None = None,
+    ) -> None:
+        """``skip_parts``: messages of this digest the channel accepted on an earlier try;
+        ``on_part(n)`` is called as soon as the first ``n`` messages are accepted (the outbox
+        records it then, not only when a later part fails)."""
         ...
 
 

@@ -4,6 +4,11 @@ Security follows ``[channels.email] security``: ``starttls`` (RFC 3207, port 587
 (implicit TLS, RFC 8314, port 465) or ``none`` (a local relay). Credentials come from the
 environment through the config and are used only for ``AUTH``; they are never logged.
 
+Every SMTP session has a total ``deadline`` (``[channels.email] deadline``, 120 s) besides the
+per-read ``timeout``: a server that answers one byte every few seconds never trips a read
+timeout, so a watchdog shuts the socket down when the deadline passes, wherever the session
+is (connect, banner, EHLO, STARTTLS, AUTH, DATA).
+
 Headers are built by :class:`email.message.EmailMessage` with the default policy, which
 folds and RFC 2047-encodes long or non-ASCII values and refuses CR/LF inside a header; record
 text that reaches a header (a lone study's title in the Subject) is made one line first.
@@ -12,8 +17,11 @@ text that reaches a header (a lone study's title in the Subject) is made one lin
 from __future__ import annotations
 
 import contextlib
+import os
 import smtplib
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -40,6 +48,94 @@ log = structlog.get_logger(__name__)
 Security = Literal["starttls", "tls", "none"]
 LARGE_BODY = 256 * 1024
 """Above this, bodies are base64 (fast to encode); below, quoted-printable (readable source)."""
+DEFAULT_DEADLINE = 120.0
+"""Seconds one SMTP session may take in all, from connecting to the server's last reply."""
+
+
+class _Watchdog:
+    """Shuts down an SMTP session's connection when its deadline passes.
+
+    smtplib's timeout applies to each read, so a server dripping its banner byte by byte keeps
+    a session alive for ever; shutting the connection down from this timer wakes the blocked
+    read, write or TLS handshake at once, and the session fails with an error that says why.
+    The connection is held by its descriptor: STARTTLS and implicit TLS replace the socket
+    object around the same descriptor, mid-handshake."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.monotonic()
+        self.expired = threading.Event()
+        self._fd: int | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def left(self) -> float:
+        return max(0.001, self.seconds - (time.monotonic() - self.started))
+
+    def connected(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._fd = sock.fileno()
+
+    def close(self) -> None:
+        """The session is over (its socket is about to be closed): never touch it again."""
+        with self._lock:
+            self._closed = True
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        self.expired.set()
+        with self._lock:
+            if self._fd is None or self._closed:
+                return
+            # shutdown acts on the connection, whichever descriptor names it
+            with contextlib.suppress(OSError), socket.socket(fileno=os.dup(self._fd)) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _WatchedSMTP(smtplib.SMTP):
+    """smtplib.SMTP whose connection the watchdog can reach from the moment it exists."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, watchdog: _Watchdog) -> None:
+        self._watchdog = watchdog  # before connecting: the banner is read inside __init__
+        super().__init__(host, port, timeout=min(timeout, watchdog.left()))
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection((host, port), timeout, self.source_address)
+        self._watchdog.connected(sock)
+        return sock
+
+    def close(self) -> None:
+        self._watchdog.close()
+        super().close()
+
+
+class _WatchedSMTPSSL(smtplib.SMTP_SSL):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        context: ssl.SSLContext,
+        watchdog: _Watchdog,
+    ) -> None:
+        self._watchdog = watchdog
+        self._server_name = host  # what the certificate must name
+        super().__init__(host, port, timeout=min(timeout, watchdog.left()), context=context)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # SMTP_SSL's own _get_socket, with the raw connection shown to the watchdog before
+        # the TLS handshake starts
+        sock = socket.create_connection((host, port), timeout, self.source_address)
+        self._watchdog.connected(sock)
+        return self.context.wrap_socket(sock, server_hostname=self._server_name)
+
+    def close(self) -> None:
+        self._watchdog.close()
+        super().close()
 
 
 class EmailNotifier:
@@ -59,6 +155,7 @@ class EmailNotifier:
         password: SecretStr | None = None,
         unsubscribe: str | None = None,
         timeout: float = 30.0,
+        deadline: float = DEFAULT_DEADLINE,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -75,6 +172,7 @@ class EmailNotifier:
         self._password = password
         self.unsubscribe = unsubscribe
         self.timeout = timeout
+        self.deadline = deadline
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.clock = clock
 
@@ -107,6 +205,7 @@ class EmailNotifier:
             password=channel.password,
             unsubscribe=unsubscribe,
             timeout=channel.timeout,
+            deadline=channel.deadline,
             ssl_context=ssl_context,
             clock=clock or (lambda: datetime.now(UTC)),
         )
@@ -130,48 +229,39 @@ class EmailNotifier:
         )
         return mail
 
-    def send(self, message: RenderedDigest, *, skip_parts: int = 0) -> None:
+    def send(
+        self,
+        message: RenderedDigest,
+        *,
+        skip_parts: int = 0,
+        on_part: Callable[[int], None] | None = None,
+    ) -> None:
         """Deliver ``message``; return only once the server accepted it for every recipient
         it did not refuse outright (partly refused recipients are logged, not retried, so
-        the accepted ones do not get it twice)."""
+        the accepted ones do not get it twice). The whole session ends within ``deadline``."""
         mail = self.compose(message)
+        watchdog = _Watchdog(self.deadline)
+        in_transaction = False  # past this point a broken connection may hide an acceptance
         try:
-            with self._connect() as smtp:
+            with self._connect(watchdog) as smtp:
+                in_transaction = True
                 refused = smtp.send_message(mail)
-        except smtplib.SMTPRecipientsRefused as e:
-            codes = {code for code, _ in e.recipients.values()}
-            raise ChannelError(
-                f"every recipient refused ({', '.join(str(c) for c in sorted(codes))})",
-                channel=self.name,
-                retryable=all(400 <= c < 500 for c in codes),
-                status=min(codes) if codes else None,
-            ) from e
-        except smtplib.SMTPResponseException as e:
-            raise ChannelError(
-                f"SMTP server replied {e.smtp_code}: {_reply(e.smtp_error)}",
-                channel=self.name,
-                # RFC 5321 §4.2.1: 4yz is a transient failure, 5yz a permanent one
-                retryable=400 <= e.smtp_code < 500,
-                status=e.smtp_code,
-            ) from e
-        except smtplib.SMTPNotSupportedError as e:
-            raise ChannelError(
-                f"SMTP server does not support what the config asks ({e}); check security",
-                channel=self.name,
-                retryable=False,
-            ) from e
-        except ssl.SSLCertVerificationError as e:
-            raise ChannelError(
-                f"TLS certificate of {self.host} not trusted: {e.verify_message}",
-                channel=self.name,
-                retryable=False,
-            ) from e
-        except (smtplib.SMTPException, OSError) as e:  # refused, reset, timeout, TLS failure
-            raise ChannelError(
-                f"cannot deliver to {self.host}:{self.port}: {type(e).__name__}: {e}",
-                channel=self.name,
-                retryable=True,
-            ) from e
+        except (smtplib.SMTPException, OSError) as e:
+            if watchdog.expired.is_set():  # whatever the cut-off read made of it
+                raise ChannelError(
+                    f"SMTP session with {self.host}:{self.port} exceeded its deadline of "
+                    f"{self.deadline:g} s ([channels.email] deadline); the server is too slow "
+                    f"or stalling",
+                    channel=self.name,
+                    retryable=True,
+                    status="deadline",
+                    ambiguous=in_transaction,
+                ) from e
+            raise self._failure(e, ambiguous=in_transaction) from e
+        finally:
+            watchdog.close()
+        if on_part is not None:
+            on_part(1)
         if refused:
             log.warning("recipients refused", digest=message.key, refused=sorted(refused))
         log.info(
@@ -181,14 +271,57 @@ class EmailNotifier:
             recipients=len(self.to) - len(refused),
         )
 
-    def _connect(self) -> smtplib.SMTP:
+    def _failure(self, e: smtplib.SMTPException | OSError, *, ambiguous: bool) -> ChannelError:
+        """The ChannelError for what the SMTP session raised: whether a retry may help, and
+        whether the message may have arrived anyway."""
+        if isinstance(e, smtplib.SMTPRecipientsRefused):
+            codes = {code for code, _ in e.recipients.values()}
+            return ChannelError(
+                f"every recipient refused ({', '.join(str(c) for c in sorted(codes))})",
+                channel=self.name,
+                retryable=all(400 <= c < 500 for c in codes),
+                status=min(codes) if codes else None,
+            )
+        if isinstance(e, smtplib.SMTPResponseException):
+            return ChannelError(
+                f"SMTP server replied {e.smtp_code}: {_reply(e.smtp_error)}",
+                channel=self.name,
+                # RFC 5321 §4.2.1: 4yz is a transient failure, 5yz a permanent one
+                retryable=400 <= e.smtp_code < 500,
+                status=e.smtp_code,
+            )
+        if isinstance(e, smtplib.SMTPNotSupportedError):
+            return ChannelError(
+                f"SMTP server does not support what the config asks ({e}); check security",
+                channel=self.name,
+                retryable=False,
+            )
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return ChannelError(
+                f"TLS certificate of {self.host} not trusted: {e.verify_message}",
+                channel=self.name,
+                retryable=False,
+            )
+        # refused, reset, timeout, TLS failure
+        return ChannelError(
+            f"cannot deliver to {self.host}:{self.port}: {type(e).__name__}: {e}",
+            channel=self.name,
+            retryable=True,
+            ambiguous=ambiguous,
+        )
+
+    def _connect(self, watchdog: _Watchdog) -> smtplib.SMTP:
         smtp: smtplib.SMTP
         if self.security == "tls":
-            smtp = smtplib.SMTP_SSL(
-                self.host, self.port, timeout=self.timeout, context=self.ssl_context
+            smtp = _WatchedSMTPSSL(
+                self.host,
+                self.port,
+                timeout=self.timeout,
+                context=self.ssl_context,
+                watchdog=watchdog,
             )
         else:
-            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            smtp = _WatchedSMTP(self.host, self.port, timeout=self.timeout, watchdog=watchdog)
         try:
             smtp.ehlo_or_helo_if_needed()
             if self.security == "starttls":
@@ -207,7 +340,9 @@ class EmailNotifier:
 def message_id(key: str, sender: str) -> str:
     """``<digest-KEY@domain>``: the same digest always gets the same Message-ID, so a copy
     re-sent after a failure that the server had in fact accepted is recognisably the same
-    message (RFC 5322 §3.6.4: the right side names the sender's domain)."""
+    message (RFC 5322 §3.6.4: the right side names the sender's domain). ``key`` is the
+    rendered digest's message key: it covers the database's deployment id and the digest's
+    items, so another database's digest number never gives the same Message-ID."""
     try:
         domain = Address(addr_spec=sender).domain
     except (ValueError, IndexError):

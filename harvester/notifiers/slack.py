@@ -82,10 +82,17 @@ class SlackNotifier:
             raise ValueError("SlackNotifier needs the app's httpx client")
         return cls(webhook_url=url, client=client, sleep=sleep)
 
-    def send(self, message: RenderedDigest, *, skip_parts: int = 0) -> None:
+    def send(
+        self,
+        message: RenderedDigest,
+        *,
+        skip_parts: int = 0,
+        on_part: Callable[[int], None] | None = None,
+    ) -> None:
         """Post every payload of ``message`` in order, from ``skip_parts`` on (a retry after a
         :class:`ChannelError` with ``parts_sent=n`` passes ``skip_parts=n`` so the channel does
-        not see the first parts twice)."""
+        not see the first parts twice). ``on_part(n)`` runs as soon as part ``n`` is accepted,
+        so a process killed between two parts resumes after the last one posted."""
         total = len(message.slack)
         for number in range(skip_parts, total):
             try:
@@ -94,10 +101,13 @@ class SlackNotifier:
                 e.parts_sent = number
                 raise
             log.info("slack message posted", digest=message.key, part=number + 1, parts=total)
+            if on_part is not None:
+                on_part(number + 1)
 
     def post(self, payload: Mapping[str, Any]) -> None:
         """One payload, with retries; raises :class:`ChannelError` when Slack will not take it."""
         attempt = 0
+        unclear = False
         while True:
             attempt += 1
             wait: float | None
@@ -108,6 +118,8 @@ class SlackNotifier:
                 problem = f"{type(e).__name__}: {self._scrub(str(e))}"
                 status: int | str = "network"
                 wait = self._backoff(attempt)
+                # a request that was sent may have been posted although no answer came
+                unclear = unclear or not isinstance(e, httpx.ConnectError | httpx.ConnectTimeout)
             else:
                 if response.status_code == 200:
                     return
@@ -116,11 +128,14 @@ class SlackNotifier:
                 if status == 429:
                     wait = _retry_after(response) or self._backoff(attempt)
                     if wait > self.max_retry_after:
+                        # too long to sleep here: the outbox retries after that time
                         raise ChannelError(
                             f"rate limited for {wait:.0f} s",
                             channel=self.name,
                             retryable=True,
                             status=status,
+                            retry_after=wait,
+                            ambiguous=unclear,
                         )
                 elif status >= 500:
                     wait = self._backoff(attempt)
@@ -132,6 +147,7 @@ class SlackNotifier:
                         channel=self.name,
                         retryable=False,
                         status=status,
+                        ambiguous=unclear,
                     )
             if attempt >= self.max_attempts:
                 raise ChannelError(
@@ -139,6 +155,7 @@ class SlackNotifier:
                     channel=self.name,
                     retryable=True,
                     status=status,
+                    ambiguous=unclear,
                 )
             log.warning("slack post retried", status=status, attempt=attempt, wait_s=wait)
             self.sleep(wait)

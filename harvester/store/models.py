@@ -175,6 +175,10 @@ class Digest(Base):
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    # set before each send and cleared only by a clean refusal: a sealed digest may have
+    # reached its reader, so it is re-sent as it is (same items, same Message-ID), never topped
+    # up with newer studies
+    sealed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class DigestItem(Base):
@@ -246,4 +250,14 @@ class WorkLink(Base):
         ForeignKey("works.id", ondelete="CASCADE"), index=True
     )
     reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Deployment(Base):
+    """One row: a random id made when the database was created. Message-IDs include it, so
+    digests of another database (recreated, or moved) never share a Message-ID with these."""
+
+    __tablename__ = "deployment"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime]

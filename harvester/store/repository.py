@@ -8,6 +8,7 @@ one page, and storing a page twice changes nothing.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from harvester.records import Record
 from harvester.sources.base import Window
 from harvester.store.models import (
     BackfillSlice,
+    Deployment,
     Digest,
     DigestItem,
     HarvestRun,
@@ -114,6 +116,21 @@ SKIP_REASONS_KEPT = 5  # a run keeps its first few skip reasons; every one is in
 
 def _unchanged(text: str) -> str:
     return text
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One unsent digest as the outbox keeps it."""
+
+    id: int
+    subscription: str
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    parts_sent: int
+    sealed: bool  # may have reached its reader: re-sent as it is, never topped up
+    items: int
 
 
 class Repository:
@@ -347,6 +364,7 @@ class Repository:
                 attempts=0,
                 parts_sent=0,
                 next_attempt_at=now,
+                sealed=False,
             )
             session.add(digest)
             session.flush()
@@ -366,20 +384,124 @@ class Repository:
                 return None
             return digest.id
 
-    def due_digests(self, subscription: str, now: datetime) -> list[int]:
-        """Pending digests of ``subscription`` whose (next) attempt is due, oldest first."""
-        with self._session() as session:
-            return list(
-                session.execute(
-                    select(Digest.id)
-                    .where(
-                        Digest.subscription == subscription,
-                        Digest.status == "pending",
-                        Digest.next_attempt_at <= now,
+    def top_up_digest(
+        self, digest_id: int, subscription: str, items: Iterable[tuple[str, int]]
+    ) -> int:
+        """Add ``(topic, work id)`` items to a pending digest that was never possibly seen
+        (not sealed); returns how many were added (0 if it is sealed, sent or gone). Items
+        already in a digest of the subscription are left out, as in :meth:`create_digest`."""
+        with self._session() as session, session.begin():
+            digest = session.get(Digest, digest_id, with_for_update=True)
+            if digest is None or digest.status != "pending" or digest.sealed:
+                return 0
+            added = 0
+            for topic, work_id in items:
+                result = session.execute(
+                    self._insert(DigestItem)
+                    .values(
+                        digest_id=digest_id,
+                        subscription=subscription,
+                        topic=topic,
+                        work_id=work_id,
                     )
-                    .order_by(Digest.id)
-                ).scalars()
+                    .on_conflict_do_nothing(index_elements=["subscription", "topic", "work_id"])
+                    .returning(DigestItem.id)
+                )
+                added += result.first() is not None
+            return added
+
+    def due_digests(
+        self, subscription: str, now: datetime, *, ignore_backoff: bool = False
+    ) -> list[int]:
+        """Pending digests of ``subscription`` whose (next) attempt is due, oldest first;
+        with ``ignore_backoff`` every pending one (a person asked for them now)."""
+        query = select(Digest.id).where(
+            Digest.subscription == subscription, Digest.status == "pending"
+        )
+        if not ignore_backoff:
+            query = query.where(Digest.next_attempt_at <= now)
+        with self._session() as session:
+            return list(session.execute(query.order_by(Digest.id)).scalars())
+
+    def outbox(self, subscription: str | None = None) -> list[OutboxEntry]:
+        """The unsent digests (of one subscription, if given), oldest first."""
+        items = (
+            select(func.count(DigestItem.id))
+            .where(DigestItem.digest_id == Digest.id)
+            .correlate(Digest)
+            .scalar_subquery()
+        )
+        query = select(Digest, items).where(Digest.status == "pending").order_by(Digest.id)
+        if subscription is not None:
+            query = query.where(Digest.subscription == subscription)
+        with self._session() as session:
+            return [
+                OutboxEntry(
+                    id=d.id,
+                    subscription=d.subscription,
+                    created_at=d.created_at,
+                    attempts=d.attempts,
+                    next_attempt_at=d.next_attempt_at,
+                    last_error=d.last_error,
+                    parts_sent=d.parts_sent,
+                    sealed=d.sealed,
+                    items=int(n),
+                )
+                for d, n in session.execute(query)
+            ]
+
+    def waiting(
+        self, subscription: str, topics: Sequence[str], *, include_backfill: bool = False
+    ) -> dict[str, int]:
+        """Per topic, how many hits are in no digest of ``subscription`` yet (a count, so a
+        backlog of thousands costs one query, not their records)."""
+        delivered = (
+            select(DigestItem.id)
+            .where(
+                DigestItem.subscription == subscription,
+                DigestItem.topic == TopicHit.topic,
+                DigestItem.work_id == TopicHit.work_id,
             )
+            .exists()
+        )
+        query = (
+            select(TopicHit.topic, func.count(TopicHit.id))
+            .where(TopicHit.topic.in_(list(topics)), ~delivered)
+            .group_by(TopicHit.topic)
+        )
+        if not include_backfill:
+            query = query.where(TopicHit.backfill.is_(False))
+        with self._session() as session:
+            counts = {topic: int(n) for topic, n in session.execute(query)}
+        return {t: counts.get(t, 0) for t in topics}
+
+    def seal_digest(self, digest_id: int) -> None:
+        """Before a send: from now on the digest may reach its reader, so its items are fixed
+        (a crash between the server's acceptance and :meth:`mark_sent` re-sends the same)."""
+        with self._session() as session, session.begin():
+            session.execute(update(Digest).where(Digest.id == digest_id).values(sealed=True))
+
+    def record_part_sent(self, digest_id: int, parts: int) -> None:
+        """The channel accepted the first ``parts`` messages of a multi-part digest; recorded
+        as each is accepted, so a process killed after part 2 of 5 resumes at part 3."""
+        with self._session() as session, session.begin():
+            session.execute(
+                update(Digest)
+                .where(Digest.id == digest_id, Digest.parts_sent < parts)
+                .values(parts_sent=parts)
+            )
+
+    def deployment_id(self) -> str:
+        """This database's own random id, made on first use and kept (Message-IDs use it)."""
+        # two processes may race to make it: both then use the oldest row
+        oldest = select(Deployment.id).order_by(Deployment.created_at, Deployment.id).limit(1)
+        with self._session() as session, session.begin():
+            found = session.execute(oldest).scalar()
+            if found is not None:
+                return str(found)
+            session.add(Deployment(id=uuid.uuid4().hex, created_at=self.clock()))
+        with self._session() as session:
+            return str(session.execute(oldest).scalar_one())
 
     def pending_digests(self) -> list[tuple[str, int, int, str | None]]:
         """Every unsent digest: (subscription, digest id, attempts, last error)."""
@@ -431,19 +553,28 @@ class Repository:
         delay: Callable[[int], timedelta],
         *,
         parts_sent: int = 0,
+        not_before: datetime | None = None,
+        unseal: bool = False,
     ) -> tuple[int, datetime]:
-        """Record a failed send; the digest stays pending for ``delay(attempts)``.
-        ``parts_sent`` counts the messages accepted so far (a retry skips them).
+        """Record a failed send; the digest stays pending for ``delay(attempts)``, and at
+        least until ``not_before`` (a channel's Retry-After). ``parts_sent`` counts the
+        messages accepted so far (a retry skips them). ``unseal``: the channel refused the
+        digest before any of it could reach a reader, so it may still take newer studies.
         Returns the attempts so far and when the next one is due."""
         with self._session() as session, session.begin():
             digest = session.get(Digest, digest_id)
             if digest is None:
                 raise StoreError(f"digest {digest_id} does not exist")
-            digest.parts_sent = parts_sent
+            digest.parts_sent = max(parts_sent, digest.parts_sent or 0)
             digest.attempts += 1
             digest.last_error = error
-            digest.next_attempt_at = self.clock() + delay(digest.attempts)
-            return digest.attempts, digest.next_attempt_at
+            retry_at = self.clock() + delay(digest.attempts)
+            if not_before is not None and not_before > retry_at:
+                retry_at = not_before
+            digest.next_attempt_at = retry_at
+            if unseal and digest.parts_sent == 0:
+                digest.sealed = False
+            return digest.attempts, retry_at
 
     # -- daemon bookkeeping -------------------------------------------------------------------
 
