@@ -661,6 +661,43 @@ def try_(
         raise typer.Exit(1)
 
 
+@app.command()
+def check(
+    ctx: typer.Context,
+    connect: Annotated[
+        bool,
+        typer.Option("--connect", help="Reach each source, the SMTP server, the Slack webhooks"),
+    ] = False,
+    send_test: Annotated[
+        bool,
+        typer.Option("--send-test", help="With --connect: post one Slack test, send one email"),
+    ] = False,
+) -> None:
+    """Validate the config and its secrets; --connect reaches every server it needs."""
+    from harvester.check import config_items, connect_items, send_tests
+    from harvester.trial import Connectors
+
+    options: Options = ctx.obj
+    with _errors():
+        settings = options.settings()
+    items = config_items(settings, connect=connect)
+    if connect or send_test:
+        connectors = Connectors.build(settings)
+        try:
+            items += connect_items(settings, connectors, now=datetime.now(UTC))
+            if send_test:
+                items += send_tests(settings, connectors)
+        finally:
+            connectors.close()
+    for item in items:
+        typer.echo(item.line())
+    failed = [i for i in items if i.status == "fail"]
+    if any(i.label.startswith(("channels.", "subscriptions[")) for i in failed):
+        raise typer.Exit(2)  # a secret sending needs is not set: the configuration's to fix
+    if failed:
+        raise typer.Exit(1)
+
+
 def _env_database_url() -> str:
     import os
 

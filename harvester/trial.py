@@ -288,7 +288,8 @@ def try_source(
         matched=len(matched),
         pages=count,
         requests=connectors.fetcher.requests - before,
-        complete=complete and error is None,
+        # a cursor API hands out a cursor with its last page too: all announced is all
+        complete=error is None and (complete or (announced is not None and fetched >= announced)),
         unreadable=unreadable,
         error=error,
     )
@@ -398,7 +399,8 @@ def render_trial(result: TrialResult) -> str:
         share = f" ({_percent(s.matched / s.fetched)})" if s.fetched else ""
         out.append(
             f"  announced {announced} · fetched {s.fetched:,} "
-            f"({_n(s.pages, "page")}, {_n(s.requests, "request")}) · matched locally {s.matched:,}{share}"
+            f"({_n(s.pages, 'page')}, {_n(s.requests, 'request')}) · matched locally "
+            f"{s.matched:,}{share}"
         )
         if s.error is not None:
             out.append(f"  ✗ stopped: {s.error}")
