@@ -142,7 +142,7 @@ def connect_items(
     settings: Settings, connectors: Connectors, *, now: datetime, timeout: float = 10.0
 ) -> list[Item]:
     """One cheap request to each source in use, the SMTP server, each Slack webhook."""
-    items = []
+    items: list[Item] = []
     for topic in settings.topics:
         for name in topic.sources:
             if any(i.label == f"connect {name}" for i in items):
@@ -269,4 +269,3 @@ def send_tests(settings: Settings, connectors: Connectors, *, timeout: float = 1
     if recipients and settings.channels.email is not None:
         items.append(smtp_item(settings, send_to=recipients))
     return items
-

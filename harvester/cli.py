@@ -84,6 +84,14 @@ def _secrets_for_command(settings: Settings, command: str | None, *, sending: bo
                     "api key not set", key=missing.key, variable=missing.variable,
                     hint="the source runs without it (or is skipped if it needs one)",
                 )  # fmt: skip
+        from harvester.check import is_placeholder
+
+        for name, src in settings.sources.items():
+            if is_placeholder(src.contact):
+                log.warning(
+                    "placeholder contact address", source=name, address=src.contact,
+                    hint=f"put your own address in [sources.{name}]: the API may block you",
+                )  # fmt: skip
     if sending:
         settings.require_channel_secrets()
 
@@ -137,10 +145,10 @@ def main_options(
     ] = False,
 ) -> None:
     configure_logging(log_format.value if log_format else None)
-    # the group callback runs before the subcommand parses its own options: its name and
-    # arguments are known here, so "sends" is decided once for every command
+    # the group callback knows the subcommand but not yet its options: --dry-run is read from
+    # the command line (no topic name can look like an option), so "sends" is decided once
     command = ctx.invoked_subcommand
-    sending = command in _SENDING and "--dry-run" not in ctx.args
+    sending = command in _SENDING and "--dry-run" not in sys.argv[1:]
     ctx.obj = Options(config or default_config_path(), database_url, log_format, command, sending)
 
 

@@ -449,10 +449,9 @@ class Settings(_Strict):
                 if var and getattr(email, attr) is None:
                     yield MissingSecret(f"channels.email.{attr}_env", var, "channel")
         slack = self.channels.slack
-        if slack is not None and slack_default_used and slack.webhook_url_env:
-            if slack.webhook_url is None:
-                key = "channels.slack.webhook_url_env"
-                yield MissingSecret(key, slack.webhook_url_env, "channel")
+        if slack and slack_default_used and slack.webhook_url_env and slack.webhook_url is None:
+            key = "channels.slack.webhook_url_env"
+            yield MissingSecret(key, slack.webhook_url_env, "channel")
 
     def require_channel_secrets(self) -> None:
         """Raise a ConfigError naming each secret a digest channel needs that is not set
@@ -513,9 +512,7 @@ def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
             args = [a for a in get_args(tp) if a is not Ellipsis]
             tp = args[-1] if args else None
         elif isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
-            field = next(
-                (f for n, f in tp.model_fields.items() if part in (n, f.alias)), None
-            )
+            field = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
             if field is None:
                 return []
             tp = field.annotation
@@ -524,9 +521,7 @@ def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
     tp = _unwrap(tp)
     if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
         return []
-    return [
-        f.alias or n for n, f in tp.model_fields.items() if not f.exclude and n != "path"
-    ]
+    return [f.alias or n for n, f in tp.model_fields.items() if not f.exclude and n != "path"]
 
 
 _TYPE_WORDS = {

@@ -423,8 +423,7 @@ def render_trial(result: TrialResult) -> str:
         out.append(f"{name}: skipped: {reason}")
     out.append("")
     out.append(
-        f"merged: {len(result.studies):,} studies after dedup "
-        f"({result.matched:,} matched records)"
+        f"merged: {len(result.studies):,} studies after dedup ({result.matched:,} matched records)"
     )
     per_week = result.per_week
     if per_week is not None:
