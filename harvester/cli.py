@@ -84,6 +84,7 @@ def _secrets_for_command(settings: Settings, command: str | None, *, sending: bo
                     "api key not set", key=missing.key, variable=missing.variable,
                     hint="the source runs without it (or is skipped if it needs one)",
                 )  # fmt: skip
+    if command == "run":  # the daemon, once at start (`check` lists these too)
         from harvester.check import is_placeholder
 
         for name, src in settings.sources.items():
