@@ -123,8 +123,15 @@ def _subscription_items(settings: Settings) -> Iterator[Item]:
                 f"{sub.cadence!r} is read in {first}, the first topic's timezone, but "
                 f"{', '.join(others)} differ: put the topic whose clock you mean first",
             )
+        if sub.dry_run:
+            yield Item(
+                "warn",
+                f"subscriptions[{i}].dry_run",
+                "previews only (`harvester digest --dry-run`): nothing is sent until you "
+                "delete `dry_run = true`",
+            )
         fake = [a for a in sub.to if is_placeholder(a)]
-        if fake:
+        if fake and not sub.dry_run:
             yield Item(
                 "warn", f"subscriptions[{i}].to", f"{', '.join(fake)}: a placeholder address"
             )
@@ -151,7 +158,7 @@ def connect_items(
                 continue
             items.append(_source_item(connectors, name, topic.parsed_query, now))
     if settings.channels.email is not None and any(
-        s.channel == "email" for s in settings.subscriptions
+        s.channel == "email" and not s.dry_run for s in settings.subscriptions
     ):
         items.append(smtp_item(settings))
     for label, url in _webhooks(settings):
@@ -226,7 +233,7 @@ def _webhooks(settings: Settings) -> list[tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     slack = settings.channels.slack
     for i, sub in enumerate(settings.subscriptions):
-        if sub.channel != "slack":
+        if sub.channel != "slack" or sub.dry_run:
             continue
         secret = sub.webhook_url or (slack.webhook_url if slack else None)
         variable = sub.webhook_url_env or (slack.webhook_url_env if slack else None)
@@ -264,8 +271,17 @@ def send_tests(settings: Settings, connectors: Connectors, *, timeout: float = 1
         for label, url in _webhooks(settings)
     ]  # fmt: skip
     recipients = tuple(
-        dict.fromkeys(a for s in settings.subscriptions if s.channel == "email" for a in s.to)
+        dict.fromkeys(
+            a
+            for s in settings.subscriptions
+            if s.channel == "email" and not s.dry_run
+            for a in s.to
+        )
     )
     if recipients and settings.channels.email is not None:
         items.append(smtp_item(settings, send_to=recipients))
+    elif any(s.channel == "email" for s in settings.subscriptions):
+        items.append(
+            Item("warn", "test email", "not sent: every email subscription is dry_run = true")
+        )
     return items

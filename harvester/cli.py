@@ -66,6 +66,8 @@ class Options:
             self.log_format.value if self.log_format else None, secrets=settings.secret_values()
         )
         _secrets_for_command(settings, self.command, sending=self.sending)
+        if self.sending:
+            settings = _without_dry_run(settings, self.command)
         return settings
 
 
@@ -95,6 +97,28 @@ def _secrets_for_command(settings: Settings, command: str | None, *, sending: bo
                 )  # fmt: skip
     if sending:
         settings.require_channel_secrets()
+
+
+def _without_dry_run(settings: Settings, command: str | None) -> Settings:
+    """For the commands that send: the settings without the ``dry_run`` subscriptions, each
+    named in a warning; when nothing is left to send, a ConfigError that says how to send."""
+    held = [(i, s) for i, s in enumerate(settings.subscriptions) if s.dry_run]
+    if not held:
+        return settings
+    for i, sub in held:
+        log.warning(
+            "subscription not sent: dry_run = true", subscription=f"subscriptions[{i}]",
+            key=sub.key, hint="preview with `harvester digest --dry-run`",
+        )  # fmt: skip
+    kept = tuple(s for s in settings.subscriptions if not s.dry_run)
+    if not kept and command == "digest":
+        i = held[0][0]
+        raise ConfigError(
+            f"{settings.path}: subscriptions[{i}].dry_run: this subscription only previews "
+            "(`harvester digest --dry-run`); to send it, put your own addresses in `to`, "
+            "fill in [channels.email] and delete `dry_run = true`"
+        )
+    return settings.model_copy(update={"subscriptions": kept})
 
 
 def _fail(message: str, code: int) -> NoReturn:

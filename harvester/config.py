@@ -265,6 +265,9 @@ class SubscriptionSettings(_Strict):
     max_items: int = Field(default=50, gt=0, le=10000)
     abstracts: bool = True
     send_empty: bool = False
+    # previews only: `run` and `digest` send nothing for it (the example config's default,
+    # until `to` and [channels.email] are the user's own); `digest --dry-run` shows it
+    dry_run: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -434,11 +437,14 @@ class Settings(_Strict):
         for name, src in self.sources.items():
             if src.api_key_env and src.api_key is None:
                 yield MissingSecret(f"sources.{name}.api_key_env", src.api_key_env, "source")
-        email_used = any(s.channel == "email" for s in self.subscriptions)
+        sending = [s for s in self.subscriptions if not s.dry_run]  # a preview needs none
+        email_used = any(s.channel == "email" for s in sending)
         slack_default_used = any(
-            s.channel == "slack" and s.webhook_url_env is None for s in self.subscriptions
+            s.channel == "slack" and s.webhook_url_env is None for s in sending
         )
         for i, sub in enumerate(self.subscriptions):
+            if sub.dry_run:
+                continue
             if sub.channel == "slack" and sub.webhook_url_env and sub.webhook_url is None:
                 key = f"subscriptions[{i}].webhook_url_env"
                 yield MissingSecret(key, sub.webhook_url_env, "channel")

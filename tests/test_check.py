@@ -55,6 +55,10 @@ def closed_port() -> int:
 def with_smtp_and_slack(project: Path, smtp_port: int) -> None:
     config = config_of(project)
     text = config.read_text().replace("port = 25", f"port = {smtp_port}")
+    # the example's email subscription only previews; these tests send
+    text = text.replace("\ndry_run = true\n", "\n").replace(
+        'team@example.org"]', 'digest@lab.local"]'
+    )
     text = text.replace('host = "localhost"', 'host = "127.0.0.1"')
     text = text.replace(
         '# [channels.slack]\n# webhook_url_env = "SLACK_WEBHOOK_URL"',
@@ -73,6 +77,7 @@ def test_check_passes_on_the_example_config_without_any_secret(project: Path) ->
     assert out.startswith("✓ config: config/harvester.toml: valid (1 topics, 1 subscriptions)")
     assert "⚠ sources.openalex: skipped: it needs an API key (export OPENALEX_API_KEY)" in out
     assert "⚠ sources.crossref.mailto: you@example.org is a placeholder" in out
+    assert "⚠ subscriptions[0].dry_run: previews only" in out
     assert "✗" not in out
     assert not list(project.glob("harvester.db*"))
 
@@ -140,7 +145,7 @@ def test_connect_and_send_test_against_working_servers(project: Path) -> None:
             assert "✓ slack SLACK_WEBHOOK_URL (subscriptions[1]): webhook exists" in out
             assert smtp.messages == [] and slack.posts == []  # nothing sent without --send-test
             out = run("check", "--connect", "--send-test", cwd=project, env=env).stdout
-            assert "test message posted" in out and "test email sent to team@example.org" in out
+            assert "test message posted" in out and "test email sent to digest@lab.local" in out
             assert len(smtp.messages) == 1 and len(slack.posts) == 1
     finally:
         smtp.stop()
@@ -181,3 +186,16 @@ def test_a_postgresql_database_that_does_not_exist_is_named_with_how_to_create_i
     proc = run("status", cwd=project, env={**NO_SECRETS, "HARVESTER_DATABASE_URL": url}, check=2)
     assert "database 'hv_try_never_created' does not exist" in proc.stderr
     assert "createdb" in proc.stderr and "hv_try_never_created" in proc.stderr
+
+
+def test_the_example_sends_no_email_until_it_is_filled_in(project: Path) -> None:
+    """The example's subscription is dry_run: `digest` says how to send; `digest --dry-run`
+    previews it; `check --connect` reaches the sources and leaves the made-up SMTP alone."""
+    sending = run("digest", cwd=project, env=NO_SECRETS, check=2)
+    assert "subscriptions[0].dry_run: this subscription only previews" in sending.stderr
+    preview = run("digest", "--dry-run", "--preview-dir", "p", cwd=project, env=NO_SECRETS)
+    assert "would send" in preview.stdout
+    env = {**NO_SECRETS, "OPENALEX_API_KEY": "emulator-key-7f3a"}
+    out = run("check", "--connect", cwd=project, env=env).stdout
+    assert "✓ connect pubmed:" in out and "✓ connect medrxiv:" in out
+    assert "smtp" not in out and "✗" not in out

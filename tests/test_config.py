@@ -340,3 +340,19 @@ def test_every_secret_is_known_to_the_log_redactor(tmp_path: Path, secrets_env: 
     finally:
         configure_logging("json")
     assert SECRETS["SMTP_PASSWORD"] not in out.getvalue() and "REDACTED" in out.getvalue()
+
+
+def test_a_dry_run_subscription_needs_no_channel_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    text = DESIGN_SHAPE.replace(
+        'cadence = "daily 08:00"', 'cadence = "daily 08:00"\ndry_run = true'
+    )
+    settings = load_settings(write(tmp_path, text))
+    assert settings.subscriptions[0].dry_run
+    assert not [m for m in settings.missing_secrets() if m.used_by == "channel"]
+    settings.require_channel_secrets()
+    example = load_settings(EXAMPLE)
+    assert example.subscriptions[0].dry_run  # the example mails no made-up address
