@@ -60,6 +60,8 @@ class Options:
     log_format: LogFormat | None
     # the configured secrets, once read: what a command prints is cleaned of them
     redactor: SecretRedactor | None = None
+    command: str | None = None  # the subcommand, and whether it sends (secrets only where used)
+    sending: bool = False
 
     def settings(self) -> Settings:
         settings = load_settings(self.config, database_url=self.database_url)
@@ -67,10 +69,63 @@ class Options:
             self.log_format.value if self.log_format else None, secrets=settings.secret_values()
         )
         self.redactor = SecretRedactor(settings.secret_values())
+        _secrets_for_command(settings, self.command, sending=self.sending)
+        if self.sending:
+            settings = _without_dry_run(settings, self.command)
         return settings
 
     def redact(self, text: str) -> str:
         return self.redactor.redact(text) if self.redactor is not None else text
+
+
+# Secrets only where used: these commands send digests, so they need every channel secret;
+# these harvest, so an unset API key is worth a warning (the source runs without it, or is
+# skipped when it needs one). Everything else reads only.
+_SENDING = frozenset({"run", "digest"})
+_HARVESTING = frozenset({"run", "harvest", "backfill"})
+
+
+def _secrets_for_command(settings: Settings, command: str | None, *, sending: bool) -> None:
+    if command in _HARVESTING:
+        for missing in settings.missing_secrets():
+            if missing.used_by == "source":
+                log.warning(
+                    "api key not set", key=missing.key, variable=missing.variable,
+                    hint="the source runs without it (or is skipped if it needs one)",
+                )  # fmt: skip
+    if command == "run":  # the daemon, once at start (`check` lists these too)
+        from harvester.check import is_placeholder
+
+        for name, src in settings.sources.items():
+            if is_placeholder(src.contact):
+                log.warning(
+                    "placeholder contact address", source=name, address=src.contact,
+                    hint=f"put your own address in [sources.{name}]: the API may block you",
+                )  # fmt: skip
+    if sending:
+        settings.require_channel_secrets()
+
+
+def _without_dry_run(settings: Settings, command: str | None) -> Settings:
+    """For the commands that send: the settings without the ``dry_run`` subscriptions, each
+    named in a warning; when nothing is left to send, a ConfigError that says how to send."""
+    held = [(i, s) for i, s in enumerate(settings.subscriptions) if s.dry_run]
+    if not held:
+        return settings
+    for i, sub in held:
+        log.warning(
+            "subscription not sent: dry_run = true", subscription=f"subscriptions[{i}]",
+            key=sub.key, hint="preview with `harvester digest --dry-run`",
+        )  # fmt: skip
+    kept = tuple(s for s in settings.subscriptions if not s.dry_run)
+    if not kept and command == "digest":
+        i = held[0][0]
+        raise ConfigError(
+            f"{settings.path}: subscriptions[{i}].dry_run: this subscription only previews "
+            "(`harvester digest --dry-run`); to send it, put your own addresses in `to`, "
+            "fill in [channels.email] and delete `dry_run = true`"
+        )
+    return settings.model_copy(update={"subscriptions": kept})
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -122,7 +177,13 @@ def main_options(
     ] = False,
 ) -> None:
     configure_logging(log_format.value if log_format else None)
-    ctx.obj = Options(config or default_config_path(), database_url, log_format)
+    # the group callback knows the subcommand but not yet its options: --dry-run is read from
+    # the command line (no topic name can look like an option), so "sends" is decided once
+    command = ctx.invoked_subcommand
+    sending = command in _SENDING and "--dry-run" not in sys.argv[1:]
+    ctx.obj = Options(
+        config or default_config_path(), database_url, log_format, command=command, sending=sending
+    )
 
 
 @app.command()
@@ -608,6 +669,129 @@ def db_upgrade(ctx: typer.Context) -> None:
         finally:
             engine.dispose()
     typer.echo(f"database at revision {revision}")
+
+
+class TryFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command("try")
+def try_(
+    ctx: typer.Context,
+    topic: Annotated[str | None, typer.Argument(help="A configured topic")] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", help="A portable query instead of a topic")
+    ] = None,
+    sources: Annotated[
+        str | None,
+        typer.Option("--sources", help="Comma-separated sources [default: the topic's]"),
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option("--days", min=1, help="The last N days [default: 30]")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="From DATE (YYYY-MM-DD) to now")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Studies to show")] = 10,
+    pages: Annotated[
+        int, typer.Option("--pages", min=1, help="Request budget: pages per source")
+    ] = 3,
+    format: Annotated[TryFormat, typer.Option("--format", help="text or json")] = TryFormat.text,
+) -> None:
+    """What a query brings per source, merged: nothing stored, nothing sent."""
+    from harvester.config import SOURCE_NAMES, parse_settings
+    from harvester.errors import QuerySyntaxError
+    from harvester.query import parse_query
+    from harvester.trial import Connectors, render_trial, run_trial, trial_window
+
+    options: Options = ctx.obj
+    with _errors():
+        if (topic is None) == (query is None):
+            raise ConfigError("give a TOPIC or --query 'QUERY' (one of them)")
+        if days is not None and since is not None:
+            raise ConfigError("give --days or --since, not both")
+        if topic is None and not options.config.exists():
+            settings = parse_settings({}, path=str(options.config))  # a query needs no config
+        else:
+            settings = options.settings()
+        raw_queries: dict[str, str] = {}
+        if topic is not None:
+            chosen = settings.topic(topic)
+            parsed, default_sources = chosen.parsed_query, chosen.sources
+            raw_queries = dict(chosen.raw_queries)
+        else:
+            assert query is not None
+            try:
+                parsed = parse_query(query)
+            except QuerySyntaxError as e:
+                raise ConfigError(f"--query: query syntax error: {e}") from None
+            used = [n for t in settings.topics for n in t.sources]
+            default_sources = tuple(dict.fromkeys(used)) or ("pubmed",)
+        wanted = tuple(n.strip() for n in sources.split(",") if n.strip()) if sources else ()
+        for name in wanted:
+            if name not in SOURCE_NAMES:
+                raise ConfigError(
+                    f"--sources: unknown source {name!r}; known: {', '.join(SOURCE_NAMES)}"
+                )
+        start = _date_option("--since", since)
+        window = trial_window(datetime.now(UTC), days=days, since=start)
+        connectors = Connectors.build(settings)
+        try:
+            result = run_trial(
+                connectors,
+                parsed,
+                wanted or default_sources,
+                window,
+                raw_queries=raw_queries,
+                pages=pages,
+                limit=limit,
+            )
+        finally:
+            connectors.close()
+    if format is TryFormat.json:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(render_trial(result), nl=False)
+    if result.sources and all(s.error is not None for s in result.sources):
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    connect: Annotated[
+        bool,
+        typer.Option("--connect", help="Reach each source, the SMTP server, the Slack webhooks"),
+    ] = False,
+    send_test: Annotated[
+        bool,
+        typer.Option("--send-test", help="With --connect: post one Slack test, send one email"),
+    ] = False,
+) -> None:
+    """Validate the config and its secrets; --connect reaches every server it needs."""
+    from harvester.check import config_items, connect_items, send_tests
+    from harvester.trial import Connectors
+
+    options: Options = ctx.obj
+    with _errors():
+        settings = options.settings()
+    items = config_items(settings, connect=connect)
+    if connect or send_test:
+        connectors = Connectors.build(settings)
+        try:
+            items += connect_items(settings, connectors, now=datetime.now(UTC))
+            if send_test:
+                items += send_tests(settings, connectors)
+        finally:
+            connectors.close()
+    for item in items:
+        typer.echo(item.line())
+    failed = [i for i in items if i.status == "fail"]
+    if any(i.label.startswith(("channels.", "subscriptions[")) for i in failed):
+        raise typer.Exit(2)  # a secret sending needs is not set: the configuration's to fix
+    if failed:
+        raise typer.Exit(1)
 
 
 def _env_database_url() -> str:

@@ -10,13 +10,15 @@ are read here once and kept as :class:`pydantic.SecretStr` so they never print.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -52,8 +54,13 @@ _CADENCE = re.compile(
     r"|weekly (?P<wd>mon|tue|wed|thu|fri|sat|sun) (?P<wh>\d{1,2}):(?P<wm>\d{2}))$"
 )
 _FIELD_FIRST = re.compile(r"^(?P<key>[a-z_]+): (?P<rest>.*)$", re.DOTALL)
-# besides cron, "every 90s" / "every 15m" / "every 6h" (handy against a local emulator)
-_EVERY = re.compile(r"^every (?P<n>[1-9]\d*)(?P<unit>[smh])$")
+# besides cron, "every 90s" / "every 15m" / "every 6h" (handy against a local emulator), also
+# spelled out: "every 30 minutes", "every 2 hours", "every 90 sec"
+_EVERY = re.compile(
+    r"^every (?P<n>[1-9]\d*) ?(?P<unit>s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)$"
+)
+EVERY_FORMS = "every 90s, every 30m, every 6h (or every 30 minutes, every 2 hours)"
+CRON_FORM = "a cron has 5 fields: minute hour day-of-month month day-of-week, e.g. '0 6 * * *'"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -62,14 +69,34 @@ class _Strict(BaseModel):
 
 
 def _env_secret(var: str | None, *, key: str) -> SecretStr | None:
-    """The value of the environment variable named by ``key``; a named but unset variable is
-    a configuration error (the user asked for it, so running without it would surprise them)."""
+    """The value of the environment variable named by ``key``, None when it is not set.
+
+    A named but unset variable is not an error here: it is one only where the secret is used
+    (:meth:`Settings.require_channel_secrets` for the commands that send; a source without its
+    key is skipped or runs keyless, with a warning), so `status`, `export`, `try` and friends
+    work before any secret exists. :meth:`Settings.missing_secrets` lists what is unset."""
     if var is None:
         return None
     value = os.environ.get(var)
-    if not value:
-        raise ValueError(f"{key} names the environment variable {var}, which is not set")
-    return SecretStr(value)
+    return SecretStr(value) if value else None
+
+
+def _one_or_many(v: Any) -> Any:
+    """A single string where a list is expected (``to = "a@b.org"``) is a list of one."""
+    return (v,) if isinstance(v, str) else v
+
+
+@dataclass(frozen=True, slots=True)
+class MissingSecret:
+    """A key naming an environment variable that is not set; ``used_by`` is "source" (an API
+    key) or "channel" (what sending a digest needs)."""
+
+    key: str
+    variable: str
+    used_by: Literal["source", "channel"]
+
+    def describe(self) -> str:
+        return f"{self.key} names the environment variable {self.variable}, which is not set"
 
 
 class DatabaseSettings(_Strict):
@@ -134,6 +161,11 @@ class TopicSettings(_Strict):
             raise ValueError(f"query syntax error: {e}") from None
         return v
 
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _one_source(cls, v: Any) -> Any:
+        return _one_or_many(v)
+
     @field_validator("sources")
     @classmethod
     def _sources(cls, v: tuple[str, ...]) -> tuple[str, ...]:
@@ -169,21 +201,27 @@ class TopicSettings(_Strict):
 
     @model_validator(mode="after")
     def _cron(self) -> TopicSettings:
-        if _EVERY.match(self.schedule.strip()):
+        schedule = self.schedule.strip()
+        if _EVERY.match(schedule.lower()):
             return self
+        if schedule.lower().startswith("every"):
+            raise ValueError(f"schedule: invalid interval {self.schedule!r}: use {EVERY_FORMS}")
         try:
             CronTrigger.from_crontab(self.schedule, timezone=ZoneInfo(self.timezone))
         except ValueError as e:
-            raise ValueError(f"schedule: invalid cron {self.schedule!r}: {e}") from None
+            raise ValueError(
+                f"schedule: invalid cron {self.schedule!r}: {e} ({CRON_FORM}; or {EVERY_FORMS})"
+            ) from None
         return self
 
     @property
     def interval_seconds(self) -> int | None:
-        """For ``schedule = "every 30s"`` (also m, h): the period; None for a cron schedule."""
-        m = _EVERY.match(self.schedule.strip())
+        """For ``schedule = "every 30s"`` (also m, h, spelled out): the period; None for a
+        cron schedule."""
+        m = _EVERY.match(self.schedule.strip().lower())
         if m is None:
             return None
-        return int(m["n"]) * {"s": 1, "m": 60, "h": 3600}[m["unit"]]
+        return int(m["n"]) * {"s": 1, "m": 60, "h": 3600}[m["unit"][0]]
 
     @property
     def parsed_query(self) -> Query:
@@ -229,6 +267,9 @@ class SubscriptionSettings(_Strict):
     max_items: int = Field(default=50, gt=0, le=10000)
     abstracts: bool = True
     send_empty: bool = False
+    # previews only: `run` and `digest` send nothing for it (the example config's default,
+    # until `to` and [channels.email] are the user's own); `digest --dry-run` shows it
+    dry_run: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -237,6 +278,11 @@ class SubscriptionSettings(_Strict):
             data = dict(data)
             data["webhook_url"] = _env_secret(data["webhook_url_env"], key="webhook_url_env")
         return data
+
+    @field_validator("to", "topics", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return _one_or_many(v)
 
     @field_validator("channel")
     @classmethod
@@ -386,10 +432,12 @@ class Settings(_Strict):
                         f"subscriptions[{i}].topics",
                         f"unknown topic {topic!r}; topics: {', '.join(names) or '(none)'}",
                     )
+            # the variable must be named here; its value is needed only to send
+            # (require_channel_secrets), so read-only commands run without it
             if (
                 sub.channel == "slack"
-                and sub.webhook_url is None
-                and (self.channels.slack is None or self.channels.slack.webhook_url is None)
+                and sub.webhook_url_env is None
+                and (self.channels.slack is None or self.channels.slack.webhook_url_env is None)
             ):
                 raise _KeyedError(
                     f"subscriptions[{i}].channel",
@@ -411,6 +459,46 @@ class Settings(_Strict):
         if self.channels.slack is not None:
             found.append(self.channels.slack.webhook_url)
         return [s.get_secret_value() for s in found if s is not None]
+
+    def missing_secrets(self) -> tuple[MissingSecret, ...]:
+        """Every key that names an environment variable which is not set."""
+        return tuple(self._missing())
+
+    def _missing(self) -> Iterator[MissingSecret]:
+        for name, src in self.sources.items():
+            if src.api_key_env and src.api_key is None:
+                yield MissingSecret(f"sources.{name}.api_key_env", src.api_key_env, "source")
+        sending = [s for s in self.subscriptions if not s.dry_run]  # a preview needs none
+        email_used = any(s.channel == "email" for s in sending)
+        slack_default_used = any(
+            s.channel == "slack" and s.webhook_url_env is None for s in sending
+        )
+        for i, sub in enumerate(self.subscriptions):
+            if sub.dry_run:
+                continue
+            if sub.channel == "slack" and sub.webhook_url_env and sub.webhook_url is None:
+                key = f"subscriptions[{i}].webhook_url_env"
+                yield MissingSecret(key, sub.webhook_url_env, "channel")
+        email = self.channels.email
+        if email is not None and email_used:
+            for attr in ("username", "password"):
+                var = getattr(email, f"{attr}_env")
+                if var and getattr(email, attr) is None:
+                    yield MissingSecret(f"channels.email.{attr}_env", var, "channel")
+        slack = self.channels.slack
+        if slack and slack_default_used and slack.webhook_url_env and slack.webhook_url is None:
+            key = "channels.slack.webhook_url_env"
+            yield MissingSecret(key, slack.webhook_url_env, "channel")
+
+    def require_channel_secrets(self) -> None:
+        """Raise a ConfigError naming each secret a digest channel needs that is not set
+        (called by the commands that send: `run`, `digest` without --dry-run)."""
+        missing = [m for m in self.missing_secrets() if m.used_by == "channel"]
+        if missing:
+            where = self.path or "config"
+            raise ConfigError(
+                "\n".join(f"{where}: {m.describe()} (needed to send digests)" for m in missing)
+            )
 
     def source(self, name: str) -> SourceSettings:
         return self.sources.get(name) or SourceSettings()
@@ -442,12 +530,76 @@ def _loc_to_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _unwrap(tp: Any) -> Any:
+    """``X | None`` → X."""
+    if get_origin(tp) in (Union, UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp
+
+
+def _keys_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys valid in the table at ``loc`` (the location of an unknown key), for a
+    "did you mean" hint; empty when the location cannot be followed."""
+    tp: Any = Settings
+    for part in loc[:-1]:
+        tp = _unwrap(tp)
+        origin = get_origin(tp)
+        if origin in (tuple, list, dict):
+            args = [a for a in get_args(tp) if a is not Ellipsis]
+            tp = args[-1] if args else None
+        elif isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(part, str):
+            field = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return []
+            tp = field.annotation
+        else:
+            return []
+    tp = _unwrap(tp)
+    if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return []
+    return [f.alias or n for n, f in tp.model_fields.items() if not f.exclude and n != "path"]
+
+
+_TYPE_WORDS = {
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "string_type": "a string in quotes",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+_TOML_TYPES = {
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true/false",
+    list: "a list",
+    dict: "a table",
+}
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     kind = error.get("type")
     if kind == "extra_forbidden":
-        return "unknown key"
+        loc = tuple(error.get("loc", ()))
+        near = difflib.get_close_matches(str(loc[-1]) if loc else "", _keys_at(loc), n=1)
+        return "unknown key" + (f"; did you mean {near[0]!r}?" if near else "")
     if kind == "missing":
         return "missing required key"
+    if kind in _TYPE_WORDS:
+        got = error.get("input")
+        given = _TOML_TYPES.get(type(got), type(got).__name__)
+        shown = repr(got) if len(repr(got)) <= 60 else repr(got)[:59] + "…"
+        example = ' (write ["…", "…"])' if _TYPE_WORDS[kind] == "a list" else ""
+        return f"expected {_TYPE_WORDS[kind]}, got {given} {shown}{example}"
     message = str(error.get("msg", "invalid value"))
     return message.removeprefix("Value error, ")
 

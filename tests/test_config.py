@@ -163,12 +163,95 @@ def test_query_syntax_error_gives_position(tmp_path: Path) -> None:
 def test_missing_environment_variable_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # secrets only where used: an unset API key is listed (the source runs without it, with a
+    # warning), not an error that stops read-only commands
     monkeypatch.delenv("NCBI_API_KEY", raising=False)
     text = EXAMPLE.read_text().replace(
         '# api_key_env = "NCBI_API_KEY"', 'api_key_env = "NCBI_API_KEY"'
     )
-    message = error_of(tmp_path, text)
-    assert "sources.pubmed" in message and "NCBI_API_KEY" in message and "not set" in message
+    settings = load_settings(write(tmp_path, text))
+    assert settings.source("pubmed").api_key is None
+    (missing,) = settings.missing_secrets()
+    assert (missing.key, missing.variable, missing.used_by) == (
+        "sources.pubmed.api_key_env", "NCBI_API_KEY", "source",
+    )  # fmt: skip
+    assert "not set" in missing.describe()
+    settings.require_channel_secrets()  # an API key is not a channel secret
+
+
+def test_channel_secrets_are_required_only_to_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    text = DESIGN_SHAPE.replace(
+        'cadence = "daily 08:00"',
+        'cadence = "daily 08:00"\n\n[[subscriptions]]\ntopics = '
+        '["online-self-help-anxiety-depression"]\nchannel = "slack"',
+    )
+    settings = load_settings(write(tmp_path, text))  # was: exit 2 for every command
+    keys = {m.key for m in settings.missing_secrets() if m.used_by == "channel"}
+    assert keys == {
+        "channels.email.username_env", "channels.email.password_env",
+        "channels.slack.webhook_url_env",
+    }  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        settings.require_channel_secrets()
+    message = str(info.value)
+    assert "SLACK_WEBHOOK_URL" in message and "SMTP_PASSWORD" in message
+    assert "channels.slack.webhook_url_env" in message and "needed to send" in message
+
+
+def test_a_slack_subscription_still_needs_a_webhook_variable_named(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text().replace('channel = "email"', 'channel = "slack"')
+    assert "webhook_url_env" in error_of(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "expected"),
+    [
+        ("[channels.email]", "[channel.email]", "channel: unknown key; did you mean 'channels'?"),
+        ('mailto = "you@example.org"', 'mail_to = "you@example.org"',
+         "sources.crossref.mail_to: unknown key; did you mean 'mailto'?"),
+        ("max_items = 50", "max_item = 50",
+         "subscriptions[0].max_item: unknown key; did you mean 'max_items'?"),
+        ("lookback_days = 7 ", "lookback_day = 7 ",
+         "topics[0].lookback_day: unknown key; did you mean 'lookback_days'?"),
+        ('schedule = "0 6 * * *"', 'schedule = "every thirty minutes"',
+         "topics[0].schedule: invalid interval 'every thirty minutes': use every 90s, every 30m"),
+        ('schedule = "0 6 * * *"', 'schedule = "0 6 *"',
+         "a cron has 5 fields: minute hour day-of-month month day-of-week"),
+        ("lookback_days = 7 ", 'lookback_days = "seven" ',
+         "topics[0].lookback_days: expected a whole number, got a string 'seven'"),
+        ('to = ["team@example.org"]', "to = 5",
+         "subscriptions[0].to: expected a list, got a number 5"),
+    ],
+)  # fmt: skip
+def test_messages_a_newcomer_understands(
+    tmp_path: Path, replace: str, by: str, expected: str
+) -> None:
+    text = EXAMPLE.read_text()
+    assert replace in text
+    message = error_of(tmp_path, text.replace(replace, by))
+    assert expected in message
+    assert "Input should be" not in message  # pydantic's words, not the user's
+
+
+def test_every_n_minutes_and_a_single_address_are_understood(tmp_path: Path) -> None:
+    text = (
+        EXAMPLE.read_text()
+        .replace('schedule = "0 6 * * *"', 'schedule = "every 30 minutes"')
+        .replace('to = ["team@example.org"]', 'to = "a@b.org"')
+        .replace('topics = ["online-self-help-anxiety-depression"]',
+                 'topics = "online-self-help-anxiety-depression"')
+    )  # fmt: skip
+    settings = load_settings(write(tmp_path, text))
+    assert settings.topics[0].interval_seconds == 1800
+    assert settings.subscriptions[0].to == ("a@b.org",)
+    assert settings.subscriptions[0].topics == ("online-self-help-anxiety-depression",)
+    for spelled, seconds in (("every 2 hours", 7200), ("every 90s", 90), ("every 1 hour", 3600)):
+        one = load_settings(write(tmp_path, text.replace("every 30 minutes", spelled)))
+        assert one.topics[0].interval_seconds == seconds
 
 
 def test_secret_value_never_in_error(tmp_path: Path, secrets_env: None) -> None:
@@ -257,3 +340,19 @@ def test_every_secret_is_known_to_the_log_redactor(tmp_path: Path, secrets_env: 
     finally:
         configure_logging("json")
     assert SECRETS["SMTP_PASSWORD"] not in out.getvalue() and "REDACTED" in out.getvalue()
+
+
+def test_a_dry_run_subscription_needs_no_channel_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    text = DESIGN_SHAPE.replace(
+        'cadence = "daily 08:00"', 'cadence = "daily 08:00"\ndry_run = true'
+    )
+    settings = load_settings(write(tmp_path, text))
+    assert settings.subscriptions[0].dry_run
+    assert not [m for m in settings.missing_secrets() if m.used_by == "channel"]
+    settings.require_channel_secrets()
+    example = load_settings(EXAMPLE)
+    assert example.subscriptions[0].dry_run  # the example mails no made-up address

@@ -7,6 +7,7 @@ PostgreSQL asks for ``harvester db upgrade`` (several replicas must not race to 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from harvester.errors import StoreError
+from harvester.errors import ConfigError, StoreError
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +56,25 @@ def create(url: str) -> Engine:
     except (ArgumentError, ImportError, SQLAlchemyError) as e:
         raise StoreError(f"cannot use database URL {_safe(url)}: {e}") from e
     return engine
+
+
+# PostgreSQL's FATAL message for a connection to a database that was never created
+_MISSING_DATABASE = re.compile(r'database "([^"]+)" does not exist')
+
+
+def _create_hint(engine: Engine, name: str) -> str:
+    """A database the URL names but the server does not have: the user's to create (it is a
+    configuration problem, exit 2), so say how."""
+    u = engine.url
+    opts = " ".join(
+        o for o in (f"-h {u.host}" if u.host else "", f"-p {u.port}" if u.port else "",
+                    f"-U {u.username}" if u.username else "") if o
+    )  # fmt: skip
+    return (
+        f"database {name!r} does not exist on {u.host or 'localhost'}:{u.port or 5432}; "
+        f"create it with `createdb {opts + ' ' if opts else ''}{name}` "
+        f'(or `CREATE DATABASE "{name}";` in psql), then run `harvester db upgrade`'
+    )
 
 
 def _safe(url: str) -> str:
@@ -103,6 +123,9 @@ def open_engine(url: str) -> Engine:
             return engine
         empty = not inspect(engine).get_table_names()
     except OperationalError as e:
+        missing = _MISSING_DATABASE.search(str(e.orig))
+        if missing and engine.dialect.name == "postgresql":
+            raise ConfigError(_create_hint(engine, missing[1])) from e
         raise StoreError(f"cannot open database {_safe(url)}: {e.orig}") from e
     if empty or engine.dialect.name == "sqlite":
         log.info("database migrated", url=_safe(url), from_revision=current)
