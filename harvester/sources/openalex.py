@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from harvester.errors import ConfigError, ParseError
+from harvester.errors import ConfigError, FetchError, ParseError
 from harvester.normalize import (
     UnexpectedValue,
     json_int,
@@ -76,7 +76,11 @@ class OpenAlexSource:
     # modest pace leaves room for other jobs sharing the key.
     RATE = 10.0
     DEFAULT_OVERLAP = timedelta(days=30)
-    PER_PAGE = 200  # OpenAlex: per-page "between 1 and 200"
+    # OpenAlex, "Page through results" (https://developers.openalex.org/guides/
+    # page-through-results): per_page 1-100 (the older docs said per-page 1-200, and a
+    # server enforcing the new range answers 400 to 200).
+    PER_PAGE = 100
+    PAGE_SIZE_PARAM = "per_page"  # the spelling of the current docs
     # When the credits left today cover fewer list requests than this, the pace is lowered
     # to spread them until the daily reset (RateLimiter.adapt only ever lowers a rate).
     LOW_CREDITS_REQUESTS = 100
@@ -131,16 +135,28 @@ class OpenAlexSource:
         number = 0
         while True:
             sent.add(cursor)
-            response = self.fetcher.get(
-                f"{self.base_url}/works",
-                {
-                    "filter": f"{term},{dates}" if term else dates,
-                    "per-page": self.per_page,
-                    "cursor": cursor,
-                    **self._identity,
-                },
-                rate_key=self.rate_key,
-            )
+            try:
+                response = self.fetcher.get(
+                    f"{self.base_url}/works",
+                    {
+                        "filter": f"{term},{dates}" if term else dates,
+                        self.PAGE_SIZE_PARAM: self.per_page,
+                        "cursor": cursor,
+                        **self._identity,
+                    },
+                    rate_key=self.rate_key,
+                )
+            except FetchError as error:
+                smaller = smaller_page_size(error, self.per_page)
+                if smaller is None:
+                    raise
+                # The same page again with the size the server allows; kept on self, which
+                # the app holds for the whole process, so later runs ask for it at once.
+                log.warning(
+                    "page size lowered", requested=self.per_page, accepted=smaller, status=400
+                )
+                self.per_page = smaller
+                continue
             shown = self.fetcher.redact(response.url)
             self._honour_credits(response.headers)
             listing = _listing_meta(response.content, shown)
@@ -178,6 +194,27 @@ class OpenAlexSource:
             log.warning("credits exhausted", reset_s=round(seconds))
             return
         self.fetcher.limiter.adapt(self.rate_key, requests_left, seconds)
+
+
+# OpenAlex's 400 for a page size out of range: "per-page parameter must be between 1 and 100"
+# (either spelling of the parameter); the upper bound, when the message names one, is used.
+_PAGE_SIZE_PARAM = re.compile(r"\bper[-_ ]?page\b", re.I)
+_PAGE_SIZE_MAX = re.compile(
+    r"between\s+\d+\s+and\s+(\d+)|(?:at most|maximum(?: of| is)?|<=|≤)\s*(\d+)", re.I
+)
+
+
+def smaller_page_size(error: FetchError, requested: int) -> int | None:
+    """The page size to ask for after ``error``, if it is OpenAlex refusing ``requested``
+    as a page size (HTTP 400 naming the page-size parameter): the maximum the message names,
+    else half of ``requested``; None for any other error, or when it cannot get smaller."""
+    message = str(error)
+    if error.status != 400 or not _PAGE_SIZE_PARAM.search(message):
+        return None
+    bound = _PAGE_SIZE_MAX.search(message)
+    named = int(bound.group(1) or bound.group(2)) if bound else None
+    smaller = named if named is not None and 0 < named < requested else requested // 2
+    return smaller if 0 < smaller < requested else None
 
 
 def credit_pace(headers: Mapping[str, str], *, low: int) -> tuple[int, float] | None:
