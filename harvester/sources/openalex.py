@@ -39,12 +39,14 @@ from harvester.normalize import (
 from harvester.query import Query
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    JsonBody,
     Page,
     ParseResult,
     Window,
     expect_object,
-    load_json,
     parse_items,
+    read_json,
 )
 from harvester.translate import to_openalex
 
@@ -262,12 +264,17 @@ def _where(url: str) -> str:
 
 def _read(body: bytes, url: str) -> dict[str, object]:
     """The JSON object of a response; ParseError for non-JSON bodies and API errors."""
-    data = expect_object(load_json(body, _where(url)), _where(url))
+    return _read_body(body, url)[0]
+
+
+def _read_body(body: bytes, url: str) -> tuple[dict[str, object], JsonBody]:
+    read = read_json(body, _where(url))
+    data = expect_object(read.data, _where(url))
     # OpenAlex errors: {"error": "Invalid query parameters error.", "message": "…"}
     if "error" in data and "results" not in data and "id" not in data:
         message = " ".join(str(data.get(k)) for k in ("error", "message") if data.get(k))
         raise ParseError(f"{_where(url)}: OpenAlex error: {message or 'unspecified'}")
-    return data
+    return data, read
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,13 +310,16 @@ def _not_a_listing(data: Mapping[str, object], url: str) -> str:
     return f"{_where(url)}: not a works listing: no 'results' (keys: {', '.join(sorted(data))})"
 
 
-def parse_works(body: bytes, *, url: str = "") -> ParseResult:
+def parse_works(
+    body: bytes, *, url: str = "", max_record_bytes: int = MAX_RECORD_BYTES
+) -> ParseResult:
     """The records of a ``/works`` listing or of one ``/works/W…`` answer.
 
-    A work that cannot be read is Skipped with the reason; the rest of the page is kept.
+    A work that cannot be read (a wrong type, bytes that are not UTF-8, a number too long,
+    over ``max_record_bytes``) is Skipped with the reason; the rest of the page is kept.
     ParseError for a body that is not JSON, an OpenAlex error, or not works at all.
     """
-    data = _read(body, url)
+    data, read = _read_body(body, url)
     if "results" in data:
         try:
             works = json_list(data["results"], "results")
@@ -327,6 +337,7 @@ def parse_works(body: bytes, *, url: str = "") -> ParseResult:
         ),
         lambda work: _work_id(work.get("id")) if isinstance(work, dict) else None,
         skip=UnexpectedValue,
+        screen=read.screen(max_record_bytes),
     )
 
 

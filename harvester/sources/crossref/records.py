@@ -28,7 +28,14 @@ from harvester.normalize import (
     partial_date,
 )
 from harvester.records import Author, Identifiers, Record, join_sections
-from harvester.sources.base import ParseResult, expect_object, parse_items
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    JsonBody,
+    ParseResult,
+    expect_object,
+    parse_items,
+    read_json,
+)
 
 SOURCE = "crossref"
 # Crossref's own dates, most telling first: `published` is the earlier of print and online.
@@ -52,7 +59,7 @@ def error_text(body: bytes) -> str | None:
     """The message of a Crossref error body (JSON ``status: failed`` or plain text), or None."""
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, too deep, a number too long
         text = collapse_whitespace(body[:200].decode("utf-8", "replace"))
         return text if text and not body.lstrip().startswith((b"{", b"[")) else None
     if not isinstance(data, Mapping) or data.get("status") == "ok":
@@ -83,10 +90,13 @@ def read_header(body: bytes, *, url: str = "") -> WorksHeader:
     )
 
 
-def parse_works(body: bytes, *, url: str = "") -> ParseResult:
+def parse_works(
+    body: bytes, *, url: str = "", max_record_bytes: int = MAX_RECORD_BYTES
+) -> ParseResult:
     """Records of a work-list (or of one work). Raises ParseError for error bodies and
-    malformed JSON; an item that cannot be read becomes a Skipped."""
-    message = _message(body, url)
+    malformed JSON; an item that cannot be read (bytes that are not UTF-8, a number too long,
+    over ``max_record_bytes``, a wrong type) becomes a Skipped."""
+    message, read = _message_body(body, url)
     if "items" in message:
         items = message["items"]
         if not isinstance(items, list):
@@ -105,6 +115,7 @@ def parse_works(body: bytes, *, url: str = "") -> ParseResult:
         skip=_BadItem,
         unforeseen=(TypeError, ValueError, AttributeError),
         objects_only=True,
+        screen=read.screen(max_record_bytes),
     )
 
 
@@ -113,20 +124,24 @@ def _where(url: str) -> str:
 
 
 def _message(body: bytes, url: str) -> Mapping[str, Any]:
+    return _message_body(body, url)[0]
+
+
+def _message_body(body: bytes, url: str) -> tuple[Mapping[str, Any], JsonBody]:
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        read = read_json(body, _where(url))
+    except ParseError as e:
         error = error_text(body)
         if error:  # 404 "Resource not found." is plain text
             raise ParseError(f"{_where(url)}: Crossref answered {error!r}, not JSON") from e
-        raise ParseError(f"{_where(url)}: malformed or truncated JSON: {e}") from e
-    data = expect_object(data, _where(url))
+        raise
+    data = expect_object(read.data, _where(url))
     if data.get("status") != "ok":
         raise ParseError(f"{_where(url)}: Crossref error: {error_text(body)}")
     message = data.get("message")
     if not isinstance(message, Mapping):
         raise ParseError(f"{_where(url)}: message is a {type(message).__name__}")
-    return message
+    return message, read
 
 
 def _doi_of(item: Any) -> str | None:

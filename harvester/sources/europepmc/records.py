@@ -16,7 +16,7 @@ Dublin Core (``format=dc``) flattens journal, volume and pages into a citation s
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +39,17 @@ from harvester.normalize import (
     split_name,
 )
 from harvester.records import Author, Identifiers, Record, Section, join_sections
-from harvester.sources.base import ParseResult, expect_object, parse_items
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    JsonBody,
+    ParseResult,
+    Skipped,
+    cut_records,
+    expect_object,
+    is_utf8,
+    parse_items,
+    read_json,
+)
 
 SOURCE = "europepmc"
 ARTICLE_URL = "https://europepmc.org/article/{source}/{id}"
@@ -80,7 +90,7 @@ class SearchHeader:
 
 def read_header(body: bytes, *, url: str = "") -> SearchHeader:
     """hitCount, nextCursorMark and the number of results of a JSON search answer."""
-    data = _read_json(body, url)
+    data = _read_json(body, url).data
     results = _result_list(data, url)
     cursor = data.get("nextCursorMark")
     hits = data.get("hitCount")
@@ -91,17 +101,33 @@ def read_header(body: bytes, *, url: str = "") -> SearchHeader:
     )
 
 
-def parse_search(body: bytes, *, url: str = "") -> ParseResult:
+def parse_search(
+    body: bytes, *, url: str = "", max_record_bytes: int = MAX_RECORD_BYTES
+) -> ParseResult:
     """Records of one search answer (JSON or XML; resultType core or lite).
 
     Raises ParseError for a malformed or truncated body, an error answer, an idlist or a
-    Dublin Core answer. A result that cannot be read becomes a Skipped.
+    Dublin Core answer. A result that cannot be read (a wrong type, bytes that are not
+    UTF-8, a number too long, over ``max_record_bytes``) becomes a Skipped.
     """
     text = body.lstrip()
+    cut: tuple[Skipped, ...] = ()
+    screen = None
     if text.startswith(b"<"):
+        if len(body) > max_record_bytes or not is_utf8(body):
+            body, cut = cut_records(
+                body,
+                _XML_RESULT,
+                _XML_RESULT_END,
+                _xml_source_id,
+                max_record_bytes=max_record_bytes,
+                check_bytes=True,
+            )
         results, result_type = _xml_results(body, url)
     else:
-        data = _read_json(body, url)
+        read = _read_json(body, url)
+        data = read.data
+        screen = read.screen(max_record_bytes)
         results = _result_list(data, url)
         request = data.get("request")
         result_type = request.get("resultType") if isinstance(request, Mapping) else None
@@ -115,7 +141,7 @@ def parse_search(body: bytes, *, url: str = "") -> ParseResult:
     # The typed readers below name the field for every shape they expect; catching
     # TypeError, ValueError and AttributeError too keeps a shape nobody foresaw from costing
     # the rest of the page.
-    return parse_items(
+    parsed = parse_items(
         results,
         lambda _index, item: _record(item),
         _source_id,
@@ -123,7 +149,9 @@ def parse_search(body: bytes, *, url: str = "") -> ParseResult:
         unforeseen=(TypeError, ValueError, AttributeError),
         objects_only=True,
         noun="result",
+        screen=screen,
     )
+    return ParseResult(records=parsed.records, skipped=cut + parsed.skipped) if cut else parsed
 
 
 # --- envelopes -------------------------------------------------------------------------------
@@ -133,13 +161,30 @@ def _where(url: str) -> str:
     return f"Europe PMC response {url}" if url else "Europe PMC response"
 
 
-def _read_json(body: bytes, url: str) -> dict[str, Any]:
+def _read_json(body: bytes, url: str) -> JsonBody:
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        read = read_json(body, _where(url), problem="not JSON")
+    except ParseError as e:
         snippet = " ".join(body[:120].decode("utf-8", "replace").split())
-        raise ParseError(f"{_where(url)}: not JSON ({e}): {snippet!r}") from e
-    return expect_object(data, _where(url))
+        raise ParseError(f"{e}: {snippet!r}") from e
+    expect_object(read.data, _where(url))
+    return read
+
+
+_XML_RESULT = re.compile(rb"<result[\s>]")
+_XML_RESULT_END = re.compile(rb"</result>")
+_XML_ID = re.compile(rb"<source>([A-Z]+)</source>|<id>([^<]{1,40})</id>")
+
+
+def _xml_source_id(record: bytes) -> str | None:
+    """``SOURCE:id`` of one XML result's bytes, as :func:`_source_id` gives it from JSON."""
+    found: dict[str, str] = {}
+    for match in _XML_ID.finditer(record):
+        key = "source" if match.group(1) else "id"
+        found.setdefault(key, (match.group(1) or match.group(2)).decode("utf-8", "replace"))
+    if "source" in found and "id" in found:
+        return f"{found['source']}:{found['id']}"
+    return None
 
 
 def _result_list(data: Mapping[str, Any], url: str) -> list[Any]:
