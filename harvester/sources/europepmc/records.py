@@ -334,15 +334,62 @@ def _authors(result: Mapping[str, Any]) -> tuple[Author, ...]:
 
 
 def _authors_from_string(text: str | None) -> tuple[Author, ...]:
-    # lite results: "Schoenfeld JD, Haas-Kogan DA, O'Neill AF." (Vancouver style).
+    # lite results: "Schoenfeld JD, Haas-Kogan DA, O'Neill AF." (Vancouver style, as MEDLINE
+    # writes it: the family name, then the initials run together), groups among them.
     if not text:
         return ()
     authors = []
     for name in text.rstrip(".").split(","):
-        family, given = split_name(name)
-        if family is not None and family.lower() not in ("et al", "et al."):
-            authors.append(Author(family=family, given=given))
+        author = vancouver_author(name)
+        if author is not None:
+            authors.append(author)
     return tuple(authors)
+
+
+# Words that make a name in an author string a group, not a person (MEDLINE's collective
+# names: "TUBA-WISP II consortium", "Genitourinary Oncology Committee of Chinese Anti-cancer
+# Association", "Editorial Office", "… Working Group …").
+_GROUP_WORDS = frozenset(
+    {
+        "academy", "alliance", "association", "board", "centre", "center", "collaboration",
+        "collaborative", "collaborators", "committee", "consortium", "council", "department",
+        "editorial", "federation", "foundation", "group", "initiative", "institute",
+        "investigators", "network", "office", "organisation", "organization", "panel",
+        "program", "programme", "project", "society", "study", "team", "trialists",
+        "university", "writing",
+    }
+)  # fmt: skip
+_WORD = re.compile(r"[^\W\d_]+")
+_GENERATIONS = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "2nd", "3rd"})
+
+
+def vancouver_author(name: str) -> Author | None:
+    """One name of a Vancouver-style author string: ``"de Miranda NFCC"`` -> family
+    ``de Miranda``, given ``NFCC``; ``"Rodríguez-Perea Á"``, ``"Şen Ş"`` alike (initials are
+    any upper-case letters, however many); a group (``"… consortium"``, ``"Editorial
+    Office"``) is a collective author; None for an empty name or "et al"."""
+    text = collapse_whitespace(name)
+    if text is None or text.lower().rstrip(".") == "et al":
+        return None
+    words = text.split()
+    while len(words) > 2 and words[-1].lower() in _GENERATIONS:
+        words.pop()  # "Smith JA Jr": Record has no field for the suffix
+    initials = words[-1].strip("-.")
+    person = len(words) >= 2 and bool(initials) and all(c.isupper() or c in "-." for c in initials)
+    # A one-word family name before initials is a person even if it is a group word
+    # ("Board A"); a group word anywhere else makes a group ("Writing Group BMJ").
+    if not (person and len(words) == 2) and any(
+        w.lower() in _GROUP_WORDS for w in _WORD.findall(text)
+    ):
+        return Author(collective=text)
+    if person:
+        return Author(family=" ".join(words[:-1]), given=initials)
+    if len(words) >= 4:  # four or more words without initials: a name of a body, not a person
+        return Author(collective=text)
+    family, given = split_name(text)
+    if family is None and given is None:
+        return None
+    return Author(family=family, given=given)
 
 
 def _dates(
