@@ -112,7 +112,7 @@ def test_plain_abstract_is_one_section_and_inline_markup_is_removed() -> None:
     assert len(plain.abstract_sections) == 1 and plain.abstract_sections[0].label is None
     assert plain.abstract_sections[0].text.startswith("The management of prostate cancer")
     sulfide = records["MED:40511629"]  # "Hydrogen sulfide (H<sub>2</sub>S)"
-    assert sulfide.abstract is not None and "Hydrogen sulfide (H2S)" in sulfide.abstract
+    assert sulfide.abstract is not None and "Hydrogen sulfide (H₂S)" in sulfide.abstract
     assert "<" not in sulfide.abstract
 
 

@@ -212,7 +212,7 @@ def test_markup_and_entities_in_titles_and_abstract_words() -> None:
         work["abstract_inverted_index"] = {"<p>This": [0], "paper": [1], "&lt;works&gt;</p>": [2]}
 
     work = parse_works(edited(TWO, edit)).records[0]
-    assert work.title == "Trends of Citations & Altmetrics of H2O"
+    assert work.title == "Trends of Citations & Altmetrics of H₂O"
     assert work.abstract == "This paper <works>"
 
 

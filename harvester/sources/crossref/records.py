@@ -12,8 +12,10 @@ Field names follow the Crossref REST API work schema
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from os.path import commonprefix
 from typing import Any
 
 from harvester.errors import ParseError
@@ -189,8 +191,53 @@ def _title(item: Mapping[str, Any]) -> str | None:
     title = _first(item, "title")
     subtitle = _first(item, "subtitle")
     if title and subtitle and subtitle.lower() not in title.lower():
+        if is_running_head(title, subtitle):
+            return title
         return f"{title}: {subtitle}"
     return title or subtitle
+
+
+_WORDS = re.compile(r"[^\W_]+")
+_MINOR_WORDS = frozenset(
+    {"a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to",
+     "vs", "with", "without"}
+)  # fmt: skip
+# How a subtitle that is part of the title begins after a question ("Does it work? A
+# randomized trial", "…? Results of …"): anything else after a "?" is a running head.
+_SUBTITLE_OPENINGS = frozenset(
+    {"a", "an", "the", "analysis", "assessment", "case", "cohort", "comparison", "evaluation",
+     "evidence", "experience", "experiences", "findings", "from", "insights", "lessons",
+     "perspectives", "protocol", "report", "results", "review", "study", "survey", "trial"}
+)  # fmt: skip
+
+
+def is_running_head(title: str, subtitle: str) -> bool:
+    """Whether Crossref's ``subtitle`` is the journal's running head, not part of the title.
+
+    Some publishers (Wiley) deposit the short running head as the subtitle: "Do doctors cause
+    or prevent cerebral edema in children with diabetic ketoacidosis?" + "Cerebral edema in
+    DKA". It is one when it only abbreviates the title (each of its words is a word of the
+    title, a short word, or an acronym of title words), or when it follows a question and
+    does not open like a subtitle ("A randomized trial", "Results of …").
+    """
+    words = _WORDS.findall(subtitle)
+    if not words:
+        return False
+    title_words = [w.lower() for w in _WORDS.findall(title)]
+    initials = {w[0] for w in title_words}
+
+    def abbreviates(word: str) -> bool:
+        lower = word.lower()
+        if lower in _MINOR_WORDS or lower in title_words:
+            return True
+        if len(lower) >= 5 and any(len(commonprefix((lower, t))) >= 5 for t in title_words):
+            return True  # the same stem: "diabetes" for "diabetic", "children" for "child"
+        # an acronym (DKA, ICU) whose first letter starts a title word
+        return word.isupper() and 2 <= len(word) <= 6 and lower[0] in initials
+
+    if len(words) < len(title_words) and all(abbreviates(w) for w in words):
+        return True
+    return title.rstrip().endswith("?") and words[0].lower() not in _SUBTITLE_OPENINGS
 
 
 def _authors(item: Mapping[str, Any]) -> tuple[Author, ...]:

@@ -33,6 +33,8 @@ from harvester.normalize import (
     normalize_pmid,
     parse_medline_date,
     partial_date,
+    subscript,
+    superscript,
 )
 from harvester.records import Author, Identifiers, OtherAbstract, Record, Section, join_sections
 from harvester.sources.base import (
@@ -598,14 +600,35 @@ def _text(element: _Element | None) -> str | None:
             return None
         # collapse_whitespace: split and join, inlined for short text (names, keywords)
         return (" ".join(text.split()) or None) if len(text) < 48 else _collapse_text(text)
-    if all(node.tag in _STYLES for node in element.iterdescendants()):
-        return _collapse_text("".join(element.itertext()))
+    scripts = False
+    for node in element.iterdescendants():
+        tag = node.tag
+        if tag not in _STYLES:
+            break
+        if tag == "sup" or tag == "sub":
+            scripts = True
+    else:  # styles only: the text as it is, super- and subscripts written as such
+        return _collapse_text(_scripted_text(element) if scripts else "".join(element.itertext()))
     # The content re-serialized (text escaped again) so that markup_to_text sees markup,
     # and a literal "<" in the text stays text.
     inner = html.escape(element.text or "", quote=False) + "".join(
         etree.tostring(child, encoding="unicode", with_tail=True) for child in element
     )
     return markup_to_text(inner)
+
+
+def _scripted_text(element: _Element) -> str:
+    """The text of an element holding only style elements, <sup> and <sub> written with
+    superscript and subscript characters as markup_to_text writes them ("m⁶A", "H₂S")."""
+    parts = [element.text or ""]
+    for child in element:
+        inner = _scripted_text(child)
+        if child.tag == "sup":
+            inner = superscript(inner)
+        elif child.tag == "sub":
+            inner = subscript(inner)
+        parts += (inner, child.tail or "")
+    return "".join(parts)
 
 
 def _ids(pmid: str, id_list: _Element | None, elocations: Iterable[_Element]) -> Identifiers:
