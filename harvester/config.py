@@ -87,6 +87,8 @@ class SourceSettings(_Strict):
     requests_per_second: float | None = Field(default=None, gt=0)
     overlap_days: int | None = Field(default=None, ge=0, le=365)
     page_size: int | None = Field(default=None, gt=0)
+    # the largest record read; a larger one is skipped (sources/base.py MAX_RECORD_BYTES)
+    max_record_bytes: int | None = Field(default=None, ge=1000)
 
     @model_validator(mode="before")
     @classmethod

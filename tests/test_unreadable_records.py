@@ -11,21 +11,27 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
-from harvester.errors import ParseError
+from harvester.config import parse_settings
+from harvester.errors import ConfigError, ParseError
+from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.sources import SOURCES, source_from_settings
 from harvester.sources.arxiv import parse_feed
-from harvester.sources.base import MAX_RECORD_BYTES, ParseResult, Skipped, read_json
+from harvester.sources.base import MAX_RECORD_BYTES, ParseResult, Skipped, Window, read_json
 from harvester.sources.biorxiv import parse_details
 from harvester.sources.crossref.records import parse_works as parse_crossref
 from harvester.sources.europepmc.records import parse_search
+from harvester.sources.openalex import OpenAlexSource
 from harvester.sources.openalex import parse_works as parse_openalex
 from harvester.sources.pubmed.records import parse_efetch, parse_esearch
 from harvester.sources.semanticscholar import parse_papers
-from tests.emulator import FIXTURES_DIR
+from tests.emulator import FIXTURES_DIR, Emulator
 
 if not FIXTURES_DIR.is_dir():
     pytest.skip(f"recorded responses not found at {FIXTURES_DIR}", allow_module_level=True)
@@ -400,3 +406,43 @@ def test_xml_a_record_over_the_size_cap_is_skipped(page: XmlPage) -> None:
         skipped = assert_only_that_record_skipped(whole, result, source_id, "size cap")
         assert skipped.source_id == source_id, how
         assert page.parse(body, max_record_bytes=end - begin - 1).records != whole.records
+
+
+# --- the cap is a setting: [sources.NAME] max_record_bytes ------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_the_cap_comes_from_the_settings(name: str) -> None:
+    table: dict[str, Any] = {"max_record_bytes": 3000}
+    settings = parse_settings({"sources": {name: table}}, path="t.toml").source(name)
+    if name == "openalex":
+        settings = settings.model_copy(update={"api_key": SecretStr("k")})
+    with build_client(contact="tests@example.org") as client:
+        source, _ = source_from_settings(name, settings, Fetcher(client, RateLimiter()))
+        default, _ = source_from_settings(
+            name,
+            settings.model_copy(update={"max_record_bytes": None}),
+            Fetcher(client, RateLimiter()),
+        )
+    assert (source.max_record_bytes, default.max_record_bytes) == (3000, MAX_RECORD_BYTES)
+    with pytest.raises(ConfigError, match="max_record_bytes"):
+        parse_settings({"sources": {name: {"max_record_bytes": 0}}}, path="t.toml")
+
+
+@pytest.mark.integration
+def test_pages_carry_the_sources_cap_to_parse(emu: Emulator) -> None:
+    with build_client(contact="tests@example.org") as client:
+        source = OpenAlexSource(
+            Fetcher(client, RateLimiter()), api_key="k", base_url=emu.base_url("openalex")
+        )
+        source.max_record_bytes = 6000
+        pages = list(
+            source.fetch(
+                "", Window(datetime(2022, 12, 1, tzinfo=UTC), datetime(2022, 12, 31, tzinfo=UTC))
+            )
+        )
+    assert {p.max_record_bytes for p in pages} == {6000}
+    result = OpenAlexSource.parse(pages[0])
+    assert result.skipped and all("size cap of 6,000" in s.reason for s in result.skipped)
+    assert len(result.records) + len(result.skipped) == 50
+    assert not OpenAlexSource.parse(replace(pages[0], max_record_bytes=MAX_RECORD_BYTES)).skipped

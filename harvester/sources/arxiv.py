@@ -251,6 +251,7 @@ class ArxivSource:
 
     name = "arxiv"
     rate_key = "arxiv"
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://export.arxiv.org/api"
     # arXiv API terms of use: "no more than one request every three seconds", on one
     # connection at a time.
@@ -302,7 +303,7 @@ class ArxivSource:
 
     @staticmethod
     def parse(page: Page) -> ParseResult:
-        return parse_feed(page.body, url=page.url)
+        return parse_feed(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     @staticmethod
     def search_query(term: str, window: Window) -> str:
@@ -327,6 +328,7 @@ class ArxivSource:
             else:  # no totalResults: a full page may have a successor
                 more = info.entries >= self.page_size
             yield Page(
+                max_record_bytes=self.max_record_bytes,
                 source=self.name,
                 url=self.fetcher.redact(response.url),
                 body=response.content,

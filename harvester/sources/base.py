@@ -25,6 +25,14 @@ if TYPE_CHECKING:
     from harvester.query import Query
 
 
+# The largest record a parser reads, measured on the API's own bytes (XML) or on the text of
+# its JSON values: one record of 420 MB (an abstract repeated without end) was stored twice.
+# The largest real records (a few thousand authors, a long structured abstract) are well
+# under 1 MB. Every parse function takes ``max_record_bytes``; ``[sources.NAME] max_record_bytes``
+# sets it for a source, and its pages carry it to ``parse``.
+MAX_RECORD_BYTES = 2_000_000
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """The half-open interval ``(start, end]`` of index dates a harvest covers (tz-aware UTC)."""
@@ -45,7 +53,8 @@ class Page:
 
     ``url`` is the request with secrets removed; ``cursor`` is what ``fetch(resume=...)``
     needs to continue after this page (None on the last page); ``total`` is the number of
-    results the API announced for the whole request, if it says.
+    results the API announced for the whole request, if it says; ``max_record_bytes`` is
+    the record size cap of the source that fetched it, for ``parse``.
     """
 
     source: str
@@ -55,6 +64,7 @@ class Page:
     cursor: str | None = None
     total: int | None = None
     content_type: str | None = None
+    max_record_bytes: int = MAX_RECORD_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +91,6 @@ class ParseResult:
 
 
 _Item = TypeVar("_Item")
-
-# The largest record a parser reads, measured on the API's own bytes (XML) or on the text of
-# its JSON values: one record of 420 MB (an abstract repeated without end) was stored twice.
-# The largest real records (a few thousand authors, a long structured abstract) are well
-# under 1 MB. Every parse function takes ``max_record_bytes`` to change it.
-MAX_RECORD_BYTES = 2_000_000
 
 
 def parse_items(
@@ -309,6 +313,7 @@ class Source(Protocol):
     """A bibliographic API."""
 
     name: str
+    max_record_bytes: int
 
     def translate(self, query: Query) -> str:
         """The portable query in this API's own search syntax (pure)."""

@@ -230,6 +230,7 @@ class BiorxivSource:
     server: ClassVar[str] = "biorxiv"
     # bioRxiv and medRxiv share api.biorxiv.org, hence one pace for both.
     rate_key = "biorxiv"
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.biorxiv.org"
     # No published limit; one request a second is the courtesy the API's users keep to.
     RATE = 1.0
@@ -253,7 +254,9 @@ class BiorxivSource:
 
     @staticmethod
     def parse(page: Page) -> ParseResult:
-        return parse_details(page.body, source=page.source, url=page.url)
+        return parse_details(
+            page.body, source=page.source, url=page.url, max_record_bytes=page.max_record_bytes
+        )
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         """Pages of the window's days (both inclusive); the cursor is the next API cursor."""
@@ -273,6 +276,7 @@ class BiorxivSource:
             step = info.count if info.count and info.count >= info.items else info.items
             more = info.items > 0
             yield Page(
+                max_record_bytes=self.max_record_bytes,
                 source=self.name,
                 url=shown,
                 body=response.content,

@@ -70,6 +70,7 @@ class OpenAlexSource:
 
     name = "openalex"
     rate_key = "openalex"
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.openalex.org"
     # OpenAlex: an API key is required from 13 February 2026 (keyless use gets $0.01/day).
     REQUIRES_KEY = True
@@ -125,7 +126,7 @@ class OpenAlexSource:
 
     @staticmethod
     def parse(page: Page) -> ParseResult:
-        return parse_works(page.body, url=page.url)
+        return parse_works(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         dates = (
@@ -170,6 +171,7 @@ class OpenAlexSource:
                 next_cursor = None
             number += 1
             yield Page(
+                max_record_bytes=self.max_record_bytes,
                 source=self.name,
                 url=shown,
                 body=response.content,

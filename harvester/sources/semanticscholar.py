@@ -85,6 +85,7 @@ class SemanticScholarSource:
 
     name = "semanticscholar"
     rate_key = "semanticscholar"
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.semanticscholar.org/graph/v1"
     REQUIRES_KEY = False
     KEY_ENV = "S2_API_KEY"
@@ -122,7 +123,7 @@ class SemanticScholarSource:
 
     @staticmethod
     def parse(page: Page) -> ParseResult:
-        return parse_papers(page.body, url=page.url)
+        return parse_papers(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         dates = f"{window.start.date().isoformat()}:{window.end.date().isoformat()}"
@@ -152,6 +153,7 @@ class SemanticScholarSource:
                 token = None
             number += 1
             yield Page(
+                max_record_bytes=self.max_record_bytes,
                 source=self.name,
                 url=shown,
                 body=response.content,
