@@ -123,7 +123,10 @@ def parse_search(
                 max_record_bytes=max_record_bytes,
                 check_bytes=True,
             )
-        results, result_type = _xml_results(body, url)
+        try:
+            results, result_type = _xml_results(body, url)
+        except RecursionError as error:  # elements nested deeper than Python's recursion
+            raise ParseError(f"{_where(url)}: XML nested too deeply to read") from error
     else:
         read = _read_json(body, url)
         data = read.data

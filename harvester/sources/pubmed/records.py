@@ -387,6 +387,9 @@ def _add(element: _Element, records: list[Record], skipped: list[Skipped]) -> No
             raise _BadArticle(f"unexpected element <{tag}>")
     except _BadArticle as error:
         skipped.append(Skipped(source_id=_pmid_or_none(_find_pmid(element)), reason=str(error)))
+    except RecursionError:  # markup nested deeper than Python's recursion (libxml2 allows 2,048)
+        pmid = _pmid_or_none(_find_pmid(element))
+        skipped.append(Skipped(source_id=pmid, reason="markup nested too deeply to read"))
 
 
 # Each container's children are read in one pass that keeps what find()/findtext()/iterfind()
