@@ -165,6 +165,7 @@ def parse_feed(
         lambda _index, entry: _record(entry),
         _entry_id,
         skip=_BadEntry,
+        max_record_bytes=max_record_bytes,
     )
     return ParseResult(records=parsed.records, skipped=cut + parsed.skipped) if cut else parsed
 

@@ -103,6 +103,7 @@ def parse_items(
     noun: str = "item",
     objects_only: bool = False,
     screen: Callable[[Any], str | None] | None = None,
+    max_record_bytes: int | None = None,
 ) -> ParseResult:
     """The records of a page's items, ``parse_one(index, item)`` each, in order.
 
@@ -110,7 +111,8 @@ def parse_items(
     raises ``unforeseen`` (a shape no typed reader foresaw) a Skipped that names the error
     type; with ``objects_only``, an item that is not a JSON object is Skipped unparsed; one
     that ``screen`` finds a problem with (see :meth:`JsonBody.screen`) is Skipped unparsed
-    with that reason; one nested too deeply for the parser's recursion is Skipped.
+    with that reason; one nested too deeply for the parser's recursion is Skipped, and so is
+    one whose Record is larger than ``max_record_bytes`` (:func:`record_size`).
     Either way the rest of the page is still used. Anything else propagates.
     """
     records: list[Record] = []
@@ -125,7 +127,7 @@ def parse_items(
             skipped.append(Skipped(source_id=source_id_of(item), reason=problem))
             continue
         try:
-            records.append(parse_one(index, item))
+            record = parse_one(index, item)
         except skip as error:
             skipped.append(Skipped(source_id=source_id_of(item), reason=str(error)))
         except unforeseen as error:
@@ -134,6 +136,12 @@ def parse_items(
         except RecursionError:
             reason = f"unreadable {noun} #{index + 1}: nested too deeply"
             skipped.append(Skipped(source_id=source_id_of(item), reason=reason))
+        else:
+            if max_record_bytes is not None and record_size(record) > max_record_bytes:
+                reason = f"larger than the record size cap of {max_record_bytes:,} bytes"
+                skipped.append(Skipped(source_id=record.source_id, reason=reason))
+            else:
+                records.append(record)
     return ParseResult(records=tuple(records), skipped=tuple(skipped))
 
 
@@ -182,13 +190,51 @@ class JsonBody:
         clean body no larger than the cap (the common case: nothing is walked)."""
         if not self.degraded and self.size <= max_record_bytes:
             return None
-        return lambda item: screen_value(item, max_record_bytes, degraded=self.degraded)
+        if not self.degraded:
+            return lambda item: _size_problem(item, max_record_bytes)
+        return lambda item: screen_value(item, max_record_bytes, degraded=True)
+
+
+def _size_problem(value: Any, max_record_bytes: int) -> str | None:
+    size = _estimated_size(value)
+    if size > max_record_bytes:
+        return f"larger than the record size cap of {max_record_bytes:,} bytes (about {size:,})"
+    return None
+
+
+def _estimated_size(value: Any) -> int:
+    """About the JSON size of one record from its first level only: strings by their length,
+    lists and objects by their count of members. Walking the whole record would cost a sixth
+    of parsing it; an enormous abstract or author list shows at this level, and what does
+    not is caught on the Record (:func:`record_size`)."""
+    if isinstance(value, Mapping):
+        members: Iterable[Any] = value.values()
+    elif isinstance(value, list | tuple):
+        members = value
+    else:
+        return len(value) if isinstance(value, str) else 8
+    size = 0
+    for member in members:
+        if isinstance(member, str):
+            size += len(member)
+        elif isinstance(member, Mapping | list | tuple):
+            size += 16 * len(member)
+    return size
+
+
+def record_size(record: Record) -> int:
+    """About the size of a Record as stored: the length of its texts."""
+    size = sum(len(text) for text in (record.title, record.abstract, record.venue) if text)
+    size += sum(len(section.text) for section in record.abstract_sections)
+    size += sum(len(other.text) for other in record.other_abstracts)
+    size += sum(len(keyword) for keyword in record.keywords)
+    return size + 40 * len(record.authors)
 
 
 def screen_value(value: Any, max_record_bytes: int, *, degraded: bool = True) -> str | None:
-    """Why one JSON value (a record) cannot be read, or None: over ``max_record_bytes``
-    (the length of its keys and strings, about its size as JSON), holding bytes that were not
-    UTF-8 or a number too long to convert (only looked for when ``degraded``)."""
+    """Why one JSON value (a record) cannot be read, or None: holding bytes that were not
+    UTF-8 or a number too long to convert (looked for when ``degraded``), or over
+    ``max_record_bytes`` (the length of all its keys and strings, about its size as JSON)."""
     size = 0
     stack = [value]
     while stack:  # a loop, not recursion: the value may be as deep as the JSON decoder allows

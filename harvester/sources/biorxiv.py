@@ -40,6 +40,7 @@ from harvester.sources.base import (
     Window,
     expect_object,
     read_json,
+    record_size,
 )
 
 if TYPE_CHECKING:
@@ -129,6 +130,8 @@ def parse_details(
             if problem is not None:
                 raise _BadItem(problem)
             version, record = _record(item, source)
+            if record_size(record) > max_record_bytes:
+                raise _BadItem(f"larger than the record size cap of {max_record_bytes:,} bytes")
         except (_BadItem, RecursionError) as error:
             doi = item.get("doi") if isinstance(item, dict) else None
             shown = normalize_doi(doi) if isinstance(doi, str) else None

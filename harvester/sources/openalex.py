@@ -340,6 +340,7 @@ def parse_works(
         lambda work: _work_id(work.get("id")) if isinstance(work, dict) else None,
         skip=UnexpectedValue,
         screen=read.screen(max_record_bytes),
+        max_record_bytes=max_record_bytes,
     )
 
 

@@ -229,6 +229,7 @@ def parse_papers(
         _listed_paper_id,
         skip=UnexpectedValue,
         screen=read.screen(max_record_bytes),
+        max_record_bytes=max_record_bytes,
     )
 
 

@@ -118,6 +118,7 @@ def parse_works(
         unforeseen=(TypeError, ValueError, AttributeError),
         objects_only=True,
         screen=read.screen(max_record_bytes),
+        max_record_bytes=max_record_bytes,
     )
 
 

@@ -153,6 +153,7 @@ def parse_search(
         objects_only=True,
         noun="result",
         screen=screen,
+        max_record_bytes=max_record_bytes,
     )
     return ParseResult(records=parsed.records, skipped=cut + parsed.skipped) if cut else parsed
 
