@@ -44,10 +44,10 @@ QUERY = '"machine learning" OR cancer* OR ecolog* OR turing OR test* OR model*'
 KEY_ENV = "HARVESTER_BENCH_API_KEY"
 RECORDS = 1000
 # Largest page each API documents: NCBI efetch retmax 10,000; Europe PMC pageSize 1,000;
-# Crossref rows 1,000; OpenAlex per-page 200; Semantic Scholar bulk 1,000 per answer (not
+# Crossref rows 1,000; OpenAlex per_page 100; Semantic Scholar bulk 1,000 per answer (not
 # settable); arXiv max_results 2,000 per call; bioRxiv details 100 per answer (not settable).
 MAX_PAGE = {
-    "pubmed": 10_000, "europepmc": 1000, "crossref": 1000, "openalex": 200,
+    "pubmed": 10_000, "europepmc": 1000, "crossref": 1000, "openalex": 100,
     "semanticscholar": 1000, "arxiv": 2000, "biorxiv": 100, "medrxiv": 100,
 }  # fmt: skip
 # Pacing run: (settings page_size, emulator page size) giving several requests per source;

@@ -116,6 +116,8 @@ class SourceSettings(_Strict):
     page_size: int | None = Field(default=None, gt=0)
     # decoded bytes one response may have; None: [http] max_response_bytes
     max_response_bytes: int | None = Field(default=None, gt=0)
+    # the largest record read; a larger one is skipped (sources/base.py MAX_RECORD_BYTES)
+    max_record_bytes: int | None = Field(default=None, ge=1000)
 
     @model_validator(mode="before")
     @classmethod

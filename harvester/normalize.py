@@ -49,11 +49,51 @@ _BLOCKS = frozenset(
 _MATH_SKIPPED = frozenset({"annotation", "annotation-xml", "none", "mprescripts"})
 
 
+# Superscripts and subscripts (HTML/JATS <sup>/<sub>, MathML msup/msub/mmultiscripts) are
+# written with Unicode's superscript and subscript characters when every character has one
+# ("³He", "Ca²⁺", "H₂S", "F₁", "⁹⁹ᵐTc"), so "3He/129Xe" keeps its meaning and reads as it
+# was printed; NFKD (which query matching and dedup apply) folds them back to "3He". Text
+# that cannot be written so is marked instead: "^{1,2,3}", "_{O2}".
+_SUPERSCRIPT = str.maketrans(
+    "0123456789+-\u2212=()abcdefghijklmnoprstuvwxyz",
+    "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ",
+)
+_SUBSCRIPT = str.maketrans(
+    "0123456789+-\u2212=()aehijklmnoprstuvx",
+    "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ",
+)
+_SUPERSCRIPTS = frozenset("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻ")
+_SUBSCRIPTS = frozenset("₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
+# Signs printed raised anyway, kept as they are: "Tween<sup>®</sup>", "p<sup>*</sup>".
+_RAISED_SIGNS = frozenset("®™©*†‡§°′″")
+
+
+def superscript(text: str) -> str:
+    """``text`` as superscript characters (``"2+"`` -> ``"²⁺"``), else ``"^{text}"``."""
+    return _scripted(text, _SUPERSCRIPT, _SUPERSCRIPTS, "^")
+
+
+def subscript(text: str) -> str:
+    """``text`` as subscript characters (``"2"`` -> ``"₂"``), else ``"_{text}"``."""
+    return _scripted(text, _SUBSCRIPT, _SUBSCRIPTS, "_")
+
+
+def _scripted(text: str, table: dict[int, int], done: frozenset[str], mark: str) -> str:
+    text = text.strip()
+    if not text:
+        return ""
+    written = text.translate(table)
+    if all(c in done or c in _RAISED_SIGNS for c in written):
+        return written
+    return f"{mark}{{{' '.join(text.split())}}}"
+
+
 def markup_to_text(value: str | None) -> str | None:
     """Text of an HTML/JATS/MathML fragment: tags removed, entities unescaped, whitespace collapsed.
 
-    ``<i>in vitro</i>`` -> ``in vitro``, ``H<sub>2</sub>O`` -> ``H2O``; MathML is written out
-    compactly (``<mmultiscripts>He<mprescripts/><none/>3</mmultiscripts>`` -> ``3He``).
+    ``<i>in vitro</i>`` -> ``in vitro``, ``H<sub>2</sub>O`` -> ``H₂O`` (see
+    :func:`superscript`); MathML is written out compactly
+    (``<mmultiscripts>He<mprescripts/><none/>3</mmultiscripts>`` -> ``³He``).
     Strings without ``<`` skip the parser.
     """
     if value is None:
@@ -83,10 +123,22 @@ def _append_text(node: Tag, parts: list[str]) -> None:
                 parts.append(" ")
                 _append_text(child, parts)
                 parts.append(" ")
+            elif name in _SCRIPTS:
+                parts.append(_script_text(child, name))
             else:
                 _append_text(child, parts)
         elif isinstance(child, NavigableString) and not isinstance(child, _SKIPPED_NODES):
             parts.append(str(child))
+
+
+_SCRIPTS = frozenset({"sup", "sub"})
+
+
+def _script_text(node: Tag, name: str) -> str:
+    inner: list[str] = []
+    _append_text(node, inner)
+    text = "".join(inner)
+    return superscript(text) if name == "sup" else subscript(text)
 
 
 def _math_text(node: Tag) -> str:
@@ -100,17 +152,32 @@ def _math_text(node: Tag) -> str:
         return " ".join(node.get_text().split()) or " "
     children = [c for c in node.children if isinstance(c, Tag)]
     if name == "mmultiscripts":
-        # base, post-scripts…, <mprescripts/>, pre-scripts… : isotopes read "3He", "129Xe".
+        # base, (post-sub, post-sup)…, <mprescripts/>, (pre-sub, pre-sup)… : isotopes read
+        # "³He", "¹²⁹Xe" (<none/> is an empty script).
         names = [_local_name(c) for c in children]
         cut = names.index("mprescripts") if "mprescripts" in names else len(children)
-        ordered = children[cut + 1 :] + children[:cut]
-        return "".join(_math_text(c) for c in ordered)
+        base = _math_text(children[0]) if cut > 0 else ""
+        return _script_pairs(children[cut + 1 :]) + base + _script_pairs(children[1:cut])
     texts = [_math_text(c) for c in children]
+    if name in {"msup", "msub"} and len(texts) == 2:
+        return texts[0] + (superscript if name == "msup" else subscript)(texts[1])
+    if name == "msubsup" and len(texts) == 3:
+        return texts[0] + subscript(texts[1]) + superscript(texts[2])
     if name == "mfrac" and len(texts) == 2:
         return f"{texts[0]}/{texts[1]}"
     if name == "msqrt":
         return f"√({''.join(texts)})"
     return "".join(texts)
+
+
+def _script_pairs(children: list[Tag]) -> str:
+    """MathML's (subscript, superscript) pairs of an mmultiscripts, written out."""
+    parts = []
+    for index in range(0, len(children), 2):
+        parts.append(subscript(_math_text(children[index])))
+        if index + 1 < len(children):
+            parts.append(superscript(_math_text(children[index + 1])))
+    return "".join(parts)
 
 
 # --- identifiers -----------------------------------------------------------------------------
@@ -410,7 +477,17 @@ def strip_markup(value: str | None) -> str | None:
         name = match.group("name").lower()
         return " " if name.removeprefix("jats:") in _BLOCK_TAGS | {"title", "sec"} else ""
 
+    if "<su" in value:
+        value = _SCRIPT_TAG.sub(_scripted_match, value)
     return collapse_whitespace(html.unescape(_KNOWN_TAG.sub(replace, value)))
+
+
+_SCRIPT_TAG = re.compile(r"<(sup|sub)(?:\s[^<>]*)?>([^<]*)</\1\s*>", re.I)
+
+
+def _scripted_match(match: re.Match[str]) -> str:
+    text = html.unescape(match.group(2))
+    return (superscript if match.group(1).lower() == "sup" else subscript)(text)
 
 
 # --- structured abstracts --------------------------------------------------------------------
@@ -465,6 +542,8 @@ def _split_sections(node: Tag, pieces: list[tuple[str | None, list[str]]]) -> No
             parts = pieces[-1][1]
             if name == "math":
                 parts.append(_math_text(child))
+            elif name in _SCRIPTS:
+                parts.append(_script_text(child, name))
             elif name in _BLOCKS:
                 parts.append(" ")
                 _split_sections(child, pieces)

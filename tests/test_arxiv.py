@@ -179,7 +179,7 @@ def test_stray_markup_and_entities_are_removed_but_latex_stays() -> None:
         title.text = "<i>Testing</i> &amp; Deep <sub>2</sub> Models for $n<k$"
 
     first = parse_feed(edited(PAGE0, edit)).records[0]
-    assert first.title == "Testing & Deep 2 Models for $n<k$"
+    assert first.title == "Testing & Deep ₂ Models for $n<k$"
 
 
 def test_an_entry_without_id_is_skipped_and_the_rest_kept() -> None:

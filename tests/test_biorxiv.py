@@ -169,7 +169,7 @@ def test_markup_and_entities_in_a_real_item() -> None:
         item["abstract"] = "<p>First &lt;part&gt;.</p>\n\n<p>Second with $n<k$.</p>"
 
     first = parse_details(_listing_with(edit)).records[0]
-    assert first.title == "Nuclear transport & rates in H2O, p<0.05"
+    assert first.title == "Nuclear transport & rates in H₂O, p<0.05"
     assert first.abstract == "First <part>.\n\nSecond with $n<k$."
 
 

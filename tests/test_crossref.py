@@ -22,6 +22,7 @@ from harvester.records import Record, Section
 from harvester.sources import SOURCES
 from harvester.sources.base import ParseResult, Window
 from harvester.sources.crossref import CrossrefSource, parse_works
+from harvester.sources.crossref.records import is_running_head
 from tests.conftest import Sleeps, require_shared
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.crossref import CrossrefRoutes, load_corpus
@@ -98,6 +99,61 @@ def test_work_list_subtitles_partial_dates_and_orcids() -> None:
         "In addition to this Swing-based screenshot of JChemPaint , here's a SWT widget in "
         "action (lower right corner):"
     )
+
+
+# --- running heads deposited as subtitles (issue 11.9) ---------------------------------------
+
+DKA = "Do doctors cause or prevent cerebral edema in children with diabetic ketoacidosis?"
+
+
+def _wiley_item_with(title: str, subtitle: str) -> bytes:
+    """A real Wiley work of a recorded page with the title and subtitle of another Wiley
+    work (the one issue 11.9 quotes, whose running head Wiley deposited as its subtitle)."""
+    data = json.loads(fixture("works_query_ecology_rows30_cursor_page1.json"))
+    [item] = [i for i in data["message"]["items"] if "Wiley" in i.get("publisher", "")][:1]
+    item["title"], item["subtitle"] = [title], [subtitle]
+    data["message"]["items"] = [item]
+    return json.dumps(data).encode()
+
+
+@pytest.mark.parametrize(
+    ("title", "subtitle", "expected"),
+    [
+        # a running head that abbreviates the title, after a question: dropped
+        (DKA, "Cerebral edema in DKA", DKA),
+        # one that abbreviates a title that is no question (stems, an acronym): dropped
+        (
+            "Cognitive behavioural therapy for insomnia in older adults with diabetes",
+            "CBT for insomnia in diabetic adults",
+            "Cognitive behavioural therapy for insomnia in older adults with diabetes",
+        ),
+        # after a question, a subtitle that opens like one stays
+        (DKA, "A retrospective cohort study", f"{DKA}: A retrospective cohort study"),
+        # a genuine subtitle with words of its own stays
+        (
+            "Ecological networks",
+            "Structure and dynamics of pollination webs",
+            "Ecological networks: Structure and dynamics of pollination webs",
+        ),
+    ],
+)
+def test_running_heads_are_not_subtitles(title: str, subtitle: str, expected: str) -> None:
+    [record] = parse_works(_wiley_item_with(title, subtitle)).records
+    assert record.title == expected
+
+
+def test_real_subtitles_stay() -> None:
+    # Every real subtitle of the recorded pages is kept (the widget one is asserted in full
+    # in test_work_list_subtitles_partial_dates_and_orcids).
+    for path in sorted(FIXTURES_DIR.glob("crossref/*.json")):
+        data = json.loads(path.read_bytes())
+        message = data.get("message")
+        items = message.get("items", []) if isinstance(message, dict) else []
+        for item in items:
+            subtitle = (item.get("subtitle") or [""])[0]
+            title = (item.get("title") or [""])[0]
+            if subtitle and title and subtitle.lower() not in title.lower():
+                assert not is_running_head(title, subtitle), (path.name, title, subtitle)
 
 
 def test_jats_abstracts_and_missing_language() -> None:

@@ -22,6 +22,7 @@ from harvester.records import Record
 from harvester.sources import SOURCES
 from harvester.sources.base import ParseResult, Window
 from harvester.sources.europepmc import EuropePMCSource, parse_search
+from harvester.sources.europepmc.records import vancouver_author
 from tests.conftest import Sleeps, require_shared
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.europepmc import EuropePMCRoutes, load_corpus
@@ -111,7 +112,7 @@ def test_plain_abstract_is_one_section_and_inline_markup_is_removed() -> None:
     assert len(plain.abstract_sections) == 1 and plain.abstract_sections[0].label is None
     assert plain.abstract_sections[0].text.startswith("The management of prostate cancer")
     sulfide = records["MED:40511629"]  # "Hydrogen sulfide (H<sub>2</sub>S)"
-    assert sulfide.abstract is not None and "Hydrogen sulfide (H2S)" in sulfide.abstract
+    assert sulfide.abstract is not None and "Hydrogen sulfide (H₂S)" in sulfide.abstract
     assert "<" not in sulfide.abstract
 
 
@@ -150,6 +151,93 @@ def test_lite_xml_gives_the_same_records_as_lite_json() -> None:
     xml = parse("search_cancer_lite.xml")
     assert len(xml.records) == 25
     assert xml.records == parse("search_cancer_lite_page1.json").records
+
+
+# --- lite authorString: long and non-ASCII initials, groups (issue 11.4) ---------------------
+
+LITE_PAGES = (
+    "search_cancer_lite_page1.json",
+    "search_cancer_lite.xml",
+    "search_cancer_pagesize100_cursor_page1.json",
+    "search_cancer_pagesize100_cursor_page2.json",
+)
+
+
+def _record_by_author_string(name: str, part: str) -> tuple[Record, str]:
+    data = json.loads(fixture(name))
+    [result] = [r for r in data["resultList"]["result"] if part in (r.get("authorString") or "")]
+    [record] = [
+        r for r in parse(name).records if r.source_id == f"{result['source']}:{result['id']}"
+    ]
+    return record, result["authorString"]
+
+
+def test_lite_author_strings_keep_long_initials_with_the_family_name() -> None:
+    record, text = _record_by_author_string(
+        "search_cancer_pagesize100_cursor_page2.json", "van Gelder MMHJ"
+    )
+    names = [(a.family, a.given, a.collective) for a in record.authors]
+    assert len(names) == len(text.rstrip(".").split(","))  # one author per name
+    assert ("van Gelder", "MMHJ", None) in names
+    assert ("Hermens", "RPMG", None) in names
+    assert ("van Bommel", "MHD", None) in names
+    assert (None, None, "TUBA-WISP II consortium") in names  # a group, not "consortium, TUBA-WISP"
+    record, _ = _record_by_author_string("search_cancer_pagesize100_cursor_page1.json", "Bos MEMM")
+    assert ("Bos", "MEMM", None) in [(a.family, a.given, a.collective) for a in record.authors]
+    record, _ = _record_by_author_string("search_cancer_pagesize100_cursor_page1.json", "Tseng H-")
+    assert ("Tseng", "H") in [(a.family, a.given) for a in record.authors]
+
+
+def test_lite_author_string_group_names_are_collective_authors() -> None:
+    name = "Genitourinary Oncology Committee of Chinese Anti-cancer Association"
+    record, _ = _record_by_author_string("search_cancer_pagesize100_cursor_page1.json", name)
+    assert [a.to_json() for a in record.authors] == [{"collective": name}]
+
+
+@pytest.mark.parametrize("name", LITE_PAGES)
+def test_every_lite_author_is_a_family_name_with_initials_or_a_group(name: str) -> None:
+    # Every name of these real lite pages is "Family INITIALS" or a group: no initials read as
+    # a family name, no family name read as initials.
+    authors = [a for r in parse(name).records for a in r.authors]
+    assert len(authors) > 20
+    for author in authors:
+        if author.collective is not None:
+            assert author.family is None and author.given is None
+            continue
+        assert author.family and author.given, author
+        assert author.given.replace("-", "").isupper(), author
+        assert not author.family.islower(), author  # not "consortium" or a lone particle
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # issue 11.4's examples
+        ("de Miranda NFCC", ("de Miranda", "NFCC", None)),
+        ("Rodríguez-Perea Á", ("Rodríguez-Perea", "Á", None)),
+        ("van Gelder MMHJ", ("van Gelder", "MMHJ", None)),
+        ("Şen Ş", ("Şen", "Ş", None)),
+        ("Editorial Office", (None, None, "Editorial Office")),
+        ("TUBA-WISP II consortium", (None, None, "TUBA-WISP II consortium")),
+        ("ESMO Guidelines Working Group", (None, None, "ESMO Guidelines Working Group")),
+        (
+            "American Cancer Society Association",
+            (None, None, "American Cancer Society Association"),
+        ),
+        # the lite page's own
+        ("Öztürk Fincan GS", ("Öztürk Fincan", "GS", None)),
+        ("O'Neill AF", ("O'Neill", "AF", None)),
+        ("Van der Meer L", ("Van der Meer", "L", None)),
+        # a one-word family name that happens to be a group word is still a person
+        ("Board A", ("Board", "A", None)),
+        ("Smith JA Jr", ("Smith", "JA", None)),
+    ],
+)
+def test_vancouver_author(name: str, expected: tuple[str | None, ...]) -> None:
+    author = vancouver_author(name)
+    assert author is not None
+    assert (author.family, author.given, author.collective) == expected
+    assert vancouver_author(" et al. ") is None
 
 
 @pytest.mark.parametrize(

@@ -233,3 +233,29 @@ def test_no_results_is_a_clean_empty_run(make_app, emu: Emulator) -> None:
         "esearch.fcgi"
     ]
     assert app.repo.watermark("nlp", "pubmed") == NOW
+
+
+def test_a_page_with_one_byte_that_is_not_utf8_is_stored_without_that_record(
+    make_app, emu: Emulator
+) -> None:
+    # Derived from the real 50-record efetch page: one byte of its second article's title
+    # replaced by 0xFF. libxml2 refuses such a page whole (the run failed on every retry);
+    # harvester skips that one article with its reason, counts it and stores the rest
+    # (issue 18.10).
+    page = (
+        require_shared() / "pubmed/efetch_pubmed_50_records_structured_abstracts.xml"
+    ).read_bytes()
+    second = page.index(b"<PubmedArticle>", page.index(b"<PubmedArticle>") + 1)
+    at = page.index(b"<ArticleTitle>", second) + len(b"<ArticleTitle>") + 1
+    damaged = page[:at] + b"\xff" + page[at + 1 :]
+    emu.faults.add(source="pubmed", kind="body", path_suffix="efetch.fcgi", body=damaged)
+    app = make_app()
+    with capture_logs() as logs:
+        result = app.harvest(app.settings.topics[0], "pubmed")
+    # "partial": the run is complete but for the record it could not read, and says so
+    assert (result.status, result.error) == ("partial", "1 record(s) could not be read")
+    assert result.counts.errors == 1
+    assert result.counts.records == 49
+    skipped = [e for e in logs if e["event"] == "record skipped"]
+    assert len(skipped) == 1 and "not UTF-8" in skipped[0]["reason"]
+    assert app.repo.count("works") == result.counts.new_works > 0

@@ -6,13 +6,16 @@ hold the real ones; tests/test_pubmed_parse.py runs those end to end).
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
+from harvester.matchkeys import fold
 from harvester.normalize import (
     collapse_whitespace,
     language_code,
+    markup_sections,
     markup_to_text,
     month_number,
     normalize_arxiv,
@@ -24,7 +27,13 @@ from harvester.normalize import (
     parse_medline_date,
     partial_date,
     split_name,
+    strip_markup,
+    subscript,
+    superscript,
 )
+from harvester.query import parse_query
+from harvester.records import Record
+from tests.conftest import require_shared
 
 
 @pytest.mark.parametrize(
@@ -133,8 +142,8 @@ def test_normalize_orcid(raw: str | None, expected: str | None) -> None:
     ("raw", "expected"),
     [
         ("<i>in vitro</i> study", "in vitro study"),
-        ("H<sub>2</sub>O and CO<sub>2</sub>", "H2O and CO2"),
-        ("m<sup>6</sup>A sites", "m6A sites"),
+        ("H<sub>2</sub>O and CO<sub>2</sub>", "H₂O and CO₂"),
+        ("m<sup>6</sup>A sites", "m⁶A sites"),
         ("Aerococcus &amp; <b>A. sanguinicola</b>", "Aerococcus & A. sanguinicola"),
         ("&#x3b1;1-microglobulin", "α1-microglobulin"),
         ("no markup &amp; entity", "no markup & entity"),
@@ -162,7 +171,7 @@ def test_markup_to_text_writes_mathml_compactly() -> None:
         "<mml:none/><mml:mrow><mml:mn>3</mml:mn></mml:mrow></mml:mmultiscripts>"
         "<mml:mtext> </mml:mtext><mml:mi>MRI</mml:mi></mml:mrow></mml:math>"
     )
-    assert markup_to_text(f"inhaled {isotope} ventilation") == "inhaled 3He MRI ventilation"
+    assert markup_to_text(f"inhaled {isotope} ventilation") == "inhaled ³He MRI ventilation"
     fraction = (
         "<math><mfrac><mi>a</mi><mn>2</mn></mfrac><annotation>\\frac{a}{2}</annotation></math>"
     )
@@ -304,3 +313,69 @@ def test_split_name(full: str | None, expected: tuple[str | None, str | None]) -
 )
 def test_language_code(raw: str, expected: str | None) -> None:
     assert language_code(raw) == expected
+
+
+# --- superscripts and subscripts (issue 11.9) ------------------------------------------------
+
+
+def _crossref_reference_title(file: str, start: str) -> str:
+    """A real ``article-title`` of a reference in a recorded Crossref page (JATS markup)."""
+    data = json.loads((require_shared() / file).read_bytes())
+    titles = [
+        ref["article-title"]
+        for item in data["message"]["items"]
+        for ref in item.get("reference", [])
+        if ref.get("article-title", "").startswith(start)
+    ]
+    assert titles, start
+    return str(titles[0])
+
+
+def test_superscripts_and_subscripts_stay_readable_in_real_titles() -> None:
+    title = _crossref_reference_title(
+        "updates/crossref/journals_1932-6203_works_rows30_cursor_page1_8_correction_notices.json",
+        "Ca<sup>2+</sup>/Mg<sup>2+</sup>",
+    )
+    assert markup_to_text(title).startswith("Ca²⁺/Mg²⁺ Exchange in Parvalbumin")  # type: ignore[union-attr]
+    assert markup_to_text("<sup>99m</sup>Tc-MAG3 scans") == "⁹⁹ᵐTc-MAG3 scans"
+    assert markup_to_text("Hydrogen sulfide (H<sub>2</sub>S)") == "Hydrogen sulfide (H₂S)"
+    assert markup_to_text("(F<sub>1</sub>=0.220 vs F<sub>1</sub>=0.155)") == (
+        "(F₁=0.220 vs F₁=0.155)"
+    )
+    # what has no superscript form is marked, not run into the text ("research.123 Clinical")
+    assert markup_to_text("scientific research.<sup>1,2,3</sup> Clinical trials") == (
+        "scientific research.^{1,2,3} Clinical trials"
+    )
+    assert markup_to_text("V<sub>O2</sub>max") == "V_{O2}max"
+    assert markup_to_text("Tween<sup>®</sup> 80") == "Tween® 80"
+    assert markup_to_text("x<sup> </sup>y") == "xy"
+    # the same in a structured abstract, and in the plain-text fields of preprint servers
+    assert markup_sections("<p><b>Methods:</b> CO<sub>2</sub> levels</p>")[0].text == "CO₂ levels"
+    assert strip_markup("m<sup>6</sup>A sites for $n<k$") == "m⁶A sites for $n<k$"
+    assert (superscript("2+"), subscript("12"), superscript("-1"), superscript("A")) == (
+        "²⁺",
+        "₁₂",
+        "⁻¹",
+        "^{A}",
+    )
+
+
+def test_mathml_scripts_are_written_as_scripts() -> None:
+    msup = (
+        "<math><msup><mi>x</mi><mn>2</mn></msup><mo>+</mo><msub><mi>y</mi><mn>0</mn></msub></math>"
+    )
+    assert markup_to_text(msup) == "x²+y₀"
+    both = "<math><msubsup><mi>C</mi><mn>1</mn><mn>3</mn></msubsup></math>"
+    assert markup_to_text(both) == "C₁³"
+    uranium = (
+        "<math><mmultiscripts><mi>U</mi><mprescripts/><mn>92</mn><mn>235</mn>"
+        "</mmultiscripts></math>"
+    )
+    assert markup_to_text(uranium) == "₉₂²³⁵U"
+
+
+def test_scripts_still_match_and_fold_as_plain_digits() -> None:
+    # Query matching and dedup fold NFKD: "³He" is "3He" to both.
+    record = Record(source="pubmed", title="inhaled ³He/¹²⁹Xe MRI ventilation in H₂O")
+    assert parse_query('"3He 129Xe" AND H2O').match(record)
+    assert fold("inhaled ³He/¹²⁹Xe") == fold("inhaled 3He/129Xe") == "inhaled 3he 129xe"

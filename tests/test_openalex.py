@@ -6,13 +6,18 @@ has (a broken work, markup in a title), it derives it from a real work and says 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from harvester.config import SourceSettings
@@ -30,6 +35,7 @@ from harvester.sources.openalex import (
     abstract_from_inverted_index,
     credit_pace,
     parse_works,
+    smaller_page_size,
 )
 from harvester.translate import to_openalex
 from tests.conftest import Sleeps
@@ -206,7 +212,7 @@ def test_markup_and_entities_in_titles_and_abstract_words() -> None:
         work["abstract_inverted_index"] = {"<p>This": [0], "paper": [1], "&lt;works&gt;</p>": [2]}
 
     work = parse_works(edited(TWO, edit)).records[0]
-    assert work.title == "Trends of Citations & Altmetrics of H2O"
+    assert work.title == "Trends of Citations & Altmetrics of H₂O"
     assert work.abstract == "This paper <works>"
 
 
@@ -316,7 +322,7 @@ def test_fetch_pages_to_the_end_with_the_topic_filter(emu: Emulator, fetcher: Fe
     )
     assert [s["cursor"] for s in sent[1:]] == [p.cursor for p in pages[:3]]
     assert sent[0]["cursor"] == "*"
-    assert {(s["per-page"], s["mailto"], s["api_key"]) for s in sent} == {
+    assert {(s["per_page"], s["mailto"], s["api_key"]) for s in sent} == {
         ("20", "tests@example.org", SECRET)
     }
     assert all(SECRET not in p.url and "api_key=REDACTED" in p.url for p in pages)
@@ -336,11 +342,129 @@ def test_accepted_page_size_is_read_back(emu: Emulator, fetcher: Fetcher) -> Non
     routes(emu).max_per_page = 25
     with capture_logs() as logs:
         pages = list(source(emu, fetcher, per_page=200).fetch("", DECEMBER_2022))
-    assert [r.params["per-page"] for r in emu.requests] == ["200", "25", "25"]
+    # 200 asked for is the documented maximum, 100; the server accepts 25 of it
+    assert [r.params["per_page"] for r in emu.requests] == ["100", "25", "25"]
     assert [len(OpenAlexSource.parse(p).records) for p in pages] == [25, 25, 0]
-    assert {"event": "page size lowered", "requested": 200, "accepted": 25} in [
+    assert {"event": "page size lowered", "requested": 100, "accepted": 25} in [
         {k: e[k] for k in ("event", "requested", "accepted") if k in e} for e in logs
     ]
+
+
+# --- page size: the current docs' per_page 1-100, and a 400 that names the page size ----------
+
+
+def test_default_page_size_and_spelling_are_the_current_docs(fetcher: Fetcher) -> None:
+    # developers.openalex.org, "Page through results": per_page, 1-100 (was per-page 1-200)
+    assert (OpenAlexSource.PER_PAGE, OpenAlexSource.PAGE_SIZE_PARAM) == (100, "per_page")
+    settings = SourceSettings(page_size=200).model_copy(update={"api_key": SecretStr("k")})
+    assert OpenAlexSource.from_settings(settings, fetcher).per_page == 100
+
+
+@pytest.mark.integration
+def test_default_page_size_is_accepted_by_a_server_enforcing_the_documented_range(
+    emu: Emulator, fetcher: Fetcher
+) -> None:
+    assert routes(emu).per_page_limit == 100  # the emulator enforces the current docs
+    default = OpenAlexSource(fetcher, api_key=SECRET, base_url=emu.base_url("openalex"))
+    with capture_logs() as logs:
+        pages = list(default.fetch("", DECEMBER_2022))
+    assert [r.status for r in emu.requests] == [200, 200]
+    assert [r.params["per_page"] for r in emu.requests] == ["100", "100"]
+    assert [len(OpenAlexSource.parse(p).records) for p in pages] == [50, 0]
+    assert not [e for e in logs if e["event"] == "page size lowered"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("spelling", ["per_page", "per-page"])
+def test_a_400_naming_the_page_size_lowers_it_once_and_the_same_page_is_asked_again(
+    emu: Emulator, fetcher: Fetcher, spelling: str
+) -> None:
+    routes(emu).per_page_limit = 20  # a server stricter than the docs
+    oa = source(emu, fetcher, per_page=100)
+    oa.PAGE_SIZE_PARAM = spelling  # type: ignore[misc]
+    with capture_logs() as logs:
+        pages = list(oa.fetch("", DECEMBER_2022))
+    sent = [(r.status, r.params[spelling], r.params["cursor"]) for r in emu.requests]
+    assert sent[:2] == [(400, "100", "*"), (200, "20", "*")]  # the same page, smaller
+    assert [s[:2] for s in sent[2:]] == [(200, "20")] * 3
+    assert [len(OpenAlexSource.parse(p).records) for p in pages] == [20, 20, 10, 0]
+    assert sum(len(OpenAlexSource.parse(p).records) for p in pages) == 50
+    lowered = [e for e in logs if e["event"] == "page size lowered"]
+    assert [(e["requested"], e["accepted"]) for e in lowered] == [(100, 20)]
+    # remembered: the next window starts at the lowered size, with no 400 and no log
+    emu.clear_requests()
+    with capture_logs() as later:
+        list(oa.fetch("", DECEMBER_2022))
+    assert {(r.status, r.params[spelling]) for r in emu.requests} == {(200, "20")}
+    assert not [e for e in later if e["event"] == "page size lowered"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("spelling", ["per_page", "per-page"])
+def test_emulator_takes_both_spellings_and_answers_openalex_400_beyond_the_limit(
+    emu: Emulator, fetcher: Fetcher, spelling: str
+) -> None:
+    url = emu.base_url("openalex") + "/works"
+    ok = fetcher.client.get(url, params={spelling: "100", "cursor": "*", "api_key": SECRET})
+    assert ok.status_code == 200 and ok.json()["meta"]["per_page"] == 100
+    refused = fetcher.client.get(url, params={spelling: "200", "cursor": "*", "api_key": SECRET})
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "error": "Invalid query parameters error.",
+        "message": f"{spelling} parameter must be between 1 and 100",
+    }
+    routes(emu).per_page_limit = 200  # the older API
+    older = fetcher.client.get(url, params={spelling: "200", "cursor": "*", "api_key": SECRET})
+    assert older.status_code == 200
+
+
+def test_smaller_page_size_reads_the_maximum_or_halves() -> None:
+    def refused(message: str, status: int = 400) -> FetchError:
+        return FetchError(f"HTTP {status}: {message}", url="u", status=status)
+
+    named = '{"error": "Invalid query parameters error.", "message": "per-page parameter must be between 1 and 100"}'  # noqa: E501
+    assert smaller_page_size(refused(named), 200) == 100
+    assert smaller_page_size(refused("per_page is too large"), 100) == 50
+    assert smaller_page_size(refused("per_page must be at most 25"), 100) == 25
+    # the maximum named is not below what was asked: halved, so it still gets smaller
+    assert smaller_page_size(refused("per_page must be between 1 and 200"), 100) == 50
+    assert smaller_page_size(refused("per_page is too large"), 1) is None
+    assert smaller_page_size(refused("nonsense is not a valid field"), 100) is None
+    assert smaller_page_size(refused("per_page parameter must be <= 100", 500), 200) is None
+
+
+@pytest.mark.integration
+def test_harvest_command_with_openalex_succeeds_against_the_documented_limit(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    assert routes(emu).per_page_limit == 100
+    config = tmp_path / "harvester.toml"
+    config.write_text(
+        f"""[database]
+url = "sqlite:///{tmp_path}/h.db"
+
+[sources.openalex]
+base_url = "{emu.base_url("openalex")}"
+api_key_env = "OPENALEX_API_KEY"
+requests_per_second = 50
+
+[[topics]]
+name = "ml"
+query = '"machine learning" OR "natural language processing"'
+sources = ["openalex"]
+lookback_days = 20000
+"""
+    )
+    env = {**os.environ, "OPENALEX_API_KEY": SECRET}
+    env.pop("HARVESTER_DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "harvester.cli", "--config", str(config), "harvest"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ml × openalex: ok" in done.stdout
+    assert {r.status for r in emu.requests} == {200}
+    assert {r.params["per_page"] for r in emu.requests} == {"100"}
 
 
 @pytest.mark.integration
@@ -404,7 +528,7 @@ def test_emulator_serves_a_recorded_listing_in_recorded_order(
 ) -> None:
     params = {
         "filter": "cited_by:W3046863325|W3045921891",
-        "per-page": "200",
+        "per_page": "100",
         "cursor": "*",
         "api_key": SECRET,
     }

@@ -108,7 +108,8 @@ def test_plain_language_summary_goes_to_other_abstracts() -> None:
 def test_markup_in_titles_and_abstracts_becomes_text() -> None:
     titles = {r.title for r in fetch(FIFTY)}
     assert (
-        "MTTLm6A: A multi-task transfer learning approach for base-resolution mRNA m6A site "
+        # <sup>6</sup> in the recording: written as a superscript, not flattened to "m6A"
+        "MTTLm⁶A: A multi-task transfer learning approach for base-resolution mRNA m⁶A site "
         "prediction based on an improved transformer."
     ) in titles
     texts = [t for r in fetch(FIFTY) for t in (r.title, r.abstract) if t is not None]
@@ -194,10 +195,10 @@ def test_mathml_abstract_reads_as_text() -> None:
     (section,) = record.abstract_sections
     assert section.label is None
     assert record.abstract == section.text
-    assert "(1) inhaled 3He/129Xe MRI ventilation and apparent diffusion coefficients" in (
+    assert "(1) inhaled ³He/¹²⁹Xe MRI ventilation and apparent diffusion coefficients" in (
         section.text
     )
-    assert "ultrashort echo-time 1H MRI proton density" in section.text
+    assert "ultrashort echo-time ¹H MRI proton density" in section.text
     assert "mml" not in section.text and "<" not in section.text
     assert {"collective": "Canadian Respiratory Research Network"} in [
         a.to_json() for a in record.authors

@@ -43,7 +43,10 @@ def source_from_settings(
 ) -> tuple[Source, float]:
     """The connector for ``name`` and its rate limit (requests per second) from its settings."""
     cls = SOURCES[name]
-    return cls.from_settings(settings, fetcher), cls.rate(settings)
+    source = cls.from_settings(settings, fetcher)
+    if settings.max_record_bytes is not None:
+        source.max_record_bytes = settings.max_record_bytes
+    return source, cls.rate(settings)
 
 
 __all__ = [

@@ -39,7 +39,16 @@ from harvester.normalize import (
 )
 from harvester.query import Query
 from harvester.records import Author, Identifiers, Record
-from harvester.sources.base import Page, ParseResult, Window, parse_items
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    Page,
+    ParseResult,
+    Skipped,
+    Window,
+    cut_records,
+    is_utf8,
+    parse_items,
+)
 from harvester.translate import to_arxiv
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
@@ -86,12 +95,38 @@ def _safe_parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
-def _read_feed(body: bytes, url: str) -> _Element:
+_ENTRY = re.compile(rb"<entry[\s>]")
+_ENTRY_END = re.compile(rb"</entry>")
+_ENTRY_ID = re.compile(rb"<id>\s*([^<]{1,200}?)\s*</id>")
+
+
+def _entry_id_of_bytes(entry: bytes) -> str | None:
+    found = _ENTRY_ID.search(entry)
+    raw = found.group(1).decode("utf-8", "replace") if found else None
+    return normalize_arxiv(raw) or raw
+
+
+def _read_feed(
+    body: bytes, url: str, max_record_bytes: int = MAX_RECORD_BYTES
+) -> tuple[_Element, tuple[Skipped, ...]]:
+    """The feed's root, and the entries cut out of it before it was parsed: those over
+    ``max_record_bytes``, and, when libxml2 refused the page, those holding bytes that are
+    not UTF-8 (one such byte would cost the whole page)."""
     where = url or "arXiv response"
+    body, cut = cut_records(
+        body, _ENTRY, _ENTRY_END, _entry_id_of_bytes, max_record_bytes=max_record_bytes
+    )
     try:
         root = etree.fromstring(body, _safe_parser())
     except etree.XMLSyntaxError as e:
-        raise ParseError(f"{where}: not well-formed XML: {e}") from e
+        damaged: tuple[Skipped, ...] = ()
+        if not is_utf8(body):
+            body, damaged = cut_records(
+                body, _ENTRY, _ENTRY_END, _entry_id_of_bytes, check_bytes=True
+            )
+        if not damaged:
+            raise ParseError(f"{where}: not well-formed XML: {e}") from e
+        return _read_feed(body, url, max_record_bytes)[0], cut + damaged
     if root.getroottree().docinfo.internalDTD is not None:
         # An Atom feed has no DOCTYPE; one with entity declarations is an expansion attack.
         raise ParseError(f"{where}: unexpected DOCTYPE (entity declarations are refused)")
@@ -101,31 +136,38 @@ def _read_feed(body: bytes, url: str) -> _Element:
         if _ERROR_ID.match(_text(entry.find(f"{ATOM}id")) or ""):
             message = _text(entry.find(f"{ATOM}summary")) or _text(entry.find(f"{ATOM}title"))
             raise ParseError(f"{where}: arXiv API error: {message or 'unspecified'}")
-    return root
+    return root, cut
 
 
 def feed_info(body: bytes, *, url: str = "") -> FeedInfo:
     """Totals and entry count of one feed page (raises ParseError like :func:`parse_feed`)."""
-    root = _read_feed(body, url)
+    root, cut = _read_feed(body, url)
     return FeedInfo(
         total=_count(root.find(f"{OPENSEARCH}totalResults")),
         start=_count(root.find(f"{OPENSEARCH}startIndex")),
-        entries=sum(1 for _ in root.iterchildren(f"{ATOM}entry")),
+        # entries cut out unread still count: paging goes on after a full page
+        entries=sum(1 for _ in root.iterchildren(f"{ATOM}entry")) + len(cut),
     )
 
 
-def parse_feed(body: bytes, *, url: str = "") -> ParseResult:
+def parse_feed(
+    body: bytes, *, url: str = "", max_record_bytes: int = MAX_RECORD_BYTES
+) -> ParseResult:
     """Records of an arXiv API Atom feed.
 
     Raises ParseError for a malformed or truncated body and for arXiv's error feed; an
-    entry without a usable arXiv id becomes a Skipped.
+    entry without a usable arXiv id becomes a Skipped, and so does one over
+    ``max_record_bytes`` or holding bytes that are not UTF-8.
     """
-    return parse_items(
-        _read_feed(body, url).iterchildren(f"{ATOM}entry"),
+    root, cut = _read_feed(body, url, max_record_bytes)
+    parsed = parse_items(
+        root.iterchildren(f"{ATOM}entry"),
         lambda _index, entry: _record(entry),
         _entry_id,
         skip=_BadEntry,
+        max_record_bytes=max_record_bytes,
     )
+    return ParseResult(records=parsed.records, skipped=cut + parsed.skipped) if cut else parsed
 
 
 def _entry_id(entry: _Element) -> str | None:
@@ -210,6 +252,7 @@ class ArxivSource:
 
     name = "arxiv"
     rate_key = "arxiv"
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://export.arxiv.org/api"
     # arXiv API terms of use: "no more than one request every three seconds", on one
     # connection at a time.
@@ -261,7 +304,7 @@ class ArxivSource:
 
     @staticmethod
     def parse(page: Page) -> ParseResult:
-        return parse_feed(page.body, url=page.url)
+        return parse_feed(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     @staticmethod
     def search_query(term: str, window: Window) -> str:
@@ -286,6 +329,7 @@ class ArxivSource:
             else:  # no totalResults: a full page may have a successor
                 more = info.entries >= self.page_size
             yield Page(
+                max_record_bytes=self.max_record_bytes,
                 source=self.name,
                 url=self.fetcher.redact(response.url),
                 body=response.content,

@@ -10,6 +10,7 @@ A harvest asks a source for the pages of one window::
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,14 @@ if TYPE_CHECKING:
     from harvester.config import SourceSettings
     from harvester.http import Fetcher
     from harvester.query import Query
+
+
+# The largest record a parser reads, measured on the API's own bytes (XML) or on the text of
+# its JSON values: one record of 420 MB (an abstract repeated without end) was stored twice.
+# The largest real records (a few thousand authors, a long structured abstract) are well
+# under 1 MB. Every parse function takes ``max_record_bytes``; ``[sources.NAME] max_record_bytes``
+# sets it for a source, and its pages carry it to ``parse``.
+MAX_RECORD_BYTES = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +56,8 @@ class Page:
     needs to continue after this page (None on the last page); ``total`` is the number of
     results the API announced for the whole request, if it says; ``server_date`` is the
     response's ``Date`` header: the server's now, which bounds the watermark when the local
-    clock runs ahead.
+    clock runs ahead; ``max_record_bytes`` is the record size cap of the source that fetched
+    it, for ``parse``.
     """
 
     source: str
@@ -58,6 +68,7 @@ class Page:
     total: int | None = None
     content_type: str | None = None
     server_date: datetime | None = None
+    max_record_bytes: int = MAX_RECORD_BYTES
 
     @staticmethod
     def date_of(headers: Mapping[str, str]) -> datetime | None:
@@ -86,6 +97,15 @@ class Skipped:
     source_id: str | None
     reason: str
 
+    def __post_init__(self) -> None:
+        # A record skipped for a byte that is not UTF-8 may carry it (as a lone surrogate) in
+        # its id or in the reason quoting a value: shown escaped, so logs can write it.
+        for name in ("source_id", "reason"):
+            value = getattr(self, name)
+            if value is not None and not value.isascii() and _LONE_SURROGATE.search(value):
+                escaped = value.encode("utf-8", "backslashreplace").decode("utf-8")
+                object.__setattr__(self, name, escaped)
+
 
 @dataclass(frozen=True, slots=True)
 class ParseResult:
@@ -105,12 +125,17 @@ def parse_items(
     unforeseen: tuple[type[Exception], ...] = (),
     noun: str = "item",
     objects_only: bool = False,
+    screen: Callable[[Any], str | None] | None = None,
+    max_record_bytes: int | None = None,
 ) -> ParseResult:
     """The records of a page's items, ``parse_one(index, item)`` each, in order.
 
     An item whose parser raises ``skip`` becomes a Skipped with the error's message; one that
     raises ``unforeseen`` (a shape no typed reader foresaw) a Skipped that names the error
-    type; with ``objects_only``, an item that is not a JSON object is Skipped unparsed.
+    type; with ``objects_only``, an item that is not a JSON object is Skipped unparsed; one
+    that ``screen`` finds a problem with (see :meth:`JsonBody.screen`) is Skipped unparsed
+    with that reason; one nested too deeply for the parser's recursion is Skipped, and so is
+    one whose Record is larger than ``max_record_bytes`` (:func:`record_size`).
     Either way the rest of the page is still used. Anything else propagates.
     """
     records: list[Record] = []
@@ -120,23 +145,230 @@ def parse_items(
             reason = f"{noun} #{index + 1} is a {type(item).__name__}, not an object"
             skipped.append(Skipped(source_id=source_id_of(item), reason=reason))
             continue
+        problem = screen(item) if screen is not None else None
+        if problem is not None:
+            skipped.append(Skipped(source_id=source_id_of(item), reason=problem))
+            continue
         try:
-            records.append(parse_one(index, item))
+            record = parse_one(index, item)
         except skip as error:
             skipped.append(Skipped(source_id=source_id_of(item), reason=str(error)))
         except unforeseen as error:
             reason = f"unreadable {noun} #{index + 1}: {type(error).__name__}: {error}"
             skipped.append(Skipped(source_id=source_id_of(item), reason=reason))
+        except RecursionError:
+            reason = f"unreadable {noun} #{index + 1}: nested too deeply"
+            skipped.append(Skipped(source_id=source_id_of(item), reason=reason))
+        else:
+            if max_record_bytes is not None and record_size(record) > max_record_bytes:
+                reason = f"larger than the record size cap of {max_record_bytes:,} bytes"
+                skipped.append(Skipped(source_id=record.source_id, reason=reason))
+            else:
+                records.append(record)
     return ParseResult(records=tuple(records), skipped=tuple(skipped))
 
 
-def load_json(body: bytes, where: str, *, problem: str = "malformed or truncated JSON") -> Any:
-    """The JSON value of a response body; ParseError ``"{where}: {problem}: {error}"`` if the
-    body is not JSON (JSONDecodeError and UnicodeDecodeError are both ValueErrors)."""
+# --- JSON bodies -----------------------------------------------------------------------------
+
+
+class TooLongNumber:
+    """A JSON integer with more digits than Python converts (``sys.get_int_max_str_digits``,
+    4,300 by default): kept as a marker, so only the record holding it is skipped."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+    def __repr__(self) -> str:
+        return f"TooLongNumber({self.digits} digits)"
+
+
+def _int_or_marker(text: str) -> int | TooLongNumber:
     try:
-        return json.loads(body)
+        return int(text)
+    except ValueError:
+        return TooLongNumber(text)
+
+
+# What surrogateescape turns an undecodable byte into; JSON's own "\udc80" escapes of lone
+# surrogates are no text either (no encoder or database takes them).
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class JsonBody:
+    """A response body read as JSON. ``degraded`` when it could only be read leniently:
+    bytes that are not UTF-8 kept as lone surrogates (``surrogateescape``), or integers too
+    long to convert kept as :class:`TooLongNumber`; the records holding them are skipped."""
+
+    data: Any
+    size: int
+    degraded: bool = False
+
+    def screen(
+        self, max_record_bytes: int = MAX_RECORD_BYTES
+    ) -> Callable[[Any], str | None] | None:
+        """A check of one item for :func:`parse_items`, or None when no item can fail it: a
+        clean body no larger than the cap (the common case: nothing is walked)."""
+        if not self.degraded and self.size <= max_record_bytes:
+            return None
+        if not self.degraded:
+            return lambda item: _size_problem(item, max_record_bytes)
+        return lambda item: screen_value(item, max_record_bytes, degraded=True)
+
+
+def _size_problem(value: Any, max_record_bytes: int) -> str | None:
+    size = _estimated_size(value)
+    if size > max_record_bytes:
+        return f"larger than the record size cap of {max_record_bytes:,} bytes (about {size:,})"
+    return None
+
+
+def _estimated_size(value: Any) -> int:
+    """About the JSON size of one record from its first level only: strings by their length,
+    lists and objects by their count of members. Walking the whole record would cost a sixth
+    of parsing it; an enormous abstract or author list shows at this level, and what does
+    not is caught on the Record (:func:`record_size`)."""
+    if isinstance(value, Mapping):
+        members: Iterable[Any] = value.values()
+    elif isinstance(value, list | tuple):
+        members = value
+    else:
+        return len(value) if isinstance(value, str) else 8
+    size = 0
+    for member in members:
+        if isinstance(member, str):
+            size += len(member)
+        elif isinstance(member, Mapping | list | tuple):
+            size += 16 * len(member)
+    return size
+
+
+def record_size(record: Record) -> int:
+    """About the size of a Record as stored: the length of its texts."""
+    size = sum(len(text) for text in (record.title, record.abstract, record.venue) if text)
+    size += sum(len(section.text) for section in record.abstract_sections)
+    size += sum(len(other.text) for other in record.other_abstracts)
+    size += sum(len(keyword) for keyword in record.keywords)
+    return size + 40 * len(record.authors)
+
+
+def screen_value(value: Any, max_record_bytes: int, *, degraded: bool = True) -> str | None:
+    """Why one JSON value (a record) cannot be read, or None: holding bytes that were not
+    UTF-8 or a number too long to convert (looked for when ``degraded``), or over
+    ``max_record_bytes`` (the length of all its keys and strings, about its size as JSON)."""
+    size = 0
+    stack = [value]
+    while stack:  # a loop, not recursion: the value may be as deep as the JSON decoder allows
+        node = stack.pop()
+        if isinstance(node, str):
+            size += len(node) + 2
+            if degraded and _LONE_SURROGATE.search(node):
+                return "holds bytes that are not UTF-8 (the API's text is damaged)"
+        elif isinstance(node, dict):
+            size += 2 * len(node) + 2
+            stack.extend(node)
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            size += len(node) + 2
+            stack.extend(node)
+        elif isinstance(node, TooLongNumber):
+            return f"holds a number of {node.digits} digits, more than can be read"
+        else:
+            size += 5
+        if size > max_record_bytes:
+            return f"larger than the record size cap of {max_record_bytes:,} bytes"
+    return None
+
+
+def read_json(body: bytes, where: str, *, problem: str = "malformed or truncated JSON") -> JsonBody:
+    """A response body as JSON. A byte that is not UTF-8 or an integer too long to convert
+    costs only the record holding it (the body is read again leniently, see
+    :class:`JsonBody`); ParseError ``"{where}: {problem}: {error}"`` if the body is not JSON,
+    or is nested deeper than the decoder's recursion allows."""
+    try:
+        return JsonBody(json.loads(body), len(body))
+    except json.JSONDecodeError as error:
+        raise ParseError(f"{where}: {problem}: {error}") from error
+    except RecursionError as error:
+        raise ParseError(f"{where}: {problem}: nested too deeply to read") from error
+    except ValueError as error:  # UnicodeDecodeError, or an integer of over 4,300 digits
+        first = error
+    encoding = json.detect_encoding(body)
+    if not encoding.startswith("utf-8"):
+        raise ParseError(f"{where}: {problem}: {first}") from first
+    try:
+        text = body.decode(encoding, "surrogateescape")
+        return JsonBody(json.loads(text, parse_int=_int_or_marker), len(body), degraded=True)
+    except RecursionError as error:
+        raise ParseError(f"{where}: {problem}: nested too deeply to read") from error
     except ValueError as error:
         raise ParseError(f"{where}: {problem}: {error}") from error
+
+
+def load_json(body: bytes, where: str, *, problem: str = "malformed or truncated JSON") -> Any:
+    """The JSON value of a response body, read as :func:`read_json` reads it (ParseError if
+    the body is not JSON)."""
+    return read_json(body, where, problem=problem).data
+
+
+# --- XML bodies: records cut out before the parser sees them ----------------------------------
+
+
+def cut_records(
+    body: bytes,
+    start: re.Pattern[bytes],
+    end: re.Pattern[bytes],
+    id_of: Callable[[bytes], str | None],
+    *,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+    check_bytes: bool = False,
+) -> tuple[bytes, tuple[Skipped, ...]]:
+    """``body`` without the records (from a ``start`` match to the next ``end``) that are over
+    ``max_record_bytes`` or, with ``check_bytes``, hold bytes that are not UTF-8; each one cut
+    is a Skipped (``id_of`` reads its id from its bytes). libxml2 refuses a whole document
+    for one bad byte, and builds a tree of any size: this way only that record is lost.
+    The body comes back unchanged (the same object) when nothing was cut."""
+    if len(body) <= max_record_bytes and not check_bytes:
+        return body, ()
+    kept: list[bytes] = []
+    skipped: list[Skipped] = []
+    position = last = 0  # where to look next; where the part not cut out began
+    while (found := start.search(body, position)) is not None:
+        close = end.search(body, found.end())
+        if close is None:
+            break
+        position = close.end()
+        size = position - found.start()
+        reason = None
+        if size > max_record_bytes:
+            reason = f"larger than the record size cap of {max_record_bytes:,} bytes ({size:,})"
+        elif check_bytes:
+            try:
+                body[found.start() : position].decode("utf-8")
+            except UnicodeDecodeError as error:
+                reason = (
+                    f"holds bytes that are not UTF-8 (byte {found.start() + error.start:,} "
+                    "of the page): the API's text is damaged"
+                )
+        if reason is not None:
+            kept.append(body[last : found.start()])
+            last = position
+            record_id = id_of(body[found.start() : min(position, found.start() + 100_000)])
+            skipped.append(Skipped(source_id=record_id, reason=reason))
+    if not skipped:
+        return body, ()
+    kept.append(body[last:])
+    return b"".join(kept), tuple(skipped)
+
+
+def is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def expect_object(data: Any, where: str) -> dict[str, Any]:
@@ -150,6 +382,7 @@ class Source(Protocol):
     """A bibliographic API."""
 
     name: str
+    max_record_bytes: int
 
     def translate(self, query: Query) -> str:
         """The portable query in this API's own search syntax (pure)."""

@@ -31,7 +31,17 @@ from harvester.errors import ParseError
 from harvester.normalize import normalize_doi, partial_date, split_name, strip_markup
 from harvester.query import Query
 from harvester.records import Author, Identifiers, Record
-from harvester.sources.base import Page, ParseResult, Skipped, Window, expect_object, load_json
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    JsonBody,
+    Page,
+    ParseResult,
+    Skipped,
+    Window,
+    expect_object,
+    read_json,
+    record_size,
+)
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
@@ -66,14 +76,20 @@ class PageInfo:
 
 
 def _read(body: bytes, url: str) -> tuple[Mapping[str, Any], list[Any]]:
+    data, collection, _ = _read_body(body, url)
+    return data, collection
+
+
+def _read_body(body: bytes, url: str) -> tuple[Mapping[str, Any], list[Any], JsonBody]:
     where = url or "bioRxiv API response"
-    data = expect_object(load_json(body, where, problem="not valid JSON"), where)
+    read = read_json(body, where, problem="not valid JSON")
+    data = expect_object(read.data, where)
     collection = data.get("collection", [])
     if collection is None:
         collection = []
     if not isinstance(collection, list):
         raise ParseError(f"{where}: 'collection' is {type(collection).__name__}, not a list")
-    return data, collection
+    return data, collection, read
 
 
 def page_info(body: bytes, *, url: str = "") -> PageInfo:
@@ -92,22 +108,35 @@ def page_info(body: bytes, *, url: str = "") -> PageInfo:
     )
 
 
-def parse_details(body: bytes, *, source: str = "biorxiv", url: str = "") -> ParseResult:
+def parse_details(
+    body: bytes,
+    *,
+    source: str = "biorxiv",
+    url: str = "",
+    max_record_bytes: int = MAX_RECORD_BYTES,
+) -> ParseResult:
     """Records of a ``details`` answer, the latest version of each DOI.
 
     Raises ParseError for a body that is not a JSON object with a ``collection`` list; an
     item that cannot be read (not an object, no DOI, a field of the wrong type) is Skipped.
     """
-    _, collection = _read(body, url)
+    _, collection, read = _read_body(body, url)
+    screen = read.screen(max_record_bytes)
     latest: dict[str, tuple[int, Record]] = {}
     skipped: list[Skipped] = []
     for position, item in enumerate(collection):
         try:
+            problem = screen(item) if screen is not None else None
+            if problem is not None:
+                raise _BadItem(problem)
             version, record = _record(item, source)
-        except _BadItem as error:
+            if record_size(record) > max_record_bytes:
+                raise _BadItem(f"larger than the record size cap of {max_record_bytes:,} bytes")
+        except (_BadItem, RecursionError) as error:
             doi = item.get("doi") if isinstance(item, dict) else None
             shown = normalize_doi(doi) if isinstance(doi, str) else None
-            skipped.append(Skipped(source_id=shown, reason=f"item {position}: {error}"))
+            reason = str(error) if isinstance(error, _BadItem) else "nested too deeply"
+            skipped.append(Skipped(source_id=shown, reason=f"item {position}: {reason}"))
             continue
         key = record.source_id or ""
         if key not in latest or version >= latest[key][0]:
@@ -204,6 +233,7 @@ class BiorxivSource:
     server: ClassVar[str] = "biorxiv"
     # bioRxiv and medRxiv share api.biorxiv.org, hence one pace for both.
     rate_key = "biorxiv"
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.biorxiv.org"
     # No published limit; one request a second is the courtesy the API's users keep to.
     RATE = 1.0
@@ -227,7 +257,9 @@ class BiorxivSource:
 
     @staticmethod
     def parse(page: Page) -> ParseResult:
-        return parse_details(page.body, source=page.source, url=page.url)
+        return parse_details(
+            page.body, source=page.source, url=page.url, max_record_bytes=page.max_record_bytes
+        )
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         """Pages of the window's days (both inclusive); the cursor is the next API cursor."""
@@ -247,6 +279,7 @@ class BiorxivSource:
             step = info.count if info.count and info.count >= info.items else info.items
             more = info.items > 0
             yield Page(
+                max_record_bytes=self.max_record_bytes,
                 source=self.name,
                 url=shown,
                 body=response.content,

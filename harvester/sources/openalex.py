@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from harvester.errors import ConfigError, ParseError
+from harvester.errors import ConfigError, FetchError, ParseError
 from harvester.normalize import (
     UnexpectedValue,
     json_int,
@@ -39,12 +39,14 @@ from harvester.normalize import (
 from harvester.query import Query
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    JsonBody,
     Page,
     ParseResult,
     Window,
     expect_object,
-    load_json,
     parse_items,
+    read_json,
 )
 from harvester.translate import to_openalex
 
@@ -68,6 +70,7 @@ class OpenAlexSource:
 
     name = "openalex"
     rate_key = "openalex"
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.openalex.org"
     # OpenAlex: an API key is required from 13 February 2026 (keyless use gets $0.01/day).
     REQUIRES_KEY = True
@@ -76,7 +79,11 @@ class OpenAlexSource:
     # modest pace leaves room for other jobs sharing the key.
     RATE = 10.0
     DEFAULT_OVERLAP = timedelta(days=30)
-    PER_PAGE = 200  # OpenAlex: per-page "between 1 and 200"
+    # OpenAlex, "Page through results" (https://developers.openalex.org/guides/
+    # page-through-results): per_page 1-100 (the older docs said per-page 1-200, and a
+    # server enforcing the new range answers 400 to 200).
+    PER_PAGE = 100
+    PAGE_SIZE_PARAM = "per_page"  # the spelling of the current docs
     # When the credits left today cover fewer list requests than this, the pace is lowered
     # to spread them until the daily reset (RateLimiter.adapt only ever lowers a rate).
     LOW_CREDITS_REQUESTS = 100
@@ -119,7 +126,7 @@ class OpenAlexSource:
 
     @staticmethod
     def parse(page: Page) -> ParseResult:
-        return parse_works(page.body, url=page.url)
+        return parse_works(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         dates = (
@@ -131,16 +138,28 @@ class OpenAlexSource:
         number = 0
         while True:
             sent.add(cursor)
-            response = self.fetcher.get(
-                f"{self.base_url}/works",
-                {
-                    "filter": f"{term},{dates}" if term else dates,
-                    "per-page": self.per_page,
-                    "cursor": cursor,
-                    **self._identity,
-                },
-                rate_key=self.rate_key,
-            )
+            try:
+                response = self.fetcher.get(
+                    f"{self.base_url}/works",
+                    {
+                        "filter": f"{term},{dates}" if term else dates,
+                        self.PAGE_SIZE_PARAM: self.per_page,
+                        "cursor": cursor,
+                        **self._identity,
+                    },
+                    rate_key=self.rate_key,
+                )
+            except FetchError as error:
+                smaller = smaller_page_size(error, self.per_page)
+                if smaller is None:
+                    raise
+                # The same page again with the size the server allows; kept on self, which
+                # the app holds for the whole process, so later runs ask for it at once.
+                log.warning(
+                    "page size lowered", requested=self.per_page, accepted=smaller, status=400
+                )
+                self.per_page = smaller
+                continue
             shown = self.fetcher.redact(response.url)
             self._honour_credits(response.headers)
             listing = _listing_meta(response.content, shown)
@@ -152,6 +171,7 @@ class OpenAlexSource:
                 next_cursor = None
             number += 1
             yield Page(
+                max_record_bytes=self.max_record_bytes,
                 source=self.name,
                 url=shown,
                 body=response.content,
@@ -179,6 +199,27 @@ class OpenAlexSource:
             log.warning("credits exhausted", reset_s=round(seconds))
             return
         self.fetcher.limiter.adapt(self.rate_key, requests_left, seconds)
+
+
+# OpenAlex's 400 for a page size out of range: "per-page parameter must be between 1 and 100"
+# (either spelling of the parameter); the upper bound, when the message names one, is used.
+_PAGE_SIZE_PARAM = re.compile(r"\bper[-_ ]?page\b", re.I)
+_PAGE_SIZE_MAX = re.compile(
+    r"between\s+\d+\s+and\s+(\d+)|(?:at most|maximum(?: of| is)?|<=|≤)\s*(\d+)", re.I
+)
+
+
+def smaller_page_size(error: FetchError, requested: int) -> int | None:
+    """The page size to ask for after ``error``, if it is OpenAlex refusing ``requested``
+    as a page size (HTTP 400 naming the page-size parameter): the maximum the message names,
+    else half of ``requested``; None for any other error, or when it cannot get smaller."""
+    message = str(error)
+    if error.status != 400 or not _PAGE_SIZE_PARAM.search(message):
+        return None
+    bound = _PAGE_SIZE_MAX.search(message)
+    named = int(bound.group(1) or bound.group(2)) if bound else None
+    smaller = named if named is not None and 0 < named < requested else requested // 2
+    return smaller if 0 < smaller < requested else None
 
 
 def credit_pace(headers: Mapping[str, str], *, low: int) -> tuple[int, float] | None:
@@ -226,12 +267,17 @@ def _where(url: str) -> str:
 
 def _read(body: bytes, url: str) -> dict[str, object]:
     """The JSON object of a response; ParseError for non-JSON bodies and API errors."""
-    data = expect_object(load_json(body, _where(url)), _where(url))
+    return _read_body(body, url)[0]
+
+
+def _read_body(body: bytes, url: str) -> tuple[dict[str, object], JsonBody]:
+    read = read_json(body, _where(url))
+    data = expect_object(read.data, _where(url))
     # OpenAlex errors: {"error": "Invalid query parameters error.", "message": "…"}
     if "error" in data and "results" not in data and "id" not in data:
         message = " ".join(str(data.get(k)) for k in ("error", "message") if data.get(k))
         raise ParseError(f"{_where(url)}: OpenAlex error: {message or 'unspecified'}")
-    return data
+    return data, read
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,13 +313,16 @@ def _not_a_listing(data: Mapping[str, object], url: str) -> str:
     return f"{_where(url)}: not a works listing: no 'results' (keys: {', '.join(sorted(data))})"
 
 
-def parse_works(body: bytes, *, url: str = "") -> ParseResult:
+def parse_works(
+    body: bytes, *, url: str = "", max_record_bytes: int = MAX_RECORD_BYTES
+) -> ParseResult:
     """The records of a ``/works`` listing or of one ``/works/W…`` answer.
 
-    A work that cannot be read is Skipped with the reason; the rest of the page is kept.
+    A work that cannot be read (a wrong type, bytes that are not UTF-8, a number too long,
+    over ``max_record_bytes``) is Skipped with the reason; the rest of the page is kept.
     ParseError for a body that is not JSON, an OpenAlex error, or not works at all.
     """
-    data = _read(body, url)
+    data, read = _read_body(body, url)
     if "results" in data:
         try:
             works = json_list(data["results"], "results")
@@ -291,6 +340,8 @@ def parse_works(body: bytes, *, url: str = "") -> ParseResult:
         ),
         lambda work: _work_id(work.get("id")) if isinstance(work, dict) else None,
         skip=UnexpectedValue,
+        screen=read.screen(max_record_bytes),
+        max_record_bytes=max_record_bytes,
     )
 
 

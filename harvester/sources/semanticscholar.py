@@ -36,12 +36,14 @@ from harvester.normalize import (
 from harvester.query import Query
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    JsonBody,
     Page,
     ParseResult,
     Window,
     expect_object,
-    load_json,
     parse_items,
+    read_json,
 )
 from harvester.translate import to_semanticscholar
 
@@ -83,6 +85,7 @@ class SemanticScholarSource:
 
     name = "semanticscholar"
     rate_key = "semanticscholar"
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.semanticscholar.org/graph/v1"
     REQUIRES_KEY = False
     KEY_ENV = "S2_API_KEY"
@@ -120,7 +123,7 @@ class SemanticScholarSource:
 
     @staticmethod
     def parse(page: Page) -> ParseResult:
-        return parse_papers(page.body, url=page.url)
+        return parse_papers(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         dates = f"{window.start.date().isoformat()}:{window.end.date().isoformat()}"
@@ -150,6 +153,7 @@ class SemanticScholarSource:
                 token = None
             number += 1
             yield Page(
+                max_record_bytes=self.max_record_bytes,
                 source=self.name,
                 url=shown,
                 body=response.content,
@@ -171,14 +175,19 @@ def _where(url: str) -> str:
 
 
 def _read(body: bytes, url: str) -> object:
-    data: object = load_json(body, _where(url))
+    return _read_body(body, url).data
+
+
+def _read_body(body: bytes, url: str) -> JsonBody:
+    read = read_json(body, _where(url))
+    data: object = read.data
     if isinstance(data, dict) and "data" not in data and "paperId" not in data:
         # Errors: {"error": "Paper with id 0 not found"} (400, 404) and
         # {"message": "Too Many Requests. …", "code": "429"}.
         message = data.get("error") or data.get("message")
         if message:
             raise ParseError(f"{_where(url)}: Semantic Scholar error: {message}")
-    return data
+    return read
 
 
 def _bulk_meta(body: bytes, url: str) -> tuple[int | None, str | None]:
@@ -191,14 +200,17 @@ def _bulk_meta(body: bytes, url: str) -> tuple[int | None, str | None]:
         raise ParseError(f"{_where(url)}: {error}") from error
 
 
-def parse_papers(body: bytes, *, url: str = "") -> ParseResult:
+def parse_papers(
+    body: bytes, *, url: str = "", max_record_bytes: int = MAX_RECORD_BYTES
+) -> ParseResult:
     """The records of a search page (bulk or relevance), a batch array or one paper.
 
     An empty search (``{"total": 0, "offset": 0}``, no ``data``) has no records; a null in a
     batch (an id Semantic Scholar does not know) and an unreadable paper are Skipped.
     ParseError for a body that is not JSON, an API error, or no papers at all.
     """
-    data = _read(body, url)
+    read = _read_body(body, url)
+    data = read.data
     papers: list[tuple[str, object]]
     if isinstance(data, list):
         papers = [(f"[{i}]", paper) for i, paper in enumerate(data)]
@@ -212,7 +224,14 @@ def parse_papers(body: bytes, *, url: str = "") -> ParseResult:
         papers = []  # an empty search page carries no "data" at all
     else:
         raise ParseError(f"{_where(url)}: not a paper answer ({type(data).__name__})")
-    return parse_items(papers, _listed_paper, _listed_paper_id, skip=UnexpectedValue)
+    return parse_items(
+        papers,
+        _listed_paper,
+        _listed_paper_id,
+        skip=UnexpectedValue,
+        screen=read.screen(max_record_bytes),
+        max_record_bytes=max_record_bytes,
+    )
 
 
 def _listed_paper(_index: int, listed: tuple[str, object]) -> Record:

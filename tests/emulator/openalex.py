@@ -14,8 +14,11 @@ the whitespace is not). Listings are built from that corpus with the API's own p
   ``openalex``/``ids.openalex`` and ``doi`` are evaluated; ``*.search`` clauses are echoed
   but not evaluated (harvester matches the topic's query locally); any other field is the
   recorded 400 "is not a valid field" error;
-- ``per-page`` (or ``per_page``) is 1-200, else 400; ``max_per_page`` below 200 makes the
-  emulator accept less and say so in ``meta.per_page``, as a server under load might.
+- ``per_page`` (the current docs' spelling) or ``per-page`` (the older docs') is 1 to
+  ``per_page_limit``, else 400 with OpenAlex's body ("per-page parameter must be between 1 and
+  100"): the limit is 100 as the current docs ("Page through results") give it; 200 emulates
+  the older API. ``max_per_page`` below the limit makes the emulator accept less without an
+  error and say so in ``meta.per_page``, as a server under load might.
 
 Keys (documented guess): since 13 February 2026 OpenAlex requires ``api_key``; keyless
 callers get a budget of $0.01/day and then 429s. The emulator spends that budget at once
@@ -39,7 +42,8 @@ from typing import Any, ClassVar
 from tests.emulator.base import Reply, Request
 
 JSON = "application/json"
-MAX_PER_PAGE = 200  # OpenAlex: per-page between 1 and 200
+# OpenAlex, "Page through results": per_page 1-100 (older docs: per-page 1-200).
+PER_PAGE_LIMIT = 100
 # Filter clauses whose results are the recording's, since the emulator cannot evaluate them.
 RECORDED_FILTERS = {
     "cited_by:W3046863325|W3045921891": "works_filter_cited_by_cursor_start_38_results.json",
@@ -103,7 +107,8 @@ class OpenAlexRoutes:
         keyless_requests: int = 0,
         daily_credits: int = 100_000,
         list_cost: int = 1,
-        max_per_page: int = MAX_PER_PAGE,
+        per_page_limit: int = PER_PAGE_LIMIT,
+        max_per_page: int | None = None,
     ) -> None:
         self.fixtures_dir = fixtures_dir
         self.corpus = load_works(fixtures_dir)
@@ -112,6 +117,7 @@ class OpenAlexRoutes:
         self.daily_credits = daily_credits
         self.credits_left = daily_credits
         self.list_cost = list_cost
+        self.per_page_limit = per_page_limit
         self.max_per_page = max_per_page
         self._lock = threading.Lock()
 
@@ -161,10 +167,12 @@ class OpenAlexRoutes:
 
     def works(self, request: Request) -> Reply:
         params = request.params
-        size_text = params.get("per-page", params.get("per_page", "25"))
-        if not size_text.isdigit() or not 1 <= int(size_text) <= MAX_PER_PAGE:
-            return error(400, f"per-page is {size_text!r}; it must be between 1 and 200")
-        per_page = min(int(size_text), self.max_per_page)
+        spelling = "per_page" if "per_page" in params else "per-page"
+        size_text = params.get(spelling, "25")
+        if not size_text.isdigit() or not 1 <= int(size_text) <= self.per_page_limit:
+            message = f"{spelling} parameter must be between 1 and {self.per_page_limit}"
+            return error(400, message)
+        per_page = min(int(size_text), self.max_per_page or self.per_page_limit)
         selected = self._select(params.get("filter", ""))
         if isinstance(selected, Reply):
             return selected

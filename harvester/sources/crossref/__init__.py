@@ -16,7 +16,7 @@ import structlog
 
 from harvester.errors import FetchError
 from harvester.query import Query
-from harvester.sources.base import Page, ParseResult, Window
+from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
 from harvester.sources.crossref.records import WorksHeader, error_text, parse_works, read_header
 from harvester.translate import to_crossref
 
@@ -45,6 +45,7 @@ class CrossrefSource:
 
     name = "crossref"
     rate_key = "crossref"
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.crossref.org"
     # Crossref REST API etiquette (Dec 2025): anonymous ("public") 5 requests/s and one
     # at a time; with a mailto ("polite") 10 requests/s and 3 at a time. A source fetches
@@ -97,7 +98,7 @@ class CrossrefSource:
 
     @staticmethod
     def parse(page: Page) -> ParseResult:
-        return parse_works(page.body, url=page.url)
+        return parse_works(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         params: dict[str, str | int] = {
@@ -134,6 +135,7 @@ class CrossrefSource:
                 return
             number += 1
             yield Page(
+                max_record_bytes=self.max_record_bytes,
                 source=self.name,
                 url=url,
                 body=response.content,

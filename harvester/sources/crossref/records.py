@@ -12,8 +12,10 @@ Field names follow the Crossref REST API work schema
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from os.path import commonprefix
 from typing import Any
 
 from harvester.errors import ParseError
@@ -28,7 +30,14 @@ from harvester.normalize import (
     partial_date,
 )
 from harvester.records import Author, Identifiers, Record, join_sections
-from harvester.sources.base import ParseResult, expect_object, parse_items
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    JsonBody,
+    ParseResult,
+    expect_object,
+    parse_items,
+    read_json,
+)
 
 SOURCE = "crossref"
 # Crossref's own dates, most telling first: `published` is the earlier of print and online.
@@ -52,7 +61,7 @@ def error_text(body: bytes) -> str | None:
     """The message of a Crossref error body (JSON ``status: failed`` or plain text), or None."""
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, too deep, a number too long
         text = collapse_whitespace(body[:200].decode("utf-8", "replace"))
         return text if text and not body.lstrip().startswith((b"{", b"[")) else None
     if not isinstance(data, Mapping) or data.get("status") == "ok":
@@ -83,10 +92,13 @@ def read_header(body: bytes, *, url: str = "") -> WorksHeader:
     )
 
 
-def parse_works(body: bytes, *, url: str = "") -> ParseResult:
+def parse_works(
+    body: bytes, *, url: str = "", max_record_bytes: int = MAX_RECORD_BYTES
+) -> ParseResult:
     """Records of a work-list (or of one work). Raises ParseError for error bodies and
-    malformed JSON; an item that cannot be read becomes a Skipped."""
-    message = _message(body, url)
+    malformed JSON; an item that cannot be read (bytes that are not UTF-8, a number too long,
+    over ``max_record_bytes``, a wrong type) becomes a Skipped."""
+    message, read = _message_body(body, url)
     if "items" in message:
         items = message["items"]
         if not isinstance(items, list):
@@ -105,6 +117,8 @@ def parse_works(body: bytes, *, url: str = "") -> ParseResult:
         skip=_BadItem,
         unforeseen=(TypeError, ValueError, AttributeError),
         objects_only=True,
+        screen=read.screen(max_record_bytes),
+        max_record_bytes=max_record_bytes,
     )
 
 
@@ -113,20 +127,24 @@ def _where(url: str) -> str:
 
 
 def _message(body: bytes, url: str) -> Mapping[str, Any]:
+    return _message_body(body, url)[0]
+
+
+def _message_body(body: bytes, url: str) -> tuple[Mapping[str, Any], JsonBody]:
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        read = read_json(body, _where(url))
+    except ParseError as e:
         error = error_text(body)
         if error:  # 404 "Resource not found." is plain text
             raise ParseError(f"{_where(url)}: Crossref answered {error!r}, not JSON") from e
-        raise ParseError(f"{_where(url)}: malformed or truncated JSON: {e}") from e
-    data = expect_object(data, _where(url))
+        raise
+    data = expect_object(read.data, _where(url))
     if data.get("status") != "ok":
         raise ParseError(f"{_where(url)}: Crossref error: {error_text(body)}")
     message = data.get("message")
     if not isinstance(message, Mapping):
         raise ParseError(f"{_where(url)}: message is a {type(message).__name__}")
-    return message
+    return message, read
 
 
 def _doi_of(item: Any) -> str | None:
@@ -174,8 +192,53 @@ def _title(item: Mapping[str, Any]) -> str | None:
     title = _first(item, "title")
     subtitle = _first(item, "subtitle")
     if title and subtitle and subtitle.lower() not in title.lower():
+        if is_running_head(title, subtitle):
+            return title
         return f"{title}: {subtitle}"
     return title or subtitle
+
+
+_WORDS = re.compile(r"[^\W_]+")
+_MINOR_WORDS = frozenset(
+    {"a", "an", "and", "as", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to",
+     "vs", "with", "without"}
+)  # fmt: skip
+# How a subtitle that is part of the title begins after a question ("Does it work? A
+# randomized trial", "…? Results of …"): anything else after a "?" is a running head.
+_SUBTITLE_OPENINGS = frozenset(
+    {"a", "an", "the", "analysis", "assessment", "case", "cohort", "comparison", "evaluation",
+     "evidence", "experience", "experiences", "findings", "from", "insights", "lessons",
+     "perspectives", "protocol", "report", "results", "review", "study", "survey", "trial"}
+)  # fmt: skip
+
+
+def is_running_head(title: str, subtitle: str) -> bool:
+    """Whether Crossref's ``subtitle`` is the journal's running head, not part of the title.
+
+    Some publishers (Wiley) deposit the short running head as the subtitle: "Do doctors cause
+    or prevent cerebral edema in children with diabetic ketoacidosis?" + "Cerebral edema in
+    DKA". It is one when it only abbreviates the title (each of its words is a word of the
+    title, a short word, or an acronym of title words), or when it follows a question and
+    does not open like a subtitle ("A randomized trial", "Results of …").
+    """
+    words = _WORDS.findall(subtitle)
+    if not words:
+        return False
+    title_words = [w.lower() for w in _WORDS.findall(title)]
+    initials = {w[0] for w in title_words}
+
+    def abbreviates(word: str) -> bool:
+        lower = word.lower()
+        if lower in _MINOR_WORDS or lower in title_words:
+            return True
+        if len(lower) >= 5 and any(len(commonprefix((lower, t))) >= 5 for t in title_words):
+            return True  # the same stem: "diabetes" for "diabetic", "children" for "child"
+        # an acronym (DKA, ICU) whose first letter starts a title word
+        return word.isupper() and 2 <= len(word) <= 6 and lower[0] in initials
+
+    if len(words) < len(title_words) and all(abbreviates(w) for w in words):
+        return True
+    return title.rstrip().endswith("?") and words[0].lower() not in _SUBTITLE_OPENINGS
 
 
 def _authors(item: Mapping[str, Any]) -> tuple[Author, ...]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from harvester.query import Query
-from harvester.sources.base import Page, ParseResult, Window
+from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
 from harvester.sources.europepmc.records import SearchHeader, parse_search, read_header
 from harvester.translate import to_europepmc
 
@@ -35,6 +35,7 @@ class EuropePMCSource:
 
     name = "europepmc"
     rate_key = "europepmc"
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest"
     # Europe PMC: at most 10 requests a second and 500 a minute; 500/60 (8.33/s) keeps both.
     RATE = 500 / 60
@@ -74,7 +75,7 @@ class EuropePMCSource:
 
     @staticmethod
     def parse(page: Page) -> ParseResult:
-        return parse_search(page.body, url=page.url)
+        return parse_search(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     def search_query(self, term: str, window: Window) -> str:
         """``term`` restricted to records first indexed within the window (days, inclusive)."""
@@ -106,6 +107,7 @@ class EuropePMCSource:
                 return  # the answer after the last page: nothing more to yield
             number += 1
             yield Page(
+                max_record_bytes=self.max_record_bytes,
                 source=self.name,
                 url=url,
                 body=response.content,

@@ -16,7 +16,7 @@ Dublin Core (``format=dc``) flattens journal, volume and pages into a citation s
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +39,17 @@ from harvester.normalize import (
     split_name,
 )
 from harvester.records import Author, Identifiers, Record, Section, join_sections
-from harvester.sources.base import ParseResult, expect_object, parse_items
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    JsonBody,
+    ParseResult,
+    Skipped,
+    cut_records,
+    expect_object,
+    is_utf8,
+    parse_items,
+    read_json,
+)
 
 SOURCE = "europepmc"
 ARTICLE_URL = "https://europepmc.org/article/{source}/{id}"
@@ -80,7 +90,7 @@ class SearchHeader:
 
 def read_header(body: bytes, *, url: str = "") -> SearchHeader:
     """hitCount, nextCursorMark and the number of results of a JSON search answer."""
-    data = _read_json(body, url)
+    data = _read_json(body, url).data
     results = _result_list(data, url)
     cursor = data.get("nextCursorMark")
     hits = data.get("hitCount")
@@ -91,17 +101,36 @@ def read_header(body: bytes, *, url: str = "") -> SearchHeader:
     )
 
 
-def parse_search(body: bytes, *, url: str = "") -> ParseResult:
+def parse_search(
+    body: bytes, *, url: str = "", max_record_bytes: int = MAX_RECORD_BYTES
+) -> ParseResult:
     """Records of one search answer (JSON or XML; resultType core or lite).
 
     Raises ParseError for a malformed or truncated body, an error answer, an idlist or a
-    Dublin Core answer. A result that cannot be read becomes a Skipped.
+    Dublin Core answer. A result that cannot be read (a wrong type, bytes that are not
+    UTF-8, a number too long, over ``max_record_bytes``) becomes a Skipped.
     """
     text = body.lstrip()
+    cut: tuple[Skipped, ...] = ()
+    screen = None
     if text.startswith(b"<"):
-        results, result_type = _xml_results(body, url)
+        if len(body) > max_record_bytes or not is_utf8(body):
+            body, cut = cut_records(
+                body,
+                _XML_RESULT,
+                _XML_RESULT_END,
+                _xml_source_id,
+                max_record_bytes=max_record_bytes,
+                check_bytes=True,
+            )
+        try:
+            results, result_type = _xml_results(body, url)
+        except RecursionError as error:  # elements nested deeper than Python's recursion
+            raise ParseError(f"{_where(url)}: XML nested too deeply to read") from error
     else:
-        data = _read_json(body, url)
+        read = _read_json(body, url)
+        data = read.data
+        screen = read.screen(max_record_bytes)
         results = _result_list(data, url)
         request = data.get("request")
         result_type = request.get("resultType") if isinstance(request, Mapping) else None
@@ -115,7 +144,7 @@ def parse_search(body: bytes, *, url: str = "") -> ParseResult:
     # The typed readers below name the field for every shape they expect; catching
     # TypeError, ValueError and AttributeError too keeps a shape nobody foresaw from costing
     # the rest of the page.
-    return parse_items(
+    parsed = parse_items(
         results,
         lambda _index, item: _record(item),
         _source_id,
@@ -123,7 +152,10 @@ def parse_search(body: bytes, *, url: str = "") -> ParseResult:
         unforeseen=(TypeError, ValueError, AttributeError),
         objects_only=True,
         noun="result",
+        screen=screen,
+        max_record_bytes=max_record_bytes,
     )
+    return ParseResult(records=parsed.records, skipped=cut + parsed.skipped) if cut else parsed
 
 
 # --- envelopes -------------------------------------------------------------------------------
@@ -133,13 +165,30 @@ def _where(url: str) -> str:
     return f"Europe PMC response {url}" if url else "Europe PMC response"
 
 
-def _read_json(body: bytes, url: str) -> dict[str, Any]:
+def _read_json(body: bytes, url: str) -> JsonBody:
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        read = read_json(body, _where(url), problem="not JSON")
+    except ParseError as e:
         snippet = " ".join(body[:120].decode("utf-8", "replace").split())
-        raise ParseError(f"{_where(url)}: not JSON ({e}): {snippet!r}") from e
-    return expect_object(data, _where(url))
+        raise ParseError(f"{e}: {snippet!r}") from e
+    expect_object(read.data, _where(url))
+    return read
+
+
+_XML_RESULT = re.compile(rb"<result[\s>]")
+_XML_RESULT_END = re.compile(rb"</result>")
+_XML_ID = re.compile(rb"<source>([A-Z]+)</source>|<id>([^<]{1,40})</id>")
+
+
+def _xml_source_id(record: bytes) -> str | None:
+    """``SOURCE:id`` of one XML result's bytes, as :func:`_source_id` gives it from JSON."""
+    found: dict[str, str] = {}
+    for match in _XML_ID.finditer(record):
+        key = "source" if match.group(1) else "id"
+        found.setdefault(key, (match.group(1) or match.group(2)).decode("utf-8", "replace"))
+    if "source" in found and "id" in found:
+        return f"{found['source']}:{found['id']}"
+    return None
 
 
 def _result_list(data: Mapping[str, Any], url: str) -> list[Any]:
@@ -289,15 +338,62 @@ def _authors(result: Mapping[str, Any]) -> tuple[Author, ...]:
 
 
 def _authors_from_string(text: str | None) -> tuple[Author, ...]:
-    # lite results: "Schoenfeld JD, Haas-Kogan DA, O'Neill AF." (Vancouver style).
+    # lite results: "Schoenfeld JD, Haas-Kogan DA, O'Neill AF." (Vancouver style, as MEDLINE
+    # writes it: the family name, then the initials run together), groups among them.
     if not text:
         return ()
     authors = []
     for name in text.rstrip(".").split(","):
-        family, given = split_name(name)
-        if family is not None and family.lower() not in ("et al", "et al."):
-            authors.append(Author(family=family, given=given))
+        author = vancouver_author(name)
+        if author is not None:
+            authors.append(author)
     return tuple(authors)
+
+
+# Words that make a name in an author string a group, not a person (MEDLINE's collective
+# names: "TUBA-WISP II consortium", "Genitourinary Oncology Committee of Chinese Anti-cancer
+# Association", "Editorial Office", "… Working Group …").
+_GROUP_WORDS = frozenset(
+    {
+        "academy", "alliance", "association", "board", "centre", "center", "collaboration",
+        "collaborative", "collaborators", "committee", "consortium", "council", "department",
+        "editorial", "federation", "foundation", "group", "initiative", "institute",
+        "investigators", "network", "office", "organisation", "organization", "panel",
+        "program", "programme", "project", "society", "study", "team", "trialists",
+        "university", "writing",
+    }
+)  # fmt: skip
+_WORD = re.compile(r"[^\W\d_]+")
+_GENERATIONS = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "2nd", "3rd"})
+
+
+def vancouver_author(name: str) -> Author | None:
+    """One name of a Vancouver-style author string: ``"de Miranda NFCC"`` -> family
+    ``de Miranda``, given ``NFCC``; ``"Rodríguez-Perea Á"``, ``"Şen Ş"`` alike (initials are
+    any upper-case letters, however many); a group (``"… consortium"``, ``"Editorial
+    Office"``) is a collective author; None for an empty name or "et al"."""
+    text = collapse_whitespace(name)
+    if text is None or text.lower().rstrip(".") == "et al":
+        return None
+    words = text.split()
+    while len(words) > 2 and words[-1].lower() in _GENERATIONS:
+        words.pop()  # "Smith JA Jr": Record has no field for the suffix
+    initials = words[-1].strip("-.")
+    person = len(words) >= 2 and bool(initials) and all(c.isupper() or c in "-." for c in initials)
+    # A one-word family name before initials is a person even if it is a group word
+    # ("Board A"); a group word anywhere else makes a group ("Writing Group BMJ").
+    if not (person and len(words) == 2) and any(
+        w.lower() in _GROUP_WORDS for w in _WORD.findall(text)
+    ):
+        return Author(collective=text)
+    if person:
+        return Author(family=" ".join(words[:-1]), given=initials)
+    if len(words) >= 4:  # four or more words without initials: a name of a body, not a person
+        return Author(collective=text)
+    family, given = split_name(text)
+    if family is None and given is None:
+        return None
+    return Author(family=family, given=given)
 
 
 def _dates(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from harvester.query import Query
-from harvester.sources.base import Page, ParseResult, Window
+from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
 from harvester.sources.pubmed.records import ESearchResult, parse_efetch, parse_esearch
 from harvester.translate import to_pubmed
 
@@ -35,6 +35,7 @@ class PubMedSource:
 
     name = "pubmed"
     rate_key = "pubmed"
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
     # NCBI: "no more than 3 requests per second" without an API key, 10 with one
     RATE_ANONYMOUS = 3.0
@@ -86,7 +87,7 @@ class PubMedSource:
 
     @staticmethod
     def parse(page: Page) -> ParseResult:
-        return parse_efetch(page.body, url=page.url)
+        return parse_efetch(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         first, last = window.start.date(), window.end.date()
@@ -118,6 +119,7 @@ class PubMedSource:
                 number += 1
                 more = retstart < available
                 yield Page(
+                    max_record_bytes=self.max_record_bytes,
                     source=self.name,
                     url=self.fetcher.redact(response.url),
                     body=response.content,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,9 +33,18 @@ from harvester.normalize import (
     normalize_pmid,
     parse_medline_date,
     partial_date,
+    subscript,
+    superscript,
 )
 from harvester.records import Author, Identifiers, OtherAbstract, Record, Section, join_sections
-from harvester.sources.base import ParseResult, Skipped
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    ParseResult,
+    Skipped,
+    cut_records,
+    is_utf8,
+    read_json,
+)
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
     from lxml.etree import _Element
@@ -73,17 +81,52 @@ class _BadArticle(ValueError):
 _TOP_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation", "ERROR")
 
 
-def parse_efetch(body: bytes, *, url: str = "") -> ParseResult:
+def parse_efetch(
+    body: bytes, *, url: str = "", max_record_bytes: int = MAX_RECORD_BYTES
+) -> ParseResult:
     """Records of an efetch ``PubmedArticleSet`` (``PubmedArticle`` and ``PubmedBookArticle``).
 
     Raises ParseError for a malformed or truncated body and for NCBI error bodies (a fault
     that lies only inside an article's reference list, which is never read, may go unnoticed
     on a plain page). An article that cannot be read, or a ``DeleteCitation`` entry, becomes a
-    Skipped.
+    Skipped; so does one over ``max_record_bytes`` and one holding bytes that are not UTF-8
+    (both cut out of the page before lxml reads it, see :func:`cut_records`).
     """
     _check_body(body, url)
-    result = _parse_in_pieces(body)
-    return result if result is not None else _parse_streaming(body, url)
+    result = _parse_in_pieces(body, max_record_bytes)
+    if result is not None:
+        return result
+    body, cut = cut_records(
+        body, _ARTICLE_START, _ARTICLE_END, _pmid_of_bytes, max_record_bytes=max_record_bytes
+    )
+    try:
+        result = _parse_streaming(body, url)
+    except ParseError:
+        # libxml2 refuses the whole page for one byte that is not UTF-8: the articles that
+        # hold one are cut out and the rest read. Looked for only once the page failed, so a
+        # clean page costs nothing more. A bad byte outside every article fails the page.
+        if is_utf8(body):
+            raise
+        clean, damaged = cut_records(
+            body, _ARTICLE_START, _ARTICLE_END, _pmid_of_bytes, check_bytes=True
+        )
+        if not damaged:
+            raise
+        result = parse_efetch(clean, url=url, max_record_bytes=max_record_bytes)
+        cut += damaged
+    if not cut:
+        return result
+    return ParseResult(records=result.records, skipped=cut + result.skipped)
+
+
+_ARTICLE_START = re.compile(rb"<Pubmed(?:Book)?Article>")
+_ARTICLE_END = re.compile(rb"</Pubmed(?:Book)?Article>")
+_PMID_BYTES = re.compile(rb"<PMID[^>]*>\s*(\d{1,9})\s*</PMID>")
+
+
+def _pmid_of_bytes(article: bytes) -> str | None:
+    found = _PMID_BYTES.search(article)
+    return _pmid_or_none(found.group(1).decode()) if found else None
 
 
 # --- efetch, the quick way: a plain page cut into pieces at article ends ----------------------
@@ -134,7 +177,7 @@ _PROLOG = re.compile(
 _PIECE_TAGS = frozenset({"PubmedArticle", "PubmedBookArticle", "DeleteCitation"})
 
 
-def _parse_in_pieces(body: bytes) -> ParseResult | None:
+def _parse_in_pieces(body: bytes, max_record_bytes: int = MAX_RECORD_BYTES) -> ParseResult | None:
     """The page's Records, read piece by piece; None when it is not a plain efetch page."""
     start = body.find(_ROOT_START)
     end = body.rfind(_ROOT_END)
@@ -151,7 +194,7 @@ def _parse_in_pieces(body: bytes) -> ParseResult | None:
     try:
         # The prolog must be well-formed too: the pattern lets through what libxml2 refuses.
         etree.fromstring(body[:start] + b"<PubmedArticleSet/>", parser)
-        for piece in _pieces(content):
+        for piece in _pieces(content, skipped, max_record_bytes):
             for element in etree.fromstring(piece, parser):
                 if element.tag not in _PIECE_TAGS:
                     return None  # an NCBI <ERROR>, a comment, an unknown element
@@ -161,13 +204,32 @@ def _parse_in_pieces(body: bytes) -> ParseResult | None:
     return ParseResult(records=tuple(records), skipped=tuple(skipped))
 
 
-def _pieces(content: bytes) -> Iterator[bytes]:
+def _pieces(
+    content: bytes,
+    skipped: list[Skipped] | None = None,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+) -> Iterator[bytes]:
     """``content`` cut after the first article end past every _SLICE bytes, each piece wrapped
-    in the root element, its articles' reference lists left out."""
+    in the root element, its articles' reference lists left out, and those over
+    ``max_record_bytes`` too (each added to ``skipped``)."""
     position = 0
     while position < len(content):
         cut = _piece_end(content, position + _SLICE)
-        yield b"".join((_ROOT_START, *_without_references(content, position, cut), _ROOT_END))
+        if cut - position <= max_record_bytes:
+            yield b"".join((_ROOT_START, *_without_references(content, position, cut), _ROOT_END))
+        else:
+            # Only a piece longer than the cap can hold an article longer than it (the piece
+            # ends at the first article end past _SLICE): its articles are measured.
+            kept, oversized = cut_records(
+                content[position:cut],
+                _ARTICLE_START,
+                _ARTICLE_END,
+                _pmid_of_bytes,
+                max_record_bytes=max_record_bytes,
+            )
+            if skipped is not None:
+                skipped.extend(oversized)
+            yield b"".join((_ROOT_START, *_without_references(kept, 0, len(kept)), _ROOT_END))
         position = cut
 
 
@@ -325,6 +387,9 @@ def _add(element: _Element, records: list[Record], skipped: list[Skipped]) -> No
             raise _BadArticle(f"unexpected element <{tag}>")
     except _BadArticle as error:
         skipped.append(Skipped(source_id=_pmid_or_none(_find_pmid(element)), reason=str(error)))
+    except RecursionError:  # markup nested deeper than Python's recursion (libxml2 allows 2,048)
+        pmid = _pmid_or_none(_find_pmid(element))
+        skipped.append(Skipped(source_id=pmid, reason="markup nested too deeply to read"))
 
 
 # Each container's children are read in one pass that keeps what find()/findtext()/iterfind()
@@ -538,14 +603,35 @@ def _text(element: _Element | None) -> str | None:
             return None
         # collapse_whitespace: split and join, inlined for short text (names, keywords)
         return (" ".join(text.split()) or None) if len(text) < 48 else _collapse_text(text)
-    if all(node.tag in _STYLES for node in element.iterdescendants()):
-        return _collapse_text("".join(element.itertext()))
+    scripts = False
+    for node in element.iterdescendants():
+        tag = node.tag
+        if tag not in _STYLES:
+            break
+        if tag == "sup" or tag == "sub":
+            scripts = True
+    else:  # styles only: the text as it is, super- and subscripts written as such
+        return _collapse_text(_scripted_text(element) if scripts else "".join(element.itertext()))
     # The content re-serialized (text escaped again) so that markup_to_text sees markup,
     # and a literal "<" in the text stays text.
     inner = html.escape(element.text or "", quote=False) + "".join(
         etree.tostring(child, encoding="unicode", with_tail=True) for child in element
     )
     return markup_to_text(inner)
+
+
+def _scripted_text(element: _Element) -> str:
+    """The text of an element holding only style elements, <sup> and <sub> written with
+    superscript and subscript characters as markup_to_text writes them ("m⁶A", "H₂S")."""
+    parts = [element.text or ""]
+    for child in element:
+        inner = _scripted_text(child)
+        if child.tag == "sup":
+            inner = superscript(inner)
+        elif child.tag == "sub":
+            inner = subscript(inner)
+        parts += (inner, child.tail or "")
+    return "".join(parts)
 
 
 def _ids(pmid: str, id_list: _Element | None, elocations: Iterable[_Element]) -> Identifiers:
@@ -827,6 +913,8 @@ def _esearch_json(data: dict[str, Any], url: str) -> ESearchResult:
 
     def listed(key: str) -> tuple[str, ...]:
         found = result.get(key) or {}
+        if not isinstance(found, dict):
+            raise ParseError(f"{_where(url)}: {key} is {type(found).__name__}, not an object")
         return tuple(
             f"{name}: {item}"
             for name, items in found.items()
@@ -849,7 +937,8 @@ def _esearch_json(data: dict[str, Any], url: str) -> ESearchResult:
 
 def _number(value: Any, name: str, url: str) -> int:
     text = str(value).strip() if value is not None else ""
-    if not text.isdigit():
+    # ASCII digits, and few enough for int() (a 5,000-digit count would raise ValueError).
+    if not (text.isascii() and text.isdigit() and len(text) <= 18):
         raise ParseError(f"{_where(url)}: <{name}> is {value!r}, not a number")
     return int(text)
 
@@ -900,10 +989,7 @@ def _raise_ncbi_error(text: str | None, url: str) -> None:
 
 
 def _read_json(body: bytes, url: str) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ParseError(f"{_where(url)}: malformed JSON: {error}") from error
+    data = read_json(body, _where(url), problem="malformed JSON").data
     if not isinstance(data, dict):
         raise ParseError(f"{_where(url)}: expected a JSON object, got {type(data).__name__}")
     # E-utilities JSON errors, e.g. {"error":"API rate limit exceeded", …}.
