@@ -270,7 +270,20 @@ def _tex_accented(char: str) -> str | None:
 def tex_escape(text: str) -> str:
     """Plain text as the value of a BibTeX field (see the comment above for what it targets)."""
     out: list[str] = []
+    script: tuple[str, list[str]] | None = None  # a run of super- or subscript characters
     for char in " ".join(unicodedata.normalize("NFC", text).split()):
+        kind = _script_kind(char)
+        if script is not None and kind != script[0]:
+            out.append(f"{{\\text{script[0]}script{{{''.join(script[1])}}}}}")
+            script = None
+        if kind is not None:
+            # ³He, Ca²⁺, H₂S (normalize.py writes markup scripts so): LaTeX's own commands,
+            # which every reader decodes to the plain characters
+            plain = unicodedata.normalize("NFKC", char)
+            if script is None:
+                script = (kind, [])
+            script[1].append(tex_escape(plain) if plain != char else plain)
+            continue
         if char.isascii() and char not in _TEX_SPECIALS:
             if char.isprintable():
                 out.append(char)
@@ -288,7 +301,15 @@ def tex_escape(text: str) -> str:
             out.append(" ")
         else:
             out.append(_tex_accented(char) or char)
+    if script is not None:
+        out.append(f"{{\\text{script[0]}script{{{''.join(script[1])}}}}}")
     return " ".join("".join(out).split())  # a dropped character may have left two spaces
+
+
+def _script_kind(char: str) -> str | None:
+    """"super" or "sub" for a Unicode super- or subscript character, else None."""
+    tag = unicodedata.decomposition(char).split(" ", 1)[0]
+    return {"<super>": "super", "<sub>": "sub"}.get(tag)
 
 
 def _tex_verbatim(value: str) -> str:

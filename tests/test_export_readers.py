@@ -220,7 +220,9 @@ def test_bibtex_reads_back_with_citation_js(corpus: list[StoredWork], tmp_path: 
     for work, item in zip(corpus, items, strict=True):
         r = work.record
         for name, value in (("title", r.title), ("abstract", r.abstract)):
-            read = meaning(math_as_text(item.get(name)))
+            # citation-js gives \textsuperscript{6} as CSL's rich text, "<sup>6</sup>"
+            text = re.sub(r"</?su[bp]>", "", item.get(name) or "")
+            read = meaning(math_as_text(text))
             assert read == meaning(math_as_text(value)), (work.id, name)
         dollars += (item.get("abstract") or "").count("$")
         assert item.get("DOI") == r.ids.doi and item.get("PMID") == r.ids.pmid

@@ -137,3 +137,14 @@ def test_bibtex_escapes_every_latex_special_and_keeps_names_whole() -> None:
     assert latex_to_text(people[0].first_names[0]) == "Łukasz"
     assert latex_to_text(people[1].last_names[0]) == record.authors[1].collective
     assert latex_to_text(people[2].last_names[0]) == "Sanders, Jr"
+
+
+def test_bibtex_writes_unicode_scripts_as_latex_commands() -> None:
+    # normalize.py writes <sup>/<sub> markup as Unicode scripts (PubMed 29963580: "³He/¹²⁹Xe");
+    # 8-bit BibTeX and pdflatex without packages need LaTeX's own commands for them
+    from harvester.exporters import tex_escape
+
+    assert tex_escape("³He/¹²⁹Xe, Ca²⁺ and H₂S") == (
+        "{\\textsuperscript{3}}He/{\\textsuperscript{129}}Xe, "
+        "Ca{\\textsuperscript{2+}} and H{\\textsubscript{2}}S"
+    )

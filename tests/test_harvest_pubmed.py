@@ -252,10 +252,12 @@ def test_a_page_with_one_byte_that_is_not_utf8_is_stored_without_that_record(
     app = make_app()
     with capture_logs() as logs:
         result = app.harvest(app.settings.topics[0], "pubmed")
-    # "partial": the run is complete but for the record it could not read, and says so
-    assert (result.status, result.error) == ("partial", "1 record(s) could not be read")
-    assert result.counts.errors == 1
-    assert result.counts.records == 49
+    # "partial": the run is complete but for the record it could not read, which is counted
+    # as skipped and never holds the watermark (issue 11.2); the fault serves this one page
+    # for every efetch, so fewer come back than esearch announced
+    assert result.status == "partial" and result.complete
+    assert (result.counts.skipped, result.counts.errors, result.counts.records) == (1, 0, 49)
+    assert app.repo.watermark("nlp", "pubmed") == result.window.end
     skipped = [e for e in logs if e["event"] == "record skipped"]
     assert len(skipped) == 1 and "not UTF-8" in skipped[0]["reason"]
     assert app.repo.count("works") == result.counts.new_works > 0
