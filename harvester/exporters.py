@@ -307,7 +307,7 @@ def tex_escape(text: str) -> str:
 
 
 def _script_kind(char: str) -> str | None:
-    """"super" or "sub" for a Unicode super- or subscript character, else None."""
+    """Whether a character is a Unicode superscript ("super"), subscript ("sub"), or neither."""
     tag = unicodedata.decomposition(char).split(" ", 1)[0]
     return {"<super>": "super", "<sub>": "sub"}.get(tag)
 
