@@ -70,6 +70,12 @@ DISTINCTIVE_TITLE = 25
 # this many words in the other record: "How did it ... Upwork's CEO on how an introverted …".
 MIN_HEADED_TITLE_WORDS = 6
 MAX_HEADING_WORDS = 5
+# One paper's versions in two venues (see _venue_version): the title similarity, the share of
+# the shorter author list found in the other, and the years that may lie between them (a
+# conference paper, its report and its journal version).
+VERSION_TITLE = 0.95
+MIN_VERSION_AUTHORS = 0.75
+MAX_VERSION_YEARS = 3
 # Blocks larger than this are compared within a sliding window over the block sorted by title,
 # so one very common key ("ay:wang:2020") cannot make the cost quadratic.
 MAX_BLOCK = 200
@@ -78,8 +84,18 @@ WINDOW = 30
 
 class Verdict(StrEnum):
     DUPLICATE = "duplicate"
-    VERSION = "version"  # a preprint and its journal article: linked, not merged
+    # Versions of one study, linked, not merged: a preprint and its journal article, or a
+    # paper's conference, journal and report versions (Decision.link says which).
+    VERSION = "version"
     DISTINCT = "distinct"
+
+
+class Link(StrEnum):
+    """What a VERSION link joins: a preprint and its article, or one paper published in two
+    venues (conference, journal, report, or a citation that could be either)."""
+
+    PREPRINT = "preprint"
+    VENUE = "venue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +108,8 @@ class Decision:
     # The pages differ and the pair matched anyway (one meeting abstract paged by two
     # databases): clustering must not veto the join on the pages either.
     repaged: bool = False
+    # For a VERSION: what the link joins (preprint and article, or two venues' versions).
+    link: Link | None = None
 
 
 def _distinct(reason: str) -> Decision:
@@ -113,7 +131,9 @@ def decide(a: Features, b: Features) -> Decision:
         (a.published_doi and a.published_doi == b.doi)
         or (b.published_doi and b.published_doi == a.doi)
     ):
-        return Decision(Verdict.VERSION, "the preprint names the article's DOI", 10.0)
+        return Decision(
+            Verdict.VERSION, "the preprint names the article's DOI", 10.0, link=Link.PREPRINT
+        )
     ids_b = dict(b.ids)
     shared: list[str] = []
     for scheme, value in a.ids:
@@ -121,7 +141,11 @@ def decide(a: Features, b: Features) -> Decision:
         if other is None:
             continue
         if other != value:
-            if not (version and scheme == "doi"):
+            if scheme == "doi" and not version:
+                # Never one record; a conference paper and its journal version each have a DOI.
+                found = _venue_version(a, b, title_similarity(a, b))
+                return found if found else _distinct("different doi")
+            if scheme != "doi":
                 return _distinct(f"different {scheme}")
         else:
             shared.append(scheme)
@@ -133,7 +157,51 @@ def decide(a: Features, b: Features) -> Decision:
     if ts < MIN_TITLE_SIMILARITY:
         found = _same_citation(a, b, ts) or _retitled_online_first(a, b)
         return found if found else _distinct("titles differ")
-    return _fuzzy(a, b, ts, version)
+    decision = _fuzzy(a, b, ts, version)
+    if decision.verdict is Verdict.DISTINCT:
+        return _venue_version(a, b, ts) or decision
+    return decision
+
+
+def _venue_version(a: Features, b: Features, ts: float) -> Decision | None:
+    """One paper's versions in two venues, linked, not merged: a conference paper and its
+    journal version or technical report (dblp_scholar: Chan et al., "Efficient filtering of XML
+    documents with XPath expressions", VLDB J. 2002 and ICDE's proceedings), or a citation
+    without year that could be either (Scholar's "Realm-based spatial data types: the ROSE
+    algebra", no year, against VLDB J. 1995). The merge policy (and the Cora and review labels)
+    keep such records apart; a reader still sees one study with its versions. Only under the
+    same long title, with the same numbers in it (two parts of a series differ in one), and the
+    same author list; and not two records of one venue that both have their year: one journal's
+    two pieces under one title (an erratum printed without its heading, a paper in two parts)
+    are not versions of each other."""
+    if a.preprint != b.preprint or ts < VERSION_TITLE or a.generic or b.generic:
+        return None
+    if not a.venue and not b.venue:
+        # Nothing to say where either was published: two registered trials of one sponsor.
+        return None
+    if min(len(a.compact), len(b.compact)) < DISTINCTIVE_TITLE:
+        return None
+    if _title_numbers(a.title) != _title_numbers(b.title):
+        return None
+    if first_author_agrees(a, b) is not True or author_overlap(a, b) < MIN_VERSION_AUTHORS:
+        return None
+    if (
+        a.year is not None and b.year is not None
+        and (abs(a.year - b.year) > MAX_VERSION_YEARS or venues_agree(a.venue, b.venue))
+    ):  # fmt: skip
+        return None
+    return Decision(
+        Verdict.VERSION, "one paper in two venues: same title and authors", 3.0 + ts,
+        link=Link.VENUE,
+    )  # fmt: skip
+
+
+_ROMAN = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "part"})
+
+
+def _title_numbers(title: str) -> tuple[str, ...]:
+    # "… Part I" and "… Part II", "… in 2001" and "… in 2002": different works one letter apart.
+    return tuple(t for t in title.split() if t.isdigit() or t in _ROMAN)
 
 
 def _same_citation(a: Features, b: Features, ts: float) -> Decision | None:
@@ -197,7 +265,9 @@ def _identified(a: Features, b: Features, scheme: str, ts: float, version: bool)
     if a.compact and b.compact and (ts < 0.7 or (pages_agree(a, b) is False and ts < 0.9)):
         return _distinct(f"same {scheme} but different titles or pages")
     if version:
-        return Decision(Verdict.VERSION, f"preprint and article share the {scheme}", 9.0)
+        return Decision(
+            Verdict.VERSION, f"preprint and article share the {scheme}", 9.0, link=Link.PREPRINT
+        )
     return Decision(Verdict.DUPLICATE, f"same {scheme}", 8.0 + ts)
 
 
@@ -278,7 +348,10 @@ def _fuzzy(a: Features, b: Features, ts: float, version: bool) -> Decision:
     if score < needed:
         return _distinct(f"too little evidence ({score:.1f} < {needed:.1f})")
     if version:
-        return Decision(Verdict.VERSION, "preprint and article with matching details", score)
+        return Decision(
+            Verdict.VERSION, "preprint and article with matching details", score,
+            link=Link.PREPRINT,
+        )  # fmt: skip
     if repaged:
         return Decision(
             Verdict.DUPLICATE, f"one meeting abstract, paged by two databases ({score:.1f})", score,

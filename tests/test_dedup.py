@@ -8,13 +8,22 @@ supplement DOI), it is derived from a real row and the comment says what was cha
 from __future__ import annotations
 
 import csv
+import gzip
+import re
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-from harvester.dedup import Verdict, candidate_pairs, cluster, merge_records, same_work
-from harvester.dedup_io import record_from_fields
+from harvester.dedup import (
+    Link,
+    Verdict,
+    candidate_pairs,
+    cluster,
+    merge_records,
+    same_work,
+)
+from harvester.dedup_io import parse_authors, record_from_fields
 from harvester.matchkeys import blocking_keys, features, normalize_title
 from harvester.normalize import month_of_name
 from harvester.records import Author, Identifiers, Record
@@ -103,23 +112,25 @@ def test_erratum_is_not_merged_into_its_article() -> None:
     assert same_work(notice, article).verdict is Verdict.DISTINCT
 
 
-def test_conference_paper_and_later_journal_article_stay_apart() -> None:
+def test_conference_paper_and_later_journal_article_are_linked_versions_not_merged() -> None:
     # colrev_special_cases (README: "a 2011 conference paper and its 2014 journal version"):
     # id_0000009 Standing, Craig …, 2011, 10.1109/DASC.2011.166, "Making the Most of Virtual
     # Expertise in Telemedicine and Telehealth Environments", Symposium on Dependable …
     # id_0000010 Standing, Craig …, 2014, 10.1080/10919392.2014.896714, same title, a journal.
     a = rec("colrev_special_cases", "id_0000009")
     b = rec("colrev_special_cases", "id_0000010")
-    assert same_work(a, b).verdict is Verdict.DISTINCT
-    # Without DOIs the years (2011 vs 2014) still keep them apart.
-    assert (
-        same_work(a.with_changes(ids=Identifiers()), b.with_changes(ids=Identifiers())).verdict
-        is Verdict.DISTINCT
-    )
+    decision = same_work(a, b)
+    assert decision.verdict is Verdict.VERSION and decision.link is Link.VENUE
+    # Without DOIs the years (2011 vs 2014) still keep them from being merged.
+    bare = same_work(a.with_changes(ids=Identifiers()), b.with_changes(ids=Identifiers()))
+    assert bare.verdict is Verdict.VERSION and bare.link is Link.VENUE
     # id_0000012 (AMCIS 2003) and id_0000007 (the 2004 journal article, no DOI there).
     amcis = rec("colrev_special_cases", "id_0000012")
     journal = rec("colrev_special_cases", "id_0000007")
-    assert same_work(amcis, journal).verdict is Verdict.DISTINCT
+    assert same_work(amcis, journal).verdict is Verdict.VERSION
+    result = cluster([a, b, amcis, journal])
+    assert len(set(result.kept)) == 4  # linked, never merged
+    assert {(i, j) for i, j, _ in result.links} == {(0, 1), (2, 3)}
 
 
 def test_journal_article_with_and_without_doi_is_one_work() -> None:
@@ -269,7 +280,7 @@ def test_year_apart_with_same_long_title_and_authors_is_one_work() -> None:
     # HICSS.2018.437), labelled as two works: the venues differ, so the year counts against.
     c = rec("colrev_digital_work", "id_2006688")
     d = rec("colrev_digital_work", "id_2006689")
-    assert same_work(c, d).verdict is Verdict.DISTINCT
+    assert same_work(c, d).verdict is Verdict.VERSION  # two conferences' versions: linked
 
 
 def test_missing_year_needs_a_distinctive_title_and_venues() -> None:
@@ -279,7 +290,8 @@ def test_missing_year_needs_a_distinctive_title_and_venues() -> None:
     a = rec("colrev_digital_work", "id_1006650")
     no_year = a.with_changes(year=None, pages=None, authors=a.authors[:1])
     assert same_work(a, no_year).verdict is Verdict.DUPLICATE
-    assert same_work(a, no_year.with_changes(venue=None)).verdict is Verdict.DISTINCT
+    # It may be either of the paper's versions: linked, not merged.
+    assert same_work(a, no_year.with_changes(venue=None)).verdict is Verdict.VERSION
 
 
 def test_erratum_titled_with_its_articles_citation_is_a_notice() -> None:
@@ -305,8 +317,9 @@ def test_meeting_abstract_filed_under_its_journal_is_one_record() -> None:
     b = rec("sra_haematology", "id_0000123")
     assert same_work(a, b).verdict is Verdict.DUPLICATE
     # A journal and a different journal's meeting still differ (derived: venue replaced).
+    # (The same abstract given at another meeting is linked as a version, never merged.)
     other = b.with_changes(venue="Blood.Conference: 52nd Annual Meeting of the ASH")
-    assert same_work(a, other).verdict is Verdict.DISTINCT
+    assert same_work(a, other).verdict is Verdict.VERSION
 
 
 def test_fields_shifted_one_column_do_not_count_as_different_pages() -> None:
@@ -438,3 +451,94 @@ def test_month_names_are_read_only_from_a_whole_issue_field() -> None:
     assert month_of_name("5") is None and month_of_name("May-June") is None
     assert month_of_name(None) is None
     assert features(rec("colrev_digital_work", "id_2002950")).month == 5
+
+
+@cache
+def _scholar_lines() -> tuple[tuple[dict[str, str], dict[str, str], bool], ...]:
+    # dblp_scholar/pairs/structured_valid.txt.gz: "COL title VAL … COL authors VAL … COL venue
+    # VAL … COL year VAL …" per side, tab-separated, then the label.
+    path = DEDUP / "dblp_scholar" / "pairs" / "structured_valid.txt.gz"
+    if not path.exists():
+        pytest.skip(f"labelled dedup sets not found at {DEDUP}")
+
+    def fields(text: str) -> dict[str, str]:
+        parts = re.split(r"COL (\w+) VAL ?", text.strip())
+        values = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
+        return {
+            "title": values.get("title", ""),
+            "author": values.get("authors", ""),
+            "journal": values.get("venue", ""),
+            "year": values.get("year", ""),
+        }
+
+    out = []
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            left, right, label = line.rstrip("\n").split("\t")
+            out.append((fields(left), fields(right), label.strip() == "1"))
+    return tuple(out)
+
+
+def scholar(dblp_title: str, scholar_start: str) -> tuple[Record, Record]:
+    """The labelled DBLP and Scholar records of one line of structured_valid."""
+    for left, right, _ in _scholar_lines():
+        if left["title"] == dblp_title and right["title"].startswith(scholar_start):
+            return record_from_fields(left, source="l"), record_from_fields(right, source="r")
+    raise AssertionError(f"no line for {dblp_title!r}")
+
+
+def test_a_papers_journal_and_conference_versions_are_linked_not_merged() -> None:
+    # dblp_scholar structured_valid (labelled a match): DBLP "efficient filtering of xml
+    # documents with xpath expressions", c chan, p felber, m garofalakis, r rastogi, vldb j.
+    # 2002; Scholar "xtrie : efficient filtering of xml documents with xpath expressions", cy
+    # chan, p felber, m garofalakis, r rastogi, "proc . of 18th international conference on data
+    # engineering", no year: the ICDE 2002 paper and its VLDB Journal version.
+    journal, conference = scholar(
+        "efficient filtering of xml documents with xpath expressions", "xtrie"
+    )
+    decision = same_work(journal, conference)
+    assert decision.verdict is Verdict.VERSION and decision.link is Link.VENUE
+    result = cluster([journal, conference])
+    assert result.kept == (0, 1) and [(i, j) for i, j, _ in result.links] == [(0, 1)]
+    # With both years the same venue cannot hold two versions; nor can another author list.
+    dated = conference.with_changes(year=2002, venue=journal.venue, pages="1-10")
+    assert same_work(journal.with_changes(pages="20-30"), dated).verdict is Verdict.DISTINCT
+    others = conference.with_changes(authors=parse_authors("a smith and b jones and c wu"))
+    assert same_work(journal, others).verdict is Verdict.DISTINCT
+    # A report version of a paper too (Scholar "supporting incremental join queries on ranked
+    # inputs", no venue, no year, against VLDB 2001): it could be either version, so linked.
+    vldb, bare = scholar("supporting incremental join queries on ranked inputs", "supporting")
+    assert same_work(vldb, bare).verdict is Verdict.VERSION
+
+
+def test_series_parts_and_sponsor_trials_are_not_versions() -> None:
+    # Derived from the Chan et al. pair above: "… part i" and "… part ii" are two works.
+    journal, conference = scholar(
+        "efficient filtering of xml documents with xpath expressions", "xtrie"
+    )
+    one = journal.with_changes(title=journal.title + " part i")
+    two = conference.with_changes(title=journal.title + " part ii")
+    assert same_work(one, two).verdict is Verdict.DISTINCT
+    # sra_haematology id_0000234..id_0000237: four registered trials of one sponsor
+    # ("Pharmaceuticals, Inc", 2011, no venue), "Open Label Controlled Trial of Eculizumab in
+    # Adult/Adolescent Patients With Plasma Therapy-Sensitive/-Resistant aHUS": never versions.
+    trials = [rec("sra_haematology", f"id_00002{n}") for n in (34, 35, 36, 37)]
+    for i, a in enumerate(trials):
+        for b in trials[i + 1 :]:
+            assert same_work(a, b).verdict is not Verdict.VERSION
+
+
+def test_meeting_abstract_and_its_later_article_are_neither_merged_nor_linked() -> None:
+    # sra_haematology id_0000128 (Koehl et al., Pediatric Nephrology 25(9) 1875, the meeting
+    # abstract) and id_0000129 (25(12) 2539-2542, the article), same title and authors; and
+    # id_0000220 / id_0000221 (Biran et al., 22(9) 1514 and 22(12) 2129-2132). The labels join
+    # them; the policy keeps an abstract apart from its article, and one journal's two pieces
+    # are not versions in two venues.
+    for x, y in (("id_0000128", "id_0000129"), ("id_0000220", "id_0000221")):
+        assert same_work(rec("sra_haematology", x), rec("sra_haematology", y)).verdict is (
+            Verdict.DISTINCT
+        )
+    # An erratum printed without its heading, in the same journal and year (id_0000052, Am J
+    # Transplant 9(5) 1223-1229, and id_0000807, 9(9) 2205): not a version either.
+    erratum = same_work(rec("sra_haematology", "id_0000052"), rec("sra_haematology", "id_0000807"))
+    assert erratum.verdict is Verdict.DISTINCT
