@@ -213,7 +213,9 @@ def _same_citation(a: Features, b: Features, ts: float) -> Decision | None:
     enough to be one article (a supplement's range, "499-711", is carried by all its abstracts).
     The first author may differ only when the titles are the same as well.
     """
-    if ts < MIN_CITATION_TITLE or a.preprint != b.preprint:
+    if a.preprint != b.preprint:
+        return None
+    if ts < MIN_CITATION_TITLE and not _translated_by_one(a, b):
         return None
     if not (a.page and a.last_page and a.page == b.page and a.last_page == b.last_page):
         return None
@@ -230,6 +232,16 @@ def _same_citation(a: Features, b: Features, ts: float) -> Decision | None:
         # ("ASCUS-LSIL Traige Study") and its writer by another ("Solomon, D") is no objection.
         return None
     return Decision(Verdict.DUPLICATE, "same journal, volume and page range", 6.0 + ts)
+
+
+def _translated_by_one(a: Features, b: Features) -> bool:
+    """One record gives its title as a translation ("[Observation on therapeutic effect of
+    acupuncture …]. [Chinese]") and the other in another wording (the original language, or
+    another English rendering), by the same author list in the same order: the citation, which
+    _same_citation checks in full, then names the work whatever the titles say."""
+    if a.translated == b.translated or len(a.families) != len(b.families):
+        return False
+    return len(a.families) >= 2 and all(map(same_family, a.families, b.families))
 
 
 def _retitled_online_first(a: Features, b: Features) -> Decision | None:

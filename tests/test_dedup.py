@@ -24,7 +24,7 @@ from harvester.dedup import (
     same_work,
 )
 from harvester.dedup_io import parse_authors, record_from_fields
-from harvester.matchkeys import blocking_keys, features, normalize_title
+from harvester.matchkeys import blocking_keys, features, normalize_title, page_span
 from harvester.normalize import month_of_name
 from harvester.records import Author, Identifiers, Record
 from tests.conftest import SHARED
@@ -542,3 +542,73 @@ def test_meeting_abstract_and_its_later_article_are_neither_merged_nor_linked() 
     # Transplant 9(5) 1223-1229, and id_0000807, 9(9) 2205): not a version either.
     erratum = same_work(rec("sra_haematology", "id_0000052"), rec("sra_haematology", "id_0000807"))
     assert erratum.verdict is Verdict.DISTINCT
+
+
+def test_page_ranges_in_parts_orders_and_date_forms_read_alike() -> None:
+    assert page_span("484-491 + 505") == page_span("505, 484-491") == ("484", "505")
+    assert page_span("532, 534-536, 538-540") == ("532", "540")
+    assert page_span("iii-iv, 1-113") == page_span("1-113, iii-iv") == ("1", "113")
+    assert page_span("e122, e119") == page_span("e119+e122") == ("e119", "122")
+    assert page_span("901-7; quiz 907") == ("901", "907")
+    assert page_span("01-Jun") == ("1", "6") and page_span("Jun-13") == ("6", "13")
+    assert page_span("CD008391") == ("cd008391", None)
+    # A book's front matter and page count, a page count, an open range: as before.
+    assert page_span("xiii, 351") == (None, None) and page_span("215 p") == (None, None)
+    assert page_span("284-+") == ("284", None) and page_span("E329-36") == ("e329", "336")
+
+
+def test_a_range_in_parts_written_in_another_order_is_one_work() -> None:
+    # sra_haematology id_0001228 (pages "484-491 + 505"); derived: the same record exported
+    # with the parts the other way round ("505, 484-491", as another database writes it).
+    a = rec("sra_haematology", "id_0001228")
+    assert same_work(a, a.with_changes(pages="505, 484-491")).verdict is Verdict.DUPLICATE
+    # Another article's range in that volume stays apart.
+    assert same_work(a, a.with_changes(pages="507-512")).verdict is Verdict.DISTINCT
+
+
+def test_a_range_a_spreadsheet_made_a_date_still_names_the_article() -> None:
+    # sra_stroke id_0000231 (Li, Cheng, Yu, Zhongguo Zhenjiu 2012 32(1) 3-7, "[Observation on
+    # therapeutic effect of acupuncture combined with medicine on mild cognition disorders in
+    # patients with post-stroke]"). Derived: another database's record of it, reworded, with
+    # its "3-7" turned into "03-Jul" by a spreadsheet: the whole range still names it.
+    a = rec("sra_stroke", "id_0000231")
+    reworded = a.with_changes(
+        title="Acupuncture combined with medicine for post-stroke mild cognitive disorder",
+        pages="03-Jul",
+    )
+    decision = same_work(a, reworded)
+    assert decision.verdict is Verdict.DUPLICATE
+    assert decision.reason == "same journal, volume and page range"
+    assert same_work(a, reworded.with_changes(pages="08-Dec")).verdict is Verdict.DISTINCT
+
+
+def test_bracketed_translated_title_against_another_wording_with_the_same_citation() -> None:
+    # sra_stroke id_0000232 "[Observation on therapeutic effect of acupuncture combined with
+    # medicine on mild cognition disorders in patients with post-stroke]. [Chinese]", Li W,
+    # Cheng YH, Yu XG, Zhongguo zhen jiu 32(1) 3-7, 2012. Derived: the original-language
+    # (pinyin) record of it, the titles 0.3 alike: the same author list and the whole citation
+    # name the work.
+    a = rec("sra_stroke", "id_0000232")
+    pinyin = a.with_changes(title="Zhen yao jie he zhi liao zhong feng hou qing du ren zhi zhang")
+    decision = same_work(a, pinyin)
+    assert decision.verdict is Verdict.DUPLICATE
+    # What must stay apart: another author list (a different paper on those pages cannot be,
+    # but a slip in one field can), another page range, another volume, or no translation.
+    others = pinyin.with_changes(authors=parse_authors("Wang, L and Zhang, H and Liu, Q"))
+    assert same_work(a, others).verdict is Verdict.DISTINCT
+    assert same_work(a, pinyin.with_changes(pages="8-12")).verdict is Verdict.DISTINCT
+    assert same_work(a, pinyin.with_changes(volume="33")).verdict is Verdict.DISTINCT
+    plain = a.with_changes(title="Observation on acupuncture for cognition disorders")
+    assert same_work(plain, pinyin).verdict is Verdict.DISTINCT
+
+
+def test_a_cochrane_number_is_the_review_s_identity() -> None:
+    # sra_stroke id_0000455 (Bowen et al., Cochrane Database Syst Rev 2011, CD007039) and
+    # id_0000454 (the same review exported without its number; one cluster): one work.
+    a = rec("sra_stroke", "id_0000455")
+    b = rec("sra_stroke", "id_0000454")
+    assert same_work(a, b).verdict is Verdict.DUPLICATE
+    # Two different reviews of one group: id_0001196 (Bowen et al. 2013, CD003586) is not it,
+    # and neither is a review under the same title with another number (derived: CD003586).
+    assert same_work(a, rec("sra_stroke", "id_0001196")).verdict is Verdict.DISTINCT
+    assert same_work(a, a.with_changes(pages="CD003586")).verdict is Verdict.DISTINCT
