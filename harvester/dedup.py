@@ -21,7 +21,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harvester.matchkeys import Features, features, is_preprint, keys_of, title_tokens
+from harvester.matchkeys import (
+    Features,
+    features,
+    is_preprint,
+    keys_of,
+    title_tokens,
+    venue_kind,
+    venue_tokens,
+)
 from harvester.records import Identifiers, Record
 from harvester.similarity import (
     author_overlap,
@@ -562,6 +570,41 @@ def cluster(records: Sequence[Record]) -> Clustering:
         for i in group:
             kept[i] = best
     return Clustering(kept=tuple(kept), links=tuple(links), compared=len(pairs))
+
+
+def version_heads(records: Sequence[Record], result: Clustering) -> tuple[int | None, ...]:
+    """For each record, the kept record of the main version of its study when its work is
+    linked as a version to another work (preprint and article, conference and journal paper),
+    else None. Linked works form one study (links chain: a report, its conference paper and
+    their journal version); its main version is a journal's record before a conference's or a
+    report's, a published one before a preprint, then the most complete, then the first."""
+    parent: dict[int, int] = {}
+
+    def root(k: int) -> int:
+        while parent.get(k, k) != k:
+            k = parent[k]
+        return k
+
+    for i, j, _ in result.links:
+        ri, rj = root(result.kept[i]), root(result.kept[j])
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    studies: dict[int, list[int]] = defaultdict(list)
+    for k in {k for i, j, _ in result.links for k in (result.kept[i], result.kept[j])}:
+        studies[root(k)].append(k)
+    head: dict[int, int] = {}
+    for works in studies.values():
+        if len(works) < 2:
+            continue
+        main = min(works, key=lambda k: _main_version_rank(records[k], k))
+        head.update(dict.fromkeys(works, main))
+    return tuple(head.get(k) for k in result.kept)
+
+
+def _main_version_rank(record: Record, index: int) -> tuple[bool, int, int, int]:
+    kind = venue_kind(venue_tokens(record.venue))
+    order = {"journal": 0, None: 1, "conference": 2, "report": 3}[kind]
+    return is_preprint(record), order, -_completeness(record), index
 
 
 def _completeness(record: Record) -> int:
