@@ -24,9 +24,16 @@ from harvester.dedup import (
     same_work,
 )
 from harvester.dedup_io import parse_authors, record_from_fields
-from harvester.matchkeys import blocking_keys, features, normalize_title, page_span
+from harvester.matchkeys import (
+    blocking_keys,
+    features,
+    normalize_title,
+    page_span,
+    venue_tokens,
+)
 from harvester.normalize import month_of_name
 from harvester.records import Author, Identifiers, Record
+from harvester.similarity import venues_agree
 from tests.conftest import SHARED
 
 DEDUP = SHARED / "dedup"
@@ -612,3 +619,29 @@ def test_a_cochrane_number_is_the_review_s_identity() -> None:
     # and neither is a review under the same title with another number (derived: CD003586).
     assert same_work(a, rec("sra_stroke", "id_0001196")).verdict is Verdict.DISTINCT
     assert same_work(a, a.with_changes(pages="CD003586")).verdict is Verdict.DISTINCT
+
+
+def test_journal_names_with_a_bracketed_translation_or_glued_syllables_agree() -> None:
+    # sra_stroke id_0000231 "Zhongguo Zhenjiu" and id_0000232 "Zhongguo zhen jiu [Chinese
+    # acupuncture & moxibustion]" (one cluster); the other shapes of the review sets agree too:
+    # "PLoS ONE [Electronic Resource]" (sra_cytology_screening), "Journal of the Formosan Medical
+    # Association = Taiwan yi zhi", "Xianggang yi xue za zhi [Hong Kong medical journal]".
+    a = features(rec("sra_stroke", "id_0000231"))
+    b = features(rec("sra_stroke", "id_0000232"))
+    assert venues_agree(a.venue, b.venue) is True
+    for x, y in (
+        ("PLoS ONE [Electronic Resource]", "PLoS One"),
+        ("Journal of the Formosan Medical Association = Taiwan yi zhi", "J Formos Med Assoc"),
+        ("Xianggang yi xue za zhi [Hong Kong medical journal]", "Hong Kong Med J"),
+    ):
+        assert venues_agree(venue_tokens(x), venue_tokens(y)) is True
+    # The glued name must end where a word of the other ends, and be long enough to name one.
+    assert venues_agree(venue_tokens("Zhongguo Zhenjiuxue"), b.venue) is False
+    assert (
+        venues_agree(venue_tokens("Stroke"), venue_tokens("Stroke Research")) is True
+    )  # as before
+    # So a reworded (translated) record of that article in the other database is one work.
+    reworded = rec("sra_stroke", "id_0000231").with_changes(
+        title="Acupuncture plus medicine for mild cognitive disorder after stroke"
+    )
+    assert same_work(reworded, rec("sra_stroke", "id_0000232")).verdict is Verdict.DUPLICATE
