@@ -78,6 +78,9 @@ DISTINCTIVE_TITLE = 25
 # this many words in the other record: "How did it ... Upwork's CEO on how an introverted …".
 MIN_HEADED_TITLE_WORDS = 6
 MAX_HEADING_WORDS = 5
+# A word of at least this many letters swapped for another in a bare record's title (see
+# _words_substituted) makes it another study: "adult" and "adolescent".
+MIN_SUBSTITUTED = 4
 # One paper's versions in two venues (see _venue_version): the title similarity, the share of
 # the shorter author list found in the other, and the years that may lie between them (a
 # conference paper, its report and its journal version).
@@ -165,6 +168,10 @@ def decide(a: Features, b: Features) -> Decision:
     if ts < MIN_TITLE_SIMILARITY:
         found = _same_citation(a, b, ts) or _retitled_online_first(a, b)
         return found if found else _distinct("titles differ")
+    if _bare(a) and _bare(b) and _words_substituted(a.title, b.title):
+        # Nothing but titles, authors and years to go on (trial registrations): a word swapped
+        # for another is another study, not a typo.
+        return _distinct("titles differ in a word")
     decision = _fuzzy(a, b, ts, version)
     if decision.verdict is Verdict.DISTINCT:
         return _venue_version(a, b, ts) or decision
@@ -240,6 +247,27 @@ def _same_citation(a: Features, b: Features, ts: float) -> Decision | None:
         # ("ASCUS-LSIL Traige Study") and its writer by another ("Solomon, D") is no objection.
         return None
     return Decision(Verdict.DUPLICATE, "same journal, volume and page range", 6.0 + ts)
+
+
+def _bare(f: Features) -> bool:
+    """A record with no venue, volume or pages: a trial registration, or a bare citation."""
+    return not f.venue and f.volume is None and f.page is None
+
+
+def _words_substituted(x: str, y: str) -> bool:
+    """Whether one title has a word the other lacks and the other a word in its place, neither
+    a misspelling of the other (sra_haematology id_0000235 and id_0000237, one sponsor's trials
+    "… Eculizumab in Adult Patients With Plasma Therapy-Resistant aHUS" and "… in Adolescent
+    Patients …")."""
+    only_x = set(x.split()) - set(y.split())
+    only_y = set(y.split()) - set(x.split())
+    if not only_x or not only_y:
+        return False
+    return any(
+        len(w) >= MIN_SUBSTITUTED and all(not same_family(w, v) for v in only_y) for w in only_x
+    ) and any(
+        len(v) >= MIN_SUBSTITUTED and all(not same_family(v, w) for w in only_x) for v in only_y
+    )
 
 
 def _translated_by_one(a: Features, b: Features) -> bool:
