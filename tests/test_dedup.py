@@ -652,3 +652,18 @@ def test_journal_names_with_a_bracketed_translation_or_glued_syllables_agree() -
         title="Acupuncture plus medicine for mild cognitive disorder after stroke"
     )
     assert same_work(reworded, rec("sra_stroke", "id_0000232")).verdict is Verdict.DUPLICATE
+
+
+def test_a_reply_is_neither_merged_with_nor_linked_to_what_it_answers() -> None:
+    # colrev_digital_work id_1001359 (Crowston, JAIS 2016 17(1) 29--33, 'Response to "Ideational
+    # Influence, Connectedness, and Venue Representation - Making an Assessment of Scholarly
+    # Capital"') and id_1001363 (Cuellar et al., the article answered, 1--28). Derived: both
+    # without their DOIs, and the reply credited to the article's authors, so only its being a
+    # reply keeps it apart.
+    reply = rec("colrev_digital_work", "id_1001359")
+    article = rec("colrev_digital_work", "id_1001363")
+    assert same_work(reply, article).verdict is Verdict.DISTINCT
+    bare_reply = reply.with_changes(ids=Identifiers(), authors=article.authors, pages=None)
+    bare_article = article.with_changes(ids=Identifiers(), pages=None)
+    decision = same_work(bare_reply, bare_article)
+    assert decision.verdict is Verdict.DISTINCT and "reply" in decision.reason
