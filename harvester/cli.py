@@ -632,7 +632,7 @@ def dedup(
         str | None, typer.Option("--format", help="csv, ris or jsonl (default: from the file)")
     ] = None,
 ) -> None:
-    """Deduplicate a reference file: the same records back, with a duplicate_id column."""
+    """Deduplicate a reference file: the same records back, with duplicate_id and version_of."""
     from harvester.dedup_io import dedup_file
 
     if format is not None and format not in ("csv", "ris", "jsonl"):
@@ -646,7 +646,7 @@ def dedup(
         _fail(str(e), 2)
     typer.echo(
         f"{input}: {summary.records} records, {summary.works} works, "
-        f"{summary.duplicates} duplicates removed, {summary.linked} preprint/article links",
+        f"{summary.duplicates} duplicates removed, {summary.linked} version links",
         err=True,
     )
 

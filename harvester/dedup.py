@@ -21,7 +21,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harvester.matchkeys import Features, features, is_preprint, keys_of, title_tokens
+from harvester.matchkeys import (
+    Features,
+    features,
+    is_preprint,
+    keys_of,
+    title_tokens,
+    venue_kind,
+    venue_tokens,
+)
 from harvester.records import Identifiers, Record
 from harvester.similarity import (
     author_overlap,
@@ -70,6 +78,15 @@ DISTINCTIVE_TITLE = 25
 # this many words in the other record: "How did it ... Upwork's CEO on how an introverted …".
 MIN_HEADED_TITLE_WORDS = 6
 MAX_HEADING_WORDS = 5
+# A word of at least this many letters swapped for another in a bare record's title (see
+# _words_substituted) makes it another study: "adult" and "adolescent".
+MIN_SUBSTITUTED = 4
+# One paper's versions in two venues (see _venue_version): the title similarity, the share of
+# the shorter author list found in the other, and the years that may lie between them (a
+# conference paper, its report and its journal version).
+VERSION_TITLE = 0.95
+MIN_VERSION_AUTHORS = 0.75
+MAX_VERSION_YEARS = 3
 # Blocks larger than this are compared within a sliding window over the block sorted by title,
 # so one very common key ("ay:wang:2020") cannot make the cost quadratic.
 MAX_BLOCK = 200
@@ -78,8 +95,18 @@ WINDOW = 30
 
 class Verdict(StrEnum):
     DUPLICATE = "duplicate"
-    VERSION = "version"  # a preprint and its journal article: linked, not merged
+    # Versions of one study, linked, not merged: a preprint and its journal article, or a
+    # paper's conference, journal and report versions (Decision.link says which).
+    VERSION = "version"
     DISTINCT = "distinct"
+
+
+class Link(StrEnum):
+    """What a VERSION link joins: a preprint and its article, or one paper published in two
+    venues (conference, journal, report, or a citation that could be either)."""
+
+    PREPRINT = "preprint"
+    VENUE = "venue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +119,8 @@ class Decision:
     # The pages differ and the pair matched anyway (one meeting abstract paged by two
     # databases): clustering must not veto the join on the pages either.
     repaged: bool = False
+    # For a VERSION: what the link joins (preprint and article, or two venues' versions).
+    link: Link | None = None
 
 
 def _distinct(reason: str) -> Decision:
@@ -113,7 +142,9 @@ def decide(a: Features, b: Features) -> Decision:
         (a.published_doi and a.published_doi == b.doi)
         or (b.published_doi and b.published_doi == a.doi)
     ):
-        return Decision(Verdict.VERSION, "the preprint names the article's DOI", 10.0)
+        return Decision(
+            Verdict.VERSION, "the preprint names the article's DOI", 10.0, link=Link.PREPRINT
+        )
     ids_b = dict(b.ids)
     shared: list[str] = []
     for scheme, value in a.ids:
@@ -121,7 +152,11 @@ def decide(a: Features, b: Features) -> Decision:
         if other is None:
             continue
         if other != value:
-            if not (version and scheme == "doi"):
+            if scheme == "doi" and not version:
+                # Never one record; a conference paper and its journal version each have a DOI.
+                found = _venue_version(a, b, title_similarity(a, b))
+                return found if found else _distinct("different doi")
+            if scheme != "doi":
                 return _distinct(f"different {scheme}")
         else:
             shared.append(scheme)
@@ -133,7 +168,55 @@ def decide(a: Features, b: Features) -> Decision:
     if ts < MIN_TITLE_SIMILARITY:
         found = _same_citation(a, b, ts) or _retitled_online_first(a, b)
         return found if found else _distinct("titles differ")
-    return _fuzzy(a, b, ts, version)
+    if _bare(a) and _bare(b) and _words_substituted(a.title, b.title):
+        # Nothing but titles, authors and years to go on (trial registrations): a word swapped
+        # for another is another study, not a typo.
+        return _distinct("titles differ in a word")
+    decision = _fuzzy(a, b, ts, version)
+    if decision.verdict is Verdict.DISTINCT:
+        return _venue_version(a, b, ts) or decision
+    return decision
+
+
+def _venue_version(a: Features, b: Features, ts: float) -> Decision | None:
+    """One paper's versions in two venues, linked, not merged: a conference paper and its
+    journal version or technical report (dblp_scholar: Chan et al., "Efficient filtering of XML
+    documents with XPath expressions", VLDB J. 2002 and ICDE's proceedings), or a citation
+    without year that could be either (Scholar's "Realm-based spatial data types: the ROSE
+    algebra", no year, against VLDB J. 1995). The merge policy (and the Cora and review labels)
+    keep such records apart; a reader still sees one study with its versions. Only under the
+    same long title, with the same numbers in it (two parts of a series differ in one), and the
+    same author list; and not two records of one venue that both have their year: one journal's
+    two pieces under one title (an erratum printed without its heading, a paper in two parts)
+    are not versions of each other."""
+    if a.preprint != b.preprint or ts < VERSION_TITLE or a.generic or b.generic:
+        return None
+    if not a.venue and not b.venue:
+        # Nothing to say where either was published: two registered trials of one sponsor.
+        return None
+    if min(len(a.compact), len(b.compact)) < DISTINCTIVE_TITLE:
+        return None
+    if _title_numbers(a.title) != _title_numbers(b.title):
+        return None
+    if first_author_agrees(a, b) is not True or author_overlap(a, b) < MIN_VERSION_AUTHORS:
+        return None
+    if (
+        a.year is not None and b.year is not None
+        and (abs(a.year - b.year) > MAX_VERSION_YEARS or venues_agree(a.venue, b.venue))
+    ):  # fmt: skip
+        return None
+    return Decision(
+        Verdict.VERSION, "one paper in two venues: same title and authors", 3.0 + ts,
+        link=Link.VENUE,
+    )  # fmt: skip
+
+
+_ROMAN = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "part"})
+
+
+def _title_numbers(title: str) -> tuple[str, ...]:
+    # "… Part I" and "… Part II", "… in 2001" and "… in 2002": different works one letter apart.
+    return tuple(t for t in title.split() if t.isdigit() or t in _ROMAN)
 
 
 def _same_citation(a: Features, b: Features, ts: float) -> Decision | None:
@@ -145,7 +228,9 @@ def _same_citation(a: Features, b: Features, ts: float) -> Decision | None:
     enough to be one article (a supplement's range, "499-711", is carried by all its abstracts).
     The first author may differ only when the titles are the same as well.
     """
-    if ts < MIN_CITATION_TITLE or a.preprint != b.preprint:
+    if a.preprint != b.preprint:
+        return None
+    if ts < MIN_CITATION_TITLE and not _translated_by_one(a, b):
         return None
     if not (a.page and a.last_page and a.page == b.page and a.last_page == b.last_page):
         return None
@@ -162,6 +247,37 @@ def _same_citation(a: Features, b: Features, ts: float) -> Decision | None:
         # ("ASCUS-LSIL Traige Study") and its writer by another ("Solomon, D") is no objection.
         return None
     return Decision(Verdict.DUPLICATE, "same journal, volume and page range", 6.0 + ts)
+
+
+def _bare(f: Features) -> bool:
+    """A record with no venue, volume or pages: a trial registration, or a bare citation."""
+    return not f.venue and f.volume is None and f.page is None
+
+
+def _words_substituted(x: str, y: str) -> bool:
+    """Whether one title has a word the other lacks and the other a word in its place, neither
+    a misspelling of the other (sra_haematology id_0000235 and id_0000237, one sponsor's trials
+    "… Eculizumab in Adult Patients With Plasma Therapy-Resistant aHUS" and "… in Adolescent
+    Patients …")."""
+    only_x = set(x.split()) - set(y.split())
+    only_y = set(y.split()) - set(x.split())
+    if not only_x or not only_y:
+        return False
+    return any(
+        len(w) >= MIN_SUBSTITUTED and all(not same_family(w, v) for v in only_y) for w in only_x
+    ) and any(
+        len(v) >= MIN_SUBSTITUTED and all(not same_family(v, w) for w in only_x) for v in only_y
+    )
+
+
+def _translated_by_one(a: Features, b: Features) -> bool:
+    """One record gives its title as a translation ("[Observation on therapeutic effect of
+    acupuncture …]. [Chinese]") and the other in another wording (the original language, or
+    another English rendering), by the same author list in the same order: the citation, which
+    _same_citation checks in full, then names the work whatever the titles say."""
+    if a.translated == b.translated or len(a.families) != len(b.families):
+        return False
+    return len(a.families) >= 2 and all(map(same_family, a.families, b.families))
 
 
 def _retitled_online_first(a: Features, b: Features) -> Decision | None:
@@ -197,7 +313,9 @@ def _identified(a: Features, b: Features, scheme: str, ts: float, version: bool)
     if a.compact and b.compact and (ts < 0.7 or (pages_agree(a, b) is False and ts < 0.9)):
         return _distinct(f"same {scheme} but different titles or pages")
     if version:
-        return Decision(Verdict.VERSION, f"preprint and article share the {scheme}", 9.0)
+        return Decision(
+            Verdict.VERSION, f"preprint and article share the {scheme}", 9.0, link=Link.PREPRINT
+        )
     return Decision(Verdict.DUPLICATE, f"same {scheme}", 8.0 + ts)
 
 
@@ -278,7 +396,10 @@ def _fuzzy(a: Features, b: Features, ts: float, version: bool) -> Decision:
     if score < needed:
         return _distinct(f"too little evidence ({score:.1f} < {needed:.1f})")
     if version:
-        return Decision(Verdict.VERSION, "preprint and article with matching details", score)
+        return Decision(
+            Verdict.VERSION, "preprint and article with matching details", score,
+            link=Link.PREPRINT,
+        )  # fmt: skip
     if repaged:
         return Decision(
             Verdict.DUPLICATE, f"one meeting abstract, paged by two databases ({score:.1f})", score,
@@ -477,6 +598,41 @@ def cluster(records: Sequence[Record]) -> Clustering:
         for i in group:
             kept[i] = best
     return Clustering(kept=tuple(kept), links=tuple(links), compared=len(pairs))
+
+
+def version_heads(records: Sequence[Record], result: Clustering) -> tuple[int | None, ...]:
+    """For each record, the kept record of the main version of its study when its work is
+    linked as a version to another work (preprint and article, conference and journal paper),
+    else None. Linked works form one study (links chain: a report, its conference paper and
+    their journal version); its main version is a journal's record before a conference's or a
+    report's, a published one before a preprint, then the most complete, then the first."""
+    parent: dict[int, int] = {}
+
+    def root(k: int) -> int:
+        while parent.get(k, k) != k:
+            k = parent[k]
+        return k
+
+    for i, j, _ in result.links:
+        ri, rj = root(result.kept[i]), root(result.kept[j])
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    studies: dict[int, list[int]] = defaultdict(list)
+    for k in {k for i, j, _ in result.links for k in (result.kept[i], result.kept[j])}:
+        studies[root(k)].append(k)
+    head: dict[int, int] = {}
+    for works in studies.values():
+        if len(works) < 2:
+            continue
+        main = min(works, key=lambda k: _main_version_rank(records[k], k))
+        head.update(dict.fromkeys(works, main))
+    return tuple(head.get(k) for k in result.kept)
+
+
+def _main_version_rank(record: Record, index: int) -> tuple[bool, int, int, int]:
+    kind = venue_kind(venue_tokens(record.venue))
+    order = {"journal": 0, None: 1, "conference": 2, "report": 3}[kind]
+    return is_preprint(record), order, -_completeness(record), index
 
 
 def _completeness(record: Record) -> int:

@@ -2,8 +2,12 @@
 with a ``duplicate_id`` (DESIGN.md "Dedup CSV").
 
 ``duplicate_id`` is the ``record_id`` of the record kept for the study (the most complete record
-of its duplicates); a record with no duplicate gets its own ``record_id``. Every input column,
-tag or key is written back unchanged, so a reviewer's own fields survive.
+of its duplicates); a record with no duplicate gets its own ``record_id``. ``version_of`` is the
+``duplicate_id`` of the main version of the study when the record's work is linked to another
+as a version of it (a preprint and its article; a paper's conference, journal and report
+versions, which are never merged), else empty; the main version's own records carry their own
+``duplicate_id`` there. Every input column, tag or key is written back unchanged, so a
+reviewer's own fields survive.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any, TextIO
 import rispy
 from rispy.writer import RisWriter
 
-from harvester.dedup import cluster
+from harvester.dedup import cluster, version_heads
 from harvester.errors import ParseError
 from harvester.matchkeys import year_of
 from harvester.normalize import collapse_whitespace, normalize_doi, split_name
@@ -33,7 +37,12 @@ FORMATS: tuple[str, ...] = ("csv", "ris", "jsonl")
 _SUFFIXES = {".csv": "csv", ".ris": "ris", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 # RIS has no tag for it; "DI" is unused by the RIS specification and read back by this module.
 RIS_DUPLICATE_TAG = "DI"
-_RIS_MAPPING = {**rispy.TAG_KEY_MAPPING, RIS_DUPLICATE_TAG: "duplicate_id"}
+RIS_VERSION_TAG = "VN"  # likewise unused by the specification and by rispy
+_RIS_MAPPING = {
+    **rispy.TAG_KEY_MAPPING, RIS_DUPLICATE_TAG: "duplicate_id", RIS_VERSION_TAG: "version_of"
+}  # fmt: skip
+# The columns (keys, tags) `harvester dedup` adds; an earlier run's are replaced, not kept.
+ADDED = ("duplicate_id", "version_of")
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +225,8 @@ def read_ris(text: str, name: str) -> list[Entry]:
         raise ParseError(f"{name}:1: no RIS reference found (each starts with 'TY  - ')")
     entries = []
     for n, ref in enumerate(refs, start=1):
-        ref.pop("duplicate_id", None)  # an earlier run's output read again
+        for added in ADDED:
+            ref.pop(added, None)  # an earlier run's output read again
         record_id = str(ref.get("id") or n)
         record = record_from_fields({**_ris_fields(ref), "record_id": record_id}, source="ris")
         entries.append(Entry(record_id, record, ref))
@@ -238,7 +248,8 @@ def read_jsonl(text: str, name: str) -> list[Entry]:
         except RecursionError:
             # json recurses once per nested array or object; a Record nests three levels
             raise ParseError(f"{name}:{line_no}: nesting too deep") from None
-        data.pop("duplicate_id", None)
+        for added in ADDED:
+            data.pop(added, None)
         record_id = str(data.get("record_id") or data.get("source_id") or line_no)
         entries.append(Entry(record_id, record, data))
     return entries
@@ -260,14 +271,24 @@ def detect_format(path: Path, text: str) -> str:
 
 
 def dedup_entries(entries: Sequence[Entry]) -> tuple[list[str], int, int]:
-    """``duplicate_id`` for each entry, the number of preprint links and of compared pairs."""
+    """``duplicate_id`` for each entry, the number of version links and of compared pairs."""
+    duplicate_ids, _, linked, compared = dedup_versions(entries)
+    return duplicate_ids, linked, compared
+
+
+def dedup_versions(entries: Sequence[Entry]) -> tuple[list[str], list[str], int, int]:
+    """``duplicate_id`` and ``version_of`` (empty for none) for each entry, the number of
+    version links and of compared pairs."""
     seen: dict[str, int] = {}
     for entry in entries:
         if entry.record_id in seen:
             raise ParseError(f"record_id {entry.record_id!r} appears twice")
         seen[entry.record_id] = 1
-    result = cluster([e.record for e in entries])
-    return [entries[k].record_id for k in result.kept], len(result.links), result.compared
+    records = [e.record for e in entries]
+    result = cluster(records)
+    heads = version_heads(records, result)
+    versions = ["" if h is None else entries[h].record_id for h in heads]
+    return [entries[k].record_id for k in result.kept], versions, len(result.links), result.compared
 
 
 def dedup_file(
@@ -299,16 +320,16 @@ def dedup_file(
     else:
         entries = read_ris(text, name) if fmt == "ris" else read_jsonl(text, name)
     try:
-        duplicate_ids, linked, compared = dedup_entries(entries)
+        duplicate_ids, versions, linked, compared = dedup_versions(entries)
     except ParseError as e:
         raise ParseError(f"{name}: {e}") from e
     writer: Callable[[TextIO], None]
     if fmt == "csv":
-        writer = lambda out: _write_csv(out, header, entries, duplicate_ids)  # noqa: E731
+        writer = lambda out: _write_csv(out, header, entries, duplicate_ids, versions)  # noqa: E731
     elif fmt == "ris":
-        writer = lambda out: _write_ris(out, entries, duplicate_ids)  # noqa: E731
+        writer = lambda out: _write_ris(out, entries, duplicate_ids, versions)  # noqa: E731
     else:
-        writer = lambda out: _write_jsonl(out, entries, duplicate_ids)  # noqa: E731
+        writer = lambda out: _write_jsonl(out, entries, duplicate_ids, versions)  # noqa: E731
     if output is None:
         writer(sys.stdout)
     elif isinstance(output, Path):
@@ -320,12 +341,14 @@ def dedup_file(
     return DedupSummary(fmt, len(entries), works, len(entries) - works, linked, compared)
 
 
-def _write_csv(out: TextIO, header: list[str], entries: Sequence[Entry], ids: list[str]) -> None:
+def _write_csv(
+    out: TextIO, header: list[str], entries: Sequence[Entry], ids: list[str], versions: list[str]
+) -> None:
     writer = csv.writer(out, lineterminator="\n")
-    kept_header = [h for h in header if h.strip().lower() != "duplicate_id"]
-    writer.writerow([*kept_header, "duplicate_id"])
-    for entry, dup in zip(entries, ids, strict=True):
-        writer.writerow([*(entry.raw.get(h, "") for h in kept_header), dup])
+    kept_header = [h for h in header if h.strip().lower() not in ADDED]
+    writer.writerow([*kept_header, *ADDED])
+    for entry, dup, version in zip(entries, ids, versions, strict=True):
+        writer.writerow([*(entry.raw.get(h, "") for h in kept_header), dup, version])
 
 
 class PlainRisWriter(RisWriter):  # type: ignore[misc]  # rispy ships no type hints
@@ -335,15 +358,21 @@ class PlainRisWriter(RisWriter):  # type: ignore[misc]  # rispy ships no type hi
         return ""  # rispy numbers references ("1.") by default; RIS readers do not expect it
 
 
-def _write_ris(out: TextIO, entries: Sequence[Entry], ids: list[str]) -> None:
-    refs = [{**e.raw, "duplicate_id": dup} for e, dup in zip(entries, ids, strict=True)]
-    for ref, entry in zip(refs, entries, strict=True):
+def _write_ris(out: TextIO, entries: Sequence[Entry], ids: list[str], versions: list[str]) -> None:
+    refs = []
+    for entry, dup, version in zip(entries, ids, versions, strict=True):
+        ref = {**entry.raw, "duplicate_id": dup}
+        if version:
+            ref["version_of"] = version  # a tag only where there is a version, as RIS omits
         ref.setdefault("id", entry.record_id)
+        refs.append(ref)
     out.write(rispy.dumps(refs, implementation=PlainRisWriter, mapping=_RIS_MAPPING))
 
 
-def _write_jsonl(out: TextIO, entries: Sequence[Entry], ids: list[str]) -> None:
-    for entry, dup in zip(entries, ids, strict=True):
-        data = {**entry.raw, "duplicate_id": dup}
+def _write_jsonl(
+    out: TextIO, entries: Sequence[Entry], ids: list[str], versions: list[str]
+) -> None:
+    for entry, dup, version in zip(entries, ids, versions, strict=True):
+        data = {**entry.raw, "duplicate_id": dup, "version_of": version or None}
         data.setdefault("record_id", entry.record_id)
         out.write(json.dumps(data, ensure_ascii=False) + "\n")

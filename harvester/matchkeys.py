@@ -241,6 +241,68 @@ def _expanded(first: str, last: str | None) -> str | None:
     return digits[: len(digits) - len(last)] + last
 
 
+# A Cochrane review's number in the pages column ("CD008391"): the review's identity, compared
+# like an article number (two reviews of one group differ in it).
+_COCHRANE = re.compile(r"^(?:pp?\.?\s*)?(cd\d{6})\b")
+# The parts of a range printed in pieces: "484-491 + 505", "532, 534-536, 538-540", "1-113,
+# iii-iv" (a roman-numeral front matter part), in any order ("505, 484-491").
+_PART_SEPARATOR = re.compile(r"\s*[,+;&]\s*|\s+and\s+")
+_ROMAN_PART = re.compile(r"^[ivxlc]+(?:\s*[-‐-―−]+\s*[ivxlc]+)?$")
+# A range a spreadsheet read as a date: "1-6" shown as "01-Jun", "6-13" as "Jun-13".
+_DAY_MONTH = re.compile(r"^(\d{1,2})-([a-z]{3,9})\.?$")
+_MONTH_DAY = re.compile(r"^([a-z]{3,9})-(\d{1,2})\.?$")
+
+
+def page_span(pages: str | None) -> tuple[str | None, str | None]:
+    """First and last page of a pages field, as :func:`features` compares them: the first page
+    as :func:`first_page` reads it and the last with MEDLINE's abbreviation expanded
+    (``"E329-36"`` -> ``("e329", "336")``); a range in several parts in any order spans its
+    lowest first and highest last page (``"505, 484-491"`` and ``"484-491 + 505"`` are both
+    ``("484", "505")``; a roman-numeral part is front matter and ignored); a range a spreadsheet
+    made a date is read back (``"01-Jun"`` -> ``("1", "6")``); a Cochrane number is kept whole
+    (``"CD008391"`` -> ``("cd008391", None)``)."""
+    if not pages:
+        return None, None
+    text = pages.strip().lower()
+    if cochrane := _COCHRANE.match(text):
+        return cochrane.group(1), None
+    if dated := _date_range(text):
+        return dated
+    parts = [p for p in _PART_SEPARATOR.split(text.rstrip(".")) if p]
+    if len(parts) > 1:
+        spans = [_one_span(p) for p in parts if not _ROMAN_PART.match(p)]
+        numbered = [(f, last) for f, last in spans if f is not None and f[-1:].isdigit()]
+        if len(numbered) > 1 or (numbered and numbered[0][1] is not None):
+            first = min(numbered, key=lambda s: int(_digits_of(s[0])))[0]
+            ends = [int(_digits_of(last or f)) for f, last in numbered]
+            top = max(ends)
+            return first, str(top) if top > int(_digits_of(first)) else None
+    return _one_span(text)
+
+
+def _one_span(text: str) -> tuple[str | None, str | None]:
+    page = first_page(text)
+    return page, (_expanded(page, last_page(text)) if page else None)
+
+
+def _digits_of(page: str) -> str:
+    return page.lstrip("abcdefghijklmnopqrstuvwxyz") or "0"
+
+
+def _date_range(text: str) -> tuple[str, str | None] | None:
+    for pattern, day_first in ((_DAY_MONTH, True), (_MONTH_DAY, False)):
+        match = pattern.match(text)
+        if not match:
+            continue
+        digits, name = match.groups() if day_first else match.groups()[::-1]
+        month = month_of_name(name)
+        if month is None:
+            return None
+        first, last = (int(digits), month) if day_first else (month, int(digits))
+        return str(first), (str(last) if last > first else None)
+    return None
+
+
 def number(value: str | None) -> str | None:
     """The digits of a volume or issue (``"Vol. 7"`` -> ``"7"``; ``"UNKNOWN"`` -> None)."""
     if not value:
@@ -306,6 +368,9 @@ class Features:
     published_doi: str | None
     # The month an issue field names instead of a number (``issue`` is then None).
     month: int | None
+    # The title is a translation (MEDLINE's "[Translated title]" or a language note): the
+    # original-language record of the work may word it quite differently.
+    translated: bool = False
 
 
 def identifiers(record: Record) -> tuple[tuple[str, str], ...]:
@@ -325,7 +390,7 @@ def features(record: Record) -> Features:
     """Compute once per record what :func:`harvester.dedup.decide` compares."""
     title, alt = split_title(record.title)
     venue = venue_tokens(record.venue)
-    page = first_page(record.pages)
+    page, last = page_span(record.pages)
     ids = identifiers(record)
     families = tuple(f for f in (family_key(a.family or a.collective) for a in record.authors) if f)
     return Features(
@@ -345,13 +410,27 @@ def features(record: Record) -> Features:
         issue=number(record.issue),
         page=page,
         # A last page without a readable first page is an export's mangled range ("Suppl-61").
-        last_page=_expanded(page, last_page(record.pages)) if page else None,
+        last_page=last,
         doi=dict(ids).get("doi"),
         ids=ids,
         preprint=is_preprint(record),
         published_doi=record.published_doi,
         month=month_of_name(record.issue),
+        translated=is_translated(record.title),
     )
+
+
+def is_translated(title: str | None) -> bool:
+    """Whether a title is given as a translation: all in brackets (``"[Observation on …]"``,
+    MEDLINE's form) or with a language note (``"… [Chinese]"``)."""
+    text = (title or "").strip().lower().rstrip(".")
+    note = _BRACKETED_NOTE.search(text)
+    return text.startswith("[") or bool(note and note.group(1) not in _NOT_LANGUAGES)
+
+
+# A language note in brackets at a title's end, and the other one-word notes exports append.
+_BRACKETED_NOTE = re.compile(r"\[(?:article in |in )?([a-z]+)(?: with [a-z ]+ abstract)?\]$")
+_NOT_LANGUAGES = frozenset({"review", "editorial", "letter", "comment", "abstract", "erratum"})
 
 
 def _name_words(author: Author) -> frozenset[str]:

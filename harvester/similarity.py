@@ -129,12 +129,34 @@ def venues_agree(a: tuple[str, ...], b: tuple[str, ...]) -> bool | None:
         return True
     if len(short) == 1 and len(short[0]) >= 3 and short[0] == "".join(t[0] for t in long_):
         return True  # "vldb" is "very large data bases"
+    if _glued_start(short, long_):
+        return True
     for x, y in ((a, b), (b, a)):
         if len(x[0]) >= 4 and len(y) >= 4 and x[0] == "".join(t[0] for t in y):
             # A conference's acronym leading its theme: "ICIS - Transforming Society with
             # Digital Innovation" is the "International Conference on Information Systems".
             return True
     return token_set_ratio(" ".join(a), " ".join(b)) >= 90
+
+
+# Letters (without spaces) a venue needs for its glued form to name the start of another.
+MIN_GLUED_VENUE = 8
+
+
+def _glued_start(short: tuple[str, ...], long_: tuple[str, ...]) -> bool:
+    # A transliterated name written with its syllables joined or apart ("Zhongguo Zhenjiu" and
+    # "Zhongguo zhen jiu [Chinese acupuncture & moxibustion]", sra_stroke id_0000231/232):
+    # the one, without spaces, is the other's start up to a word's end (the rest a bracketed
+    # translation or "= …" alternative title).
+    glued = "".join(short)
+    if len(glued) < MIN_GLUED_VENUE:
+        return False
+    end = 0
+    for token in long_:
+        end += len(token)
+        if end >= len(glued):
+            return end == len(glued) and "".join(long_)[:end] == glued
+    return False
 
 
 def printed_in(a: tuple[str, ...], b: tuple[str, ...]) -> bool:

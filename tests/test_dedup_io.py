@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import rispy
 
-from harvester.dedup_io import RIS_DUPLICATE_TAG, dedup_file, parse_authors
+from harvester.dedup_io import RIS_DUPLICATE_TAG, RIS_VERSION_TAG, dedup_file, parse_authors
 from harvester.errors import ParseError
 from tests.conftest import SHARED
 
@@ -37,10 +37,20 @@ def test_csv_out_keeps_every_column_and_adds_duplicate_id(special_csv: Path) -> 
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     with special_csv.open(encoding="utf-8", newline="") as f:
         original = list(csv.DictReader(f))
-    assert list(rows[0]) == [*original[0], "duplicate_id"]
-    assert [{k: v for k, v in r.items() if k != "duplicate_id"} for r in rows] == original
+    assert list(rows[0]) == [*original[0], "duplicate_id", "version_of"]
+    added = ("duplicate_id", "version_of")
+    assert [{k: v for k, v in r.items() if k not in added} for r in rows] == original
     assert _pairs({r["record_id"]: r["duplicate_id"] for r in rows}) == TRUE_PAIRS
     assert (summary.format, summary.records, summary.works, summary.duplicates) == ("csv", 12, 9, 3)
+    # The special cases' two conference papers and their later journal versions (README: "a
+    # 2011 conference paper and its 2014 journal version"; AMCIS 2003 id_0000012 and the 2004
+    # article id_0000007/id_0000011): linked to the journal version, never merged.
+    versions = {r["record_id"]: r["version_of"] for r in rows if r["version_of"]}
+    assert versions == {
+        "id_0000009": "id_0000010", "id_0000010": "id_0000010",
+        "id_0000012": "id_0000011", "id_0000007": "id_0000011", "id_0000011": "id_0000011",
+    }  # fmt: skip
+    assert summary.linked == 3  # 09-10, and 12 with both records of the 2004 article
 
 
 def test_csv_columns_any_case_any_order_missing_id(tmp_path: Path, special_csv: Path) -> None:
@@ -56,7 +66,9 @@ def test_csv_columns_any_case_any_order_missing_id(tmp_path: Path, special_csv: 
     target = tmp_path / "out.csv"
     dedup_file(path, target)
     out = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
-    assert list(out[0]) == ["record_id", "Title", "AUTHOR", "Year", "Reviewer note", "duplicate_id"]
+    assert list(out[0]) == [
+        "record_id", "Title", "AUTHOR", "Year", "Reviewer note", "duplicate_id", "version_of"
+    ]  # fmt: skip
     assert [r["duplicate_id"] for r in out] in (["1", "1", "3"], ["2", "2", "3"])
     assert {r["Reviewer note"] for r in out} == {"keep me"}
 
@@ -169,4 +181,51 @@ def test_input_that_is_not_utf8_names_byte_and_offset(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbfrecord_id,title\r\n1,M\xc3\xbcller\r\n")  # the same, UTF-8
     out = io.StringIO()
     assert dedup_file(path, out).records == 1
-    assert out.getvalue() == "record_id,title,duplicate_id\n1,Müller,1\n"
+    assert out.getvalue() == "record_id,title,duplicate_id,version_of\n1,Müller,1,\n"
+
+
+def test_version_of_in_ris_and_jsonl_and_read_back(tmp_path: Path, special_csv: Path) -> None:
+    # The special cases' id_0000009 (Symposium on Dependable …, 2011, 10.1109/DASC.2011.166) and
+    # id_0000010 (the 2014 journal version, 10.1080/10919392.2014.896714), and id_0000005 (no
+    # version): RIS out carries the version tag on the two versions only.
+    with special_csv.open(encoding="utf-8", newline="") as f:
+        rows = {r["record_id"]: r for r in csv.DictReader(f)}
+    refs = [
+        {
+            "type_of_reference": "CONF" if rows[i]["booktitle"] else "JOUR",
+            "id": i,
+            "authors": rows[i]["author"].split(" and "),
+            "title": rows[i]["title"],
+            "year": rows[i]["year"],
+            "doi": rows[i]["doi"],
+            "secondary_title": rows[i]["booktitle"] or rows[i]["journal"],
+        }
+        for i in ("id_0000009", "id_0000010", "id_0000005")
+    ]
+    path = tmp_path / "export.ris"
+    path.write_text(rispy.dumps(refs), encoding="utf-8")
+    out = io.StringIO()
+    summary = dedup_file(path, out)
+    assert summary.works == 3 and summary.linked == 1
+    back = rispy.loads(out.getvalue(), mapping={**rispy.TAG_KEY_MAPPING, RIS_VERSION_TAG: "ver"})
+    assert [r.get("ver") for r in back] == ["id_0000010", "id_0000010", None]
+    # An earlier run's output read again gives the same output (its tags are replaced).
+    again = tmp_path / "again.ris"
+    again.write_text(out.getvalue(), encoding="utf-8")
+    second = io.StringIO()
+    dedup_file(again, second)
+    assert second.getvalue() == out.getvalue()
+    # JSONL: the same two as Records; version_of is null where there is none.
+    lines = [
+        {"source": "crossref", "title": rows[i]["title"], "year": int(rows[i]["year"]),
+         "authors": [{"family": a.split(", ")[0]} for a in rows[i]["author"].split(" and ")],
+         "venue": rows[i]["booktitle"] or rows[i]["journal"], "record_id": i}
+        for i in ("id_0000009", "id_0000010", "id_0000005")
+    ]  # fmt: skip
+    jsonl = tmp_path / "records.jsonl"
+    jsonl.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = io.StringIO()
+    dedup_file(jsonl, out)
+    written = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [w["version_of"] for w in written] == ["id_0000010", "id_0000010", None]
+    assert [w["duplicate_id"] for w in written] == ["id_0000009", "id_0000010", "id_0000005"]
