@@ -333,3 +333,27 @@ def test_supplement_doi_does_not_merge_different_abstracts(
     repo.store_page(run, "t", [a])
     assert repo.store_page(run, "t", [b]).new_works == 1
     assert repo.count("works") == 2
+
+
+def test_a_retry_time_set_by_a_clock_far_ahead_is_due_once_the_clock_is_right(
+    repo: Repository, clock: FixedClock
+) -> None:
+    """Issue 18.9: a digest refused while the clock ran 30 days ahead was not due again for a
+    month after the clock was put right; and a Retry-After is not believed beyond a day."""
+    records = pubmed_records()[:2]
+    run = repo.begin_run("t", "pubmed", window(clock))
+    repo.store_page(run, "t", records)
+    digest = repo.create_digest("sub", "email", [("t", w.id) for w in repo.pending("sub", ["t"])])
+    assert digest is not None
+    right = clock.now
+    clock.now = right + timedelta(days=30)  # the clock jumps ahead, the send fails
+    repo.mark_attempt_failed(digest, "SMTP 451", lambda attempts: timedelta(minutes=1))
+    clock.now = right  # put right
+    assert repo.due_digests("sub", right) == [digest]
+    # a Slack Retry-After of a week waits a day at most
+    _, retry_at = repo.mark_attempt_failed(
+        digest, "HTTP 429", lambda a: timedelta(minutes=1), not_before=right + timedelta(days=7)
+    )
+    assert retry_at == right + timedelta(days=1)
+    assert repo.due_digests("sub", right + timedelta(hours=23)) == []
+    assert repo.due_digests("sub", right + timedelta(days=1)) == [digest]

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Engine,
     Select,
     func,
+    or_,
     select,
     update,
 )
@@ -49,6 +50,9 @@ log = structlog.get_logger(__name__)
 
 # Times a page is stored before a write conflict that keeps coming back fails its run.
 STORE_ATTEMPTS = 3
+# The longest a refused digest waits (a Slack Retry-After included): a longer wait is not
+# believed, and a stored retry time beyond it was set by a clock that ran ahead.
+MAX_RETRY_WAIT = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,7 +423,14 @@ class Repository:
             Digest.subscription == subscription, Digest.status == "pending"
         )
         if not ignore_backoff:
-            query = query.where(Digest.next_attempt_at <= now)
+            # a retry time further ahead than any wait harvester sets was set by a clock that
+            # ran ahead (issue 18.9): due now, not a month from now
+            query = query.where(
+                or_(
+                    Digest.next_attempt_at <= now,
+                    Digest.next_attempt_at > now + MAX_RETRY_WAIT,
+                )
+            )
         with self._session() as session:
             return list(session.execute(query.order_by(Digest.id)).scalars())
 
@@ -568,9 +579,11 @@ class Repository:
             digest.parts_sent = max(parts_sent, digest.parts_sent or 0)
             digest.attempts += 1
             digest.last_error = error
-            retry_at = self.clock() + delay(digest.attempts)
+            now = self.clock()
+            retry_at = now + delay(digest.attempts)
             if not_before is not None and not_before > retry_at:
                 retry_at = not_before
+            retry_at = min(retry_at, now + MAX_RETRY_WAIT)  # no Retry-After is worth a day
             digest.next_attempt_at = retry_at
             if unseal and digest.parts_sent == 0:
                 digest.sealed = False
