@@ -20,6 +20,7 @@ statement reaches the database ``LATENCY`` seconds late, as it would on another 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -323,6 +324,22 @@ def test_the_daemon_harvesting_four_sources_at_once_stores_the_works_of_a_sequen
         time.sleep(LATENCY)
 
     sa.event.listen(app.engine, "before_cursor_execute", network)
+    # every source's first page waits until all four have one, so their writes meet even when
+    # a loaded machine starts the jobs far apart (one finished before the last began)
+    gate = threading.Barrier(len(SOURCES), timeout=60)
+    first_pages: set[int] = set()
+    guard = threading.Lock()
+    store_page = app.repo.store_page
+
+    def gated_store_page(run_id: int, *args: Any, **kwargs: Any) -> Any:
+        with guard:
+            first = run_id not in first_pages
+            first_pages.add(run_id)
+        if first:
+            gate.wait()
+        return store_page(run_id, *args, **kwargs)
+
+    app.repo.store_page = gated_store_page  # type: ignore[method-assign]
     daemon = Daemon(app, BackgroundScheduler(), jitter=None, heartbeat_seconds=60)
     try:
         daemon.schedule()  # no watermark yet: every source catches up at once
