@@ -56,23 +56,7 @@ class App:
     def source(self, name: str) -> Source:
         """The connector for ``name``, built once with its rate limit registered."""
         if name not in self._sources:
-            if name not in SOURCES:
-                raise ConfigError(
-                    f"{self.settings.path}: source {name!r} is not available; "
-                    f"available: {', '.join(SOURCES)}"
-                )
-            source, rate = source_from_settings(name, self.settings.source(name), self.fetcher)
-            # a little under the published limit: arrival jitter must never cross it
-            self.limiter.set_rate(SOURCES[name].rate_key, rate * PACING_MARGIN)
-            concurrency = getattr(SOURCES[name], "concurrency", None)
-            if concurrency is not None:
-                self.limiter.set_concurrency(
-                    SOURCES[name].rate_key, concurrency(self.settings.source(name))
-                )
-            max_bytes = self.settings.source(name).max_response_bytes
-            if max_bytes is not None:
-                self.fetcher.set_max_bytes(SOURCES[name].rate_key, max_bytes)
-            self._sources[name] = source
+            self._sources[name] = connect_source(name, self.settings, self.fetcher)
         return self._sources[name]
 
     def overlap(self, name: str) -> timedelta:
@@ -174,6 +158,39 @@ def build_app(
     """
     engine = open_engine(settings.database.url)
     redactor = SecretRedactor(settings.secret_values())
+    http = build_http(settings, sleep=sleep, transport=transport)
+    return App(
+        settings=settings,
+        engine=engine,
+        repo=Repository(engine, clock=clock, redact=redactor.redact),
+        client=http.client,
+        limiter=http.limiter,
+        fetcher=http.fetcher,
+        clock=clock,
+        sleep=http.sleep,
+        stopping=http.stopping,
+        claims=claims_for(engine),
+    )
+
+
+@dataclass(frozen=True)
+class Http:
+    """What talks to the APIs: one client, one per-API pace, one fetcher, one stop event."""
+
+    client: httpx.Client
+    limiter: RateLimiter
+    fetcher: Fetcher
+    sleep: Callable[[float], None]
+    stopping: threading.Event
+
+
+def build_http(
+    settings: Settings,
+    *,
+    sleep: Callable[[float], None] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> Http:
+    """The HTTP side of the service with the ``[http]`` limits (also ``harvester try``'s)."""
     contact = next((s.contact for s in settings.sources.values() if s.contact), None)
     stopping = threading.Event()
 
@@ -201,15 +218,23 @@ def build_app(
         max_response_bytes=limits.max_response_bytes,
         stop=stopping,
     )
-    return App(
-        settings=settings,
-        engine=engine,
-        repo=Repository(engine, clock=clock, redact=redactor.redact),
-        client=client,
-        limiter=limiter,
-        fetcher=fetcher,
-        clock=clock,
-        sleep=sleep,
-        stopping=stopping,
-        claims=claims_for(engine),
-    )
+    return Http(client, limiter, fetcher, sleep, stopping)
+
+
+def connect_source(name: str, settings: Settings, fetcher: Fetcher) -> Source:
+    """The connector for ``name``, its rate, concurrency and size cap registered with the
+    fetcher's limiter."""
+    if name not in SOURCES:
+        raise ConfigError(
+            f"{settings.path}: source {name!r} is not available; available: {', '.join(SOURCES)}"
+        )
+    source, rate = source_from_settings(name, settings.source(name), fetcher)
+    # a little under the published limit: arrival jitter must never cross it
+    fetcher.limiter.set_rate(SOURCES[name].rate_key, rate * PACING_MARGIN)
+    concurrency = getattr(SOURCES[name], "concurrency", None)
+    if concurrency is not None:
+        fetcher.limiter.set_concurrency(SOURCES[name].rate_key, concurrency(settings.source(name)))
+    max_bytes = settings.source(name).max_response_bytes
+    if max_bytes is not None:
+        fetcher.set_max_bytes(SOURCES[name].rate_key, max_bytes)
+    return source

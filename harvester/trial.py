@@ -18,7 +18,6 @@ rate limiter and the connectors are built here from the settings, not by ``app.b
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,21 +27,21 @@ from typing import Any
 import httpx
 import structlog
 
+from harvester.app import build_http, connect_source
 from harvester.config import Settings
 from harvester.dedup import cluster, merge_records
 from harvester.digest import DigestItem, rank
 from harvester.errors import ParseError, SourceError
-from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.http import Fetcher, RateLimiter
 from harvester.query import Query
 from harvester.records import Record
 from harvester.render import view_item
-from harvester.sources import SOURCES, Source, Window, missing_key, source_from_settings
+from harvester.sources import Source, Window, missing_key
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_PAGES = 3
 DEFAULT_DAYS = 30
-PACING_MARGIN = 0.97  # as app.App.source: a little under each API's published limit
 
 # Why a translation may fetch more than the portable query selects (translate.py's rule: an
 # API query may be broader, never narrower); local matching filters the difference.
@@ -204,24 +203,15 @@ class Connectors:
         cls,
         settings: Settings,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> Connectors:
-        contact = next((s.contact for s in settings.sources.values() if s.contact), None)
-        client = build_client(contact=contact, transport=transport)
-        limiter = RateLimiter()
-        return cls(settings, client, limiter, Fetcher(client, limiter, sleep=sleep))
+        http = build_http(settings, sleep=sleep, transport=transport)
+        return cls(settings, http.client, http.limiter, http.fetcher)
 
     def source(self, name: str) -> Source:
         if name not in self._sources:
-            source, rate = source_from_settings(name, self.settings.source(name), self.fetcher)
-            self.limiter.set_rate(SOURCES[name].rate_key, rate * PACING_MARGIN)
-            concurrency = getattr(SOURCES[name], "concurrency", None)
-            if concurrency is not None:
-                self.limiter.set_concurrency(
-                    SOURCES[name].rate_key, concurrency(self.settings.source(name))
-                )
-            self._sources[name] = source
+            self._sources[name] = connect_source(name, self.settings, self.fetcher)
         return self._sources[name]
 
     def close(self) -> None:
