@@ -370,9 +370,9 @@ class Daemon:
     def fire(self, topics: list[str], due: datetime) -> None:
         """The windows of ``topics`` fell due at ``due``: queue them (jittered)."""
         queued = 0
+        by_name = {t.name: t for t in self.app.settings.topics}
         for name in topics:
-            topic = self.app.settings.topic(name)
-            for source in self.app.usable_sources(topic):
+            for source in self.app.usable_sources(by_name[name]):
                 delay = self._random.uniform(0, self.jitter) if self.jitter else 0.0
                 self.queue(source).put(Due(name, due, due + timedelta(seconds=delay)))
                 queued += 1
