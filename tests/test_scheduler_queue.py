@@ -133,8 +133,7 @@ def test_two_replicas_on_postgres_harvest_each_window_once(postgres_url: str) ->
     apps = [many_topics_app(postgres_url, topics, every, rate=500) for _ in range(2)]
     seed_runs(apps[0])
     daemons = [
-        Daemon(app, BackgroundScheduler(), jitter=None, claimed_recheck_seconds=1.0)
-        for app in apps
+        Daemon(app, BackgroundScheduler(), jitter=None, claimed_recheck_seconds=1.0) for app in apps
     ]
     first = next_fire(every, datetime.now(UTC) + timedelta(seconds=1))
     ticks = [first + timedelta(seconds=k * every) for k in range(3)]

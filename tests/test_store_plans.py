@@ -64,9 +64,7 @@ def captured_lookups(engine: sa.Engine, repo: Repository) -> list[tuple[str, Any
 
     def before(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         head = statement.lstrip().upper()
-        if head.startswith("SELECT") and (
-            "FROM PROVENANCE" in head or "FROM IDENTIFIERS" in head
-        ):
+        if head.startswith("SELECT") and ("FROM PROVENANCE" in head or "FROM IDENTIFIERS" in head):
             seen.append((statement, parameters))
 
     sa.event.listen(engine, "before_cursor_execute", before)
@@ -92,7 +90,9 @@ def test_provenance_and_identifier_lookups_use_their_indexes(database_url: str) 
         }
         # the lookups by key (a work's provenance rows are read by work_id, another index)
         keyed = {
-            "PROVENANCE": [q for q in by_table["PROVENANCE"] if "source_id" in q[0].split("WHERE")[1]],
+            "PROVENANCE": [
+                q for q in by_table["PROVENANCE"] if "source_id" in q[0].split("WHERE")[1]
+            ],
             "IDENTIFIERS": by_table["IDENTIFIERS"],
         }
         assert keyed["PROVENANCE"] and keyed["IDENTIFIERS"], lookups
