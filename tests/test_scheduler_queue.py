@@ -216,3 +216,56 @@ def test_a_window_due_since_its_last_completed_run() -> None:
     assert first_due_after(trigger, last, day) == datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
     # started today at 06:00 exactly: that fire is answered, nothing due until tomorrow
     assert first_due_after(trigger, datetime(2026, 3, 2, 6, 0, tzinfo=UTC), day) is None
+
+
+def test_status_shows_the_queue_per_source(tmp_path: Path) -> None:
+    """`status` lists, per source, the windows due (fired since their last completed run),
+    the oldest fire among them, and those running now; the same on every replica, since it
+    is read from the store."""
+    from harvester.status import render_status
+    from tests.conftest import FixedClock
+
+    noon = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    clock = FixedClock(noon)
+    settings = parse_settings(
+        {
+            "database": {"url": f"sqlite:///{tmp_path / 'st.db'}"},
+            "topics": [
+                {
+                    "name": name,
+                    "query": TWO_RECORDS_QUERY,
+                    "sources": ["pubmed", "europepmc"],
+                    "schedule": "0 6 * * *",
+                    "timezone": "UTC",
+                }
+                for name in ("a", "b", "c")
+            ],
+        },
+        path="st.toml",
+    )
+    app = build_app(settings, clock=clock)
+    try:
+
+        def run(topic: str, source: str, started: datetime, status: str | None) -> None:
+            clock.now = started
+            rid = app.repo.begin_run(topic, source, Window(started - timedelta(days=1), started))
+            if status is not None:
+                app.repo.finish_run(rid, status=status, counts=RunCounts(), watermark=started)
+
+        today, yesterday = noon.replace(hour=6, second=5), noon.replace(day=1, hour=6)
+        for topic in ("a", "b", "c"):
+            run(topic, "europepmc", today, "ok")  # every window of today's tick is done
+        run("a", "pubmed", today, "ok")
+        run("b", "pubmed", yesterday, "ok")
+        run("b", "pubmed", today, "failed")  # a failed run does not answer the fire
+        run("c", "pubmed", yesterday, "ok")
+        run("c", "pubmed", today, None)  # running now
+        clock.now = noon
+        text = render_status(app)
+        queues = text.split("queues\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        assert queues == [
+            "  pubmed: 1 window due, the oldest since 2026-03-02 06:00 UTC (6 h ago); 1 running",
+            "  europepmc: nothing due",
+        ]
+    finally:
+        app.close()
