@@ -520,6 +520,13 @@ class Daemon:
             with self._running_lock:
                 self._running.pop(job, None)
 
+    def dead_threads(self) -> list[str]:
+        """The daemon's threads (heartbeat, planner, a source's worker) that ended while it
+        runs: a bug, since each catches its own failures; /healthz names them."""
+        if self.stopping.is_set():
+            return []
+        return [t.name for t in self._threads if not t.is_alive()]
+
     def overdue(self) -> list[tuple[str, float]]:
         """The jobs running longer than ``max_run_seconds``: (job, seconds so far)."""
         now = self._monotonic()

@@ -269,3 +269,30 @@ def test_status_shows_the_queue_per_source(tmp_path: Path) -> None:
         ]
     finally:
         app.close()
+
+
+def test_healthz_names_a_daemon_thread_that_ended(tmp_path: Path) -> None:
+    """The heartbeat, the planner and each source's worker are threads of their own now: one
+    that ended (a bug: each catches its own failures) makes /healthz unhealthy, by name."""
+    from harvester.health import daemon_check
+
+    app = many_topics_app(f"sqlite:///{tmp_path / 'h.db'}", 2, 3600, rate=50)
+    daemon = Daemon(app, BackgroundScheduler(), jitter=None)
+    try:
+        daemon.schedule()
+        daemon.scheduler.start()
+        check = daemon_check(daemon, app.engine)
+        assert check() == (True, "scheduler running")
+        assert sorted(t.name for t in daemon._threads) == [
+            "harvest:pubmed",
+            "heartbeat",
+            "planner",
+        ]
+        ended = threading.Thread(target=lambda: None, name="harvest:pubmed")
+        ended.start()
+        ended.join()
+        daemon._threads[[t.name for t in daemon._threads].index("harvest:pubmed")] = ended
+        assert check() == (False, "threads ended: harvest:pubmed")
+    finally:
+        daemon.stop()
+        app.close()
