@@ -16,6 +16,8 @@
             retry:<subscription>       every digest_retry_seconds: re-sends unsent digests
                                        only (nothing new is built off the cadence)
             retry:<topic>:<source>     a failed harvest, queued again after its back-off
+            rollup                     every 6 h: runs older than run_retention_days become
+                                       daily counts per topic × source
     heartbeat: a thread of its own, every 30 s
     stop:   SIGTERM/SIGINT → no new jobs, each running harvest ends after its current page
 
@@ -66,6 +68,7 @@ MAX_RUN_SECONDS = 3 * 3600.0  # a harvest running longer is reported stuck by /h
 INTERVAL_ANCHOR = datetime(2000, 1, 3, tzinfo=UTC)
 CLAIMED_RECHECK_SECONDS = 10.0  # a window another process holds is looked at again after this
 DONE_STATUSES = ("ok", "partial")  # a run that completed its window
+ROLLUP_HOURS = 6  # how often runs past the retention are rolled up into daily counts
 
 
 def harvest_trigger(topic: TopicSettings, *, jitter: int | None = None) -> BaseTrigger:
@@ -238,6 +241,7 @@ class Daemon:
         max_run_seconds: float = MAX_RUN_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
         claimed_recheck_seconds: float = CLAIMED_RECHECK_SECONDS,
+        run_retention_days: int = 90,
     ) -> None:
         self.app = app
         self.scheduler = scheduler
@@ -264,6 +268,7 @@ class Daemon:
         self._groups: dict[tuple[str, str], tuple[BaseTrigger, list[str]]] = {}
         self._threads: list[threading.Thread] = []
         self._random = random.Random()
+        self.run_retention_days = run_retention_days
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -310,6 +315,15 @@ class Daemon:
                 IntervalTrigger(seconds=self.digest_retry_seconds),
                 args=(index,),
                 id=f"retry:{sub.key}",
+                coalesce=True,
+                max_instances=1,
+                replace_existing=True,
+            )
+        if self.run_retention_days > 0:
+            self.scheduler.add_job(
+                self.rollup_job,
+                IntervalTrigger(hours=ROLLUP_HOURS),
+                id="rollup",
                 coalesce=True,
                 max_instances=1,
                 replace_existing=True,
@@ -559,6 +573,23 @@ class Daemon:
                 log.info("digest claimed elsewhere", subscription=sub.key)
                 return
             self.deliver(sub, fresh=fresh)
+
+    def rollup_job(self) -> int:
+        """Runs older than the retention become daily counts (one replica at a time)."""
+        if self.stopping.is_set() or self.run_retention_days <= 0:
+            return 0
+        try:
+            with self.claims.claim("rollup:harvest_runs") as mine:
+                if not mine:
+                    return 0
+                before = self.app.clock() - timedelta(days=self.run_retention_days)
+                rolled = self.app.repo.roll_up_runs(before)
+        except Exception as e:
+            log.error("run rollup failed", error=f"{type(e).__name__}: {_short(e)}")
+            return 0
+        if rolled:
+            log.info("runs rolled up", runs=rolled, before=before.isoformat())
+        return rolled
 
     def beat(self, *, stopped: bool = False) -> None:
         self.app.repo.beat(
