@@ -95,7 +95,8 @@ def test_many_topics_sharing_a_fire_time_are_each_harvested_once_per_tick(tmp_pa
         app, BackgroundScheduler(), jitter=None, misfire_grace=1, heartbeat_seconds=interval
     )
     beats = record_beats(daemon)
-    first = next_fire(every, datetime.now(UTC) + timedelta(seconds=0.5))
+    # the planner starts before the first fire (asserted below), so it is the first tick
+    first = next_fire(every, datetime.now(UTC) + timedelta(seconds=2))
     ticks = [first, first + timedelta(seconds=every)]
     names = [t.name for t in app.settings.topics]
 
@@ -108,6 +109,7 @@ def test_many_topics_sharing_a_fire_time_are_each_harvested_once_per_tick(tmp_pa
     try:
         daemon.schedule()
         daemon.scheduler.start()
+        assert datetime.now(UTC) < first
         wait_for(lambda: harvested(ticks[1]), timeout=every * 2 + 60)
     finally:
         daemon.stop()
@@ -135,7 +137,7 @@ def test_two_replicas_on_postgres_harvest_each_window_once(postgres_url: str) ->
     daemons = [
         Daemon(app, BackgroundScheduler(), jitter=None, claimed_recheck_seconds=1.0) for app in apps
     ]
-    first = next_fire(every, datetime.now(UTC) + timedelta(seconds=1))
+    first = next_fire(every, datetime.now(UTC) + timedelta(seconds=3))
     ticks = [first + timedelta(seconds=k * every) for k in range(3)]
     names = [t.name for t in apps[0].settings.topics]
     repo = apps[0].repo
@@ -148,6 +150,7 @@ def test_two_replicas_on_postgres_harvest_each_window_once(postgres_url: str) ->
         for daemon in daemons:
             daemon.schedule()
             daemon.scheduler.start()
+        assert datetime.now(UTC) < first  # both planners wait for the first tick
         wait_for(lambda: harvested(ticks[2]), timeout=every * 3 + 90)
     finally:
         stoppers = [threading.Thread(target=d.stop) for d in daemons]
