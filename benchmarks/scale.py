@@ -16,7 +16,10 @@ a ``BackgroundScheduler``, a SQLite file), each topic seeded with a completed ru
 the tick is the schedule's, not a catch-up. Prints per N: windows due (N × sources), windows
 harvested and skipped (no run started after the fire time once the daemon has been idle for
 a while), the drain time, and the heartbeat's worst lateness (the longest gap between beats
-less the interval, in compressed and in real seconds).
+less the interval) in real seconds and × S. Pace waits never delay the heartbeat now; what
+does is the store (SQLite's one writer, busy with the workers' pages) and the GIL, neither
+compressed: × S overstates that lateness at real speed, where the same writes are S times
+sparser and the interval is 30 s.
 
 **Ingest.** A SQLite store of ``--ingest-works`` one-record works (a work, its provenance,
 a DOI; bulk-loaded rows, no ANALYZE, as a real store is), then one page of 500 real PubMed
