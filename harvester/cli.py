@@ -502,6 +502,7 @@ def run(
             heartbeat_seconds=d.heartbeat_seconds,
             digest_retry_seconds=d.digest_retry_seconds,
             max_run_seconds=d.max_run_seconds,
+            run_retention_days=d.run_retention_days,
         )
         health = None
         if health_port is not None:

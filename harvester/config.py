@@ -368,6 +368,9 @@ class DaemonSettings(_Strict):
     digest_retry_seconds: float = Field(default=300.0, gt=0)  # how often unsent digests retry
     # a harvest running longer is reported by /healthz (503, naming the job): 3 h
     max_run_seconds: float = Field(default=10800.0, gt=0)
+    # harvest runs older than this are rolled up into daily counts per topic × source
+    # (harvest_run_days) every few hours; 0 keeps every run
+    run_retention_days: int = Field(default=90, ge=0)
 
 
 class HttpSettings(_Strict):

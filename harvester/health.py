@@ -35,6 +35,9 @@ def daemon_check(daemon: Daemon, engine: Engine) -> Callable[[], tuple[bool, str
             conn.execute(text("SELECT 1"))
         if not daemon.scheduler.running or daemon.stopping.is_set():
             return False, "scheduler stopped"
+        dead = daemon.dead_threads()
+        if dead:
+            return False, f"threads ended: {', '.join(dead)}"
         overdue = daemon.overdue()
         if overdue:
             limit = _duration(daemon.max_run_seconds)

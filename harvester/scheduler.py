@@ -3,12 +3,22 @@
 ::
 
     start:  catch up every topic × source whose schedule fired since its watermark
-    jobs:   harvest:<topic>:<source>   cron/interval, jitter, coalesce, misfire grace
-            digest:<subscription>      the subscription's cadence (and after new hits if
+    harvests: a planner thread turns each schedule's fire time into due windows, one per
+            topic × source, put on that source's queue; one worker thread per source drains
+            its queue (waiting for the source's pace there, never in a scheduler thread).
+            A window never misfires: one still queued when its topic fires again is
+            coalesced with it (one harvest, up to now). Replicas run the same queues: a
+            window is claimed (advisory lock on PostgreSQL) and dropped when a run that
+            started after its fire time already completed it; one claimed elsewhere is
+            looked at again a little later.
+    jobs:   digest:<subscription>      the subscription's cadence (and after new hits if
                                        "immediate"): takes the new studies, sends
             retry:<subscription>       every digest_retry_seconds: re-sends unsent digests
                                        only (nothing new is built off the cadence)
-            heartbeat                  every 30 s
+            retry:<topic>:<source>     a failed harvest, queued again after its back-off
+            rollup                     every 6 h: runs older than run_retention_days become
+                                       daily counts per topic × source
+    heartbeat: a thread of its own, every 30 s
     stop:   SIGTERM/SIGINT → no new jobs, each running harvest ends after its current page
 
 A job never lets an exception reach APScheduler: a harvest that fails (its source, or the
@@ -20,7 +30,10 @@ that has run past ``max_run_seconds``.
 
 from __future__ import annotations
 
+import functools
+import heapq
 import os
+import random
 import signal
 import socket
 import threading
@@ -28,7 +41,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -49,13 +63,21 @@ log = structlog.get_logger(__name__)
 FAILURE_BACKOFF_BASE = timedelta(minutes=5)
 FAILURE_BACKOFF_MAX = timedelta(hours=6)
 MAX_RUN_SECONDS = 3 * 3600.0  # a harvest running longer is reported stuck by /healthz
+# "every N" schedules fire at whole multiples of N from this moment (a Monday, 00:00 UTC),
+# so every replica (and `status`) sees the same fire times
+INTERVAL_ANCHOR = datetime(2000, 1, 3, tzinfo=UTC)
+CLAIMED_RECHECK_SECONDS = 10.0  # a window another process holds is looked at again after this
+DONE_STATUSES = ("ok", "partial")  # a run that completed its window
+ROLLUP_HOURS = 6  # how often runs past the retention are rolled up into daily counts
 
 
 def harvest_trigger(topic: TopicSettings, *, jitter: int | None = None) -> BaseTrigger:
     """The topic's schedule: its cron in its timezone, or a fixed interval."""
     seconds = topic.interval_seconds
     if seconds is not None:
-        return IntervalTrigger(seconds=seconds, timezone=topic.zone, jitter=jitter)
+        return IntervalTrigger(
+            seconds=seconds, start_date=INTERVAL_ANCHOR, timezone=topic.zone, jitter=jitter
+        )
     minute, hour, day, month, day_of_week = topic.schedule.split()
     # CronTrigger.from_crontab has no jitter; the fields are the same
     return CronTrigger(
@@ -92,6 +114,109 @@ def missed_since(trigger: BaseTrigger, watermark: datetime | None, now: datetime
     return due is not None and due <= now
 
 
+def latest_fire(
+    trigger: BaseTrigger, fire: datetime, now: datetime
+) -> tuple[datetime, datetime | None]:
+    """From a fire time that has come, the latest one not after ``now`` (the missed ones
+    coalesced into it) and the next one after ``now`` (pure)."""
+    due = fire
+    while True:
+        after: datetime | None = trigger.get_next_fire_time(due, now)
+        if after is None or after > now:
+            return due, after
+        due = after
+
+
+def first_due_after(
+    trigger: BaseTrigger, started: datetime | None, now: datetime
+) -> datetime | None:
+    """When a topic × source whose last completed run started at ``started`` fell due again,
+    if it has by ``now``: its next fire time after that start (None: not due)."""
+    if started is None:
+        return now
+    due: datetime | None = trigger.get_next_fire_time(None, started)
+    if due is not None and due <= started:
+        due = trigger.get_next_fire_time(due, started + timedelta(microseconds=1))
+    return due if due is not None and due <= now else None
+
+
+@dataclass(slots=True)
+class Due:
+    """A topic's window waiting on a source's queue."""
+
+    topic: str
+    due: datetime  # the fire time it answers: a run started at or after it completes it
+    not_before: datetime  # jitter, or when a window claimed elsewhere is looked at again
+    retry: bool = False  # after a failure's back-off
+    seq: int = 0
+
+
+class SourceQueue:
+    """One source's due windows, one per topic (a later fire coalesces into a waiting one),
+    taken earliest first; ties in an order of the daemon's own, so replicas draining the
+    same windows mostly meet different ones."""
+
+    def __init__(self, source: str, salt: str) -> None:
+        self.source = source
+        self.salt = salt
+        self._waiting: dict[str, Due] = {}
+        self._heap: list[tuple[datetime, int, int, str]] = []
+        self._cond = threading.Condition()
+        self._seq = 0
+        self.running: str | None = None
+        self.done = 0  # windows harvested (or found done elsewhere) since the start
+
+    def put(self, item: Due) -> None:
+        with self._cond:
+            have = self._waiting.get(item.topic)
+            if have is not None:
+                have.due = max(have.due, item.due)
+                have.retry = have.retry or item.retry
+                if item.not_before >= have.not_before:
+                    return
+                have.not_before = item.not_before
+                item = have
+            else:
+                self._waiting[item.topic] = item
+            self._seq += 1
+            item.seq = self._seq
+            order = hash((self.salt, item.topic)) & 0xFFFFFFFF
+            heapq.heappush(self._heap, (item.not_before, order, item.seq, item.topic))
+            self._cond.notify()
+
+    def take(self, clock: Callable[[], datetime], stopping: threading.Event) -> Due | None:
+        """The next window whose time has come; None once ``stopping`` is set."""
+        with self._cond:
+            while not stopping.is_set():
+                while self._heap:
+                    not_before, _order, seq, topic = self._heap[0]
+                    item = self._waiting.get(topic)
+                    if item is None or item.seq != seq:
+                        heapq.heappop(self._heap)  # coalesced into a newer entry
+                        continue
+                    break
+                wait = 5.0
+                if self._heap:
+                    wait = (self._heap[0][0] - clock()).total_seconds()
+                    if wait <= 0:
+                        topic = heapq.heappop(self._heap)[3]
+                        return self._waiting.pop(topic)
+                self._cond.wait(min(max(wait, 0.01), 5.0))
+            return None
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._waiting)
+
+    def oldest(self) -> datetime | None:
+        with self._cond:
+            return min((d.due for d in self._waiting.values()), default=None)
+
+
 def failure_backoff(consecutive_failures: int) -> timedelta:
     """The wait before retrying a failing topic × source: doubles per failure, capped."""
     if consecutive_failures <= 0:
@@ -115,6 +240,8 @@ class Daemon:
         daemon_id: str | None = None,
         max_run_seconds: float = MAX_RUN_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        claimed_recheck_seconds: float = CLAIMED_RECHECK_SECONDS,
+        run_retention_days: int = 90,
     ) -> None:
         self.app = app
         self.scheduler = scheduler
@@ -135,6 +262,13 @@ class Daemon:
         self._failures: dict[tuple[str, str], int] = {}  # consecutive, for a database outage
         self._not_before: dict[tuple[str, str], datetime] = {}  # back-off of a failing harvest
         self._beat_failures = 0
+        self.claimed_recheck = timedelta(seconds=claimed_recheck_seconds)
+        self.queues: dict[str, SourceQueue] = {}
+        # schedule (cron or interval, timezone) → its trigger and its topics
+        self._groups: dict[tuple[str, str], tuple[BaseTrigger, list[str]]] = {}
+        self._threads: list[threading.Thread] = []
+        self._random = random.Random()
+        self.run_retention_days = run_retention_days
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -143,20 +277,12 @@ class Daemon:
         settings = self.app.settings
         now = self.app.clock()
         for topic in settings.topics:
-            trigger = harvest_trigger(topic, jitter=self.jitter)
+            key = (topic.schedule, str(topic.zone))
+            if key not in self._groups:
+                self._groups[key] = (harvest_trigger(topic), [])
+            self._groups[key][1].append(topic.name)
             for source in self.app.usable_sources(topic):
-                job_id = f"harvest:{topic.name}:{source}"
-                self.scheduler.add_job(
-                    self.harvest_job,
-                    trigger,
-                    args=(topic.name, source),
-                    id=job_id,
-                    name=job_id,
-                    coalesce=True,
-                    misfire_grace_time=self.misfire_grace,
-                    max_instances=1,
-                    replace_existing=True,
-                )
+                self.queue(source)
                 watermark = self.app.repo.watermark(topic.name, source)
                 if missed_since(harvest_trigger(topic), watermark, now):
                     log.info(
@@ -165,12 +291,7 @@ class Daemon:
                         source=source,
                         watermark=watermark.isoformat() if watermark else None,
                     )
-                    self._once(
-                        f"catch-up:{topic.name}:{source}",
-                        self.harvest_job,
-                        (topic.name, source),
-                        now,
-                    )
+                    self.queue(source).put(Due(topic.name, now, now))
         for index, sub in enumerate(settings.subscriptions):
             first_topic = settings.topic(sub.topics[0])
             job_id = f"digest:{sub.key}"
@@ -198,15 +319,107 @@ class Daemon:
                 max_instances=1,
                 replace_existing=True,
             )
-        self.scheduler.add_job(
-            self.beat_job,
-            IntervalTrigger(seconds=self.heartbeat_seconds),
-            id="heartbeat",
-            coalesce=True,
-            max_instances=1,
-            replace_existing=True,
-        )
+        if self.run_retention_days > 0:
+            self.scheduler.add_job(
+                self.rollup_job,
+                IntervalTrigger(hours=ROLLUP_HOURS),
+                id="rollup",
+                coalesce=True,
+                max_instances=1,
+                replace_existing=True,
+            )
         self.beat()
+        self._start_threads()
+
+    def queue(self, source: str) -> SourceQueue:
+        if source not in self.queues:
+            self.queues[source] = SourceQueue(source, self.daemon_id)
+        return self.queues[source]
+
+    def _start_threads(self) -> None:
+        """The heartbeat, the planner and one worker per source: threads of their own, so
+        neither a source's pace nor a crowd of due windows delays another."""
+        if self._threads:
+            return
+        targets: list[tuple[str, Callable[[], None]]] = [
+            ("heartbeat", self._beat_loop),
+            ("planner", self._plan_loop),
+        ]
+        for source, queue in self.queues.items():
+            targets.append((f"harvest:{source}", functools.partial(self._drain, queue)))
+        for name, target in targets:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _beat_loop(self) -> None:
+        interval = self.heartbeat_seconds
+        next_at = self._monotonic() + interval
+        while not self.stopping.wait(max(0.0, next_at - self._monotonic())):
+            self.beat_job()
+            next_at += interval
+            if next_at < self._monotonic():  # the database held a beat up: no burst after it
+                next_at = self._monotonic() + interval
+
+    def _plan_loop(self) -> None:
+        """Put each schedule's windows on their sources' queues when it fires."""
+        upcoming: dict[tuple[str, str], datetime | None] = {}
+        now = self.app.clock()
+        for key, (trigger, _topics) in self._groups.items():
+            upcoming[key] = trigger.get_next_fire_time(None, now)
+        while not self.stopping.is_set():
+            now = self.app.clock()
+            for key, fire in upcoming.items():
+                if fire is not None and fire <= now:
+                    trigger, topics = self._groups[key]
+                    due, upcoming[key] = latest_fire(trigger, fire, now)
+                    try:
+                        self.fire(topics, due)
+                    except Exception as e:  # e.g. the database gone while reading a setting
+                        log.error("planning failed", error=f"{type(e).__name__}: {_short(e)}")
+            soonest = min((f for f in upcoming.values() if f is not None), default=None)
+            wait = 30.0 if soonest is None else (soonest - self.app.clock()).total_seconds()
+            self.stopping.wait(min(max(wait, 0.01), 30.0))
+
+    def fire(self, topics: list[str], due: datetime) -> None:
+        """The windows of ``topics`` fell due at ``due``: queue them (jittered)."""
+        queued = 0
+        by_name = {t.name: t for t in self.app.settings.topics}
+        for name in topics:
+            for source in self.app.usable_sources(by_name[name]):
+                delay = self._random.uniform(0, self.jitter) if self.jitter else 0.0
+                self.queue(source).put(Due(name, due, due + timedelta(seconds=delay)))
+                queued += 1
+        log.info(
+            "harvests due",
+            due=due.isoformat(),
+            windows=queued,
+            queued={s: len(q) for s, q in self.queues.items()},
+        )
+
+    def _drain(self, queue: SourceQueue) -> None:
+        """A source's worker: its due windows one after the other, until stopped."""
+        while True:
+            item = queue.take(self.app.clock, self.stopping)
+            if item is None:
+                return
+            queue.running = item.topic
+            try:
+                self.harvest_job(item.topic, queue.source, item.retry, due=item.due)
+            except Exception as e:  # harvest_job keeps its own; a bug must not end the worker
+                log.error(
+                    "harvest worker error",
+                    source=queue.source,
+                    error=f"{type(e).__name__}: {_short(e)}",
+                )
+            finally:
+                queue.running = None
+                queue.done += 1
+
+    def _retry_due(self, topic: str, source: str) -> None:
+        """A failed window's back-off is over: back on its source's queue."""
+        now = self.app.clock()
+        self.queue(source).put(Due(topic, now, now, retry=True))
 
     def _once(
         self, job_id: str, func: Callable[..., object], args: tuple[Any, ...], when: datetime
@@ -224,8 +437,10 @@ class Daemon:
     # -- jobs --------------------------------------------------------------------------------
 
     def harvest_job(
-        self, topic_name: str, source: str, retry: bool = False
+        self, topic_name: str, source: str, retry: bool = False, *, due: datetime | None = None
     ) -> HarvestResult | None:
+        """One harvest of ``topic_name`` × ``source`` under its claim. With ``due`` (a queued
+        window): none if a run started since ``due`` completed it (another replica did)."""
         if self.stopping.is_set():
             return None
         key = (topic_name, source)
@@ -237,7 +452,7 @@ class Daemon:
         job = f"harvest:{topic_name}:{source}"
         try:
             with self.tracked(job):
-                result = self._harvest(topic_name, source)
+                result = self._harvest(topic_name, source, due)
         except Exception as e:
             # the database went away (or worse): one line, no traceback, and the back-off
             self._retry_later(topic_name, source, error=f"{type(e).__name__}: {_short(e)}")
@@ -253,13 +468,30 @@ class Daemon:
                 self._notify_immediately(topic_name)
         return result
 
-    def _harvest(self, topic_name: str, source: str) -> HarvestResult | None:
+    def _harvest(
+        self, topic_name: str, source: str, due: datetime | None = None
+    ) -> HarvestResult | None:
         topic = self.app.settings.topic(topic_name)
         with self.claims.claim(f"harvest:{topic_name}:{source}") as mine:
             if not mine:
                 log.info("harvest claimed elsewhere", topic=topic_name, source=source)
+                if due is not None and not self.stopping.is_set():
+                    # the holder may be running an older window (a command, a replica's
+                    # late one): look again later, and drop it then if it was done
+                    again = self.app.clock() + self.claimed_recheck
+                    self.queue(source).put(Due(topic_name, due, again))
+                return None
+            if due is not None and self.done_since(topic_name, source, due):
+                log.debug("harvest done elsewhere", topic=topic_name, source=source)
                 return None
             return self.app.harvest(topic, source, should_stop=self.stopping.is_set)
+
+    def done_since(self, topic: str, source: str, due: datetime) -> bool:
+        """Whether a run that started at or after ``due`` completed its window."""
+        return any(
+            run.status in DONE_STATUSES and run.started_at >= due
+            for run in self.app.repo.runs(topic, source, limit=5, backfill=False)
+        )
 
     def _retry_later(self, topic: str, source: str, *, error: str | None = None) -> None:
         key = (topic, source)
@@ -289,7 +521,7 @@ class Daemon:
         else:
             log.warning("harvest failed; retrying later", **fields)
         if not self.stopping.is_set():
-            self._once(f"retry:{topic}:{source}", self.harvest_job, (topic, source, True), when)
+            self._once(f"retry:{topic}:{source}", self._retry_due, (topic, source), when)
 
     @contextmanager
     def tracked(self, job: str) -> Iterator[None]:
@@ -301,6 +533,13 @@ class Daemon:
         finally:
             with self._running_lock:
                 self._running.pop(job, None)
+
+    def dead_threads(self) -> list[str]:
+        """The daemon's threads (heartbeat, planner, a source's worker) that ended while it
+        runs: a bug, since each catches its own failures; /healthz names them."""
+        if self.stopping.is_set():
+            return []
+        return [t.name for t in self._threads if not t.is_alive()]
 
     def overdue(self) -> list[tuple[str, float]]:
         """The jobs running longer than ``max_run_seconds``: (job, seconds so far)."""
@@ -334,6 +573,23 @@ class Daemon:
                 log.info("digest claimed elsewhere", subscription=sub.key)
                 return
             self.deliver(sub, fresh=fresh)
+
+    def rollup_job(self) -> int:
+        """Runs older than the retention become daily counts (one replica at a time)."""
+        if self.stopping.is_set() or self.run_retention_days <= 0:
+            return 0
+        try:
+            with self.claims.claim("rollup:harvest_runs") as mine:
+                if not mine:
+                    return 0
+                before = self.app.clock() - timedelta(days=self.run_retention_days)
+                rolled = self.app.repo.roll_up_runs(before)
+        except Exception as e:
+            log.error("run rollup failed", error=f"{type(e).__name__}: {_short(e)}")
+            return 0
+        if rolled:
+            log.info("runs rolled up", runs=rolled, before=before.isoformat())
+        return rolled
 
     def beat(self, *, stopped: bool = False) -> None:
         self.app.repo.beat(
@@ -370,8 +626,13 @@ class Daemon:
         """No new jobs; running harvests end after their current page; then return."""
         self.stopping.set()
         self.app.stopping.set()  # back-off waits and requests in flight end now
+        for queue in self.queues.values():
+            queue.wake()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=30)
 
     def run(self) -> None:
         """Schedule everything and block until stopped (the scheduler must be blocking)."""

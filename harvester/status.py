@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from harvester.app import App
-from harvester.scheduler import harvest_trigger
+from harvester.scheduler import DONE_STATUSES, first_due_after, harvest_trigger
 from harvester.sources import missing_key
 from harvester.store.repository import Repository, RunRow
 
@@ -89,12 +89,25 @@ def render_status(app: App) -> str:
     now = app.clock()
     repo = app.repo
     lines: list[str] = []
+    # per source: the windows due (fired since their last completed run), the oldest fire
+    # time among them, and those running now; the daemons' queues hold exactly these
+    queues: dict[str, list[datetime]] = {}
+    running: dict[str, int] = {}
     for topic in app.settings.topics:
-        nxt = harvest_trigger(topic).get_next_fire_time(None, now)
+        trigger = harvest_trigger(topic)
+        nxt = trigger.get_next_fire_time(None, now)
         lines.append(f"{topic.name}  (next run {_when(nxt, now)}, schedule {topic.schedule!r})")
         for source in topic.sources:
             # the scheduled runs only: a backfill's slices have a line of their own
             runs = repo.runs(topic.name, source, limit=10, backfill=False)
+            if missing_key(source, app.settings.source(source)) is None:
+                done = next((r.started_at for r in runs if r.status in DONE_STATUSES), None)
+                due = first_due_after(trigger, done, now)
+                queue = queues.setdefault(source, [])
+                if runs and runs[0].status == "running":
+                    running[source] = running.get(source, 0) + 1
+                elif due is not None:
+                    queue.append(due)
             failures = 0
             for run in runs:
                 if run.status != "failed":
@@ -110,6 +123,20 @@ def render_status(app: App) -> str:
             backfill = _backfill_line(repo, topic.name, source, now)
             if backfill is not None:
                 lines.append(backfill)
+    lines.append("")
+    lines.append("queues")
+    if not queues:
+        lines.append("  (no sources)")
+    for source, dues in queues.items():
+        line = f"  {source}: "
+        if dues:
+            line += f"{len(dues)} window{'s' if len(dues) != 1 else ''} due"
+            line += f", the oldest since {_when(min(dues), now)}"
+        else:
+            line += "nothing due"
+        if running.get(source):
+            line += f"; {running[source]} running"
+        lines.append(line)
     lines.append("")
     lines.append("digests")
     unsent = repo.pending_digests()

@@ -7,7 +7,8 @@
            ├─< topic_hits    (topic, work) unique: what a topic found, and when
            └─< digest_items  (subscription, topic, work) unique: what a digest carries
     digests                  the outbox: stored before sending, marked sent after acceptance
-    harvest_runs             one row per topic × source × window attempt
+    harvest_runs             one row per topic × source × window attempt (recent ones)
+    harvest_run_days         older runs rolled up: counts per topic × source × day
     watermarks               (topic, source) → end of the last completely stored window
     heartbeats               one row per daemon, refreshed while it runs
     backfill_slices          checkpoints of a backfill, one per finished date slice
@@ -15,13 +16,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -93,7 +95,9 @@ class Provenance(Base):
     source: Mapped[str] = mapped_column(String(32))
     source_id: Mapped[str] = mapped_column(String(255))
     fetched_at: Mapped[datetime]
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("harvest_runs.id", ondelete="SET NULL"))
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_runs.id", ondelete="SET NULL"), index=True
+    )
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
@@ -110,7 +114,9 @@ class TopicHit(Base):
     first_seen: Mapped[datetime]
     backfill: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(32))
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("harvest_runs.id", ondelete="SET NULL"))
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_runs.id", ondelete="SET NULL"), index=True
+    )
 
 
 class HarvestRun(Base):
@@ -222,7 +228,9 @@ class BackfillSlice(Base):
     source: Mapped[str] = mapped_column(String(32))
     slice_start: Mapped[datetime]
     slice_end: Mapped[datetime]
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("harvest_runs.id", ondelete="SET NULL"))
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("harvest_runs.id", ondelete="SET NULL"), index=True
+    )
     finished_at: Mapped[datetime]
 
 
@@ -261,3 +269,27 @@ class Deployment(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[datetime]
+
+
+class HarvestRunDay(Base):
+    """Harvest runs older than the retention, rolled up: per topic × source × day (UTC) of
+    their start, how many ran, how many completed, and their counts summed."""
+
+    __tablename__ = "harvest_run_days"
+    __table_args__ = (
+        UniqueConstraint("topic", "source", "day", "backfill", name="uq_harvest_run_days"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(128))
+    source: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    backfill: Mapped[bool] = mapped_column(Boolean, default=False)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)  # ok or partial
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    new_works: Mapped[int] = mapped_column(Integer, default=0)
+    new_hits: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)

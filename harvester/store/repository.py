@@ -11,13 +11,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy import (
     Engine,
     Select,
+    delete,
     func,
     or_,
     select,
@@ -36,6 +37,7 @@ from harvester.store.models import (
     Digest,
     DigestItem,
     HarvestRun,
+    HarvestRunDay,
     Heartbeat,
     Identifier,
     Provenance,
@@ -798,6 +800,85 @@ class Repository:
                 for r in session.execute(query.limit(limit)).scalars()
             ]
 
+    def roll_up_runs(self, before: datetime, *, batch: int = 5000) -> int:
+        """Runs that started before ``before`` become daily counts per topic × source (UTC
+        day of their start, backfill slices apart) in ``harvest_run_days``, and are deleted;
+        returns how many. A run still running, and the latest run of each topic × source
+        (of each kind), stay: status and the back-off read them. Batches of ``batch`` runs,
+        each one transaction under the store's write lock."""
+        total = 0
+        while True:
+            with self._session() as session, session.begin():
+                lock_writes(session)
+                latest = (
+                    select(func.max(HarvestRun.id))
+                    .group_by(HarvestRun.topic, HarvestRun.source, HarvestRun.backfill)
+                    .scalar_subquery()
+                )
+                runs = (
+                    session.execute(
+                        select(HarvestRun)
+                        .where(
+                            HarvestRun.started_at < before,
+                            HarvestRun.status != "running",
+                            HarvestRun.id.not_in(latest),
+                        )
+                        .order_by(HarvestRun.id)
+                        .limit(batch)
+                    )
+                    .scalars()
+                    .all()
+                )
+                if not runs:
+                    return total
+                days: dict[tuple[str, str, date, bool], list[HarvestRun]] = {}
+                for run in runs:
+                    day = _utc(run.started_at).date()
+                    days.setdefault((run.topic, run.source, day, run.backfill), []).append(run)
+                for (topic, source, day, backfill), group in days.items():
+                    row = session.execute(
+                        select(HarvestRunDay).where(
+                            HarvestRunDay.topic == topic,
+                            HarvestRunDay.source == source,
+                            HarvestRunDay.day == day,
+                            HarvestRunDay.backfill.is_(backfill),
+                        )
+                    ).scalar_one_or_none()
+                    if row is None:
+                        row = HarvestRunDay(
+                            topic=topic, source=source, day=day, backfill=backfill,
+                            runs=0, completed=0, failed=0, requests=0, records=0,
+                            new_works=0, new_hits=0, skipped=0,
+                        )  # fmt: skip
+                        session.add(row)
+                    row.runs += len(group)
+                    row.completed += sum(r.status in ("ok", "partial") for r in group)
+                    row.failed += sum(r.status == "failed" for r in group)
+                    row.requests += sum(r.requests for r in group)
+                    row.records += sum(r.records for r in group)
+                    row.new_works += sum(r.new_works for r in group)
+                    row.new_hits += sum(r.new_hits for r in group)
+                    row.skipped += sum(r.skipped for r in group)
+                session.flush()
+                ids = [r.id for r in runs]
+                session.execute(delete(HarvestRun).where(HarvestRun.id.in_(ids)))
+                total += len(ids)
+            if len(runs) < batch:
+                return total
+
+    def run_days(self, topic: str, source: str) -> list[dict[str, Any]]:
+        """The rolled-up days of ``topic`` × ``source``, oldest first."""
+        d = HarvestRunDay
+        columns: list[Any] = [d.day, d.backfill, d.runs, d.completed, d.failed, d.requests]
+        columns += [d.records, d.new_works, d.new_hits, d.skipped]
+        with self._session() as session:
+            rows = session.execute(
+                select(*columns)
+                .where(d.topic == topic, d.source == source)
+                .order_by(d.day, d.backfill)
+            )
+            return [dict(row._mapping) for row in rows]
+
     def count(self, what: str) -> int:
         """Row count of one table (works, identifiers, provenance, topic_hits, digests, …)."""
         models = {
@@ -808,6 +889,7 @@ class Repository:
             "digests": Digest,
             "digest_items": DigestItem,
             "harvest_runs": HarvestRun,
+            "harvest_run_days": HarvestRunDay,
         }
         with self._session() as session:
             return int(session.execute(select(func.count()).select_from(models[what])).scalar_one())

@@ -31,7 +31,6 @@ from sqlalchemy import (
     literal,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql
@@ -114,6 +113,17 @@ _PROVENANCE_ROW = (
     Provenance.work_id,
     Provenance.record,
 )
+
+
+def _grouped(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """(first, second) pairs as (first, [second, …]) in first-seen order. The lookups ask
+    ``first = ? AND second IN (…)`` per group, which both databases answer from the unique
+    (first, second) index; SQLite plans a row-value ``(a, b) IN (VALUES …)`` as a full scan
+    (measured: 0.52 s per 500-record page at 1M works)."""
+    groups: dict[str, list[str]] = {}
+    for first, second in pairs:
+        groups.setdefault(first, []).append(second)
+    return list(groups.items())
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -200,22 +210,24 @@ class PageWriter:
     def _prefetch(self, items: Sequence[_Item]) -> None:
         s = self.session
         pairs = list(dict.fromkeys(item.key for item in items))
-        for chunk in _chunks(pairs, 500):
-            for pid, source, source_id, work_id, rec in s.execute(
-                select(*_PROVENANCE_ROW).where(
-                    tuple_(Provenance.source, Provenance.source_id).in_(chunk)
-                )
-            ):
-                self.provs[(source, source_id)] = _Prov(pid, work_id, rec)
+        for source, source_ids in _grouped(pairs):
+            for chunk in _chunks(source_ids, 500):
+                for pid, src, source_id, work_id, rec in s.execute(
+                    select(*_PROVENANCE_ROW).where(
+                        Provenance.source == source, Provenance.source_id.in_(chunk)
+                    )
+                ):
+                    self.provs[(src, source_id)] = _Prov(pid, work_id, rec)
         unmatched = [item for item in items if item.key not in self.provs]
         id_pairs = list(dict.fromkeys(p for item in items for p in item.record.ids.items()))
-        for chunk in _chunks(id_pairs, 500):
-            for scheme, value, work_id in s.execute(
-                select(Identifier.scheme, Identifier.value, Identifier.work_id).where(
-                    tuple_(Identifier.scheme, Identifier.value).in_(chunk)
-                )
-            ):
-                self.ids[(scheme, value)] = work_id
+        for scheme, values in _grouped(id_pairs):
+            for chunk in _chunks(values, 500):
+                for found, value, work_id in s.execute(
+                    select(Identifier.scheme, Identifier.value, Identifier.work_id).where(
+                        Identifier.scheme == scheme, Identifier.value.in_(chunk)
+                    )
+                ):
+                    self.ids[(found, value)] = work_id
         keys = list(dict.fromkeys(k for item in unmatched for k in item.keys))
         for chunk in _chunks(keys, self._chunk):
             for key, work_id in s.execute(self._key_query(chunk)):
