@@ -646,6 +646,33 @@ class _errors:
         return False
 
 
+@app.command()
+def web(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the web interface: dashboard, topic and study pages, unsubscribe and feedback."""
+    import uvicorn
+
+    from harvester.app import build_app
+    from harvester.web.server import create_app
+
+    options: Options = ctx.obj
+    with _errors(options):
+        service = build_app(options.settings())
+        try:
+            asgi = create_app(service)
+            shown = f"[{host}]" if ":" in host else host
+            typer.echo(f"harvester web: http://{shown}:{port}/", err=True)
+            base = service.settings.web.base_url
+            if base:
+                typer.echo(f"public address ([web] base_url): {base}/", err=True)
+            uvicorn.run(asgi, host=host, port=port, log_level="warning", proxy_headers=True)
+        finally:
+            service.close()
+
+
 def main() -> None:
     app(prog_name="harvester")
 
