@@ -305,3 +305,16 @@ def test_without_base_url_mails_keep_the_mailto_header(
         assert "/f/" not in mail.get_body(("plain",)).get_content()
     finally:
         app.close()
+
+
+def test_status_shows_the_readers_feedback(app: App) -> None:
+    from harvester.status import render_status
+
+    assert "feedback" not in render_status(app)
+    ids = [w.id for w in app.repo.works("nlp")[:3]]
+    web_store.record_feedback(app.repo, READERS[0], "lab", "nlp", ids[0], "relevant")
+    web_store.record_feedback(app.repo, READERS[1], "lab", "nlp", ids[1], "not-relevant")
+    web_store.record_feedback(app.repo, READERS[1], "lab", "nlp", ids[2], "not-relevant")
+    # a reader changing their mind replaces their verdict
+    web_store.record_feedback(app.repo, READERS[1], "lab", "nlp", ids[2], "relevant")
+    assert "\nfeedback\n  nlp: 2 relevant, 1 not relevant\n" in render_status(app)
