@@ -408,6 +408,13 @@ def run(
     health_port: Annotated[
         int | None, typer.Option("--health-port", help="Serve /healthz on this port")
     ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option("--http-port", help="Serve the web interface (and /healthz) on this port"),
+    ] = None,
+    http_host: Annotated[
+        str, typer.Option("--http-host", help="Address the web interface listens on")
+    ] = "0.0.0.0",
 ) -> None:
     """The daemon: schedule every harvest and digest; stop cleanly on SIGTERM/SIGINT."""
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -446,10 +453,21 @@ def run(
         if health_port is not None:
             health = HealthServer(daemon_check(daemon, service.engine), port=health_port)
             health.start()
+        web_server = None
+        if http_port is not None:
+            from harvester.web.serve import WebServer
+            from harvester.web.server import create_app
+
+            asgi = create_app(service, health=daemon_check(daemon, service.engine))
+            web_server = WebServer(asgi, host=http_host, port=http_port)
+            web_server.start()
+            typer.echo(f"harvester web: http://{http_host}:{web_server.port}/", err=True)
         daemon.install_signal_handlers()
         try:
             daemon.run()
         finally:
+            if web_server is not None:
+                web_server.stop()
             if health is not None:
                 health.stop()
             service.close()

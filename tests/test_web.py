@@ -318,3 +318,38 @@ def test_status_shows_the_readers_feedback(app: App) -> None:
     # a reader changing their mind replaces their verdict
     web_store.record_feedback(app.repo, READERS[1], "lab", "nlp", ids[2], "relevant")
     assert "\nfeedback\n  nlp: 2 relevant, 1 not relevant\n" in render_status(app)
+
+
+def test_the_daemon_serves_the_web_interface_and_its_health_on_http_port(
+    emu: Emulator, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    from pathlib import Path
+
+    from tests.test_daemon import daemon_config, start_daemon, wait_for, write_config
+
+    assert isinstance(tmp_path, Path)
+    monkeypatch.setenv("HARVESTER_WEB_SECRET", SECRET)  # [web] secret_env's default
+    port = free_port()
+    config = write_config(tmp_path / "d.toml", daemon_config(emu, f"sqlite:///{tmp_path / 'd.db'}"))
+    log = tmp_path / "d.log"
+    daemon = start_daemon(config, "--http-port", str(port), "--http-host", "127.0.0.1", log=log)
+    answers: list[httpx.Response] = []
+
+    def healthy() -> bool:
+        try:
+            answers.append(httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5))
+        except httpx.TransportError:
+            return False
+        return answers[-1].status_code == 200
+
+    try:
+        wait_for(healthy, timeout=60)
+        assert answers[-1].text == "ok: scheduler running\n"
+        assert answers[-1].headers["content-security-policy"] == CSP
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert page.status_code == 303 and page.headers["location"].startswith("/login")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0, log.read_text()[-3000:]
+    assert f"harvester web: http://127.0.0.1:{port}/" in log.read_text()

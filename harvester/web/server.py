@@ -29,7 +29,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -93,9 +99,16 @@ def _templates() -> jinja2.Environment:
     return env
 
 
-def create_app(app: App, *, signer: Signer | None = None) -> Starlette:
+def create_app(
+    app: App,
+    *,
+    signer: Signer | None = None,
+    health: Callable[[], tuple[bool, str]] | None = None,
+) -> Starlette:
     """The ASGI app over ``app`` (its settings and repository). The signing secret comes from
-    ``[web] secret_env`` (or ``signer``, for tests); without one the app refuses to start."""
+    ``[web] secret_env`` (or ``signer``, for tests); without one the app refuses to start.
+    ``health`` is the daemon's check when the daemon serves the app (``run --http-port``):
+    ``/healthz`` then answers as the daemon's own health endpoint does."""
     web = app.settings.web
     secret = web.secret()
     if signer is None:
@@ -375,6 +388,13 @@ def create_app(app: App, *, signer: Signer | None = None) -> Starlette:
         return page(request, "admin.html.j2", title="Admin", rows=web_store.unsubscriptions(repo))
 
     async def healthz(request: Request) -> Response:
+        if health is not None:
+            try:
+                healthy, detail = health()
+            except Exception as e:  # a failing check is an unhealthy answer, not a crash
+                healthy, detail = False, f"check failed: {e}"
+            body = ("ok" if healthy else "unhealthy") + f": {detail}\n"
+            return PlainTextResponse(body, status_code=200 if healthy else 503)
         try:
             repo.count("works")
         except Exception as e:  # the database is what this process needs to answer anything
