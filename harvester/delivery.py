@@ -239,6 +239,14 @@ def render_stored(
         deployment=repo.deployment_id(),
         web=_web(app, subscription),
     )
+    web = app.settings.web
+    if subscription.channel == "slack" and web.links and web.base_url:
+        from harvester.web.links import slack_topic_links
+        from harvester.web.tokens import signer_for
+
+        signer = signer_for(web.secret(), web.token_max_age_days)
+        if signer is not None:
+            rendered = slack_topic_links(rendered, web.base_url, signer, subscription.topics)
     return digest, rendered
 
 

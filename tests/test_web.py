@@ -353,3 +353,46 @@ def test_the_daemon_serves_the_web_interface_and_its_health_on_http_port(
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(timeout=30) == 0, log.read_text()[-3000:]
     assert f"harvester web: http://127.0.0.1:{port}/" in log.read_text()
+
+
+def test_a_slack_digest_links_each_topic_page_with_a_reading_token(
+    emu: Emulator, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harvester.app import build_app
+    from harvester.config import parse_settings
+    from tests.conftest import FixedClock
+    from tests.slack_server import SlackWebhookServer
+    from tests.web_fixtures import NOW, QUERY
+
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    with SlackWebhookServer() as slack:
+        monkeypatch.setenv("TEST_SLACK_WEBHOOK", slack.url)
+        settings = parse_settings(
+            {
+                "database": {"url": database_url},
+                "sources": {"pubmed": {"base_url": emu.base_url("pubmed"), "email": "t@x.org"}},
+                "topics": [
+                    {"name": "nlp", "query": QUERY, "sources": ["pubmed"], "lookback_days": 20_000}
+                ],
+                "subscriptions": [
+                    {"name": "channel", "topics": ["nlp"], "channel": "slack", "max_items": 60}
+                ],
+                "channels": {"slack": {"webhook_url_env": "TEST_SLACK_WEBHOOK"}},
+                "web": {"base_url": BASE, "secret_env": SECRET_ENV},
+            },
+            path="slack.toml",
+        )
+        app = build_app(settings, clock=FixedClock(NOW), sleep=lambda _s: None)
+        try:
+            assert app.harvest(settings.topic("nlp"), "pubmed").status == "ok"
+            sub = settings.subscriptions[0]
+            assert deliver(app, sub, notifier_for(app, sub)).sent
+            posted = [str(p) for p in slack.posts]
+            assert sum(f"{BASE}/t/nlp?k=" in p for p in posted) == 1  # one line, at the end
+            assert f"{BASE}/t/nlp?k=" in posted[-1]
+            assert "/u/" not in "".join(posted) and "/f/" not in "".join(posted)
+            token = posted[-1].split(f"{BASE}/t/nlp?k=")[1].split("|")[0]
+            assert Signer(SECRET, max_age=86400).check_read(token) == "channel"
+            assert all(len(p["blocks"]) <= 50 for p in slack.posts)
+        finally:
+            app.close()

@@ -44,3 +44,30 @@ def personalize(rendered: RenderedDigest, recipient: str, signer: Signer) -> Ren
         return _FEEDBACK.sub(feedback, text)
 
     return dataclasses.replace(rendered, text=fill(rendered.text), html=fill(rendered.html))
+
+
+def slack_topic_links(
+    rendered: RenderedDigest, base: str, signer: Signer, topics: tuple[str, ...]
+) -> RenderedDigest:
+    """A Slack digest with a last line linking each topic's page (with the subscription's
+    signed reading link): a channel has no one recipient, so it carries no feedback or
+    unsubscribe links. The line joins the last message when it fits Slack's limits, else it
+    is a message of its own (the same for every try of one digest, so parts stay aligned)."""
+    from urllib.parse import quote
+
+    from harvester.blocks import MAX_BLOCKS, MESSAGE_CHARS, _chars, escape
+
+    if not rendered.slack:
+        return rendered
+    read = signer.read(rendered.subscription)
+    links = " · ".join(f"<{base}/t/{quote(t, safe='')}?k={read}|{escape(t)}>" for t in topics)
+    block = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"All studies: {links}"}]}
+    payloads = list(rendered.slack)
+    last = dict(payloads[-1])
+    blocks = list(last["blocks"])
+    if len(blocks) < MAX_BLOCKS and _chars(blocks) + len(links) + 20 <= MESSAGE_CHARS:
+        last["blocks"] = [*blocks, block]
+        payloads[-1] = last
+    else:
+        payloads.append({**last, "blocks": [block]})
+    return dataclasses.replace(rendered, slack=tuple(payloads))
