@@ -671,6 +671,8 @@ def web(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
     """Serve the web interface: dashboard, topic and study pages, unsubscribe and feedback."""
+    import secrets
+
     import uvicorn
 
     from harvester.app import build_app
@@ -680,10 +682,27 @@ def web(
     with _errors(options):
         service = build_app(options.settings())
         try:
-            asgi = create_app(service)
+            web = service.settings.web
+            secret = web.secret()
+            if secret is None:
+                # a first look on loopback works without setup; a deployment sets the secret
+                secret = secrets.token_urlsafe(32)
+                typer.echo(
+                    f"warning: {web.secret_env} ([web] secret_env) is not set: this process "
+                    "signs with a secret of its own, so sessions end when it stops and links "
+                    "in digests are not accepted",
+                    err=True,
+                )
+            if not web.public_read and web.admin_password() is None:
+                typer.echo(
+                    f"reading pages needs a login: set {web.admin_password_env} "
+                    "([web] admin_password_env), or [web] public_read = true",
+                    err=True,
+                )
+            asgi = create_app(service, secret=secret)
             shown = f"[{host}]" if ":" in host else host
             typer.echo(f"harvester web: http://{shown}:{port}/", err=True)
-            base = service.settings.web.base_url
+            base = web.base_url
             if base:
                 typer.echo(f"public address ([web] base_url): {base}/", err=True)
             uvicorn.run(asgi, host=host, port=port, log_level="warning", proxy_headers=True)

@@ -444,7 +444,8 @@ class Settings(_Strict):
             found += [self.channels.email.username, self.channels.email.password]
         if self.channels.slack is not None:
             found.append(self.channels.slack.webhook_url)
-        return [s.get_secret_value() for s in found if s is not None]
+        web = [v for v in (self.web.secret(), self.web.admin_password()) if v]
+        return [s.get_secret_value() for s in found if s is not None] + web
 
     def source(self, name: str) -> SourceSettings:
         return self.sources.get(name) or SourceSettings()

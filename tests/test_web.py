@@ -3,6 +3,7 @@ end: a real harvest from the emulator, mails received by the loopback SMTP serve
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -20,6 +21,7 @@ from tests.smtp_server import LoopbackSMTP
 from tests.web_fixtures import (
     ADMIN_ENV,
     ADMIN_PASSWORD,
+    QUERY,
     READERS,
     SECRET,
     SECRET_ENV,
@@ -396,3 +398,62 @@ def test_a_slack_digest_links_each_topic_page_with_a_reading_token(
             assert all(len(p["blocks"]) <= 50 for p in slack.posts)
         finally:
             app.close()
+
+
+def test_harvester_web_prints_its_url_and_serves_the_dashboard(
+    emu: Emulator, database_url: str, tmp_path: object, smtp: LoopbackSMTP
+) -> None:
+    """`harvester web` as a user runs it: no secret set (a process secret, with a warning),
+    public_read as the example config has it; the dashboard and the topic at the printed URL."""
+    import signal
+    import subprocess
+    from pathlib import Path
+
+    from tests.test_daemon import harvester_command, wait_for
+
+    assert isinstance(tmp_path, Path)
+    app = web_app(emu, database_url, smtp.port, None)
+    assert app.harvest(app.settings.topic("nlp"), "pubmed").status == "ok"
+    app.close()
+    config = tmp_path / "web.toml"
+    config.write_text(
+        f'[database]\nurl = "{database_url}"\n[web]\npublic_read = true\n'
+        f'[[topics]]\nname = "nlp"\nquery = """{QUERY}"""\nsources = ["pubmed"]\n'
+    )
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("HARVESTER_WEB_SECRET",)}
+    env.pop("HARVESTER_DATABASE_URL", None)
+    log = tmp_path / "web.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*harvester_command(), "--config", str(config), "web", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        wait_for(lambda: f"http://127.0.0.1:{port}/" in log.read_text(), timeout=60)
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(up, timeout=60)
+        dash = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert dash.status_code == 200 and 'href="/t/nlp"' in dash.text
+        topic = httpx.get(f"http://127.0.0.1:{port}/t/nlp", timeout=10)
+        assert topic.text.count('class="study"') == 25  # page_size's default
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    text = log.read_text()
+    assert f"harvester web: http://127.0.0.1:{port}/" in text
+    assert "HARVESTER_WEB_SECRET ([web] secret_env) is not set" in text
+
+
+def test_the_web_secrets_are_redacted_like_every_other(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert {SECRET, ADMIN_PASSWORD} <= set(app.settings.secret_values())

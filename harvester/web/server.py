@@ -46,7 +46,7 @@ from harvester.errors import ConfigError
 from harvester.render import ItemView, link_label, safe_url, view_item
 from harvester.store.repository import StoredWork
 from harvester.web import store as web_store
-from harvester.web.tokens import VERDICTS, BadToken, Signer, signer_for
+from harvester.web.tokens import VERDICTS, BadToken, signer_for
 
 log = structlog.get_logger(__name__)
 
@@ -102,17 +102,17 @@ def _templates() -> jinja2.Environment:
 def create_app(
     app: App,
     *,
-    signer: Signer | None = None,
+    secret: str | None = None,
     health: Callable[[], tuple[bool, str]] | None = None,
 ) -> Starlette:
     """The ASGI app over ``app`` (its settings and repository). The signing secret comes from
-    ``[web] secret_env`` (or ``signer``, for tests); without one the app refuses to start.
+    ``[web] secret_env`` (or ``secret``: `harvester web` makes one for the process when the
+    variable is unset); without one the app refuses to start.
     ``health`` is the daemon's check when the daemon serves the app (``run --http-port``):
     ``/healthz`` then answers as the daemon's own health endpoint does."""
     web = app.settings.web
-    secret = web.secret()
-    if signer is None:
-        signer = signer_for(secret, web.token_max_age_days)
+    secret = secret or web.secret()
+    signer = signer_for(secret, web.token_max_age_days)
     if signer is None or secret is None:
         raise ConfigError(
             f"the web interface needs a signing secret: set the environment variable "
