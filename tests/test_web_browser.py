@@ -251,3 +251,41 @@ def test_a_forged_token_and_a_form_without_csrf_are_refused(
     page.goto(f"{url}/admin")
     assert page.url.startswith(f"{url}/login")  # not logged in
     assert web_store.unsubscribed(app.repo, "lab") == set()
+
+
+def test_the_admin_marks_a_study_on_the_topic_page_and_exports_one_page(
+    served: tuple[App, str], browser: Any
+) -> None:
+    app, url = served
+    page = browser.new_page()
+    log_in(page, url)
+    page.goto(f"{url}/t/nlp?page=2")
+    study = page.locator("li.study").first
+    work = (study.get_attribute("id") or "").removeprefix("w")
+    study.locator("button", has_text="not relevant").click()
+    page.wait_for_url(f"{url}/t/nlp?q=&sort=newest&page=2#w{work}")
+    assert "0 relevant, 1 not relevant" in page.inner_text(f"#w{work}")
+    (verdict,) = web_store.verdicts(app.repo)
+    assert (verdict.recipient, verdict.work_id, verdict.verdict) == (
+        "admin",
+        int(work),
+        "not-relevant",
+    )
+    # the admin is no reader of the subscription: the verdict leaves nothing out of its digests
+    from harvester.delivery import _by_feedback
+
+    pending = app.repo.pending("lab", ["nlp", "ml"])
+    kept, _relevant = _by_feedback(app, app.settings.subscriptions[0], pending)
+    assert verdict.work_id in {w.id for w in kept} and len(kept) == len(pending)
+    # "this page" exports the ten studies shown
+    with page.expect_download() as download:
+        page.click("text=RIS >> nth=1")
+    text = Path(download.value.path()).read_text()
+    assert text.count("ER  -") == 10
+    # a verdict form without its CSRF token is refused
+    page.goto(f"{url}/t/nlp")
+    page.evaluate("document.querySelectorAll('form.verdict input[name=csrf]')[0].remove()")
+    with page.expect_response(lambda r: r.url.endswith("/t/nlp/feedback")) as posted:
+        page.locator("li.study").first.locator("button", has_text="relevant").first.click()
+    assert posted.value.status == 403
+    assert len(web_store.verdicts(app.repo)) == 1

@@ -120,6 +120,7 @@ def create_app(
         )
     env = _templates()
     repo = app.repo
+    topic_names = {t.name for t in app.settings.topics}
 
     def page(request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         values.setdefault("admin", _admin(request))
@@ -224,6 +225,17 @@ def create_app(
         if (gate := need_read(request, name)) is not None:
             return gate
         works = _select(repo.works(name), request.query_params.get("q", "").strip()[:200])
+        page_number = request.query_params.get("page")
+        if page_number is not None:  # the studies of one page, in the page's order
+            sort = request.query_params.get("sort", "newest")
+            ranked = _ranked(works, name, app.settings.topic(name).parsed_query, sort)
+            by_id = {w.id: w for w in works}
+            size = web.page_size
+            try:
+                start = (max(1, int(page_number)) - 1) * size
+            except ValueError:
+                start = 0
+            works = [by_id[i.work_id] for i in ranked[start : start + size]]
         writer, media, ext = EXPORTS[fmt]
         out = io.StringIO()
         writer(works, out)
@@ -232,6 +244,28 @@ def create_app(
             media_type=media,
             headers={"content-disposition": f'attachment; filename="{name}.{ext}"'},
         )
+
+    async def topic_feedback(request: Request) -> Response:
+        """The admin's own verdict from the topic page (a session, so a CSRF token)."""
+        name = request.path_params["topic"]
+        if not _admin(request):
+            return RedirectResponse(f"/login?next=/t/{quote(name, safe='')}", status_code=303)
+        form = await request.form()
+        if not _csrf_ok(request, form.get("csrf")):
+            return refuse(request, "The form has expired or was not sent by this site.", 403)
+        verdict = str(form.get("verdict", ""))
+        try:
+            work_id = int(str(form.get("work_id", "")))
+        except ValueError:
+            work_id = -1
+        known = {w.id for w in repo.works(name)} if name in topic_names else set()
+        if verdict not in VERDICTS or work_id not in known:
+            return refuse(request, "Unknown study or verdict.")
+        web_store.record_feedback(repo, "admin", "web", name, work_id, verdict)
+        log.info("feedback recorded", topic=name, work_id=work_id, verdict=verdict, by="admin")
+        back = str(form.get("back", ""))
+        target = back if back.startswith(f"/t/{quote(name, safe='')}") else f"/t/{quote(name)}"
+        return RedirectResponse(f"{target}#w{work_id}", status_code=303)
 
     async def study_page(request: Request) -> Response:
         try:
@@ -406,6 +440,7 @@ def create_app(
         Route("/", dashboard),
         Route("/t/{topic}", topic_page),
         Route("/t/{topic}/export.{fmt}", topic_export),
+        Route("/t/{topic}/feedback", topic_feedback, methods=["POST"]),
         Route("/w/{work_id}", study_page),
         Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/r/{token}", resubscribe, methods=["GET", "POST"]),
