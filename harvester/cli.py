@@ -469,6 +469,13 @@ def run(
     health_port: Annotated[
         int | None, typer.Option("--health-port", help="Serve /healthz on this port")
     ] = None,
+    http_port: Annotated[
+        int | None,
+        typer.Option("--http-port", help="Serve the web interface (and /healthz) on this port"),
+    ] = None,
+    http_host: Annotated[
+        str, typer.Option("--http-host", help="Address the web interface listens on")
+    ] = "0.0.0.0",
 ) -> None:
     """The daemon: schedule every harvest and digest; stop cleanly on SIGTERM/SIGINT."""
     from apscheduler.schedulers.blocking import BlockingScheduler
@@ -508,10 +515,21 @@ def run(
         if health_port is not None:
             health = HealthServer(daemon_check(daemon, service.engine), port=health_port)
             health.start()
+        web_server = None
+        if http_port is not None:
+            from harvester.web.serve import WebServer
+            from harvester.web.server import create_app
+
+            asgi = create_app(service, health=daemon_check(daemon, service.engine))
+            web_server = WebServer(asgi, host=http_host, port=http_port)
+            web_server.start()
+            typer.echo(f"harvester web: http://{http_host}:{web_server.port}/", err=True)
         daemon.install_signal_handlers()
         try:
             daemon.run()
         finally:
+            if web_server is not None:
+                web_server.stop()
             if health is not None:
                 health.stop()
             service.close()
@@ -829,6 +847,52 @@ class _errors:
         if isinstance(exc, HarvesterError):
             _fail(clean(str(exc)), 1)
         return False
+
+
+@app.command()
+def web(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the web interface: dashboard, topic and study pages, unsubscribe and feedback."""
+    import secrets
+
+    import uvicorn
+
+    from harvester.app import build_app
+    from harvester.web.server import create_app
+
+    options: Options = ctx.obj
+    with _errors(options):
+        service = build_app(options.settings())
+        try:
+            web = service.settings.web
+            secret = web.secret()
+            if secret is None:
+                # a first look on loopback works without setup; a deployment sets the secret
+                secret = secrets.token_urlsafe(32)
+                typer.echo(
+                    f"warning: {web.secret_env} ([web] secret_env) is not set: this process "
+                    "signs with a secret of its own, so sessions end when it stops and links "
+                    "in digests are not accepted",
+                    err=True,
+                )
+            if not web.public_read and web.admin_password() is None:
+                typer.echo(
+                    f"reading pages needs a login: set {web.admin_password_env} "
+                    "([web] admin_password_env), or [web] public_read = true",
+                    err=True,
+                )
+            asgi = create_app(service, secret=secret)
+            shown = f"[{host}]" if ":" in host else host
+            typer.echo(f"harvester web: http://{shown}:{port}/", err=True)
+            base = web.base_url
+            if base:
+                typer.echo(f"public address ([web] base_url): {base}/", err=True)
+            uvicorn.run(asgi, host=host, port=port, log_level="warning", proxy_headers=True)
+        finally:
+            service.close()
 
 
 def main() -> None:

@@ -396,6 +396,39 @@ class FeedsSettings(_Strict):
         return f"{self.base_url.rstrip('/')}/{topic}.atom"
 
 
+class WebSettings(_Strict):
+    """The web interface (`harvester web`): its public address, where its secrets come from,
+    and whether reading needs a login. Links in digests (unsubscribe, feedback, topic pages)
+    are built from ``base_url`` only when it is set and the signing secret is in the
+    environment; the secrets are read when used, never stored in the settings."""
+
+    base_url: str | None = None
+    secret_env: str = "HARVESTER_WEB_SECRET"
+    admin_password_env: str = "HARVESTER_WEB_ADMIN_PASSWORD"
+    public_read: bool = False
+    token_max_age_days: int = Field(default=365, gt=0, le=3650)
+    page_size: int = Field(default=25, gt=0, le=500)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_base(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("https://", "http://")):
+            raise ValueError("base_url must start with https:// (or http:// for loopback)")
+        return v.rstrip("/") if v else v
+
+    def secret(self) -> str | None:
+        """The signing secret from ``secret_env`` (None when unset or empty)."""
+        return os.environ.get(self.secret_env) or None
+
+    def admin_password(self) -> str | None:
+        return os.environ.get(self.admin_password_env) or None
+
+    @property
+    def links(self) -> bool:
+        """Whether digests carry signed web links (a base URL and a secret are both there)."""
+        return bool(self.base_url) and self.secret() is not None
+
+
 class ChannelsSettings(_Strict):
     email: EmailChannelSettings | None = None
     slack: SlackChannelSettings | None = None
@@ -412,6 +445,7 @@ class Settings(_Strict):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     feeds: FeedsSettings = Field(default_factory=FeedsSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     path: str | None = Field(default=None, exclude=True)
 
     @field_validator("sources")
@@ -463,7 +497,8 @@ class Settings(_Strict):
             found += [self.channels.email.username, self.channels.email.password]
         if self.channels.slack is not None:
             found.append(self.channels.slack.webhook_url)
-        return [s.get_secret_value() for s in found if s is not None]
+        web = [v for v in (self.web.secret(), self.web.admin_password()) if v]
+        return [s.get_secret_value() for s in found if s is not None] + web
 
     def missing_secrets(self) -> tuple[MissingSecret, ...]:
         """Every key that names an environment variable which is not set."""

@@ -24,6 +24,7 @@ is accepted, so a retry (or a restarted process) posts only the parts not yet po
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -149,7 +150,10 @@ def _take_new(
         existing = repo.digest_works(last.id)
         for work in existing:
             held[work.topic or ""] = held.get(work.topic or "", 0) + 1
-    ranked = assemble_digest(key, works, queries=queries, now=app.clock())
+    works, relevant = _by_feedback(app, subscription, works)
+    ranked = _relevant_first(
+        assemble_digest(key, works, queries=queries, now=app.clock()), relevant
+    )
     chosen = [
         item
         for section in ranked.sections
@@ -185,7 +189,9 @@ def _fit_email(
     keep = len(chosen)
     for _ in range(8):
         trial = _merged(base, chosen[:keep])
-        shortest = render_digest(trial, queries=queries, html_limit=HTML_LIMIT)
+        shortest = render_digest(
+            trial, queries=queries, html_limit=HTML_LIMIT, web=_web(app, subscription)
+        )
         if shortest.html_fits:
             return chosen[:keep]
         over = html_size(shortest.html) / HTML_LIMIT
@@ -220,6 +226,7 @@ def render_stored(
     digest = assemble_digest(
         subscription.key, works, queries=queries, now=app.clock(), published=published
     )
+    digest = _relevant_first(digest, _by_feedback(app, subscription, works)[1])
     waiting = repo.waiting(
         subscription.key, list(subscription.topics), include_backfill=include_backfill
     )
@@ -230,8 +237,67 @@ def render_stored(
         digest_id=digest_id,
         abstracts=subscription.abstracts,
         deployment=repo.deployment_id(),
+        web=_web(app, subscription),
     )
+    web = app.settings.web
+    if subscription.channel == "slack" and web.links and web.base_url:
+        from harvester.web.links import slack_topic_links
+        from harvester.web.tokens import signer_for
+
+        signer = signer_for(web.secret(), web.token_max_age_days)
+        if signer is not None:
+            rendered = slack_topic_links(rendered, web.base_url, signer, subscription.topics)
     return digest, rendered
+
+
+def _web(app: App, subscription: SubscriptionSettings) -> str | None:
+    """The web interface's base URL when this subscription's digests link to it (email, with
+    [web] base_url and its signing secret configured)."""
+    web = app.settings.web
+    return web.base_url if subscription.channel == "email" and web.links else None
+
+
+def _by_feedback(
+    app: App, subscription: SubscriptionSettings, works: Sequence[StoredWork]
+) -> tuple[list[StoredWork], set[int]]:
+    """Readers' feedback on ``works``: those the subscription's readers marked not relevant in
+    one of its topics are left out; returned with the works someone marked relevant."""
+    from harvester.web.store import verdicts
+
+    said = verdicts(app.repo, work_ids=[w.id for w in works]) if works else []
+    if not said:
+        return list(works), set()
+    relevant = {v.work_id for v in said if v.verdict == "relevant"}
+    readers = {r.lower() for r in subscription.to}
+    rejected = {
+        v.work_id
+        for v in said
+        if v.verdict == "not-relevant"
+        and v.topic in subscription.topics
+        and (v.subscription == subscription.key or v.recipient in readers)
+    }
+    kept = [w for w in works if w.id not in rejected]
+    if len(kept) < len(works):
+        log.info("studies left out by feedback", left_out=len(works) - len(kept))
+    return kept, relevant
+
+
+def _relevant_first(digest: Digest, relevant: set[int]) -> Digest:
+    """Each section's studies marked relevant by someone first, in the digest's own rank."""
+    if not relevant:
+        return digest
+    sections = tuple(
+        DigestSection(
+            s.topic,
+            tuple(i for i in s.items if i.work_id in relevant)
+            + tuple(i for i in s.items if i.work_id not in relevant),
+            s.more,
+            s.more_until,
+            s.feed,
+        )
+        for s in digest.sections
+    )
+    return dataclasses.replace(digest, sections=sections)
 
 
 def _backlog(
@@ -262,6 +328,8 @@ def _send_stored(
     _digest, rendered = render_stored(app, subscription, digest_id, queries)
     already = repo.parts_sent(digest_id)
     parts = len(rendered.slack) if subscription.channel == "slack" else 1
+    if hasattr(notifier, "parts"):  # an email to each recipient alone: one part each
+        parts = notifier.parts(rendered)
     if already >= parts:  # every part was accepted; the process ended before the mark
         repo.mark_sent(digest_id)
         log.info("digest sent", digest_id=digest_id, items=rendered.count, resumed=True)
@@ -376,6 +444,25 @@ def preview(
 
 
 def notifier_for(app: App, subscription: SubscriptionSettings) -> Notifier:
+    """The subscription's notifier; an email one leaves out who unsubscribed."""
+    if subscription.channel == "email" and subscription.to:
+        from harvester.web.store import unsubscribed
+
+        gone = unsubscribed(app.repo, subscription.key)
+        if gone:
+            staying = tuple(r for r in subscription.to if r.lower() not in gone)
+            left_out = len(subscription.to) - len(staying)
+            log.info("unsubscribed recipients left out", left_out=left_out)
+            notifier = notifier_class(subscription.channel).from_settings(
+                app.settings,
+                subscription.model_copy(update={"to": staying or subscription.to[:1]}),
+                client=app.client,
+                sleep=app.sleep,
+                clock=app.clock,
+            )
+            if not staying:
+                notifier.to = ()  # type: ignore[attr-defined]
+            return notifier
     return notifier_class(subscription.channel).from_settings(
         app.settings, subscription, client=app.client, sleep=app.sleep, clock=app.clock
     )

@@ -187,6 +187,10 @@ class RenderedDigest:
     html: str
     slack: tuple[dict[str, Any], ...]
     html_fits: bool = True
+    # (topic, work) of each study, in order: what the __HV_FB_n__ placeholders of the links
+    # to the web interface name; ``web`` is its base URL when the digest carries such links
+    items: tuple[tuple[str, int], ...] = ()
+    web: str | None = None
 
     def slack_json(self) -> str:
         """The Slack payloads as one pretty JSON array (for ``--dry-run``)."""
@@ -523,15 +527,42 @@ def link_label(url: str) -> str:
     return LINK_LABELS.get(host, host or url)
 
 
-def render_html(view: DigestView, *, abstracts: bool = True) -> str:
-    """The HTML digest: table layout and inline CSS, as mail clients need."""
+def _ref(refs: Mapping[tuple[str, int], int] | None) -> Any:
+    def ref(item: DigestItem) -> int:
+        return (refs or {}).get((item.topic, item.work_id), -1)
+
+    return ref
+
+
+def render_html(
+    view: DigestView,
+    *,
+    abstracts: bool = True,
+    web: str | None = None,
+    refs: Mapping[tuple[str, int], int] | None = None,
+) -> str:
+    """The HTML digest: table layout and inline CSS, as mail clients need. With ``web`` (the
+    web interface's base URL) each study carries feedback links and the footer unsubscribe
+    and topic-page links, with placeholders a sender fills per recipient."""
     template = environment().get_template("digest.html.j2")
     return template.render(
-        view=view, abstracts=abstracts, subject=subject_line(view), link_label=link_label
+        view=view,
+        abstracts=abstracts,
+        subject=subject_line(view),
+        link_label=link_label,
+        web=web,
+        ref=_ref(refs),
     )
 
 
-def render_text(digest: Digest, view: DigestView, *, abstracts: bool = True) -> str:
+def render_text(
+    digest: Digest,
+    view: DigestView,
+    *,
+    abstracts: bool = True,
+    web: str | None = None,
+    refs: Mapping[tuple[str, int], int] | None = None,
+) -> str:
     """The plain-text digest: digest.txt.j2 plus why each study is there."""
     by_item = {(i.item.topic, i.item.work_id): i for s in view.sections for i in s.items}
 
@@ -569,6 +600,8 @@ def render_text(digest: Digest, view: DigestView, *, abstracts: bool = True) -> 
         excerpt=excerpt,
         heading=heading,
         note=note,
+        web=web,
+        ref=_ref(refs),
     )
 
 
@@ -592,6 +625,8 @@ HTML_LIMIT = 98_000
 notifier sends it below 256 KB). Gmail clips a message whose HTML passes about 102 KB and
 hides the rest behind a link, so the budget stays under that with room for the part's
 headers."""
+TOKEN_ROOM = 140
+"""Bytes a signed web token may add to a link over its placeholder (quoted-printable)."""
 EXCERPT_STEPS = (EXCERPT_CHARS, 1000, 700, 450, 300, 200)
 """Abstract excerpts tried, longest first, until the HTML fits :data:`HTML_LIMIT`."""
 
@@ -604,20 +639,26 @@ def render_digest(
     abstracts: bool = True,
     deployment: str = "",
     html_limit: int | None = HTML_LIMIT,
+    web: str | None = None,
 ) -> RenderedDigest:
     """Render ``digest`` for every channel. ``digest_id`` is the outbox's id for it and
     ``deployment`` the database's id (both go into the Message-ID). Abstract excerpts are
     shortened until the HTML fits ``html_limit`` bytes; ``html_fits`` says whether that was
     enough (else the sender should carry fewer studies)."""
     ident = str(digest_id) if digest_id is not None else default_digest_id(digest)
+    items = tuple((i.topic, i.work_id) for i in digest.items)
+    refs = {pair: n for n, pair in enumerate(items)}
+    if web and html_limit is not None:
+        # the placeholders become signed tokens per recipient, each about this much longer
+        html_limit -= TOKEN_ROOM * (2 * len(items) + 1 + len(digest.sections))
     view = view_digest(digest, queries=queries)
-    html = render_html(view, abstracts=abstracts)
+    html = render_html(view, abstracts=abstracts, web=web, refs=refs)
     fits = html_limit is None or html_size(html) <= html_limit
     for chars in EXCERPT_STEPS[1:]:
         if fits or not abstracts:
             break
         view = view_digest(digest, queries=queries, excerpt_chars=chars)
-        html = render_html(view, abstracts=abstracts)
+        html = render_html(view, abstracts=abstracts, web=web, refs=refs)
         fits = html_limit is None or html_size(html) <= html_limit
     return RenderedDigest(
         subscription=digest.subscription,
@@ -633,10 +674,12 @@ def render_digest(
         count=view.count,
         topics=view.topics,
         work_ids=tuple(i.work_id for i in digest.items),
-        text=render_text(digest, view, abstracts=abstracts),
+        text=render_text(digest, view, abstracts=abstracts, web=web, refs=refs),
         html=html,
         slack=slack_payloads(view, abstracts=abstracts),
         html_fits=fits,
+        items=items,
+        web=web,
     )
 
 

@@ -84,6 +84,19 @@ def _backfill_line(repo: Repository, topic: str, source: str, now: datetime) -> 
     return line
 
 
+def _feedback_lines(repo: Repository) -> list[str]:
+    """Readers' verdicts from the web interface's links, per topic (none: no lines)."""
+    from harvester.web.store import feedback_counts
+
+    counts = feedback_counts(repo)
+    if not counts:
+        return []
+    lines = ["", "feedback"]
+    for topic, (yes, no) in sorted(counts.items()):
+        lines.append(f"  {topic}: {yes} relevant, {no} not relevant")
+    return lines
+
+
 def render_status(app: App) -> str:
     """The status report as text (pure apart from reading the store)."""
     now = app.clock()
@@ -150,6 +163,7 @@ def render_status(app: App) -> str:
             attempts = ", ".join(f"#{d[1]} after {d[2]} attempts: {d[3]}" for d in stuck)
             line += f"; unsent digests: {attempts}"
         lines.append(line)
+    lines += _feedback_lines(repo)
     lines.append("")
     lines.append("daemons")
     lapse = timedelta(seconds=MISSED_BEATS * app.settings.daemon.heartbeat_seconds)

@@ -17,6 +17,7 @@ text that reaches a header (a lone study's title in the Subject) is made one lin
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import smtplib
 import socket
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
     from harvester.config import Settings, SubscriptionSettings
     from harvester.render import RenderedDigest
+    from harvester.web.tokens import Signer
 
 log = structlog.get_logger(__name__)
 
@@ -158,8 +160,10 @@ class EmailNotifier:
         deadline: float = DEFAULT_DEADLINE,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        signer: Signer | None = None,
+        left: tuple[str, ...] = (),
     ) -> None:
-        if not to:
+        if not to and not left:
             raise ValueError("an email notifier needs at least one recipient")
         if (username is None) != (password is None):
             raise ValueError("SMTP AUTH needs both a username and a password")
@@ -175,6 +179,10 @@ class EmailNotifier:
         self.deadline = deadline
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.clock = clock
+        # with a signer, a digest carrying web links goes to each recipient alone, with their
+        # own unsubscribe and feedback tokens; ``left`` are those who unsubscribed
+        self.signer = signer
+        self.left = left
 
     @classmethod
     def from_settings(
@@ -189,7 +197,8 @@ class EmailNotifier:
         ssl_context: ssl.SSLContext | None = None,
     ) -> EmailNotifier:
         """The notifier for one email subscription (``client`` and ``sleep`` are unused: SMTP
-        retries are the outbox's, on its next tick)."""
+        retries are the outbox's, on its next tick). Recipients who unsubscribed through the
+        web interface are left out by the caller (delivery.notifier_for)."""
         channel = settings.channels.email
         if channel is None:
             raise ConfigError(
@@ -208,17 +217,49 @@ class EmailNotifier:
             deadline=channel.deadline,
             ssl_context=ssl_context,
             clock=clock or (lambda: datetime.now(UTC)),
+            signer=_signer(settings),
         )
 
-    def compose(self, message: RenderedDigest, *, now: datetime | None = None) -> EmailMessage:
-        """The message as it would be sent (also what ``--dry-run`` can show)."""
+    def personal(self, message: RenderedDigest) -> bool:
+        """Whether ``message`` goes to each recipient alone (it carries signed web links)."""
+        return bool(message.web) and self.signer is not None
+
+    def parts(self, message: RenderedDigest) -> int:
+        """What the outbox counts as parts: one message, or one per recipient."""
+        return len(self.to) if self.personal(message) else 1
+
+    def compose(
+        self,
+        message: RenderedDigest,
+        *,
+        now: datetime | None = None,
+        recipient: str | None = None,
+    ) -> EmailMessage:
+        """The message as it would be sent (also what ``--dry-run`` can show); for one
+        ``recipient`` (with their own links) when the digest is personal."""
+        base = message.web
+        if recipient is not None and self.signer is not None and base:
+            from harvester.web.links import personalize, unsubscribe_url
+
+            message = personalize(message, recipient, self.signer)
+            unsubscribe: str | None = unsubscribe_url(
+                base, self.signer, recipient, message.subscription
+            )
+        else:
+            unsubscribe = self.unsubscribe
         mail = EmailMessage()
         mail["Subject"] = one_line(message.subject)
         mail["From"] = self.sender
-        mail["To"] = ", ".join(self.to)
+        mail["To"] = recipient if recipient is not None else ", ".join(self.to)
         mail["Date"] = format_datetime((now or self.clock()).astimezone(UTC))
-        mail["Message-ID"] = message_id(message.key, self.sender)
-        mail["List-Unsubscribe"] = list_unsubscribe(self.unsubscribe, self.sender)
+        mail["Message-ID"] = message_id(
+            message.key if recipient is None else f"{message.key}-{_digest8(recipient)}",
+            self.sender,
+        )
+        mail["List-Unsubscribe"] = list_unsubscribe(unsubscribe, self.sender)
+        if unsubscribe is not None and unsubscribe != self.unsubscribe:
+            # RFC 8058: the mail provider POSTs "List-Unsubscribe=One-Click" to our own URL
+            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         # RFC 3834: machine-generated; stops vacation auto-replies to the sender address
         mail["Auto-Submitted"] = "auto-generated"
         mail["X-Harvester-Digest"] = message.key
@@ -238,14 +279,29 @@ class EmailNotifier:
     ) -> None:
         """Deliver ``message``; return only once the server accepted it for every recipient
         it did not refuse outright (partly refused recipients are logged, not retried, so
-        the accepted ones do not get it twice). The whole session ends within ``deadline``."""
-        mail = self.compose(message)
+        the accepted ones do not get it twice). The whole session ends within ``deadline``.
+        A personal digest is one message per recipient in the same session; each accepted
+        one is a part (``on_part``), so a retry skips the recipients who already have it."""
+        if not self.to:
+            log.info("digest not mailed: every recipient unsubscribed", digest=message.key)
+            if on_part is not None:
+                on_part(1)
+            return
+        if self.personal(message):
+            mails = [self.compose(message, recipient=r) for r in self.to[skip_parts:]]
+        else:
+            mails = [self.compose(message)]
         watchdog = _Watchdog(self.deadline)
         in_transaction = False  # past this point a broken connection may hide an acceptance
+        refused: dict[str, object] = {}
         try:
             with self._connect(watchdog) as smtp:
-                in_transaction = True
-                refused = smtp.send_message(mail)
+                for n, mail in enumerate(mails):
+                    in_transaction = True
+                    refused.update(smtp.send_message(mail))
+                    in_transaction = False
+                    if len(mails) > 1 and on_part is not None:
+                        on_part(skip_parts + n + 1)
         except (smtplib.SMTPException, OSError) as e:
             if watchdog.expired.is_set():  # whatever the cut-off read made of it
                 raise ChannelError(
@@ -260,8 +316,8 @@ class EmailNotifier:
             raise self._failure(e, ambiguous=in_transaction) from e
         finally:
             watchdog.close()
-        if on_part is not None:
-            on_part(1)
+        if on_part is not None and len(mails) == 1:
+            on_part(skip_parts + 1 if self.personal(message) else 1)
         if refused:
             log.warning("recipients refused", digest=message.key, refused=sorted(refused))
         log.info(
@@ -360,6 +416,20 @@ def list_unsubscribe(target: str | None, sender: str) -> str:
     else:
         uri = f"mailto:{sender}?subject=unsubscribe"
     return f"<{uri}>"
+
+
+def _digest8(text: str) -> str:
+    return hashlib.sha256(text.lower().encode()).hexdigest()[:8]
+
+
+def _signer(settings: Settings) -> Signer | None:
+    """The web link signer when digests carry web links ([web] base_url and its secret)."""
+    web = settings.web
+    if not web.links:
+        return None
+    from harvester.web.tokens import signer_for
+
+    return signer_for(web.secret(), web.token_max_age_days)
 
 
 def _reply(error: bytes | str) -> str:

@@ -293,3 +293,36 @@ class HarvestRunDay(Base):
     new_works: Mapped[int] = mapped_column(Integer, default=0)
     new_hits: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Unsubscription(Base):
+    """A recipient who left a subscription (one-click unsubscribe); the config's ``to`` list
+    still says who may receive, this row says who does not want to."""
+
+    __tablename__ = "unsubscriptions"
+    __table_args__ = (
+        UniqueConstraint("subscription", "recipient", name="uq_unsubscriptions_sub_recipient"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    subscription: Mapped[str] = mapped_column(String(255))
+    recipient: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime]
+
+
+class Feedback(Base):
+    """A reader's verdict on a study in a topic ("relevant" / "not-relevant"); the latest
+    verdict of one recipient on one topic × work is kept, with its time (training data)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("recipient", "topic", "work_id", name="uq_feedback_recipient_topic_work"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subscription: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(128), index=True)
+    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
