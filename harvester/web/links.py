@@ -1,8 +1,9 @@
 """The links a digest carries to the web interface, filled in per recipient.
 
 A rendered digest (``render_digest(..., web=BASE)``) holds placeholders: ``__HV_UNSUB__``
-(the recipient's unsubscribe token), ``__HV_READ__`` (the subscription's reading token) and
-``__HV_FB_n__`` (the feedback token of the n-th study). :func:`personalize` replaces them with
+(the recipient's unsubscribe token), ``__HV_READ__`` (the subscription's reading token, signed
+for the recipient too, who may then vote on the topic page) and ``__HV_FB_n__`` (the feedback
+token of the n-th study). :func:`personalize` replaces them with
 tokens signed for one recipient; tokens are URL-safe (letters, digits, ``-_.``), so they go
 into HTML and text unescaped."""
 

@@ -6,10 +6,11 @@ no-referrer`` (links carry tokens). Templates autoescape every value (titles and
 come from outside). Unsubscribe and feedback links carry signed tokens naming their
 recipient: they work without a login, a GET only shows a confirmation form and only a POST
 acts. Reading pages needs ``[web] public_read``, an admin login, or a subscription's signed
-reading link (which a digest carries); the session is a signed cookie (HttpOnly, SameSite=Lax,
-Secure when ``base_url`` is https); every form of a session carries a CSRF token, checked
-on every POST but the token-authorised unsubscribe/feedback ones (a mail provider's RFC 8058
-one-click POST has no session)."""
+reading link (which a digest carries, signed for its recipient: a visitor who came through
+it may also vote on the subscription's topic pages, recorded as that recipient); the session
+is a signed cookie (HttpOnly, SameSite=Lax, Secure when ``base_url`` is https); every form
+of a session carries a CSRF token, checked on every POST but the token-authorised
+unsubscribe/feedback ones (a mail provider's RFC 8058 one-click POST has no session)."""
 
 from __future__ import annotations
 
@@ -138,6 +139,8 @@ def create_app(
             return None
         token = request.query_params.get("k")
         if token:
+            sub: str | None
+            recipient: str | None
             try:
                 sub, recipient = signer.check_reader(token)
             except BadToken:
