@@ -16,7 +16,7 @@ excerpt) and one context line (sources, notes); a study is never split across tw
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -50,8 +50,17 @@ def link(url: str, text: str) -> str:
     return f"<{escape(safe)}|{escape(text)}>"
 
 
-def slack_payloads(view: DigestView, *, abstracts: bool = True) -> tuple[dict[str, Any], ...]:
-    """The incoming-webhook payloads for a digest, in order; each within Slack's limits."""
+def slack_payloads(
+    view: DigestView,
+    *,
+    abstracts: bool = True,
+    feedback: Callable[[str, int], tuple[str, str]] | None = None,
+) -> tuple[dict[str, Any], ...]:
+    """The incoming-webhook payloads for a digest, in order; each within Slack's limits.
+    ``feedback`` (topic, work id) → (relevant URL, not relevant URL): the web interface's
+    signed links, added to each study's context line. Their length depends only on what they
+    sign (the token's timestamp has a fixed width), so every try of one digest packs the same
+    parts."""
     title = _title(view)
     units: list[list[Block]] = []
     padding: dict[int, tuple[int, int]] = {}
@@ -73,7 +82,9 @@ def slack_payloads(view: DigestView, *, abstracts: bool = True) -> tuple[dict[st
             text = f":hourglass: {_clip(note, NOTE_CHARS - 20)}"
             head.append(_context([text]))
             padding[len(units)] = (0, NOTE_CHARS - len(text))
-        items = [_item_blocks(item, abstracts=abstracts) for item in section.items]
+        items = [
+            _item_blocks(item, abstracts=abstracts, feedback=feedback) for item in section.items
+        ]
         # a topic's heading travels with its first study, never alone at a message's end
         units.append(head + items[0] if items else [*head, _section("Nothing new.")])
         units.extend(items[1:])
@@ -123,7 +134,12 @@ def _context(texts: Sequence[str]) -> Block:
     }
 
 
-def _item_blocks(item: ItemView, *, abstracts: bool) -> list[Block]:
+def _item_blocks(
+    item: ItemView,
+    *,
+    abstracts: bool,
+    feedback: Callable[[str, int], tuple[str, str]] | None = None,
+) -> list[Block]:
     title = _clip(item.title_text, 400)
     head = [f"*{link(item.url, title)}*" if item.url else f"*{escape(title)}*"]
     if item.badges:
@@ -144,6 +160,9 @@ def _item_blocks(item: ItemView, *, abstracts: bool) -> list[Block]:
         context.append(f"now published in {escape(item.published_in)}")
     if item.journal_version:
         context.append(link(item.journal_version, "journal version"))
+    if feedback is not None:
+        relevant, not_relevant = feedback(item.item.topic, item.item.work_id)
+        context.append(f"{link(relevant, 'relevant')} · {link(not_relevant, 'not relevant')}")
     return [_section(text[:SECTION_TEXT]), _context(context)]
 
 

@@ -231,6 +231,13 @@ def render_stored(
         subscription.key, list(subscription.topics), include_backfill=include_backfill
     )
     digest = _backlog(app, subscription, digest, waiting)
+    web = app.settings.web
+    signer = None
+    if subscription.channel == "slack" and web.links and web.base_url:
+        from harvester.web.links import slack_feedback
+        from harvester.web.tokens import signer_for
+
+        signer = signer_for(web.secret(), web.token_max_age_days)
     rendered = render_digest(
         digest,
         queries=queries,
@@ -238,15 +245,16 @@ def render_stored(
         abstracts=subscription.abstracts,
         deployment=repo.deployment_id(),
         web=_web(app, subscription),
+        slack_feedback=(
+            slack_feedback(web.base_url, signer, subscription.key)
+            if signer is not None and web.base_url
+            else None
+        ),
     )
-    web = app.settings.web
-    if subscription.channel == "slack" and web.links and web.base_url:
+    if signer is not None and web.base_url:
         from harvester.web.links import slack_topic_links
-        from harvester.web.tokens import signer_for
 
-        signer = signer_for(web.secret(), web.token_max_age_days)
-        if signer is not None:
-            rendered = slack_topic_links(rendered, web.base_url, signer, subscription.topics)
+        rendered = slack_topic_links(rendered, web.base_url, signer, subscription.topics)
     return digest, rendered
 
 

@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email import quoprimime
@@ -640,11 +640,13 @@ def render_digest(
     deployment: str = "",
     html_limit: int | None = HTML_LIMIT,
     web: str | None = None,
+    slack_feedback: Callable[[str, int], tuple[str, str]] | None = None,
 ) -> RenderedDigest:
     """Render ``digest`` for every channel. ``digest_id`` is the outbox's id for it and
     ``deployment`` the database's id (both go into the Message-ID). Abstract excerpts are
     shortened until the HTML fits ``html_limit`` bytes; ``html_fits`` says whether that was
-    enough (else the sender should carry fewer studies)."""
+    enough (else the sender should carry fewer studies). ``slack_feedback`` gives each
+    study's signed feedback URLs for the Slack payloads (see :func:`blocks.slack_payloads`)."""
     ident = str(digest_id) if digest_id is not None else default_digest_id(digest)
     items = tuple((i.topic, i.work_id) for i in digest.items)
     refs = {pair: n for n, pair in enumerate(items)}
@@ -676,7 +678,7 @@ def render_digest(
         work_ids=tuple(i.work_id for i in digest.items),
         text=render_text(digest, view, abstracts=abstracts, web=web, refs=refs),
         html=html,
-        slack=slack_payloads(view, abstracts=abstracts),
+        slack=slack_payloads(view, abstracts=abstracts, feedback=slack_feedback),
         html_fits=fits,
         items=items,
         web=web,

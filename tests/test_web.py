@@ -4,6 +4,7 @@ end: a real harvest from the emulator, mails received by the loopback SMTP serve
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 
@@ -392,9 +393,13 @@ def test_a_slack_digest_links_each_topic_page_with_a_reading_token(
             posted = [str(p) for p in slack.posts]
             assert sum(f"{BASE}/t/nlp?k=" in p for p in posted) == 1  # one line, at the end
             assert f"{BASE}/t/nlp?k=" in posted[-1]
-            assert "/u/" not in "".join(posted) and "/f/" not in "".join(posted)
+            assert "/u/" not in "".join(posted)
             token = posted[-1].split(f"{BASE}/t/nlp?k=")[1].split("|")[0]
             assert Signer(SECRET, max_age=86400).check_read(token) == "channel"
+            assert Signer(SECRET, max_age=86400).check_reader(token) == (
+                "channel",
+                "slack:channel",
+            )
             assert all(len(p["blocks"]) <= 50 for p in slack.posts)
         finally:
             app.close()
@@ -457,3 +462,156 @@ def test_the_web_secrets_are_redacted_like_every_other(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert {SECRET, ADMIN_PASSWORD} <= set(app.settings.secret_values())
+
+
+SLACK_FEEDBACK = re.compile(r"<(https://[^|>]+/f/[A-Za-z0-9_.\-]+)\?v=(relevant|not-relevant)\|")
+
+
+def test_a_slack_digest_carries_signed_feedback_links_and_not_relevant_leaves_the_study_out(
+    emu: Emulator, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each study of a Slack digest links "relevant" / "not relevant", signed for the
+    channel (recipient slack:SUBSCRIPTION); a POST through one records the verdict, and the
+    subscription's next digest (the same studies found for the other topic) leaves it out."""
+    from harvester.app import build_app
+    from harvester.config import parse_settings
+    from tests.conftest import FixedClock
+    from tests.slack_server import SlackWebhookServer
+    from tests.web_fixtures import NOW
+
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    signer = Signer(SECRET, max_age=86400)
+    with SlackWebhookServer() as slack:
+        monkeypatch.setenv("TEST_SLACK_WEBHOOK", slack.url)
+        topics = [
+            {"name": t, "query": QUERY, "sources": ["pubmed"], "lookback_days": 20_000}
+            for t in ("nlp", "ml")
+        ]
+        settings = parse_settings(
+            {
+                "database": {"url": database_url},
+                "sources": {"pubmed": {"base_url": emu.base_url("pubmed"), "email": "t@x.org"}},
+                "topics": topics,
+                "subscriptions": [
+                    {
+                        "name": "channel",
+                        "topics": ["nlp", "ml"],
+                        "channel": "slack",
+                        "max_items": 10,
+                    }
+                ],
+                "channels": {"slack": {"webhook_url_env": "TEST_SLACK_WEBHOOK"}},
+                "web": {"base_url": BASE, "secret_env": SECRET_ENV},
+            },
+            path="slack.toml",
+        )
+        app = build_app(settings, clock=FixedClock(NOW), sleep=lambda _s: None)
+        try:
+            assert app.harvest(settings.topic("nlp"), "pubmed").status == "ok"
+            sub = settings.subscriptions[0]
+            assert deliver(app, sub, notifier_for(app, sub)).sent
+            first = [str(p) for p in slack.posts]
+            found = [m for p in first for m in SLACK_FEEDBACK.findall(p)]
+            assert len(found) == 20  # two per study, max_items 10
+            said = [signer.check_feedback(u.split("/f/")[1]) for u, _v in found]
+            assert {(s.recipient, s.subscription, s.topic) for s in said} == {
+                ("slack:channel", "channel", "nlp")
+            }
+            assert [v for _u, v in found] == ["relevant", "not-relevant"] * 10
+            assert found[0][0] == found[1][0]  # both verdicts of a study: one token
+            assert all(len(p["blocks"]) <= 50 for p in slack.posts)
+            rejected = said[1].work_id
+            with (
+                serving(create_app(app), free_port()) as url,
+                httpx.Client(base_url=url, timeout=30) as client,
+            ):
+                path = found[1][0].removeprefix(BASE)
+                page = client.get(f"{path}?v=not-relevant")  # a GET only confirms
+                assert page.status_code == 200 and 'method="post"' in page.text
+                assert web_store.verdicts(app.repo) == []
+                done = client.post(path, data={"verdict": "not-relevant"})
+                assert done.status_code == 200
+            [verdict] = web_store.verdicts(app.repo)
+            assert (verdict.recipient, verdict.subscription, verdict.work_id) == (
+                "slack:channel",
+                "channel",
+                rejected,
+            )
+            # the same studies are found for "ml": the channel's next digest leaves it out
+            assert app.harvest(settings.topic("ml"), "pubmed").status == "ok"
+            before = len(slack.posts)
+            assert deliver(app, sub, notifier_for(app, sub)).sent
+            later = [str(p) for p in slack.posts[before:]]
+            shown = [
+                signer.check_feedback(u.split("/f/")[1])
+                for p in later
+                for u, v in SLACK_FEEDBACK.findall(p)
+                if v == "relevant"
+            ]
+            ml = [s for s in shown if s.topic == "ml"]  # (and nlp's next ten)
+            assert len(ml) == 10
+            assert rejected not in {s.work_id for s in shown}
+            assert {s.work_id for s in said} - {rejected} <= {s.work_id for s in ml}
+            # a retry renders the digest again (tokens signed anew, a second later): the
+            # same parts, each with the same blocks, so the outbox's per-part count holds
+            from harvester.delivery import render_stored
+
+            queries = {t: settings.topic(t).parsed_query for t in sub.topics}
+            again = render_stored(app, sub, 2, queries)[1].slack
+            time.sleep(1.1)
+            later_try = render_stored(app, sub, 2, queries)[1].slack
+            assert len(again) == len(later_try) == len(later) > 1
+            assert [len(p["blocks"]) for p in again] == [len(p["blocks"]) for p in later_try]
+        finally:
+            app.close()
+
+
+def test_a_reader_who_came_through_the_reading_link_votes_on_the_topic_page(
+    app: App, smtp: LoopbackSMTP, site: Site
+) -> None:
+    """The digest's "all studies" link is signed for its recipient: a visitor who opened the
+    topic page through it gets the vote buttons (a CSRF-checked form) and votes as that
+    recipient; "not relevant" leaves the study out of the subscription's next digest."""
+    send(app)
+    ada = next(m.parsed() for m in smtp.messages if m.parsed()["To"] == READERS[0])
+    text = ada.get_body(("plain",)).get_content()
+    signer = Signer(SECRET, max_age=86400)
+    nlp_first = signer.check_feedback(links(text, "f")[0].split("/f/")[1].split("?")[0])
+    reading = next(u for u in links(text, "t") if "/t/nlp?" in u)
+    assert signer.check_reader(reading.split("k=")[1]) == ("lab", READERS[0])
+
+    # a subscription-only reading link (as before) reads but does not vote
+    plain = site.client()
+    assert 'name="verdict"' not in plain.get(f"/t/nlp?k={signer.read('lab')}").text
+
+    reader = site.client()
+    page = reader.get(client_path(reading))
+    assert page.status_code == 200 and 'name="verdict" value="not-relevant"' in page.text
+    carry(reader, page)
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    vote = {"work_id": str(nlp_first.work_id), "verdict": "not-relevant", "back": "/t/nlp"}
+    assert reader.post("/t/nlp/feedback", data=vote).status_code == 403  # no CSRF token
+    assert reader.post("/t/nlp/feedback", data={**vote, "csrf": "guessed"}).status_code == 403
+    assert plain.post("/t/nlp/feedback", data=vote).status_code == 303  # to the login
+    assert web_store.verdicts(app.repo) == []
+    done = reader.post("/t/nlp/feedback", data={**vote, "csrf": csrf})
+    assert done.status_code == 303 and done.headers["location"].startswith("/t/nlp")
+    [said] = web_store.verdicts(app.repo)
+    assert (said.recipient, said.subscription, said.topic, said.work_id, said.verdict) == (
+        READERS[0],
+        "lab",
+        "nlp",
+        nlp_first.work_id,
+        "not-relevant",
+    )
+    # the same studies are found for "ml": the next digest leaves the rejected one out
+    app.harvest(app.settings.topic("ml"), "pubmed")
+    before = len(smtp.messages)
+    send(app)
+    bob = next(m.parsed() for m in smtp.messages[before:] if m.parsed()["To"] == READERS[1])
+    later = [
+        signer.check_feedback(u.split("/f/")[1].split("?")[0])
+        for u in links(bob.get_body(("plain",)).get_content(), "f")
+    ]
+    ml = [c.work_id for c in later if c.topic == "ml"]
+    assert len(ml) == 10 and nlp_first.work_id not in ml

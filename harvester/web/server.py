@@ -6,10 +6,11 @@ no-referrer`` (links carry tokens). Templates autoescape every value (titles and
 come from outside). Unsubscribe and feedback links carry signed tokens naming their
 recipient: they work without a login, a GET only shows a confirmation form and only a POST
 acts. Reading pages needs ``[web] public_read``, an admin login, or a subscription's signed
-reading link (which a digest carries); the session is a signed cookie (HttpOnly, SameSite=Lax,
-Secure when ``base_url`` is https); every form of a session carries a CSRF token, checked
-on every POST but the token-authorised unsubscribe/feedback ones (a mail provider's RFC 8058
-one-click POST has no session)."""
+reading link (which a digest carries, signed for its recipient: a visitor who came through
+it may also vote on the subscription's topic pages, recorded as that recipient); the session
+is a signed cookie (HttpOnly, SameSite=Lax, Secure when ``base_url`` is https); every form
+of a session carries a CSRF token, checked on every POST but the token-authorised
+unsubscribe/feedback ones (a mail provider's RFC 8058 one-click POST has no session)."""
 
 from __future__ import annotations
 
@@ -138,19 +139,37 @@ def create_app(
             return None
         token = request.query_params.get("k")
         if token:
+            sub: str | None
+            recipient: str | None
             try:
-                sub = signer.check_read(token)
+                sub, recipient = signer.check_reader(token)
             except BadToken:
-                sub = None
+                sub = recipient = None
             if sub is not None:
                 subs = set(request.session.get("subs", []))
                 subs.add(sub)
                 request.session["subs"] = sorted(subs)
+            if sub is not None and recipient is not None:
+                # the digest's recipient: may vote on the subscription's topics, as themself
+                voters = dict(request.session.get("voters", {}))
+                voters[sub] = recipient
+                request.session["voters"] = voters
         allowed: set[str] = set()
         for s in app.settings.subscriptions:
             if s.key in request.session.get("subs", []):
                 allowed.update(s.topics)
         return allowed
+
+    def voter(request: Request, topic: str) -> tuple[str, str] | None:
+        """(recipient, subscription) a visitor votes as on ``topic``: the admin, or the
+        recipient of a digest whose signed reading link opened this session."""
+        if _admin(request):
+            return "admin", "web"
+        voters = request.session.get("voters", {})
+        for s in app.settings.subscriptions:
+            if topic in s.topics and isinstance(voters.get(s.key), str):
+                return str(voters[s.key]), s.key
+        return None
 
     def need_read(request: Request, topic: str | None = None) -> Response | None:
         allowed = readable_topics(request)
@@ -215,6 +234,7 @@ def create_app(
             q=q,
             sort=sort,
             counts=counts,
+            vote=voter(request, name) is not None,
             feed=feed if safe_url(feed) else None,
         )
 
@@ -246,9 +266,11 @@ def create_app(
         )
 
     async def topic_feedback(request: Request) -> Response:
-        """The admin's own verdict from the topic page (a session, so a CSRF token)."""
+        """A verdict from the topic page (a session, so a CSRF token): the admin's, or a
+        digest recipient's who came through its reading link (recorded as that recipient)."""
         name = request.path_params["topic"]
-        if not _admin(request):
+        who = voter(request, name) if name in topic_names else None
+        if who is None:
             return RedirectResponse(f"/login?next=/t/{quote(name, safe='')}", status_code=303)
         form = await request.form()
         if not _csrf_ok(request, form.get("csrf")):
@@ -261,8 +283,10 @@ def create_app(
         known = {w.id for w in repo.works(name)} if name in topic_names else set()
         if verdict not in VERDICTS or work_id not in known:
             return refuse(request, "Unknown study or verdict.")
-        web_store.record_feedback(repo, "admin", "web", name, work_id, verdict)
-        log.info("feedback recorded", topic=name, work_id=work_id, verdict=verdict, by="admin")
+        recipient, subscription = who
+        web_store.record_feedback(repo, recipient, subscription, name, work_id, verdict)
+        by = "admin" if recipient == "admin" else "reader"
+        log.info("feedback recorded", topic=name, work_id=work_id, verdict=verdict, by=by)
         back = str(form.get("back", ""))
         target = back if back.startswith(f"/t/{quote(name, safe='')}") else f"/t/{quote(name)}"
         return RedirectResponse(f"{target}#w{work_id}", status_code=303)

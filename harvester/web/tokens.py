@@ -81,15 +81,24 @@ class Signer:
             raise BadToken("malformed")
         return FeedbackToken(data[0], data[1], data[2], data[3])
 
-    def read(self, subscription: str) -> str:
-        """A link that lets a subscription's readers see its topics' pages without a login."""
-        return str(self._serializer(READ).dumps(subscription))
+    def read(self, subscription: str, recipient: str | None = None) -> str:
+        """A link that lets a subscription's readers see its topics' pages without a login;
+        with ``recipient`` (whom the digest went to) its visitor may also vote there, as
+        that recipient."""
+        data: str | list[str] = subscription if recipient is None else [subscription, recipient]
+        return str(self._serializer(READ).dumps(data))
 
     def check_read(self, token: str) -> str:
+        return self.check_reader(token)[0]
+
+    def check_reader(self, token: str) -> tuple[str, str | None]:
+        """(subscription, recipient or None) of a reading token."""
         data = self._load(READ, token)
-        if not isinstance(data, str):
-            raise BadToken("malformed")
-        return data
+        if isinstance(data, str):
+            return data, None
+        if isinstance(data, list) and len(data) == 2 and all(isinstance(x, str) for x in data):
+            return data[0], data[1]
+        raise BadToken("malformed")
 
 
 def signer_for(secret: str | None, max_age_days: int) -> Signer | None:
