@@ -29,7 +29,6 @@ from harvester.config import TopicSettings
 from harvester.errors import ConfigError
 from harvester.harvest import HarvestResult, run_harvest
 from harvester.sources.base import Page, Window
-from harvester.store.locks import claims_for
 from harvester.store.repository import PageOutcome
 
 log = structlog.get_logger(__name__)
@@ -118,7 +117,6 @@ def backfill(
         w if w.end <= started else Window(w.start, started)
         for w in date_slices(since, until, slice_days)
     ]
-    claims = claims_for(app.engine)
     query = topic.parsed_query
     results = []
     for name in sources:
@@ -128,7 +126,7 @@ def backfill(
         progress = Progress(name, len(slices))
         runs: list[HarvestResult] = []
         skipped = 0
-        with claims.claim(f"backfill:{topic.name}:{name}") as mine:
+        with app.claim_for(f"backfill:{topic.name}:{name}") as mine:
             if not mine:
                 log.warning("backfill already running elsewhere", topic=topic.name, source=name)
                 results.append(BackfillResult(name, len(slices), len(slices), ()))

@@ -391,7 +391,6 @@ def digest(
     from harvester.app import build_app
     from harvester.delivery import deliver, notifier_for, preview
     from harvester.render import write_preview
-    from harvester.store.locks import claims_for
 
     options: Options = ctx.obj
     with _errors():
@@ -405,7 +404,6 @@ def digest(
                 f"{settings.path}: no subscription covers {', '.join(sorted(wanted))}"
             )
         service = build_app(settings)
-        claims = claims_for(service.engine)
         failed = False
         try:
             for sub in subscriptions:
@@ -418,7 +416,7 @@ def digest(
                     typer.echo(rendered.text)
                     typer.echo("written: " + ", ".join(str(f) for f in files))
                     continue
-                with claims.claim(f"digest:{sub.key}") as mine:
+                with service.claim_for(f"digest:{sub.key}") as mine:
                     if not mine:
                         typer.echo(
                             f"{sub.key}: skipped: another harvester process is sending its "

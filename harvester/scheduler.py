@@ -56,7 +56,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 from harvester.app import App
 from harvester.config import SubscriptionSettings, TopicSettings
 from harvester.harvest import HarvestResult
-from harvester.store.locks import claims_for
 
 log = structlog.get_logger(__name__)
 
@@ -251,9 +250,6 @@ class Daemon:
         self.heartbeat_seconds = heartbeat_seconds
         self.digest_retry_seconds = digest_retry_seconds
         self.daemon_id = daemon_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        if app.claims is None:
-            app.claims = claims_for(app.engine)
-        self.claims = app.claims  # the same claims as `harvester harvest` beside the daemon
         self.stopping = threading.Event()
         self.max_run_seconds = max_run_seconds
         self._monotonic = monotonic
@@ -472,7 +468,7 @@ class Daemon:
         self, topic_name: str, source: str, due: datetime | None = None
     ) -> HarvestResult | None:
         topic = self.app.settings.topic(topic_name)
-        with self.claims.claim(f"harvest:{topic_name}:{source}") as mine:
+        with self.app.claim_for(f"harvest:{topic_name}:{source}") as mine:
             if not mine:
                 log.info("harvest claimed elsewhere", topic=topic_name, source=source)
                 if due is not None and not self.stopping.is_set():
@@ -568,7 +564,7 @@ class Daemon:
         if self.deliver is None or self.stopping.is_set():
             return
         sub = self.app.settings.subscriptions[index]
-        with self.claims.claim(f"digest:{sub.key}") as mine:
+        with self.app.claim_for(f"digest:{sub.key}") as mine:
             if not mine:
                 log.info("digest claimed elsewhere", subscription=sub.key)
                 return
@@ -579,7 +575,7 @@ class Daemon:
         if self.stopping.is_set() or self.run_retention_days <= 0:
             return 0
         try:
-            with self.claims.claim("rollup:harvest_runs") as mine:
+            with self.app.claim_for("rollup:harvest_runs") as mine:
                 if not mine:
                     return 0
                 before = self.app.clock() - timedelta(days=self.run_retention_days)
