@@ -181,6 +181,23 @@ def rank(items: Sequence[DigestItem]) -> list[DigestItem]:
     return sorted(newest_first, key=lambda i: i.score, reverse=True)  # stable: keeps dates
 
 
+def work_item(
+    work: StoredWork, topic: str, query: Query, *, published_in: str | None = None
+) -> DigestItem:
+    """A stored work as an item of ``topic``, scored by the topic's query (digests and the
+    web's topic pages alike)."""
+    match = query.match(work.record)
+    return DigestItem(
+        work_id=work.id,
+        topic=topic,
+        record=work.record,
+        sources=work.sources,
+        score=match.score if match is not None else 0.0,
+        match=match,
+        published_in=published_in,
+    )
+
+
 def assemble_digest(
     subscription: str,
     works: Sequence[StoredWork],
@@ -200,15 +217,11 @@ def assemble_digest(
         for work in works:
             if work.topic != topic:
                 continue
-            match = query.match(work.record)
             items.append(
-                DigestItem(
-                    work_id=work.id,
-                    topic=topic,
-                    record=work.record,
-                    sources=work.sources,
-                    score=match.score if match is not None else 0.0,
-                    match=match,
+                work_item(
+                    work,
+                    topic,
+                    query,
                     published_in=(work.record.venue or "a journal")
                     if work.id in published and work.record.type != "preprint"
                     else None,

@@ -42,7 +42,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harvester.app import App
-from harvester.digest import DigestItem, record_links
+from harvester.digest import DigestItem, record_links, work_item
 from harvester.errors import ConfigError
 from harvester.render import ItemView, link_label, safe_url, view_item
 from harvester.store.repository import StoredWork
@@ -530,22 +530,7 @@ def _select(works: list[StoredWork], q: str) -> list[StoredWork]:
 
 
 def _ranked(works: list[StoredWork], topic: str, query: Any, sort: str) -> list[DigestItem]:
-    items = []
-    for w in works:
-        match = query.match(w.record)
-        items.append(
-            (
-                w.first_seen,
-                DigestItem(
-                    work_id=w.id,
-                    topic=topic,
-                    record=w.record,
-                    sources=w.sources,
-                    score=match.score if match is not None else 0.0,
-                    match=match,
-                ),
-            )
-        )
+    items = [(w.first_seen, work_item(w, topic, query)) for w in works]
     if sort == "relevant":
         items.sort(key=lambda p: (-p[1].score, -p[1].work_id))
     else:
