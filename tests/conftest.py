@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.emulator import Emulator
+from tests.smtp_server import LoopbackSMTP
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures"
@@ -51,6 +52,17 @@ def loopback_only() -> Iterator[None]:
         yield
     finally:
         socket.socket.connect = real_connect  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def smtp() -> Iterator[LoopbackSMTP]:
+    """A real SMTP server (aiosmtpd) on loopback, listening, that keeps what it receives."""
+    server = LoopbackSMTP()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

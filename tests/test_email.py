@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -59,16 +58,6 @@ def notifier(server: LoopbackSMTP, **kwargs: object) -> EmailNotifier:
     }
     options.update(kwargs)
     return EmailNotifier(**options)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def smtp() -> Iterator[LoopbackSMTP]:
-    server = LoopbackSMTP()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -37,14 +37,6 @@ BASE = "https://harvester.example.org"
 
 
 @pytest.fixture
-def smtp() -> Iterator[LoopbackSMTP]:
-    server = LoopbackSMTP()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def app(
     emu: Emulator, database_url: str, smtp: LoopbackSMTP, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[App]:

@@ -57,14 +57,6 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def smtp() -> Iterator[LoopbackSMTP]:
-    server = LoopbackSMTP()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def served(
     emu: Emulator, database_url: str, smtp: LoopbackSMTP, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[App, str]]:
