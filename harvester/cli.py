@@ -63,7 +63,11 @@ class Options:
     command: str | None = None  # the subcommand, and whether it sends (secrets only where used)
     sending: bool = False
 
-    def settings(self) -> Settings:
+    def settings(self, *, sending: bool | None = None) -> Settings:
+        """The validated settings; ``sending`` (default: whether the subcommand sends) asks
+        for every channel secret and leaves the ``dry_run`` subscriptions out."""
+        if sending is not None:
+            self.sending = sending
         settings = load_settings(self.config, database_url=self.database_url)
         configure_logging(
             self.log_format.value if self.log_format else None, secrets=settings.secret_values()
@@ -177,10 +181,10 @@ def main_options(
     ] = False,
 ) -> None:
     configure_logging(log_format.value if log_format else None)
-    # the group callback knows the subcommand but not yet its options: --dry-run is read from
-    # the command line (no topic name can look like an option), so "sends" is decided once
+    # the group callback knows the subcommand but not its options: `digest --dry-run` says
+    # itself that it sends nothing (Options.settings(sending=False))
     command = ctx.invoked_subcommand
-    sending = command in _SENDING and "--dry-run" not in sys.argv[1:]
+    sending = command in _SENDING
     ctx.obj = Options(
         config or default_config_path(), database_url, log_format, command=command, sending=sending
     )
@@ -394,7 +398,7 @@ def digest(
 
     options: Options = ctx.obj
     with _errors():
-        settings = options.settings()
+        settings = options.settings(sending=not dry_run)
         wanted = set(topics or [t.name for t in settings.topics])
         for name in wanted:
             settings.topic(name)
