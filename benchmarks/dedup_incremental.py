@@ -7,7 +7,7 @@ Usage::
         [--no-postgres] [--seed 13] [--repeat 1]
 
 The store is built from the REAL records of ``../shared/dedup/*/records.csv`` (one record per
-labelled cluster, read with :func:`harvester.dedup_io.record_from_fields`, records without a year
+labelled cluster, read with :func:`harvester.dedup.files.record_from_fields`, records without a year
 left out) and ``../shared/fixtures/pubmed/efetch_*.xml`` (the PubMed parser). Copy k of a base
 record is made a different work: its title gets a copy word appended (``k<letters>``), its year
 moves by 40·k, its volume is suffixed with k and its identifiers are made distinct (DOI suffix
@@ -53,8 +53,8 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from harvester.dedup_io import read_csv
-from harvester.matchkeys import blocking_keys
+from harvester.dedup.features import blocking_keys
+from harvester.dedup.files import read_csv
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import Window
 from harvester.sources.pubmed.records import parse_efetch

@@ -32,9 +32,9 @@ from dataclasses import dataclass, replace
 from itertools import combinations
 from pathlib import Path
 
-from harvester.dedup import cluster
-from harvester.dedup_io import Entry, read_csv, record_from_fields
-from harvester.matchkeys import features
+from harvester.dedup.cluster import cluster
+from harvester.dedup.features import features
+from harvester.dedup.files import Entry, read_csv, record_from_fields
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "dedup"
 PAIR_FILES = (

@@ -25,12 +25,12 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the servers live in tests/
 
-from harvester.blocks import slack_payloads  # noqa: E402
-from harvester.digest import Digest, DigestItem, DigestSection, rank  # noqa: E402
+from harvester.digests.assemble import Digest, DigestItem, DigestSection, rank  # noqa: E402
+from harvester.digests.blocks import slack_payloads  # noqa: E402
+from harvester.digests.render import render_digest, view_digest  # noqa: E402
 from harvester.notifiers import EmailNotifier, SlackNotifier  # noqa: E402
-from harvester.query import parse_query  # noqa: E402
+from harvester.query.syntax import parse_query  # noqa: E402
 from harvester.records import Record  # noqa: E402
-from harvester.render import render_digest, view_digest  # noqa: E402
 from harvester.sources.pubmed import parse_efetch  # noqa: E402
 from tests.slack_server import SlackWebhookServer  # noqa: E402
 from tests.smtp_server import LoopbackSMTP  # noqa: E402

@@ -53,7 +53,7 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
 
     from harvester.app import build_app
     from harvester.config import parse_settings
-    from harvester.scheduler import Daemon
+    from harvester.harvesting.scheduler import Daemon
     from harvester.sources import SOURCES, missing_key
     from harvester.sources.base import Window
     from harvester.store.repository import RunCounts

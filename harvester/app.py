@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 
 from harvester.config import Settings, TopicSettings
 from harvester.errors import ConfigError
-from harvester.harvest import HarvestResult, plan_window, run_harvest
+from harvester.harvesting.harvest import HarvestResult, plan_window, run_harvest
 from harvester.http import Fetcher, RateLimiter, build_client
 from harvester.logs import SecretRedactor
 from harvester.sources import SOURCES, Source, Window, missing_key, source_from_settings

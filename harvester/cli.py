@@ -25,7 +25,7 @@ from harvester.errors import ConfigError, HarvesterError, ParseError
 from harvester.logs import SecretRedactor, configure_logging
 
 if TYPE_CHECKING:
-    from harvester.delivery import DeliveryResult
+    from harvester.digests.delivery import DeliveryResult
     from harvester.store.locks import DaemonLock
 
 app = typer.Typer(
@@ -98,7 +98,7 @@ def _secrets_for_command(settings: Settings, command: str | None, *, sending: bo
                     hint="the source runs without it (or is skipped if it needs one)",
                 )  # fmt: skip
     if command == "run":  # the daemon, once at start (`check` lists these too)
-        from harvester.check import is_placeholder
+        from harvester.harvesting.check import is_placeholder
 
         for name, src in settings.sources.items():
             if is_placeholder(src.contact):
@@ -199,7 +199,7 @@ def init(
     target = directory / "config" / "harvester.toml"
     if target.exists() and not force:
         _fail(f"{target} exists; use --force to overwrite it", 2)
-    example = resources.files("harvester").joinpath("templates/harvester.example.toml")
+    example = resources.files("harvester").joinpath("harvester.example.toml")
     with _writing(target):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
@@ -393,8 +393,8 @@ def digest(
     Each subscription is claimed as the daemon claims it, so a command beside a running
     daemon never sends a digest the daemon is sending."""
     from harvester.app import build_app
-    from harvester.delivery import deliver, notifier_for, preview
-    from harvester.render import write_preview
+    from harvester.digests.delivery import deliver, notifier_for, preview
+    from harvester.digests.render import write_preview
 
     options: Options = ctx.obj
     with _errors():
@@ -483,9 +483,9 @@ def run(
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from harvester.app import build_app
-    from harvester.delivery import deliverer
+    from harvester.digests.delivery import deliverer
+    from harvester.harvesting.scheduler import Daemon
     from harvester.health import HealthServer, daemon_check
-    from harvester.scheduler import Daemon
 
     options: Options = ctx.obj
     with _errors():
@@ -561,7 +561,7 @@ def _sqlite_daemon_lock(url: str) -> DaemonLock | None:
 def status(ctx: typer.Context) -> None:
     """Each topic's sources: last run, next scheduled run; pending digests; daemons."""
     from harvester.app import build_app
-    from harvester.status import render_status
+    from harvester.harvesting.status import render_status
 
     options: Options = ctx.obj
     with _errors(options):
@@ -589,9 +589,9 @@ def backfill(
     import threading
 
     from harvester.app import build_app
-    from harvester.backfill import backfill as run_backfill
-    from harvester.backfill import backfill_window
-    from harvester.progress import progress_reporter
+    from harvester.harvesting.backfill import backfill as run_backfill
+    from harvester.harvesting.backfill import backfill_window
+    from harvester.harvesting.progress import progress_reporter
 
     options: Options = ctx.obj
     with _errors():
@@ -654,7 +654,7 @@ def dedup(
     ] = None,
 ) -> None:
     """Deduplicate a reference file: the same records back, with duplicate_id and version_of."""
-    from harvester.dedup_io import dedup_file
+    from harvester.dedup.files import dedup_file
 
     if format is not None and format not in ("csv", "ris", "jsonl"):
         _fail(f"--format: unknown format {format!r}; use csv, ris or jsonl", 2)
@@ -723,8 +723,8 @@ def try_(
     """What a query brings per source, merged: nothing stored, nothing sent."""
     from harvester.config import SOURCE_NAMES, parse_settings
     from harvester.errors import QuerySyntaxError
-    from harvester.query import parse_query
-    from harvester.trial import Connectors, render_trial, run_trial, trial_window
+    from harvester.harvesting.trial import Connectors, render_trial, run_trial, trial_window
+    from harvester.query.syntax import parse_query
 
     options: Options = ctx.obj
     with _errors():
@@ -791,8 +791,8 @@ def check(
     ] = False,
 ) -> None:
     """Validate the config and its secrets; --connect reaches every server it needs."""
-    from harvester.check import config_items, connect_items, send_tests
-    from harvester.trial import Connectors
+    from harvester.harvesting.check import config_items, connect_items, send_tests
+    from harvester.harvesting.trial import Connectors
 
     options: Options = ctx.obj
     with _errors():

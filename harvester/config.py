@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from harvester.errors import ConfigError, QuerySyntaxError
-from harvester.query import Query, parse_query
+from harvester.query.syntax import Query, parse_query
 
 DEFAULT_DATABASE_URL = "sqlite:///harvester.db"
 DEFAULT_CONFIG_PATH = Path("config/harvester.toml")

@@ -142,7 +142,7 @@ def write_ris(works: Iterable[StoredWork], out: TextIO) -> int:
     """
     import rispy
 
-    from harvester.dedup_io import PlainRisWriter
+    from harvester.dedup.files import PlainRisWriter
 
     entries = []
     for work in works:
@@ -457,7 +457,7 @@ def atom_feed(
     """
     from feedgen.feed import FeedGenerator
 
-    from harvester.digest import citation_line, format_authors, record_links
+    from harvester.digests.assemble import citation_line, format_authors, record_links
 
     if self_url is not None and urlsplit(self_url).scheme not in ("http", "https"):
         raise ConfigError(f"the feed's self URL must be an http(s) URL, not {self_url!r}")

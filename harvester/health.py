@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy import Engine, text
 
 if TYPE_CHECKING:
-    from harvester.scheduler import Daemon
+    from harvester.harvesting.scheduler import Daemon
 
 log = structlog.get_logger(__name__)
 

@@ -18,9 +18,9 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harvester.errors import ParseError
-from harvester.normalize import normalize_arxiv, normalize_doi, normalize_pmcid, normalize_pmid
 from harvester.records import Record
 from harvester.sources.base import ParseResult
+from harvester.text.normalize import normalize_arxiv, normalize_doi, normalize_pmcid, normalize_pmid
 
 PARTIAL_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 

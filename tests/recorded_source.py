@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
-from harvester.query import Query
+from harvester.query.syntax import Query
 from harvester.sources.base import Page, ParseResult, Window
 from harvester.sources.pubmed import parse_efetch
 from tests.conftest import require_shared

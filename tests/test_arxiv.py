@@ -23,12 +23,12 @@ from structlog.testing import capture_logs
 from harvester.config import SourceSettings
 from harvester.errors import ParseError
 from harvester.http import Fetcher, RateLimiter, build_client
-from harvester.normalize import normalize_arxiv, normalize_doi, normalize_orcid
-from harvester.query import parse_query
+from harvester.query.syntax import parse_query
 from harvester.records import Record
 from harvester.sources import SOURCES
 from harvester.sources.arxiv import ArxivSource, feed_info, parse_feed
 from harvester.sources.base import ParseResult, Window
+from harvester.text.normalize import normalize_arxiv, normalize_doi, normalize_orcid
 from tests.conftest import Sleeps
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.arxiv import ArxivRoutes, load_corpus

@@ -23,13 +23,13 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from harvester.app import App, build_app
-from harvester.backfill import BackfillResult, backfill, backfill_window, date_slices
-from harvester.backfill import Progress as BackfillProgress
 from harvester.config import parse_settings
 from harvester.errors import ConfigError
+from harvester.harvesting.backfill import BackfillResult, backfill, backfill_window, date_slices
+from harvester.harvesting.backfill import Progress as BackfillProgress
+from harvester.harvesting.progress import progress_reporter
+from harvester.harvesting.scheduler import Daemon
 from harvester.logs import configure_logging
-from harvester.progress import progress_reporter
-from harvester.scheduler import Daemon
 from tests.conftest import FixedClock
 from tests.emulator import Emulator
 from tests.test_cli import harvester_command

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from harvester.config import SourceSettings
 from harvester.errors import ParseError
 from harvester.http import Fetcher, RateLimiter, build_client
-from harvester.query import parse_query
+from harvester.query.syntax import parse_query
 from harvester.records import Record
 from harvester.sources import SOURCES
 from harvester.sources.base import Page, Window

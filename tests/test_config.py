@@ -11,7 +11,7 @@ from harvester.config import Cadence, load_settings, parse_settings
 from harvester.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "harvester" / "templates" / "harvester.example.toml"
+EXAMPLE = ROOT / "harvester" / "harvester.example.toml"
 
 # The configuration shape of DESIGN.md, verbatim (outside checks write configs like this).
 DESIGN_SHAPE = """

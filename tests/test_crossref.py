@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from harvester.config import SourceSettings
 from harvester.errors import FetchError, ParseError
 from harvester.http import Fetcher, RateLimiter, build_client
-from harvester.query import parse_query
+from harvester.query.syntax import parse_query
 from harvester.records import Record, Section
 from harvester.sources import SOURCES
 from harvester.sources.base import ParseResult, Window

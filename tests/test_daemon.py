@@ -18,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from harvester.app import build_app
 from harvester.config import parse_settings
-from harvester.scheduler import (
+from harvester.harvesting.scheduler import (
     Daemon,
     digest_trigger,
     failure_backoff,
@@ -342,7 +342,7 @@ def test_sigkill_at_random_points_loses_nothing(emulator: Emulator, tmp_path: Pa
     finally:
         emulator.faults.clear()
 
-    from harvester.query import parse_query
+    from harvester.query.syntax import parse_query
     from harvester.sources.pubmed import parse_efetch
 
     query = parse_query(QUERY)
@@ -428,7 +428,7 @@ def test_a_run_that_raises_recursionerror_is_failed_and_backed_off(tmp_path: Pat
 
 def test_status_marks_a_daemon_whose_heartbeat_lapsed_as_stale(tmp_path: Path) -> None:
     """Issue 18.13: a daemon killed with -9 stayed listed as running."""
-    from harvester.status import render_status
+    from harvester.harvesting.status import render_status
     from tests.conftest import FixedClock
 
     clock = FixedClock(VIENNA_NOON)

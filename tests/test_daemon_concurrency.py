@@ -33,9 +33,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from harvester.app import App, build_app
 from harvester.config import Settings, parse_settings
-from harvester.query import parse_query
+from harvester.harvesting.scheduler import Daemon
+from harvester.query.syntax import parse_query
 from harvester.records import Author, Identifiers, Record
-from harvester.scheduler import Daemon
 from harvester.sources.pubmed import parse_efetch
 from harvester.store.models import Identifier, Provenance
 from tests.conftest import require_shared

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harvester.dedup import (
+from harvester.dedup.cluster import (
     Link,
     Verdict,
     candidate_pairs,
@@ -23,17 +23,17 @@ from harvester.dedup import (
     merge_records,
     same_work,
 )
-from harvester.dedup_io import parse_authors, record_from_fields
-from harvester.matchkeys import (
+from harvester.dedup.features import (
     blocking_keys,
     features,
     normalize_title,
     page_span,
     venue_tokens,
 )
-from harvester.normalize import month_of_name
+from harvester.dedup.files import parse_authors, record_from_fields
+from harvester.dedup.similarity import venues_agree
 from harvester.records import Author, Identifiers, Record
-from harvester.similarity import venues_agree
+from harvester.text.normalize import month_of_name
 from tests.conftest import SHARED
 
 DEDUP = SHARED / "dedup"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import rispy
 
-from harvester.dedup_io import RIS_DUPLICATE_TAG, RIS_VERSION_TAG, dedup_file, parse_authors
+from harvester.dedup.files import RIS_DUPLICATE_TAG, RIS_VERSION_TAG, dedup_file, parse_authors
 from harvester.errors import ParseError
 from tests.conftest import SHARED
 

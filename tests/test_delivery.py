@@ -18,7 +18,7 @@ from apscheduler.events import EVENT_JOB_EXECUTED
 
 from harvester.app import App, build_app
 from harvester.config import parse_settings
-from harvester.delivery import deliver, notifier_for, preview, retry_delay
+from harvester.digests.delivery import deliver, notifier_for, preview, retry_delay
 from harvester.sources.base import Window
 from harvester.sources.pubmed import parse_efetch
 from tests.conftest import FixedClock, require_shared
@@ -251,8 +251,8 @@ def test_a_weekly_daemon_sends_nothing_on_its_retry_ticks(
     sent a new digest from the fresh hits: 5 digests in 75 s with the default 300 s.)"""
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from harvester.delivery import deliverer
-    from harvester.scheduler import Daemon
+    from harvester.digests.delivery import deliverer
+    from harvester.harvesting.scheduler import Daemon
 
     smtp.start()
     # a weekday two days from the real today, so the real cron cannot fire during the test
@@ -313,8 +313,8 @@ def test_the_daemon_schedule_has_a_retry_job_that_only_resends(
     it); new hits that arrived meanwhile wait for the cadence."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from harvester.delivery import deliverer
-    from harvester.scheduler import Daemon
+    from harvester.digests.delivery import deliverer
+    from harvester.harvesting.scheduler import Daemon
 
     app = email_app(database_url, clock, smtp.port, cadence="weekly sun 03:00", max_items=5)
     records = fixture_records()

@@ -457,7 +457,7 @@ def test_env_example_lists_every_secret_empty() -> None:
     # every variable an example config names (commented or not) is listed
     for example in (
         ROOT / "config" / "harvester.example.toml",
-        ROOT / "harvester" / "templates" / "harvester.example.toml",
+        ROOT / "harvester" / "harvester.example.toml",
     ):
         named = re.findall(r'_env\s*=\s*"([A-Z0-9_]+)"', example.read_text(encoding="utf-8"))
         assert named and set(named) <= set(values), example

@@ -18,9 +18,9 @@ import structlog
 from pydantic import SecretStr
 
 from harvester.config import parse_settings
+from harvester.digests.render import RenderedDigest, render_digest
 from harvester.errors import ConfigError, NotifyError
 from harvester.notifiers import NOTIFIERS, ChannelError, EmailNotifier, notifier_class
-from harvester.render import RenderedDigest, render_digest
 from tests.smtp_server import (
     LoopbackSMTP,
     client_context,
@@ -342,7 +342,7 @@ def test_a_delivered_digest_reads_right_in_a_browser(smtp: LoopbackSMTP, tmp_pat
     from zoneinfo import ZoneInfo
 
     from harvester.config import Cadence
-    from harvester.digest import with_backlog
+    from harvester.digests.assemble import with_backlog
 
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

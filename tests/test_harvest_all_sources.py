@@ -30,10 +30,10 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from harvester.app import App, build_app
-from harvester.backfill import backfill
 from harvester.config import Settings, parse_settings
 from harvester.errors import ParseError
-from harvester.query import parse_query
+from harvester.harvesting.backfill import backfill
+from harvester.query.syntax import parse_query
 from harvester.records import ID_SCHEMES, Record
 from harvester.sources import SOURCES, Page
 from harvester.sources.pubmed import parse_esearch

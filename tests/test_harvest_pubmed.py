@@ -84,7 +84,7 @@ def make_app(emu: Emulator, database_url: str, sleeps: Sleeps) -> Iterator:
 
 def expected_records() -> list:
     """Every recorded PubMed record the local query accepts (read straight from the fixtures)."""
-    from harvester.query import parse_query
+    from harvester.query.syntax import parse_query
 
     query = parse_query(QUERY)
     out = []

@@ -23,7 +23,7 @@ from harvester import __version__
 from harvester.app import App, build_app
 from harvester.config import parse_settings
 from harvester.errors import FetchError, Interrupted, RateLimited
-from harvester.harvest import HarvestResult, Prefetch
+from harvester.harvesting.harvest import HarvestResult, Prefetch
 from harvester.http import (
     Fetcher,
     RateLimiter,

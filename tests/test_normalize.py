@@ -1,4 +1,4 @@
-"""harvester.normalize: identifiers, markup, dates, pages and names.
+"""harvester.text.normalize: identifiers, markup, dates, pages and names.
 
 The inline strings are shaped like what the APIs send (the PubMed fixtures in ../shared
 hold the real ones; tests/test_pubmed_parse.py runs those end to end).
@@ -11,8 +11,10 @@ import time
 
 import pytest
 
-from harvester.matchkeys import fold
-from harvester.normalize import (
+from harvester.dedup.features import fold
+from harvester.query.syntax import parse_query
+from harvester.records import Record
+from harvester.text.normalize import (
     collapse_whitespace,
     language_code,
     markup_sections,
@@ -31,8 +33,6 @@ from harvester.normalize import (
     subscript,
     superscript,
 )
-from harvester.query import parse_query
-from harvester.records import Record
 from tests.conftest import require_shared
 
 

@@ -23,10 +23,8 @@ from structlog.testing import capture_logs
 from harvester.config import SourceSettings
 from harvester.errors import ConfigError, FetchError, ParseError
 from harvester.http import Fetcher, RateLimiter, build_client
-from harvester.normalize import (
-    normalize_orcid,
-)
-from harvester.query import parse_query
+from harvester.query.syntax import parse_query
+from harvester.query.translate import to_openalex
 from harvester.records import Author, Record
 from harvester.sources import SOURCES
 from harvester.sources.base import ParseResult, Window
@@ -37,7 +35,9 @@ from harvester.sources.openalex import (
     parse_works,
     smaller_page_size,
 )
-from harvester.translate import to_openalex
+from harvester.text.normalize import (
+    normalize_orcid,
+)
 from tests.conftest import Sleeps
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.openalex import OpenAlexRoutes

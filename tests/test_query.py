@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harvester.errors import HarvesterError, QuerySyntaxError
-from harvester.query import (
+from harvester.query.syntax import (
     FIELD_WEIGHTS,
     MAX_NESTING,
     And,
@@ -18,8 +18,7 @@ from harvester.query import (
     index_record,
     parse_query,
 )
-from harvester.records import OtherAbstract, Record, Section
-from harvester.translate import (
+from harvester.query.translate import (
     TRANSLATORS,
     to_arxiv,
     to_crossref,
@@ -28,6 +27,7 @@ from harvester.translate import (
     to_pubmed,
     to_semanticscholar,
 )
+from harvester.records import OtherAbstract, Record, Section
 
 TOPIC = (
     '("self-help group*" OR "support group*" OR "peer support" OR forum*) '

@@ -16,11 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from harvester.blocks import MAX_BLOCKS, SECTION_TEXT, escape, link, slack_payloads
-from harvester.digest import Digest, DigestItem, DigestSection, rank
-from harvester.query import Query, parse_query
-from harvester.records import Record
-from harvester.render import (
+from harvester.digests.assemble import Digest, DigestItem, DigestSection, rank
+from harvester.digests.blocks import MAX_BLOCKS, SECTION_TEXT, escape, link, slack_payloads
+from harvester.digests.render import (
     digest_key,
     highlight,
     one_line,
@@ -29,6 +27,8 @@ from harvester.render import (
     view_digest,
     write_preview,
 )
+from harvester.query.syntax import Query, parse_query
+from harvester.records import Record
 from harvester.sources.pubmed import parse_efetch
 from tests.conftest import require_shared
 from tests.slack_server import check_payload
@@ -311,7 +311,7 @@ BEYOND = "36394797"  # its abstract first says "deep learning" after 1,800 chara
 
 
 def test_an_article_number_is_not_shown_as_pages() -> None:
-    from harvester.digest import citation_line, pages_label
+    from harvester.digests.assemble import citation_line, pages_label
 
     path = require_shared() / "pubmed" / "efetch_pubmed_collective_author_mathml.xml"
     (numbered,) = parse_efetch(path.read_bytes()).records  # MedlinePgn 026002
@@ -367,7 +367,7 @@ def test_slack_parts_hold_the_same_studies_whatever_waits_after_them() -> None:
     from zoneinfo import ZoneInfo
 
     from harvester.config import Cadence
-    from harvester.digest import with_backlog
+    from harvester.digests.assemble import with_backlog
 
     digest, queries = real_digest(copies=4)
 

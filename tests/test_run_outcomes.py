@@ -15,11 +15,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from harvester.app import App, build_app
-from harvester.backfill import backfill
 from harvester.config import parse_settings
-from harvester.harvest import CLOCK_MARGIN, plan_window
+from harvester.harvesting.backfill import backfill
+from harvester.harvesting.harvest import CLOCK_MARGIN, plan_window
+from harvester.harvesting.status import render_status
 from harvester.sources.base import Page, ParseResult, Window
-from harvester.status import render_status
 from tests.conftest import FixedClock
 from tests.emulator import Emulator
 from tests.recorded_source import (

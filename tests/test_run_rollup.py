@@ -70,7 +70,7 @@ def test_old_runs_become_daily_counts_and_recent_ones_stay(database_url: str) ->
 
 
 def test_the_daemon_rolls_up_runs_past_its_retention(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from harvester.scheduler import Daemon
+    from harvester.harvesting.scheduler import Daemon
     from tests.test_daemon import fake_app
 
     clock = FixedClock(NOW)

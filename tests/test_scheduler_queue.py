@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from harvester.app import App, build_app
 from harvester.config import parse_settings
-from harvester.scheduler import INTERVAL_ANCHOR, Daemon, first_due_after, harvest_trigger
+from harvester.harvesting.scheduler import INTERVAL_ANCHOR, Daemon, first_due_after, harvest_trigger
 from harvester.sources.base import Window
 from harvester.store.database import open_engine
 from harvester.store.repository import Repository, RunCounts
@@ -230,7 +230,7 @@ def test_status_shows_the_queue_per_source(tmp_path: Path) -> None:
     """`status` lists, per source, the windows due (fired since their last completed run),
     the oldest fire among them, and those running now; the same on every replica, since it
     is read from the store."""
-    from harvester.status import render_status
+    from harvester.harvesting.status import render_status
     from tests.conftest import FixedClock
 
     noon = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

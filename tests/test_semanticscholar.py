@@ -17,12 +17,12 @@ from structlog.testing import capture_logs
 from harvester.config import SourceSettings
 from harvester.errors import FetchError, ParseError
 from harvester.http import Fetcher, RateLimiter, build_client
-from harvester.query import parse_query
+from harvester.query.syntax import parse_query
+from harvester.query.translate import to_semanticscholar
 from harvester.records import Author, Record
 from harvester.sources import SOURCES
 from harvester.sources.base import ParseResult, Skipped, Window
 from harvester.sources.semanticscholar import FIELDS, SemanticScholarSource, parse_papers
-from harvester.translate import to_semanticscholar
 from tests.conftest import Sleeps
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.mutation import (

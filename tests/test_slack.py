@@ -12,9 +12,9 @@ import structlog
 from pydantic import SecretStr
 
 from harvester.config import parse_settings
+from harvester.digests.render import RenderedDigest, render_digest
 from harvester.errors import ConfigError
 from harvester.notifiers import ChannelError, SlackNotifier, notifier_class
-from harvester.render import RenderedDigest, render_digest
 from tests.slack_server import SlackWebhookServer
 from tests.test_render import STRUCTURED, real_digest, record
 

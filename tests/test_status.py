@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from harvester.app import App, build_app
-from harvester.backfill import backfill
 from harvester.config import parse_settings
+from harvester.harvesting.backfill import backfill
+from harvester.harvesting.status import render_status
 from harvester.sources.base import Window
-from harvester.status import render_status
 from tests.conftest import FixedClock
 from tests.recorded_source import (
     NCBI_ERROR,

@@ -280,7 +280,7 @@ def test_sqlite_file_uses_wal(tmp_path: Path) -> None:
 def dataset_record(dataset: str, record_id: str, source: str) -> Record:
     import csv
 
-    from harvester.dedup_io import record_from_fields
+    from harvester.dedup.files import record_from_fields
 
     path = require_shared().parent / "dedup" / dataset / "records.csv"
     with path.open(encoding="utf-8", newline="") as f:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harvester.query import parse_query
-from harvester.trial import broader_notes
+from harvester.harvesting.trial import broader_notes
+from harvester.query.syntax import parse_query
 from tests.conftest import require_shared
 from tests.emulator import Emulator
 from tests.test_cli import run

@@ -13,7 +13,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from harvester.app import App
-from harvester.delivery import deliver, notifier_for
+from harvester.digests.delivery import deliver, notifier_for
 from harvester.web import store as web_store
 from harvester.web.server import CSP, create_app
 from harvester.web.tokens import UNSUBSCRIBE, BadToken, Signer
@@ -303,7 +303,7 @@ def test_without_base_url_mails_keep_the_mailto_header(
 
 
 def test_status_shows_the_readers_feedback(app: App) -> None:
-    from harvester.status import render_status
+    from harvester.harvesting.status import render_status
 
     assert "feedback" not in render_status(app)
     ids = [w.id for w in app.repo.works("nlp")[:3]]
@@ -546,7 +546,7 @@ def test_a_slack_digest_carries_signed_feedback_links_and_not_relevant_leaves_th
             assert {s.work_id for s in said} - {rejected} <= {s.work_id for s in ml}
             # a retry renders the digest again (tokens signed anew, a second later): the
             # same parts, each with the same blocks, so the outbox's per-part count holds
-            from harvester.delivery import render_stored
+            from harvester.digests.delivery import render_stored
 
             queries = {t: settings.topic(t).parsed_query for t in sub.topics}
             again = render_stored(app, sub, 2, queries)[1].slack

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from harvester.app import App
-from harvester.delivery import deliver, notifier_for
+from harvester.digests.delivery import deliver, notifier_for
 from harvester.web import store as web_store
 from harvester.web.server import create_app
 from tests.emulator import Emulator
@@ -264,7 +264,7 @@ def test_the_admin_marks_a_study_on_the_topic_page_and_exports_one_page(
         "not-relevant",
     )
     # the admin is no reader of the subscription: the verdict leaves nothing out of its digests
-    from harvester.delivery import _by_feedback
+    from harvester.digests.delivery import _by_feedback
 
     pending = app.repo.pending("lab", ["nlp", "ml"])
     kept, _relevant = _by_feedback(app, app.settings.subscriptions[0], pending)

@@ -1,6 +1,6 @@
-"""The notifier seam: a channel that delivers a :class:`~harvester.render.RenderedDigest`.
+"""The notifier seam: a channel that delivers a :class:`~harvester.digests.render.RenderedDigest`.
 
-A notifier only transports. What a digest says is decided by :mod:`harvester.render`; what
+A notifier only transports. What a digest says is decided by :mod:`harvester.digests.render`; what
 was delivered is remembered by the store (the outbox), never by the notifier.
 """
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import httpx
 
     from harvester.config import Settings, SubscriptionSettings
-    from harvester.render import RenderedDigest
+    from harvester.digests.render import RenderedDigest
 
 
 class ChannelError(NotifyError):

@@ -34,15 +34,15 @@ from typing import TYPE_CHECKING, Literal
 import structlog
 from pydantic import SecretStr
 
+from harvester.digests.render import one_line
 from harvester.errors import ConfigError
 from harvester.notifiers.base import ChannelError
-from harvester.render import one_line
 
 if TYPE_CHECKING:
     import httpx
 
     from harvester.config import Settings, SubscriptionSettings
-    from harvester.render import RenderedDigest
+    from harvester.digests.render import RenderedDigest
     from harvester.web.tokens import Signer
 
 log = structlog.get_logger(__name__)

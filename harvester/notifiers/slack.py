@@ -1,6 +1,6 @@
 """Slack: a digest posted to an incoming webhook as Block Kit messages, in order.
 
-The payloads are built and split by :mod:`harvester.blocks` (through ``render_digest``);
+The payloads are built and split by :mod:`harvester.digests.blocks` (through ``render_digest``);
 this module only posts them. Slack's webhook answers (docs.slack.dev, "Sending messages
 using incoming webhooks" and "Rate limits"): ``200 ok``; ``400 invalid_blocks`` /
 ``invalid_payload`` / ``no_text`` for a message it will never accept; ``403``/``404``/``410``
@@ -22,13 +22,13 @@ import httpx
 import structlog
 from pydantic import SecretStr
 
+from harvester.digests.render import one_line
 from harvester.errors import ConfigError
 from harvester.notifiers.base import ChannelError
-from harvester.render import one_line
 
 if TYPE_CHECKING:
     from harvester.config import Settings, SubscriptionSettings
-    from harvester.render import RenderedDigest
+    from harvester.digests.render import RenderedDigest
 
 log = structlog.get_logger(__name__)
 

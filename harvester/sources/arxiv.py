@@ -29,15 +29,8 @@ import structlog
 from lxml import etree
 
 from harvester.errors import ParseError
-from harvester.normalize import (
-    collapse_whitespace,
-    normalize_arxiv,
-    normalize_doi,
-    partial_date,
-    split_name,
-    strip_markup,
-)
-from harvester.query import Query
+from harvester.query.syntax import Query
+from harvester.query.translate import to_arxiv
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import (
     MAX_RECORD_BYTES,
@@ -49,7 +42,14 @@ from harvester.sources.base import (
     is_utf8,
     parse_items,
 )
-from harvester.translate import to_arxiv
+from harvester.text.normalize import (
+    collapse_whitespace,
+    normalize_arxiv,
+    normalize_doi,
+    partial_date,
+    split_name,
+    strip_markup,
+)
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
     from lxml.etree import _Element

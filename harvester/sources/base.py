@@ -23,7 +23,7 @@ from harvester.records import Record
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
     from harvester.http import Fetcher
-    from harvester.query import Query
+    from harvester.query.syntax import Query
 
 
 # The largest record a parser reads, measured on the API's own bytes (XML) or on the text of

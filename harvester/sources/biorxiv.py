@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import structlog
 
 from harvester.errors import ParseError
-from harvester.normalize import normalize_doi, partial_date, split_name, strip_markup
-from harvester.query import Query
+from harvester.query.syntax import Query
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import (
     MAX_RECORD_BYTES,
@@ -42,6 +41,7 @@ from harvester.sources.base import (
     read_json,
     record_size,
 )
+from harvester.text.normalize import normalize_doi, partial_date, split_name, strip_markup
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings

@@ -19,7 +19,20 @@ from typing import TYPE_CHECKING
 import structlog
 
 from harvester.errors import ConfigError, FetchError, ParseError
-from harvester.normalize import (
+from harvester.query.syntax import Query
+from harvester.query.translate import to_openalex
+from harvester.records import Author, Identifiers, Record
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    JsonBody,
+    Page,
+    ParseResult,
+    Window,
+    expect_object,
+    parse_items,
+    read_json,
+)
+from harvester.text.normalize import (
     UnexpectedValue,
     json_int,
     json_list,
@@ -36,19 +49,6 @@ from harvester.normalize import (
     partial_date,
     split_name,
 )
-from harvester.query import Query
-from harvester.records import Author, Identifiers, Record
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
-    JsonBody,
-    Page,
-    ParseResult,
-    Window,
-    expect_object,
-    parse_items,
-    read_json,
-)
-from harvester.translate import to_openalex
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings

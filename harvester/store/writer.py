@@ -36,8 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from harvester.dedup import MAX_BLOCK, Verdict, decide, merge_records
-from harvester.matchkeys import Features, features, keys_of
+from harvester.dedup.cluster import MAX_BLOCK, Verdict, decide, merge_records
+from harvester.dedup.features import Features, features, keys_of
 from harvester.records import Record
 from harvester.store.models import (
     Identifier,

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 
 from harvester.app import App
-from harvester.digest import citation_line, format_authors, record_links
+from harvester.digests.assemble import citation_line, format_authors, record_links
+from harvester.harvesting.scheduler import harvest_trigger
+from harvester.harvesting.status import MISSED_BEATS, STALE_SHOWN
 from harvester.records import Record
-from harvester.scheduler import harvest_trigger
-from harvester.status import MISSED_BEATS, STALE_SHOWN
 from harvester.store.models import Digest, DigestItem, Identifier, Provenance, TopicHit, Work
 from harvester.store.repository import RunRow
 from harvester.web import store as web_store

@@ -13,7 +13,7 @@ import dataclasses
 import re
 from collections.abc import Callable
 
-from harvester.render import RenderedDigest
+from harvester.digests.render import RenderedDigest
 from harvester.web.tokens import Signer
 
 _FEEDBACK = re.compile(r"__HV_FB_(-?\d+)__")
@@ -78,7 +78,7 @@ def slack_topic_links(
     same for every try of one digest, so parts stay aligned)."""
     from urllib.parse import quote
 
-    from harvester.blocks import MAX_BLOCKS, MESSAGE_CHARS, _chars, escape
+    from harvester.digests.blocks import MAX_BLOCKS, MESSAGE_CHARS, _chars, escape
 
     if not rendered.slack:
         return rendered

@@ -42,9 +42,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harvester.app import App
-from harvester.digest import DigestItem, record_links, work_item
+from harvester.digests.assemble import DigestItem, record_links, work_item
+from harvester.digests.render import ItemView, link_label, safe_url, view_item
 from harvester.errors import ConfigError
-from harvester.render import ItemView, link_label, safe_url, view_item
 from harvester.store.repository import StoredWork
 from harvester.web import store as web_store
 from harvester.web.tokens import VERDICTS, BadToken, signer_for

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import structlog
 
 from harvester.errors import FetchError
-from harvester.query import Query
+from harvester.query.syntax import Query
+from harvester.query.translate import to_crossref
 from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
 from harvester.sources.crossref.records import WorksHeader, error_text, parse_works, read_header
-from harvester.translate import to_crossref
 
 if TYPE_CHECKING:
     import httpx

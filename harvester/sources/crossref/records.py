@@ -19,16 +19,6 @@ from os.path import commonprefix
 from typing import Any
 
 from harvester.errors import ParseError
-from harvester.normalize import (
-    collapse_whitespace,
-    language_code,
-    markup_sections,
-    markup_to_text,
-    normalize_doi,
-    normalize_orcid,
-    normalize_pages,
-    partial_date,
-)
 from harvester.records import Author, Identifiers, Record, join_sections
 from harvester.sources.base import (
     MAX_RECORD_BYTES,
@@ -37,6 +27,16 @@ from harvester.sources.base import (
     expect_object,
     parse_items,
     read_json,
+)
+from harvester.text.normalize import (
+    collapse_whitespace,
+    language_code,
+    markup_sections,
+    markup_to_text,
+    normalize_doi,
+    normalize_orcid,
+    normalize_pages,
+    partial_date,
 )
 
 SOURCE = "crossref"

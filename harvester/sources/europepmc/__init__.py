@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from harvester.query import Query
+from harvester.query.syntax import Query
+from harvester.query.translate import to_europepmc
 from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
 from harvester.sources.europepmc.records import SearchHeader, parse_search, read_header
-from harvester.translate import to_europepmc
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings

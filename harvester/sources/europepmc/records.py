@@ -24,7 +24,19 @@ from typing import Any
 from lxml import etree
 
 from harvester.errors import ParseError
-from harvester.normalize import (
+from harvester.records import Author, Identifiers, Record, Section, join_sections
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    JsonBody,
+    ParseResult,
+    Skipped,
+    cut_records,
+    expect_object,
+    is_utf8,
+    parse_items,
+    read_json,
+)
+from harvester.text.normalize import (
     collapse_whitespace,
     language_code,
     markup_sections,
@@ -37,18 +49,6 @@ from harvester.normalize import (
     parse_medline_date,
     partial_date,
     split_name,
-)
-from harvester.records import Author, Identifiers, Record, Section, join_sections
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
-    JsonBody,
-    ParseResult,
-    Skipped,
-    cut_records,
-    expect_object,
-    is_utf8,
-    parse_items,
-    read_json,
 )
 
 SOURCE = "europepmc"

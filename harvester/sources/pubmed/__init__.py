@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from harvester.query import Query
+from harvester.query.syntax import Query
+from harvester.query.translate import to_pubmed
 from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
 from harvester.sources.pubmed.records import ESearchResult, parse_efetch, parse_esearch
-from harvester.translate import to_pubmed
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings

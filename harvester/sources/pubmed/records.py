@@ -21,7 +21,16 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from harvester.errors import ParseError
-from harvester.normalize import (
+from harvester.records import Author, Identifiers, OtherAbstract, Record, Section, join_sections
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    ParseResult,
+    Skipped,
+    cut_records,
+    is_utf8,
+    read_json,
+)
+from harvester.text.normalize import (
     _collapse_text,
     collapse_whitespace,
     language_code,
@@ -35,15 +44,6 @@ from harvester.normalize import (
     partial_date,
     subscript,
     superscript,
-)
-from harvester.records import Author, Identifiers, OtherAbstract, Record, Section, join_sections
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
-    ParseResult,
-    Skipped,
-    cut_records,
-    is_utf8,
-    read_json,
 )
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy

@@ -44,7 +44,7 @@ def upgrade() -> None:
     op.create_index("ix_work_links_other_work_id", "work_links", ["other_work_id"])
     # works stored before this revision get their keys when a record of theirs is stored again;
     # `harvester db upgrade` fills them for every work now, so old works are matched too
-    from harvester.matchkeys import blocking_keys
+    from harvester.dedup.features import blocking_keys
     from harvester.records import Record
 
     conn = op.get_bind()

@@ -20,7 +20,7 @@ Local matching is token based: case, diacritics (NFKD) and punctuation are folde
 ``self-help`` matches "Self help" and "self-help"; phrase words must be adjacent in order and
 a truncated word matches any token starting with its stem.
 
-The translations to each API's syntax are in :mod:`harvester.translate`.
+The translations to each API's syntax are in :mod:`harvester.query.translate`.
 """
 
 from __future__ import annotations

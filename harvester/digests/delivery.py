@@ -34,11 +34,17 @@ from structlog.contextvars import bound_contextvars
 
 from harvester.app import App
 from harvester.config import SubscriptionSettings
-from harvester.digest import Digest, DigestItem, DigestSection, assemble_digest, with_backlog
+from harvester.digests.assemble import (
+    Digest,
+    DigestItem,
+    DigestSection,
+    assemble_digest,
+    with_backlog,
+)
+from harvester.digests.render import HTML_LIMIT, RenderedDigest, html_size, render_digest
 from harvester.errors import NotifyError
 from harvester.notifiers import Notifier, notifier_class
-from harvester.query import Query
-from harvester.render import HTML_LIMIT, RenderedDigest, html_size, render_digest
+from harvester.query.syntax import Query
 from harvester.store.repository import OutboxEntry, StoredWork
 
 log = structlog.get_logger(__name__)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:  # render imports this module; the views are only types here
-    from harvester.render import AbstractPart, DigestView, ItemView
+    from harvester.digests.render import AbstractPart, DigestView, ItemView
 
 MAX_BLOCKS = 50
 SECTION_TEXT = 3000

@@ -1,7 +1,8 @@
 """Digests: what is due for a subscription, as a value, and its rendering.
 
 Pure: :func:`assemble_digest` turns stored works into a ranked digest value, which
-:mod:`harvester.render` renders and :mod:`harvester.delivery` stores, sends or previews.
+:mod:`harvester.digests.render` renders and :mod:`harvester.digests.delivery` stores, sends
+or previews.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from harvester.config import Cadence
-from harvester.query import Match, Query
+from harvester.query.syntax import Match, Query
 from harvester.records import Author, Record
 from harvester.store.repository import StoredWork
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rapidfuzz.distance import Indel
 from rapidfuzz.fuzz import token_set_ratio
 
-from harvester.matchkeys import Features
+from harvester.dedup.features import Features
 
 # A title that is the whole start of the other (the main title without its subtitle) or its whole
 # end (a series heading dropped: "MEDICAL PROGRESS Atypical…") counts as this similar, when it

@@ -26,8 +26,8 @@ import httpx
 
 from harvester.config import Settings
 from harvester.errors import ParseError, SourceError
+from harvester.harvesting.trial import Connectors
 from harvester.sources import Window, missing_key
-from harvester.trial import Connectors
 
 Status = Literal["ok", "fail", "warn"]
 MARKS = {"ok": "✓", "fail": "✗", "warn": "⚠"}
@@ -167,7 +167,7 @@ def connect_items(
 
 
 def _source_item(connectors: Connectors, name: str, query: object, now: datetime) -> Item:
-    from harvester.query import Query
+    from harvester.query.syntax import Query
 
     assert isinstance(query, Query)
     label = f"connect {name}"
@@ -218,7 +218,7 @@ def smtp_item(settings: Settings, *, send_to: tuple[str, ...] = ()) -> Item:
                 msg["From"] = email.from_
                 msg["To"] = ", ".join(send_to)
                 msg["Subject"] = "harvester check: test message"
-                msg["Message-ID"] = make_msgid(domain="harvester.check")
+                msg["Message-ID"] = make_msgid(domain="harvester.harvesting.check")
                 msg.set_content("harvester check --send-test: this server accepts mail from us.")
                 server.send_message(msg)
                 steps.append(f"test email sent to {', '.join(send_to)}")

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from harvester.matchkeys import (
+from harvester.dedup.features import (
     Features,
     features,
     is_preprint,
@@ -30,8 +30,7 @@ from harvester.matchkeys import (
     venue_kind,
     venue_tokens,
 )
-from harvester.records import Identifiers, Record
-from harvester.similarity import (
+from harvester.dedup.similarity import (
     author_overlap,
     first_author_agrees,
     pages_agree,
@@ -40,6 +39,7 @@ from harvester.similarity import (
     title_similarity,
     venues_agree,
 )
+from harvester.records import Identifiers, Record
 
 # Where sources disagree on bibliographic details, the journal's own metadata (PubMed, Crossref)
 # is preferred over aggregators, and aggregators over preprint servers.

@@ -27,11 +27,11 @@ from typing import Any, TextIO
 import rispy
 from rispy.writer import RisWriter
 
-from harvester.dedup import cluster, version_heads
+from harvester.dedup.cluster import cluster, version_heads
+from harvester.dedup.features import year_of
 from harvester.errors import ParseError
-from harvester.matchkeys import year_of
-from harvester.normalize import collapse_whitespace, normalize_doi, split_name
 from harvester.records import Author, Identifiers, Record
+from harvester.text.normalize import collapse_whitespace, normalize_doi, split_name
 
 FORMATS: tuple[str, ...] = ("csv", "ris", "jsonl")
 _SUFFIXES = {".csv": "csv", ".ris": "ris", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}

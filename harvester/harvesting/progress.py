@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from harvester.backfill import Progress as BackfillProgress
+from harvester.harvesting.backfill import Progress as BackfillProgress
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +65,7 @@ def _logs_through(console: Console) -> Iterator[None]:
 def progress_reporter(
     stream: TextIO, *, log_every: float = 10.0, clock: Callable[[], float] = time.monotonic
 ) -> Iterator[Callable[[BackfillProgress], None]]:
-    """A callback for :func:`harvester.backfill.backfill`'s ``on_progress``."""
+    """A callback for :func:`harvester.harvesting.backfill.backfill`'s ``on_progress``."""
     if stream.isatty():
         with (
             Progress(

@@ -30,7 +30,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from harvester.errors import Interrupted, ParseError, SourceError, StoreError
-from harvester.query import Query
+from harvester.query.syntax import Query
 from harvester.sources.base import Page, Source, Window
 from harvester.store.repository import SKIP_REASONS_KEPT, PageOutcome, Repository, RunCounts
 

@@ -29,13 +29,13 @@ import structlog
 
 from harvester.app import build_http, connect_source
 from harvester.config import Settings
-from harvester.dedup import cluster, merge_records
-from harvester.digest import DigestItem, rank
+from harvester.dedup.cluster import cluster, merge_records
+from harvester.digests.assemble import DigestItem, rank
+from harvester.digests.render import view_item
 from harvester.errors import ParseError, SourceError
 from harvester.http import Fetcher, RateLimiter
-from harvester.query import Query
+from harvester.query.syntax import Query
 from harvester.records import Record
-from harvester.render import view_item
 from harvester.sources import Source, Window, missing_key
 
 log = structlog.get_logger(__name__)
@@ -368,8 +368,13 @@ def _percent(x: float) -> str:
 
 def render_trial(result: TrialResult) -> str:
     """The plain-text report `harvester try` prints."""
-    from harvester.digest import SOURCE_LABELS, citation_line, format_authors, record_links
-    from harvester.render import fill
+    from harvester.digests.assemble import (
+        SOURCE_LABELS,
+        citation_line,
+        format_authors,
+        record_links,
+    )
+    from harvester.digests.render import fill
 
     w = result.window
     out = [

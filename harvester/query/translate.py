@@ -1,8 +1,8 @@
 """The portable query in each API's own syntax, as far as that API allows.
 
 Translations follow one rule: an API query may be *broader* than the local query (local
-evaluation, :meth:`harvester.query.Query.match`, filters afterwards) but never narrower. Where
-an API cannot say a term exactly, a positive term is approximated and a negated clause is left
+evaluation, :meth:`harvester.query.syntax.Query.match`, filters afterwards) but never narrower.
+Where an API cannot say a term exactly, a positive term is approximated and a negated clause is left
 out.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harvester.query import OPERATORS, TOKEN, Node, Not, Or, Query, Term, fold_tokens
+from harvester.query.syntax import OPERATORS, TOKEN, Node, Not, Or, Query, Term, fold_tokens
 
 
 @dataclass(frozen=True, slots=True)

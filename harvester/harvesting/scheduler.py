@@ -55,7 +55,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from harvester.app import App
 from harvester.config import SubscriptionSettings, TopicSettings
-from harvester.harvest import HarvestResult
+from harvester.harvesting.harvest import HarvestResult
 
 log = structlog.get_logger(__name__)
 

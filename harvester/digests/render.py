@@ -29,8 +29,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from harvester.blocks import slack_payloads
-from harvester.digest import (
+from harvester.digests.assemble import (
     WRAP,
     Digest,
     DigestItem,
@@ -38,7 +37,8 @@ from harvester.digest import (
     format_authors,
     record_links,
 )
-from harvester.query import Hit, Match, Query
+from harvester.digests.blocks import slack_payloads
+from harvester.query.syntax import Hit, Match, Query
 from harvester.records import Record
 
 EXCERPT_CHARS = 1500
@@ -489,7 +489,7 @@ def environment() -> jinja2.Environment:
     """The templates; autoescape is on for every template (the HTML one is ``*.html.j2``,
     which ``select_autoescape(["html"])`` would miss), and off only where we render text."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("harvester", "templates"),
+        loader=jinja2.PackageLoader("harvester.digests", "templates"),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,

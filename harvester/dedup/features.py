@@ -13,8 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from harvester.normalize import markup_to_text, month_of_name, normalize_arxiv
 from harvester.records import Author, Record
+from harvester.text.normalize import markup_to_text, month_of_name, normalize_arxiv
 
 # Greek letters are written as symbols by some databases and spelled by others ("TNF-α" vs
 # "TNF-alpha"); both become the spelled name.
@@ -387,7 +387,7 @@ def identifiers(record: Record) -> tuple[tuple[str, str], ...]:
 
 
 def features(record: Record) -> Features:
-    """Compute once per record what :func:`harvester.dedup.decide` compares."""
+    """Compute once per record what :func:`harvester.dedup.cluster.decide` compares."""
     title, alt = split_title(record.title)
     venue = venue_tokens(record.venue)
     page, last = page_span(record.pages)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from harvester.app import App
-from harvester.scheduler import DONE_STATUSES, first_due_after, harvest_trigger
+from harvester.harvesting.scheduler import DONE_STATUSES, first_due_after, harvest_trigger
 from harvester.sources import missing_key
 from harvester.store.repository import Repository, RunRow
 

@@ -27,7 +27,7 @@ import structlog
 from harvester.app import App
 from harvester.config import TopicSettings
 from harvester.errors import ConfigError
-from harvester.harvest import HarvestResult, run_harvest
+from harvester.harvesting.harvest import HarvestResult, run_harvest
 from harvester.sources.base import Page, Window
 from harvester.store.repository import PageOutcome
 
