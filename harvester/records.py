@@ -11,6 +11,15 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 ID_SCHEMES: tuple[str, ...] = ("doi", "pmid", "pmcid", "arxiv", "openalex", "s2")
+# What a notice does to the work it is about (Update.kind), the graver first.
+UPDATE_KINDS: tuple[str, ...] = (
+    "retraction",
+    "withdrawal",
+    "expression_of_concern",
+    "reinstatement",
+    "correction",
+    "erratum",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +120,54 @@ def join_sections(sections: tuple[Section, ...] | list[Section]) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Update:
+    """A notice about a work: a retraction, withdrawal, expression of concern, reinstatement,
+    correction or erratum, as one source states it.
+
+    ``role`` says which side of the notice the record carrying it is: ``"target"`` (this
+    record is the work the notice is about; ``notice`` names the notice) or ``"notice"`` (this
+    record is the notice; ``target`` names the work). The record's own side may be left
+    empty: it is the record's ``ids``. ``date`` is an ISO partial date; ``asserted_by`` is who
+    says so (``retraction-watch`` or ``publisher`` on Crossref, else the source's name).
+    """
+
+    kind: str
+    role: str = "target"
+    notice: Identifiers = field(default_factory=Identifiers)
+    target: Identifiers = field(default_factory=Identifiers)
+    date: str | None = None
+    asserted_by: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "role": self.role,
+            "notice": self.notice.to_json(),
+            "target": self.target.to_json(),
+            "date": self.date,
+            "asserted_by": self.asserted_by,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Update:
+        return cls(
+            kind=str(data.get("kind") or ""),
+            role="notice" if data.get("role") == "notice" else "target",
+            notice=Identifiers.from_json(data.get("notice")),
+            target=Identifiers.from_json(data.get("target")),
+            date=str(data["date"]) if data.get("date") else None,
+            asserted_by=str(data["asserted_by"]) if data.get("asserted_by") else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """One bibliographic record as one source describes it.
 
     ``published`` is an ISO 8601 partial date (``2020``, ``2020-06`` or ``2020-06-15``).
     ``keywords`` holds author keywords and MeSH headings, used for matching a topic locally.
     ``published_doi`` is, for a preprint, the DOI of its journal version when the server knows it.
+    ``updates`` are the retraction / correction notices the source links to this record.
     """
 
     source: str
@@ -138,6 +189,14 @@ class Record:
     url: str | None = None
     keywords: tuple[str, ...] = ()
     published_doi: str | None = None
+    updates: tuple[Update, ...] = ()
+
+    @property
+    def retracted(self) -> bool:
+        """Whether a source says this work is retracted or withdrawn (not a notice itself)."""
+        return any(
+            u.role == "target" and u.kind in ("retraction", "withdrawal") for u in self.updates
+        )
 
     def with_changes(self, **changes: Any) -> Record:
         return replace(self, **changes)
@@ -164,6 +223,7 @@ class Record:
             "other_abstracts": [a.to_json() for a in self.other_abstracts],
             "keywords": list(self.keywords),
             "published_doi": self.published_doi,
+            "updates": [u.to_json() for u in self.updates],
         }
 
     @classmethod
@@ -208,6 +268,9 @@ class Record:
             url=text("url"),
             keywords=tuple(str(k) for k in (data.get("keywords") or ())),
             published_doi=text("published_doi"),
+            updates=tuple(
+                Update.from_json(u) for u in (data.get("updates") or ()) if isinstance(u, Mapping)
+            ),
         )
 
 

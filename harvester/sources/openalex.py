@@ -32,6 +32,7 @@ from harvester.sources.base import (
     parse_items,
     read_json,
 )
+from harvester.sources.updates import openalex_updates
 from harvester.text.normalize import (
     UnexpectedValue,
     json_int,
@@ -399,6 +400,7 @@ def parse_work(value: object, *, where: str = "work") -> Record:
         url=_text(primary.get("landing_page_url"), f"{where}.primary_location.landing_page_url")
         or openalex_url,
         keywords=_keywords(work, where),
+        updates=openalex_updates(work),
     )
 
 

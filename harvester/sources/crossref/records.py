@@ -28,6 +28,7 @@ from harvester.sources.base import (
     parse_items,
     read_json,
 )
+from harvester.sources.updates import crossref_updates
 from harvester.text.normalize import (
     collapse_whitespace,
     language_code,
@@ -185,6 +186,7 @@ def _record(item: Mapping[str, Any]) -> Record:
         url=_text(item, "URL") or f"https://doi.org/{doi}",
         keywords=tuple(dict.fromkeys(s for s in _strings(item, "subject") if s)),
         published_doi=_published_doi(item),
+        updates=crossref_updates(item, doi),
     )
 
 

@@ -36,6 +36,7 @@ from harvester.sources.base import (
     parse_items,
     read_json,
 )
+from harvester.sources.updates import europepmc_updates
 from harvester.text.normalize import (
     collapse_whitespace,
     language_code,
@@ -292,6 +293,7 @@ def _record(result: Mapping[str, Any]) -> Record:
         language=language_code(_text(result, "language")),
         url=ARTICLE_URL.format(source=source, id=ident),
         keywords=_keywords(result),
+        updates=europepmc_updates(result, published),
     )
 
 

@@ -30,6 +30,7 @@ from harvester.sources.base import (
     is_utf8,
     read_json,
 )
+from harvester.sources.updates import pubmed_updates
 from harvester.text.normalize import (
     _collapse_text,
     collapse_whitespace,
@@ -518,6 +519,7 @@ def _journal_record(element: _Element) -> Record:
         language=language_code(language),
         url=ARTICLE_URL.format(pmid=pmid),
         keywords=_keywords(headings, keyword_lists),
+        updates=pubmed_updates(citation, published),
     )
 
 
