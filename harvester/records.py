@@ -137,6 +137,7 @@ class Update:
     target: Identifiers = field(default_factory=Identifiers)
     date: str | None = None
     asserted_by: str | None = None
+    source: str | None = None  # the API it was read from, when not the record's own
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -146,6 +147,7 @@ class Update:
             "target": self.target.to_json(),
             "date": self.date,
             "asserted_by": self.asserted_by,
+            "source": self.source,
         }
 
     @classmethod
@@ -157,6 +159,7 @@ class Update:
             target=Identifiers.from_json(data.get("target")),
             date=str(data["date"]) if data.get("date") else None,
             asserted_by=str(data["asserted_by"]) if data.get("asserted_by") else None,
+            source=str(data["source"]) if data.get("source") else None,
         )
 
 

@@ -204,7 +204,7 @@ def pubmed_updates(citation: _Element, published: str | None) -> tuple[Update, .
                 continue
             found.append(_linked(kind, role, other, published, "pubmed"))
     types = {
-        collapse_whitespace(node.text or "").lower()
+        (collapse_whitespace(node.text) or "").lower()
         for article in citation.iterchildren("Article")
         for types in article.iterchildren("PublicationTypeList")
         for node in types.iterchildren("PublicationType")

@@ -46,6 +46,7 @@ from harvester.store.models import (
     Work,
     WorkLink,
 )
+from harvester.store.updates import store_page_updates, updates_of, with_stored_updates
 from harvester.store.writer import PageWriter, WriteConflict, lock_writes
 
 log = structlog.get_logger(__name__)
@@ -250,6 +251,7 @@ class Repository:
             writer = PageWriter(self, session, run_id, now)
             new_works, duplicates = writer.add(records)
             new_hits = writer.write(topic, backfill)
+            store_page_updates(session, self._insert, records, now)
             session.execute(
                 update(HarvestRun)
                 .where(HarvestRun.id == run_id)
@@ -711,8 +713,13 @@ class Repository:
             with self._session() as session:
                 rows = list(session.execute(all_works).scalars())
                 sources = self._sources(session, [w.id for w in rows])
+                notes = updates_of(session, [w.id for w in rows])
                 return [
-                    StoredWork(w.id, Record.from_json(w.record), sources.get(w.id, ()))
+                    StoredWork(
+                        w.id,
+                        with_stored_updates(Record.from_json(w.record), notes.get(w.id, ())),
+                        sources.get(w.id, ()),
+                    )
                     for w in rows
                 ]
         query = (
@@ -729,10 +736,11 @@ class Repository:
         with self._session() as session:
             rows = [(hit, work) for hit, work in session.execute(query)]
             sources = self._sources(session, [w.id for _, w in rows])
+            notes = updates_of(session, [w.id for _, w in rows])
             return [
                 StoredWork(
                     id=w.id,
-                    record=Record.from_json(w.record),
+                    record=with_stored_updates(Record.from_json(w.record), notes.get(w.id, ())),
                     sources=sources.get(w.id, ()),
                     topic=hit.topic,
                     first_seen=hit.first_seen,

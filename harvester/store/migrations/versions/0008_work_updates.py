@@ -1,0 +1,79 @@
+"""Retraction and correction notices: per work, pending (target not stored yet), per digest.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from harvester.store.models import Id, UTCDateTime
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "work_updates",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("work_id", Id, sa.ForeignKey("works.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("notice_key", sa.String(300), nullable=False),
+        sa.Column("notice", sa.JSON(), nullable=False),
+        sa.Column("date", sa.String(10), nullable=True),
+        sa.Column("asserted_by", sa.String(32), nullable=False),
+        sa.Column("source", sa.String(32), nullable=False),
+        sa.Column("found_at", UTCDateTime(), nullable=False),
+        sa.UniqueConstraint(
+            "work_id", "kind", "notice_key", "asserted_by", "source", name="uq_work_updates"
+        ),
+    )
+    op.create_index("ix_work_updates_work_id", "work_updates", ["work_id"])
+    op.create_index("ix_work_updates_found_at", "work_updates", ["found_at"])
+    op.create_table(
+        "pending_updates",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("scheme", sa.String(16), nullable=False),
+        sa.Column("value", sa.String(255), nullable=False),
+        sa.Column("target", sa.String(600), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("notice_key", sa.String(300), nullable=False),
+        sa.Column("notice", sa.JSON(), nullable=False),
+        sa.Column("date", sa.String(10), nullable=True),
+        sa.Column("asserted_by", sa.String(32), nullable=False),
+        sa.Column("source", sa.String(32), nullable=False),
+        sa.Column("found_at", UTCDateTime(), nullable=False),
+        sa.UniqueConstraint(
+            "scheme",
+            "value",
+            "kind",
+            "notice_key",
+            "asserted_by",
+            "source",
+            name="uq_pending_updates",
+        ),
+    )
+    op.create_index("ix_pending_updates_scheme_value", "pending_updates", ["scheme", "value"])
+    op.create_table(
+        "digest_updates",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column("digest_id", Id, sa.ForeignKey("digests.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("subscription", sa.String(255), nullable=False),
+        sa.Column("work_id", Id, sa.ForeignKey("works.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("event", sa.String(340), nullable=False),
+        sa.UniqueConstraint("subscription", "work_id", "event", name="uq_digest_updates_sub_event"),
+    )
+    op.create_index("ix_digest_updates_digest_id", "digest_updates", ["digest_id"])
+    op.create_index("ix_digest_updates_work_id", "digest_updates", ["work_id"])
+
+
+def downgrade() -> None:
+    op.drop_table("digest_updates")
+    op.drop_table("pending_updates")
+    op.drop_table("work_updates")
