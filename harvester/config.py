@@ -272,6 +272,9 @@ class SubscriptionSettings(_Strict):
     # previews only: `run` and `digest` send nothing for it (the example config's default,
     # until `to` and [channels.email] are the user's own); `digest --dry-run` shows it
     dry_run: bool = False
+    # retractions and corrections of studies it was sent: in the next digest, a retraction
+    # also at once as a short message, or not at all
+    updates: Literal["digest", "immediate", "off"] = "digest"
 
     @model_validator(mode="before")
     @classmethod

@@ -100,12 +100,17 @@ class CrossrefSource:
     def parse(page: Page) -> ParseResult:
         return parse_works(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
-    def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
+    def fetch(
+        self, term: str, window: Window, *, resume: str | None = None, filters: str = ""
+    ) -> Iterator[Page]:
+        """``filters``: more Crossref filters, comma-separated (the update job's
+        ``update-type:…``)."""
         params: dict[str, str | int] = {
             "filter": (
                 f"from-index-date:{window.start.date().isoformat()},"
                 f"until-index-date:{window.end.date().isoformat()}"
-            ),
+            )
+            + (f",{filters}" if filters else ""),
             "rows": self.rows,
             **self._identity,
         }

@@ -1,0 +1,176 @@
+"""The update job: the notices each source indexed since the last run, applied to stored works.
+
+::
+
+    for each source with a listing of notices (crossref, pubmed):
+        window = (watermark − overlap, now]   (first run: LOOKBACK; `--since DATE`: from DATE)
+        crossref: /works?filter=from-index-date,until-index-date,update-type:retraction,…
+        pubmed:   esearch '"Retraction Notice"[pt] OR …' by Entrez date, then efetch
+        each page ─▶ parse (the source's own parser) ─▶ UpdateStore.apply: every notice's
+                     target matched by identifier; a target not stored yet waits as pending
+        every page applied ─▶ watermark = window end (never past the server's clock)
+        a failure ─▶ what was applied stays, the watermark is held: the next run repeats it
+
+The job reads the day's notices, not the stored works: its requests grow with the number of
+notices (tens to hundreds a day, a few pages), never with the works or topics stored.
+Applying a notice twice changes nothing, so the overlap and a rerun are harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+from structlog.contextvars import bound_contextvars
+
+from harvester.errors import HarvesterError
+from harvester.harvesting.harvest import bounded_watermark
+from harvester.sources.base import Page, Window
+from harvester.store.updates import UpdateStore
+
+if TYPE_CHECKING:
+    from harvester.app import App
+
+log = structlog.get_logger(__name__)
+
+# Sources that list notices by the day they were indexed.
+NOTICE_SOURCES: tuple[str, ...] = ("crossref", "pubmed")
+LOOKBACK = timedelta(days=2)
+# Crossref update types (the `update-type` filter, one value each; several are ORed).
+CROSSREF_UPDATE_TYPES: tuple[str, ...] = (
+    "retraction",
+    "partial_retraction",
+    "withdrawal",
+    "removal",
+    "expression_of_concern",
+    "reinstatement",
+    "correction",
+    "corrigendum",
+    "erratum",
+    "addendum",
+    "clarification",
+)
+# PubMed publication types of notices (https://www.nlm.nih.gov/mesh/pubtypes.html); MeSH
+# 2025 renamed "Retraction of Publication" to "Retraction Notice", both are asked for.
+PUBMED_TERM = " OR ".join(
+    f'"{name}"[pt]'
+    for name in (
+        "Retraction Notice",
+        "Retraction of Publication",
+        "Retracted Publication",
+        "Expression of Concern",
+        "Published Erratum",
+        "Corrected and Republished Article",
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRun:
+    """One source's pass of the update job."""
+
+    source: str
+    window: Window
+    status: str  # ok | failed | claimed
+    requests: int = 0
+    pages: int = 0
+    notices: int = 0  # records read (notices, and works marked as retracted)
+    applied: int = 0  # updates recorded on stored works
+    pending: int = 0  # updates waiting for their target
+    skipped: int = 0  # records a parser could not read
+    error: str | None = None
+
+
+def notice_pages(app: App, name: str, window: Window) -> Iterator[Page]:
+    """The pages of ``name``'s notices indexed in ``window``."""
+    source = app.source(name)
+    if name == "crossref":
+        from harvester.sources.crossref import CrossrefSource
+
+        assert isinstance(source, CrossrefSource)
+        filters = ",".join(f"update-type:{t}" for t in CROSSREF_UPDATE_TYPES)
+        return source.fetch("", window, filters=filters)
+    if name == "pubmed":
+        return source.fetch(PUBMED_TERM, window)
+    raise ValueError(f"{name} has no listing of notices")
+
+
+def plan(watermark: datetime | None, now: datetime, overlap: timedelta, since: datetime | None) -> Window:
+    """The job's window: from ``since`` if given, else the watermark less the overlap, else
+    the lookback; up to now."""
+    if since is not None:
+        return Window(min(since, now), now)
+    if watermark is None:
+        return Window(now - LOOKBACK, now)
+    return Window(min(watermark, now) - overlap, now)
+
+
+def run_updates(
+    app: App,
+    *,
+    sources: Sequence[str] | None = None,
+    since: datetime | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> list[UpdateRun]:
+    """One pass of the update job over ``sources`` (default: those of the configured topics
+    that list notices). Each source under its own claim, as harvests are."""
+    names = sources or notice_sources(app)
+    return [_run_one(app, name, since, should_stop) for name in names]
+
+
+def notice_sources(app: App) -> tuple[str, ...]:
+    used = {s for t in app.settings.topics for s in t.sources}
+    return tuple(n for n in NOTICE_SOURCES if n in used)
+
+
+def _run_one(
+    app: App, name: str, since: datetime | None, should_stop: Callable[[], bool]
+) -> UpdateRun:
+    store = UpdateStore(app.repo)
+    window = plan(store.watermark(name), app.clock(), app.overlap(name), since)
+    with bound_contextvars(job="updates", source=name), app.claim_for(f"updates:{name}") as ok:
+        if not ok:
+            log.info("updates claimed by another process, skipped")
+            return UpdateRun(name, window, "claimed")
+        pages = notices = applied = pending = skipped = 0
+        server_date: datetime | None = None
+        with app.fetcher.counting() as requests:
+            try:
+                for page in notice_pages(app, name, window):
+                    if should_stop():
+                        raise InterruptedError("stopping")
+                    result = app.source(name).parse(page)
+                    new, waiting = store.apply(result.records)
+                    pages += 1
+                    notices += len(result.records)
+                    applied += new
+                    pending += waiting
+                    skipped += len(result.skipped)
+                    server_date = page.server_date or server_date
+                    log.info("notices applied", page=pages, notices=len(result.records), new=new)
+            except (HarvesterError, InterruptedError) as e:
+                log.warning("update job failed; watermark held", error=str(e))
+                return UpdateRun(
+                    name, window, "failed", requests(), pages, notices, applied, pending, skipped,
+                    app.repo.redact(str(e)),
+                )  # fmt: skip
+        store.advance(name, bounded_watermark(window, server_date))
+        log.info("updates done", notices=notices, applied=applied, pending=pending)
+        return UpdateRun(
+            name, window, "ok", requests(), pages, notices, applied, pending, skipped
+        )
+
+
+__all__ = [
+    "CROSSREF_UPDATE_TYPES",
+    "NOTICE_SOURCES",
+    "PUBMED_TERM",
+    "UpdateRun",
+    "notice_pages",
+    "notice_sources",
+    "plan",
+    "run_updates",
+]
