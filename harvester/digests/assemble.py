@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from harvester.config import Cadence
+from harvester.digests.notices import UpdateNote, badges_of, notice_lines
 from harvester.query.syntax import Match, Query
 from harvester.records import Author, Record
 from harvester.store.repository import StoredWork
@@ -68,7 +69,13 @@ class DigestItem:
     @property
     def badges(self) -> tuple[str, ...]:
         kinds = {"preprint": "preprint", "review": "review", "retraction": "retracted"}
-        return tuple(label for kind, label in kinds.items() if self.record.type == kind)
+        own = tuple(label for kind, label in kinds.items() if self.record.type == kind)
+        return own + tuple(b for b in badges_of(self.record) if b not in own)
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """What happened to the study and where the notice is, one line per kind."""
+        return notice_lines(self.record)
 
     @property
     def abstract_paragraphs(self) -> tuple[str, ...]:
@@ -98,6 +105,7 @@ class Digest:
     sections: tuple[DigestSection, ...]
     next_at: datetime | None = None
     per_digest: int | None = None
+    updates: tuple[UpdateNote, ...] = ()  # studies sent before, and what happened to them
 
     @property
     def items(self) -> tuple[DigestItem, ...]:
@@ -105,7 +113,7 @@ class Digest:
 
     @property
     def empty(self) -> bool:
-        return not any(s.items for s in self.sections)
+        return not any(s.items for s in self.sections) and not self.updates
 
 
 def format_authors(authors: Sequence[Author], *, first: int = 3) -> str:

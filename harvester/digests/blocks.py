@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from harvester.digests.notices import SECTION_TITLE, UpdateNote, updates_subject
+
 if TYPE_CHECKING:  # render imports this module; the views are only types here
     from harvester.digests.render import AbstractPart, DigestView, ItemView
 
@@ -64,6 +66,7 @@ def slack_payloads(
     title = _title(view)
     units: list[list[Block]] = []
     padding: dict[int, tuple[int, int]] = {}
+    units.extend(_update_units(view.updates))
     for n, section in enumerate(view.sections):
         head: list[Block] = [] if n == 0 else [{"type": "divider"}]
         head.append(_header(section.heading))
@@ -107,9 +110,28 @@ def slack_payloads(
     return tuple(payloads)
 
 
+def _update_units(notes: Sequence[UpdateNote]) -> list[list[Block]]:
+    """The "Updates to studies you were sent" heading with the first note, then one unit per
+    note (corrections and errata after the rest, as ordered)."""
+    units: list[list[Block]] = []
+    for note in notes:
+        title = _clip(note.record.title or "(untitled)", 300)
+        shown = link(note.links[0], title) if note.links else escape(title)
+        what = f"*{escape(note.what)}{' ' + note.date if note.date else ''}*"
+        mark = ":pencil2:" if note.lower_tier else ":warning:"
+        notices = " · ".join(link(u, "notice") for u in note.notices) or "no notice named"
+        block = _section(f"{mark} {what}: {shown}\n{notices} · source: {escape(note.said_by)}")
+        units.append([block] if units else [_header(SECTION_TITLE), block])
+    if units:
+        units[-1].append({"type": "divider"})
+    return units
+
+
 def _title(view: DigestView) -> str:
     topics = ", ".join(view.topics) or "no topics"
     waiting = f" ({view.waiting} more waiting)" if view.waiting else ""
+    if view.updates:
+        return updates_subject(view.updates, view.count, waiting, topics)
     return f"harvester: {_count(view.count)}{waiting} — {topics}"
 
 
@@ -144,6 +166,7 @@ def _item_blocks(
     head = [f"*{link(item.url, title)}*" if item.url else f"*{escape(title)}*"]
     if item.badges:
         head[0] += " " + " ".join(f"`{b}`" for b in item.badges)
+    head.extend(f":warning: {escape(_clip(line, 400))}" for line in item.item.notices)
     if item.authors:
         head.append(escape(_clip(item.authors, 300)))
     if item.citation:

@@ -42,6 +42,7 @@ from harvester.digests.assemble import (
     with_backlog,
 )
 from harvester.digests.render import HTML_LIMIT, RenderedDigest, html_size, render_digest
+from harvester.digests.updates import take_updates, with_update_notes
 from harvester.errors import NotifyError
 from harvester.notifiers import Notifier, notifier_class
 from harvester.query.syntax import Query
@@ -104,6 +105,7 @@ def deliver(
             works = repo.pending(key, list(subscription.topics), include_backfill=include_backfill)
             if works:
                 _take_new(app, subscription, works, queries, outbox)
+            if take_updates(app, subscription) or works:
                 outbox = repo.outbox(key)
         now = app.clock()  # after storing: a digest made just now is due now
         for entry in outbox:
@@ -236,7 +238,7 @@ def render_stored(
     waiting = repo.waiting(
         subscription.key, list(subscription.topics), include_backfill=include_backfill
     )
-    digest = _backlog(app, subscription, digest, waiting)
+    digest = with_update_notes(app, digest_id, _backlog(app, subscription, digest, waiting))
     web = app.settings.web
     signer = None
     if subscription.channel == "slack" and web.links and web.base_url:

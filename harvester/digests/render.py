@@ -38,6 +38,7 @@ from harvester.digests.assemble import (
     record_links,
 )
 from harvester.digests.blocks import slack_payloads
+from harvester.digests.notices import UpdateNote, updates_subject
 from harvester.query.syntax import Hit, Match, Query
 from harvester.records import Record
 
@@ -151,6 +152,7 @@ class DigestView:
     subscription: str
     created: datetime
     sections: tuple[SectionView, ...]
+    updates: tuple[UpdateNote, ...] = ()  # studies sent before, and what happened to them
 
     @property
     def waiting(self) -> int:
@@ -227,7 +229,7 @@ def view_digest(
                 per_digest=digest.per_digest,
             )
         )
-    return DigestView(digest.subscription, digest.created, tuple(sections))
+    return DigestView(digest.subscription, digest.created, tuple(sections), digest.updates)
 
 
 def _count(n: int) -> str:
@@ -463,6 +465,8 @@ def subject_line(view: DigestView) -> str:
     n = view.count
     topics = ", ".join(view.topics) or "no topics"
     waiting = f" ({view.waiting} more waiting)" if view.waiting else ""
+    if view.updates:
+        return one_line(updates_subject(view.updates, n, waiting, topics))
     if n == 0:
         text = f"harvester: nothing new{waiting} — {topics}"
     else:

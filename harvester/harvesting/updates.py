@@ -29,7 +29,7 @@ from structlog.contextvars import bound_contextvars
 from harvester.errors import HarvesterError
 from harvester.harvesting.harvest import bounded_watermark
 from harvester.sources.base import Page, Window
-from harvester.store.updates import UpdateStore
+from harvester.store.update_alerts import UpdateStore
 
 if TYPE_CHECKING:
     from harvester.app import App
@@ -98,7 +98,9 @@ def notice_pages(app: App, name: str, window: Window) -> Iterator[Page]:
     raise ValueError(f"{name} has no listing of notices")
 
 
-def plan(watermark: datetime | None, now: datetime, overlap: timedelta, since: datetime | None) -> Window:
+def plan(
+    watermark: datetime | None, now: datetime, overlap: timedelta, since: datetime | None
+) -> Window:
     """The job's window: from ``since`` if given, else the watermark less the overlap, else
     the lookback; up to now."""
     if since is not None:
@@ -129,7 +131,7 @@ def notice_sources(app: App) -> tuple[str, ...]:
 def _run_one(
     app: App, name: str, since: datetime | None, should_stop: Callable[[], bool]
 ) -> UpdateRun:
-    store = UpdateStore(app.repo)
+    store = UpdateStore(app.engine, clock=app.clock)
     window = plan(store.watermark(name), app.clock(), app.overlap(name), since)
     with bound_contextvars(job="updates", source=name), app.claim_for(f"updates:{name}") as ok:
         if not ok:
@@ -159,9 +161,7 @@ def _run_one(
                 )  # fmt: skip
         store.advance(name, bounded_watermark(window, server_date))
         log.info("updates done", notices=notices, applied=applied, pending=pending)
-        return UpdateRun(
-            name, window, "ok", requests(), pages, notices, applied, pending, skipped
-        )
+        return UpdateRun(name, window, "ok", requests(), pages, notices, applied, pending, skipped)
 
 
 __all__ = [
