@@ -23,6 +23,7 @@ from harvester import __version__
 from harvester.config import Settings, default_config_path, load_settings
 from harvester.errors import ConfigError, HarvesterError, ParseError
 from harvester.logs import SecretRedactor, configure_logging
+from harvester.updates_cli import register as register_updates
 
 if TYPE_CHECKING:
     from harvester.digests.delivery import DeliveryResult
@@ -895,6 +896,9 @@ def web(
             uvicorn.run(asgi, host=host, port=port, log_level="warning", proxy_headers=True)
         finally:
             service.close()
+
+
+register_updates(app, errors=_errors, date_option=_date_option)
 
 
 def main() -> None:

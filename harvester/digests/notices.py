@@ -141,9 +141,9 @@ class UpdateNote:
 
 
 def ordered(notes: Iterable[UpdateNote]) -> tuple[UpdateNote, ...]:
-    """The graver tier first, each in the order taken."""
-    notes = list(notes)
-    return tuple(n for n in notes if not n.lower_tier) + tuple(n for n in notes if n.lower_tier)
+    """The graver kinds first (corrections and errata last), each kind in the order taken."""
+    rank = {kind: n for n, kind in enumerate(WHAT)}
+    return tuple(sorted(notes, key=lambda n: rank.get(n.kind, len(rank))))
 
 
 def updates_subject(notes: tuple[UpdateNote, ...], studies: int, waiting: str, topics: str) -> str:

@@ -56,6 +56,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from harvester.app import App
 from harvester.config import SubscriptionSettings, TopicSettings
 from harvester.harvesting.harvest import HarvestResult
+from harvester.harvesting.updates import add_update_job
 
 log = structlog.get_logger(__name__)
 
@@ -324,6 +325,7 @@ class Daemon:
                 max_instances=1,
                 replace_existing=True,
             )
+        add_update_job(self)  # the daily retraction / correction notices (issue 16)
         self.beat()
         self._start_threads()
 

@@ -18,10 +18,11 @@ Applying a notice twice changes nothing, so the overlap and a rerun are harmless
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from structlog.contextvars import bound_contextvars
@@ -39,6 +40,7 @@ log = structlog.get_logger(__name__)
 # Sources that list notices by the day they were indexed.
 NOTICE_SOURCES: tuple[str, ...] = ("crossref", "pubmed")
 LOOKBACK = timedelta(days=2)
+UPDATE_INTERVAL = timedelta(days=1)
 # Crossref update types (the `update-type` filter, one value each; several are ORed).
 CROSSREF_UPDATE_TYPES: tuple[str, ...] = (
     "retraction",
@@ -164,7 +166,60 @@ def _run_one(
         return UpdateRun(name, window, "ok", requests(), pages, notices, applied, pending, skipped)
 
 
+class _Daemon(Protocol):
+    """What the update job needs of :class:`harvester.harvesting.scheduler.Daemon`."""
+
+    app: App
+    scheduler: Any
+    stopping: threading.Event
+
+    def retry_job(self, index: int) -> None: ...
+
+
+def add_update_job(daemon: _Daemon) -> None:
+    """Schedule the daily update job on a daemon, at once when a day passed since the last
+    run (or it never ran)."""
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    names = notice_sources(daemon.app)
+    if not names:
+        return
+    store = UpdateStore(daemon.app.engine, clock=daemon.app.clock)
+    now = daemon.app.clock()
+    due = any((m := store.watermark(n)) is None or now - m >= UPDATE_INTERVAL for n in names)
+    daemon.scheduler.add_job(
+        update_job,
+        IntervalTrigger(seconds=UPDATE_INTERVAL.total_seconds()),
+        args=(daemon,),
+        id="updates",
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+        **({"next_run_time": now} if due else {}),
+    )
+
+
+def update_job(daemon: _Daemon) -> list[UpdateRun]:
+    """The daemon's job: one pass, then the immediate messages of the subscriptions that
+    ask for them (sent through the outbox under each subscription's digest claim)."""
+    from harvester.digests.updates import take_immediate
+
+    if daemon.stopping.is_set():
+        return []
+    try:
+        runs = run_updates(daemon.app, should_stop=daemon.stopping.is_set)
+        for index, sub in enumerate(daemon.app.settings.subscriptions):
+            if take_immediate(daemon.app, sub):
+                daemon.retry_job(index)
+    except HarvesterError as e:  # the database is away: the next tick tries again
+        log.error("update job failed", error=str(e))
+        return []
+    return runs
+
+
 __all__ = [
+    "add_update_job",
+    "update_job",
     "CROSSREF_UPDATE_TYPES",
     "NOTICE_SOURCES",
     "PUBMED_TERM",

@@ -104,7 +104,7 @@ def due_alerts(
         if (work_id, event) in told:
             continue
         first_found = min(_utc(r.found_at) for r, _ in found)
-        if first_found < found[0][1]:
+        if first_found <= found[0][1]:
             continue  # known when the work was sent: its digest showed it
         alerts.append(
             Alert(

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from tests.emulator import notices
 from tests.emulator.base import Reply, Request, text_reply
 
 _MAX_ROWS = 1000
@@ -81,6 +82,23 @@ class CrossrefRoutes:
         self.rate_interval = rate_interval
         self._scrolls: dict[str, _Scroll] = {}
         self._lock = threading.Lock()
+        self._fixtures_dir = fixtures_dir
+        self._index_dates: dict[str, str] = {}  # DOI -> indexed date-time a test gave it
+
+    def include_updates(self) -> None:
+        """Serve the recorded works of ``updates/crossref`` too (see tests/emulator/notices)."""
+        extra = [w for w in notices.crossref_items(self._fixtures_dir)]
+        works = {w["DOI"].lower(): w for w in (*self.corpus, *extra)}
+        self.corpus = tuple(sorted(works.values(), key=lambda w: (self._indexed(w), w["DOI"])))
+        self._by_doi = {w["DOI"].lower(): w for w in self.corpus}
+
+    def reindex(self, doi: str, when: str) -> None:
+        """Serve ``doi`` as indexed at ``when`` (ISO date-time), as after a metadata change."""
+        self._index_dates[doi.lower()] = when
+        self.corpus = tuple(sorted(self.corpus, key=lambda w: (self._indexed(w), w["DOI"])))
+
+    def _indexed(self, work: dict[str, Any]) -> str:
+        return self._index_dates.get(work["DOI"].lower()) or notices.indexed(work)
 
     def expire_cursors(self) -> None:
         """Forget every open cursor: their next use answers 404 cursor-invalid."""
@@ -143,13 +161,22 @@ class CrossrefRoutes:
 
     def _filtered(self, filters: str) -> tuple[dict[str, Any], ...]:
         bounds: dict[str, str] = {}
+        types: set[str] = set()
         for clause in filter(None, (c.strip() for c in filters.split(","))):
             name, _, value = clause.partition(":")
+            if name == "update-type":  # several are ORed, as Crossref does
+                types.add(value)
+                continue
             if name not in _DATE_FILTERS:
                 raise ValueError(f"emulator: filter {name} is not emulated")
             bounds[name] = value
         low, high = bounds.get("from-index-date", ""), bounds.get("until-index-date", "9999")
-        return tuple(w for w in self.corpus if low <= w["indexed"]["date-time"][:10] <= high)
+        return tuple(
+            w
+            for w in self.corpus
+            if low <= self._indexed(w)[:10] <= high
+            and (not types or notices.update_types(w) & types)
+        )
 
 
 def _work_list(

@@ -32,6 +32,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
+from tests.emulator import notices
 from tests.emulator.base import Reply, Request
 
 _ARTICLE = re.compile(rb"<PubmedArticle>.*?</PubmedArticle>", re.DOTALL)
@@ -114,6 +115,24 @@ class PubMedRoutes:
         self.require_identification = require_identification
         self._history: dict[str, dict[str, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
+        self._fixtures_dir = fixtures_dir
+
+    def include_updates(self) -> None:
+        """Serve the recorded articles of ``updates/pubmed`` too (see tests/emulator/notices)."""
+        extra = [
+            Article(p, when, raw) for p, when, raw in notices.pubmed_articles(self._fixtures_dir)
+        ]
+        self._set_corpus([*self.corpus, *(a for a in extra if a.pmid not in self._by_pmid)])
+
+    def enter(self, pmid: str, when: datetime) -> None:
+        """Serve ``pmid`` as entered (Entrez date) at ``when``: "a day of notices"."""
+        self._set_corpus(
+            [Article(a.pmid, when, a.xml) if a.pmid == pmid else a for a in self.corpus]
+        )
+
+    def _set_corpus(self, articles: list[Article]) -> None:
+        self.corpus = tuple(sorted(articles, key=lambda a: (a.entrez, int(a.pmid)), reverse=True))
+        self._by_pmid = {a.pmid: a for a in self.corpus}
 
     def handle(self, request: Request) -> Reply:
         if request.path == "/esearch.fcgi":
@@ -171,10 +190,12 @@ class PubMedRoutes:
         except ValueError as e:
             return Reply(400, error_body("eSearchResult", f"emulator: {e}"))
         pmids = {m.group(1) for m in _PMID_TERM.finditer(term)}
+        types = notices.pt_terms(term)  # "…"[pt] is evaluated: the update job's notices
         ids = tuple(
             a.pmid
             for a in self.corpus
             if (not pmids or a.pmid in pmids)
+            and (not types or notices.publication_types(a.xml) & types)
             and (window is None or window[0] <= a.entrez.date() <= window[1])
         )
         history = ""
