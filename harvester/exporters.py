@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from harvester.digests.notices import badges_of, csl_status, update_note
 from harvester.errors import ConfigError
 from harvester.records import Author
 from harvester.store.repository import StoredWork
@@ -128,6 +129,7 @@ def _ris_ids_note(work: StoredWork) -> str | None:
     ids = work.record.ids
     parts = [f"{label}: {value}" for label, value in (
         ("PMID", ids.pmid), ("PMCID", ids.pmcid), ("arXiv", ids.arxiv)) if value]  # fmt: skip
+    parts += [n for n in (update_note(work.record),) if n]  # retracted, corrected … and where
     return "; ".join(parts) or None
 
 
@@ -379,6 +381,7 @@ def bibtex_entry(work: StoredWork) -> str:
         ("archiveprefix", "arXiv" if r.ids.arxiv else None),
         ("url", _tex_verbatim(r.url) if r.url else None),
         ("abstract", tex_escape(r.abstract) if r.abstract else None),
+        ("note", tex_escape(note) if (note := update_note(r)) else None),
     ]
     body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
     return f"@{entry_type}{{{_bibtex_key(work)},\n{body}\n}}\n"
@@ -423,6 +426,8 @@ def csl_item(work: StoredWork) -> dict[str, object]:
         ("URL", r.url),
         ("abstract", r.abstract),
         ("language", r.language),
+        ("status", csl_status(r)),
+        ("note", update_note(r)),
     ):
         if value:
             item[key] = value
@@ -474,7 +479,8 @@ def atom_feed(
         r = work.record
         entry = feed.add_entry()
         entry.id(f"tag:harvester,2026:work:{work.id}")
-        entry.title(r.title or "(untitled)")
+        badges = "".join(f"[{b}] " for b in badges_of(r) if b in ("retracted", "withdrawn"))
+        entry.title(badges + (r.title or "(untitled)"))
         links = record_links(r)
         if links:
             entry.link(href=links[0], rel="alternate")
@@ -484,6 +490,8 @@ def atom_feed(
         for author in r.authors[:20]:
             entry.author({"name": author.display})
         summary = " — ".join(p for p in (format_authors(r.authors), citation_line(r)) if p)
+        if notes := update_note(r):
+            summary = f"{notes}\n\n{summary}" if summary else notes
         if r.abstract:
             summary = f"{summary}\n\n{r.abstract}" if summary else r.abstract
         if not links:  # RFC 4287: an entry without an alternate link must have content

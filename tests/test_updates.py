@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -319,3 +320,39 @@ def _closed(emu: Emulator) -> Iterator[None]:
     while _APPS:
         _APPS.pop().close()
     emu.reset()
+
+
+def test_the_updates_command_is_idempotent_and_status_counts_per_source_and_day(
+    tmp_path: Path, emu: Emulator
+) -> None:
+    from tests.test_cli import run
+
+    emu.source("crossref").include_updates()  # type: ignore[attr-defined]
+    (tmp_path / "h.toml").write_text(
+        f"""
+[database]
+url = "sqlite:///{tmp_path / "h.db"}"
+[sources.crossref]
+base_url = "{emu.base_url("crossref")}"
+mailto = "t@example.org"
+[[topics]]
+name = "covid"
+query = "hydroxychloroquine"
+sources = ["crossref"]
+""",
+        encoding="utf-8",
+    )
+    first = run("--config", "h.toml", "updates", "--since", "2026-09-22", cwd=tmp_path)
+    line = first.stdout.strip().splitlines()[-1]
+    # no work stored: every update waits for its study (the Lancet work was listed too: the
+    # publisher lists its notices as its update-to; its seven updates wait for it)
+    assert line.startswith("crossref: ok; 5 notices read (2026-09-22 00:00 → ")
+    assert "0 new updates to stored works, 11 waiting for their study, 2 requests" in line
+    second = run("--config", "h.toml", "updates", "--since", "2026-09-22", cwd=tmp_path)
+    assert "0 new updates to stored works, 0 waiting for their study" in second.stdout
+    status = run("--config", "h.toml", "status", cwd=tmp_path).stdout
+    assert "updates (retractions, corrections; found per day, last 14 days)" in status
+    assert "  crossref: notices read up to " in status
+    assert "  11 updates wait for their study to be harvested" in status
+    bad = run("--config", "h.toml", "updates", "--source", "arxiv", cwd=tmp_path, check=2)
+    assert "--source: 'arxiv' lists no notices" in bad.stderr

@@ -157,3 +157,23 @@ def updates_subject(notes: tuple[UpdateNote, ...], studies: int, waiting: str, t
     count = f"{len(notes)} update{'s' if len(notes) != 1 else ''} to studies you were sent"
     new = f", {studies} new {'study' if studies == 1 else 'studies'}{waiting}" if studies else ""
     return f"harvester: {count}{new} — {topics}"
+
+
+def update_note(record: Record) -> str | None:
+    """The study's updates as one note (RIS N1, BibTeX note, CSL note): "Retracted
+    2020-05-22: https://doi.org/… (…); Corrected …"."""
+    return "; ".join(notice_lines(record)) or None
+
+
+# CSL's ``status`` (https://docs.citationstyles.org/en/stable/specification.html, "status":
+# "e.g. forthcoming, in press, advance online publication, retracted"), gravest first
+CSL_STATUS: Mapping[str, str] = {
+    "retraction": "retracted",
+    "withdrawal": "withdrawn",
+    "expression_of_concern": "expression of concern",
+}
+
+
+def csl_status(record: Record) -> str | None:
+    kinds = {u.kind for u in record.updates if u.role == "target"}
+    return next((status for kind, status in CSL_STATUS.items() if kind in kinds), None)

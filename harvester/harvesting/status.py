@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from harvester.app import App
 from harvester.harvesting.scheduler import DONE_STATUSES, first_due_after, harvest_trigger
+from harvester.harvesting.updates import status_lines
 from harvester.sources import missing_key
 from harvester.store.repository import Repository, RunRow
 
@@ -164,6 +165,7 @@ def render_status(app: App) -> str:
             line += f"; unsent digests: {attempts}"
         lines.append(line)
     lines += _feedback_lines(repo)
+    lines += status_lines(app, now, _when)  # issue 16: the update job and what it found
     lines.append("")
     lines.append("daemons")
     lapse = timedelta(seconds=MISSED_BEATS * app.settings.daemon.heartbeat_seconds)

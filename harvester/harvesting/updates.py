@@ -217,7 +217,35 @@ def update_job(daemon: _Daemon) -> list[UpdateRun]:
     return runs
 
 
+STATUS_DAYS = 14
+
+
+def status_lines(
+    app: App, now: datetime, when: Callable[[datetime | None, datetime], str]
+) -> list[str]:
+    """`harvester status`: the update job's last window per source, the updates found per
+    source and day (of the last STATUS_DAYS), and the notices waiting for their study."""
+    store = UpdateStore(app.engine, clock=app.clock)
+    lines = ["", f"updates (retractions, corrections; found per day, last {STATUS_DAYS} days)"]
+    counts = store.counts(now - timedelta(days=STATUS_DAYS))
+    sources = dict.fromkeys([*notice_sources(app), *(s for s, _, _ in counts)])
+    if not sources:
+        lines.append("  (no source lists notices)")
+    for source in sources:
+        line = f"  {source}:"
+        if source in NOTICE_SOURCES:
+            line += f" notices read up to {when(store.watermark(source), now)};"
+        days = [f"{day.isoformat()} {n}" for s, day, n in counts if s == source]
+        line += " " + (", ".join(days) if days else "none found")
+        lines.append(line)
+    waiting = store.pending()
+    if waiting:
+        lines.append(f"  {waiting} updates wait for their study to be harvested")
+    return lines
+
+
 __all__ = [
+    "status_lines",
     "add_update_job",
     "update_job",
     "CROSSREF_UPDATE_TYPES",
