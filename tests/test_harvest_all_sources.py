@@ -34,7 +34,7 @@ from harvester.config import Settings, parse_settings
 from harvester.errors import ParseError
 from harvester.harvesting.backfill import backfill
 from harvester.query.syntax import parse_query
-from harvester.records import ID_SCHEMES, Record
+from harvester.records import ID_SCHEMES, UPDATE_KINDS, Record
 from harvester.sources import SOURCES, Page
 from harvester.sources.pubmed import parse_esearch
 from harvester.store.models import Provenance
@@ -443,8 +443,9 @@ _TEXT_FIELDS = (
 )  # fmt: skip
 _JSON_KEYS = {
     "source", "ids", "abstract_sections", "authors", "year", "other_abstracts", "keywords",
-    *_TEXT_FIELDS,
+    "updates", *_TEXT_FIELDS,
 }  # fmt: skip
+_UPDATE_KEYS = {"kind", "role", "notice", "target", "date", "asserted_by", "source"}
 _ID_SHAPES = {
     "doi": re.compile(r"^10\.\d{4,9}/\S+$"),
     "pmid": re.compile(r"^[1-9]\d*$"),
@@ -519,6 +520,16 @@ def schema_problems(data: dict[str, Any], source: str) -> list[str]:
             problems.append(f"other abstract {other!r}")
     if not all(isinstance(k, str) and k.strip() for k in data["keywords"]):
         problems.append(f"keywords {data['keywords']!r}")
+    for i, update in enumerate(data["updates"]):  # retraction / correction notices (issue 16)
+        other = update.get("notice") if update.get("role") == "target" else update.get("target")
+        if (
+            set(update) != _UPDATE_KEYS
+            or update["kind"] not in UPDATE_KINDS
+            or update["role"] not in ("target", "notice")
+            or not set(other or {}) <= set(ID_SCHEMES)
+            or (update["date"] is not None and not _PARTIAL_DATE.match(update["date"]))
+        ):
+            problems.append(f"updates[{i}] {update!r}")
     return problems
 
 
