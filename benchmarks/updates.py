@@ -92,7 +92,7 @@ def fill(app: App, count: int, base: list[Record]) -> None:
                 wid = 10_000_000 + n
                 # unique per work: the copy's DOI suffix, the PMID shifted by the copy number
                 doi = f"{r.ids.doi or '10.9999/x'}.s{n}"
-                pmid = str(int(r.ids.pmid) + copy * 10**8) if r.ids.pmid else str(4 * 10**9 + n)
+                pmid = str(int(r.ids.pmid) + copy * 10**8) if r.ids.pmid else str(10**12 + n)
                 record = {"source": r.source, "ids": {"doi": doi, "pmid": pmid},
                           "title": r.title, "year": r.year}  # fmt: skip
                 works.append({"id": wid, "title": r.title, "year": r.year,
