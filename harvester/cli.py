@@ -214,7 +214,7 @@ def harvest(
 ) -> None:
     """One harvest pass now (from each topic's watermark to now), then exit."""
     from harvester.app import build_app
-    from harvester.config import SOURCE_NAMES
+    from harvester.registry import SOURCE_NAMES
 
     options: Options = ctx.obj
     with _errors(options):
@@ -721,10 +721,11 @@ def try_(
     format: Annotated[TryFormat, typer.Option("--format", help="text or json")] = TryFormat.text,
 ) -> None:
     """What a query brings per source, merged: nothing stored, nothing sent."""
-    from harvester.config import SOURCE_NAMES, parse_settings
+    from harvester.config import parse_settings
     from harvester.errors import QuerySyntaxError
     from harvester.harvesting.trial import Connectors, render_trial, run_trial, trial_window
     from harvester.query.syntax import parse_query
+    from harvester.registry import SOURCE_NAMES
 
     options: Options = ctx.obj
     with _errors():
@@ -818,7 +819,7 @@ def check(
 def _env_database_url() -> str:
     import os
 
-    from harvester.config import DEFAULT_DATABASE_URL
+    from harvester.config.sections import DEFAULT_DATABASE_URL
 
     return os.environ.get("HARVESTER_DATABASE_URL") or DEFAULT_DATABASE_URL
 
