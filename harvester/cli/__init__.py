@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from harvester.cli import daemon, delivery, files, harvesting
-from harvester.cli.common import SENDING, LogFormat, Options, version
+from harvester.cli.common import SENDING, LogFormat, Options, print_version
 from harvester.config import default_config_path
 from harvester.logs import configure_logging
 
@@ -33,7 +33,6 @@ db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 app.add_typer(db_app, name="db")
 
 
-@app.callback()
 @app.callback()
 def main_options(
     ctx: typer.Context,
@@ -55,7 +54,8 @@ def main_options(
         typer.Option("--log-format", help="json or console [default: console on a terminal]"),
     ] = None,
     version: Annotated[
-        bool, typer.Option("--version", callback=version, is_eager=True, help="Print the version.")
+        bool,
+        typer.Option("--version", callback=print_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
     configure_logging(log_format.value if log_format else None)

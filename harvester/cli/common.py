@@ -126,7 +126,7 @@ def writing(path: Path | None) -> Iterator[None]:
         fail(f"cannot write {e.filename or path}: {e.strerror or e}", 2)
 
 
-def version(value: bool) -> None:
+def print_version(value: bool) -> None:
     if value:
         typer.echo(f"harvester {__version__}")
         raise typer.Exit(0)
