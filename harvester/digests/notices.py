@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from harvester.records import Identifiers, Record, Update
+from harvester.registry import SOURCE_LABELS
 
 SECTION_TITLE = "Updates to studies you were sent"
 LOWER_TIER: tuple[str, ...] = ("correction", "erratum")
@@ -40,12 +41,6 @@ ASSERTED_BY: Mapping[str, str] = {
     "europepmc": "Europe PMC",
     "openalex": "OpenAlex",
 }
-SOURCE_NAMES: Mapping[str, str] = {
-    "crossref": "Crossref",
-    "pubmed": "PubMed",
-    "europepmc": "Europe PMC",
-    "openalex": "OpenAlex",
-}
 
 
 def notice_link(ids: Identifiers) -> str | None:
@@ -60,7 +55,7 @@ def notice_link(ids: Identifiers) -> str | None:
 def said_by(update: Update) -> str:
     """ "Retraction Watch (via Crossref)", "PubMed", "the publisher (via Crossref)"."""
     who = ASSERTED_BY.get(update.asserted_by or "", update.asserted_by or "")
-    where = SOURCE_NAMES.get(update.source or "", update.source or "")
+    where = SOURCE_LABELS.get(update.source or "", update.source or "")
     if not who or who == where:
         return where or who or "?"
     return f"{who} (via {where})" if where else who

@@ -25,7 +25,7 @@ from harvester.store.update_alerts import UpdateStore
 
 if TYPE_CHECKING:
     from harvester.app import App
-    from harvester.config import SubscriptionSettings
+    from harvester.config.subscriptions import SubscriptionSettings
     from harvester.digests.assemble import Digest
 
 log = structlog.get_logger(__name__)
