@@ -137,3 +137,41 @@ def test_atom_feed_marks_a_retracted_study(works: list[StoredWork]) -> None:
     assert not titles[0].startswith("[")  # the erratum only: no badge in the title
     lancet = parsed.entries[-1]
     assert lancet.summary.startswith("Retracted 2020-05-22: https://doi.org/")
+
+
+def test_web_topic_and_study_pages_show_the_badge_and_the_notice(tmp_path: Path) -> None:
+    import httpx
+
+    from harvester.app import build_app
+    from harvester.config import parse_settings
+    from harvester.web.server import create_app
+
+    settings = parse_settings(
+        {
+            "database": {"url": f"sqlite:///{tmp_path / 'web.db'}"},
+            "topics": [{"name": "t", "query": "hydroxychloroquine", "sources": ["crossref"]}],
+            "web": {"public_read": True},
+        },
+        path="web.toml",
+    )
+    app = build_app(settings, clock=FixedClock(NOW), sleep=lambda _s: None)
+    try:
+        body = (require_shared() / "updates" / "crossref" / "works_doi_10.1016_s0140-6736_20"
+                "_31180-6_updated_by_rw_retraction_eoc_correction.json").read_bytes()  # fmt: skip
+        run = app.repo.begin_run("t", "crossref", Window(NOW - timedelta(days=1), NOW))
+        app.repo.store_page(run, "t", parse_works(body).records)
+        (work,) = app.repo.works("t")
+        from tests.web_fixtures import free_port, serving
+
+        with (
+            serving(create_app(app, secret="s" * 32), free_port()) as base,
+            httpx.Client(base_url=base) as client,
+        ):
+            topic = client.get("/t/t")
+            assert topic.status_code == 200
+            assert '<span class="badge badge-retracted">retracted</span>' in topic.text
+            assert '<div class="notice">Retracted 2020-05-22: https://doi.org/' in topic.text
+            study = client.get(f"/w/{work.id}")
+            assert '<p class="notice">Retracted 2020-05-22: https://doi.org/' in study.text
+    finally:
+        app.close()

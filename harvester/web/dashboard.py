@@ -10,11 +10,13 @@ from sqlalchemy import select
 
 from harvester.app import App
 from harvester.digests.assemble import citation_line, format_authors, record_links
+from harvester.digests.notices import notice_lines
 from harvester.harvesting.scheduler import harvest_trigger
 from harvester.harvesting.status import MISSED_BEATS, STALE_SHOWN
 from harvester.records import Record
 from harvester.store.models import Digest, DigestItem, Identifier, Provenance, TopicHit, Work
 from harvester.store.repository import RunRow
+from harvester.store.updates import updates_of, with_stored_updates
 from harvester.web import store as web_store
 
 
@@ -89,7 +91,8 @@ def study_data(app: App, work_id: int) -> dict[str, Any] | None:
         work = session.get(Work, work_id)
         if work is None:
             return None
-        record = Record.from_json(work.record)
+        stored = updates_of(session, [work_id]).get(work_id, ())
+        record = with_stored_updates(Record.from_json(work.record), stored)
         ids = [
             (i.scheme, i.value)
             for i in session.execute(
@@ -122,6 +125,7 @@ def study_data(app: App, work_id: int) -> dict[str, Any] | None:
         "record": record,
         "authors": format_authors(record.authors),
         "citation": citation_line(record),
+        "notices": notice_lines(record),  # retracted, corrected … and the notice
         "links": record_links(record),
         "ids": ids,
         "provenance": provenance,
