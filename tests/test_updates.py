@@ -22,7 +22,7 @@ import pytest
 
 from harvester.app import App, build_app
 from harvester.config import parse_settings
-from harvester.digests.delivery import DeliveryResult, deliver, deliverer, notifier_for
+from harvester.digests.delivery import DeliveryResult, deliver, deliverer, notifier_for, preview
 from harvester.harvesting.scheduler import Daemon
 from harvester.harvesting.updates import run_updates, update_job
 from harvester.records import Record
@@ -154,6 +154,9 @@ def test_delivered_then_retracted_appears_once_for_every_subscription_that_recei
     assert "update-type:retraction" in listing[0].params["filter"]
 
     clock.now += timedelta(hours=2)
+    # `digest --dry-run` shows what is due and takes nothing
+    _, shown = preview(app, app.settings.subscriptions[0])
+    assert SECTION in shown.text and "RETRACTED 2020-05-22" in shown.text
     for name in ("alice", "bob", "carol"):
         send(app, name)
     assert [len(mails_to(smtp, n)) for n in ("alice", "bob", "carol")] == [2, 2, 0]

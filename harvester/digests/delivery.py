@@ -42,7 +42,7 @@ from harvester.digests.assemble import (
     with_backlog,
 )
 from harvester.digests.render import HTML_LIMIT, RenderedDigest, html_size, render_digest
-from harvester.digests.updates import take_updates, with_update_notes
+from harvester.digests.updates import take_updates, with_due_notes, with_update_notes
 from harvester.errors import NotifyError
 from harvester.notifiers import Notifier, notifier_class
 from harvester.query.syntax import Query
@@ -454,6 +454,7 @@ def preview(
                 ),
             )
     digest = _backlog(app, subscription, digest, {s.topic: s.more for s in digest.sections})
+    digest = with_due_notes(app, subscription, digest)
     return digest, render_digest(
         digest, queries=queries, digest_id="preview", abstracts=subscription.abstracts
     )

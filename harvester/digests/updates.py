@@ -75,4 +75,23 @@ def with_update_notes(app: App, digest_id: int, digest: Digest) -> Digest:
     return dataclasses.replace(digest, updates=ordered(notes))
 
 
-__all__ = ["IMMEDIATE_KINDS", "LOWER_TIER", "take_immediate", "take_updates", "with_update_notes"]
+def with_due_notes(app: App, subscription: SubscriptionSettings, digest: Digest) -> Digest:
+    """For a preview (``digest --dry-run``): ``digest`` with the updates its subscription's
+    next digest would announce, taking nothing."""
+    if subscription.updates == "off":
+        return digest
+    notes = [
+        UpdateNote(alert.work_id, record, alert.kind, alert.updates)
+        for record, alert in _store(app).due(subscription.key, UPDATE_KINDS)
+    ]
+    return dataclasses.replace(digest, updates=ordered(notes)) if notes else digest
+
+
+__all__ = [
+    "with_due_notes",
+    "IMMEDIATE_KINDS",
+    "LOWER_TIER",
+    "take_immediate",
+    "take_updates",
+    "with_update_notes",
+]

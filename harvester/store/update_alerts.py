@@ -257,13 +257,24 @@ class UpdateStore:
         """The alerts a stored digest carries, each with its work's record (and every update
         known now), in the order they were taken."""
         with self._session() as session:
-            pairs = digest_alerts(session, digest_id)
-            ids = [w for w, _ in pairs]
-            stored = updates_of(session, ids)
-            works = {
-                w.id: with_stored_updates(Record.from_json(w.record), stored.get(w.id, ()))
-                for w in session.execute(select(Work).where(Work.id.in_(ids or [0]))).scalars()
-            }
+            return self._with_records(session, digest_alerts(session, digest_id))
+
+    def due(self, subscription: str, kinds: Sequence[str]) -> list[tuple[Record, Alert]]:
+        """The alerts the subscription's next digest would take (a preview: nothing is
+        taken)."""
+        with self._session() as session:
+            pairs = [(a.work_id, a.event) for a in due_alerts(session, subscription, kinds)]
+            return self._with_records(session, pairs)
+
+    def _with_records(
+        self, session: Session, pairs: list[tuple[int, str]]
+    ) -> list[tuple[Record, Alert]]:
+        ids = [w for w, _ in pairs]
+        stored = updates_of(session, ids)
+        works = {
+            w.id: with_stored_updates(Record.from_json(w.record), stored.get(w.id, ()))
+            for w in session.execute(select(Work).where(Work.id.in_(ids or [0]))).scalars()
+        }
         out = []
         for work_id, event in pairs:
             if work_id not in works:
