@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 from structlog.contextvars import bound_contextvars
 
-from harvester.errors import HarvesterError
+from harvester.errors import ConfigError, HarvesterError
 from harvester.harvesting.harvest import bounded_watermark
 from harvester.sources.base import Page, Window
 from harvester.store.update_alerts import UpdateStore
@@ -88,16 +88,16 @@ class UpdateRun:
 
 def notice_pages(app: App, name: str, window: Window) -> Iterator[Page]:
     """The pages of ``name``'s notices indexed in ``window``."""
-    source = app.source(name)
-    if name == "crossref":
-        from harvester.sources.crossref import CrossrefSource
+    from harvester.sources.crossref import CrossrefSource
+    from harvester.sources.pubmed import PubMedSource
 
-        assert isinstance(source, CrossrefSource)
+    source = app.source(name)
+    if isinstance(source, CrossrefSource):
         filters = ",".join(f"update-type:{t}" for t in CROSSREF_UPDATE_TYPES)
         return source.fetch("", window, filters=filters)
-    if name == "pubmed":
+    if isinstance(source, PubMedSource):
         return source.fetch(PUBMED_TERM, window)
-    raise ValueError(f"{name} has no listing of notices")
+    raise ConfigError(f"{name}: this connector lists no notices")
 
 
 def plan(
