@@ -76,6 +76,8 @@ def make_app(
                              "requests_per_second": 1000},
                 "pubmed": {"base_url": emu.base_url("pubmed"), "email": "t@example.org",
                            "requests_per_second": 1000},
+                "openalex": {"base_url": emu.base_url("openalex"), "mailto": "t@example.org",
+                             "api_key_env": "HV_TEST_OPENALEX_KEY", "requests_per_second": 1000},
             },
             "topics": [
                 {"name": "covid", "query": QUERY, "sources": list(sources)},
@@ -359,3 +361,28 @@ sources = ["crossref"]
     assert "  11 updates wait for their study to be harvested" in status
     bad = run("--config", "h.toml", "updates", "--source", "arxiv", cwd=tmp_path, check=2)
     assert "--source: 'arxiv' lists no notices" in bad.stderr
+
+
+def test_openalex_flags_by_update_date(
+    database_url: str, clock: FixedClock, emu: Emulator, smtp: LoopbackSMTP,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("HV_TEST_OPENALEX_KEY", "test-key")
+    pair = "pubmed/efetch_pubmed_retracted_and_retraction_notice_pair_9500320_20137807.xml"
+    subs = [email_sub("hana")]
+    app = make_app(database_url, clock, emu, subs, port=smtp.port, sources=("openalex",))
+    store(app, "covid", before_the_notice(recorded(pair)))  # PubMed's record, as harvested
+    send(app, "hana")
+    clock.now += timedelta(days=1)
+    emu.source("openalex").include_updates()  # type: ignore[attr-defined]
+    (run,) = run_updates(app, since=datetime(2026, 9, 1, tzinfo=UTC))
+    assert (run.source, run.status, run.notices, run.applied) == ("openalex", "ok", 1, 1)
+    listing = [r for r in emu.requests if r.path.endswith("/works")]  # the cursor's pages
+    assert {r.params["filter"] for r in listing} == {
+        "is_retracted:true,from_updated_date:2026-09-01"
+    }
+    clock.now += timedelta(hours=1)
+    send(app, "hana")
+    text = text_of(mails_to(smtp, "hana")[1])
+    assert "* RETRACTED: Ileal-lymphoid-nodular hyperplasia" in text  # the flag has no date
+    assert "source: OpenAlex" in text and "notice:" not in text

@@ -17,7 +17,7 @@ def updates(
         typer.Option("--since", help="Read notices indexed since this UTC day (YYYY-MM-DD)"),
     ] = None,
     source: Annotated[
-        str | None, typer.Option("--source", help="Only this source (crossref, pubmed)")
+        str | None, typer.Option("--source", help="Only this source (crossref, pubmed, openalex)")
     ] = None,
 ) -> None:
     """Fetch the retraction / correction / expression-of-concern notices indexed since the last
@@ -38,7 +38,9 @@ def updates(
         finally:
             service.close()
     if not runs:
-        typer.echo("no configured topic uses a source that lists notices (crossref, pubmed)")
+        typer.echo(
+            "no configured topic uses a source that lists notices: " + ", ".join(NOTICE_SOURCES)
+        )
     for r in runs:
         window = f"{r.window.start:%Y-%m-%d %H:%M} → {r.window.end:%Y-%m-%d %H:%M} UTC"
         if r.status == "claimed":

@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-# Sources that list notices by the day they were indexed.
-NOTICE_SOURCES: tuple[str, ...] = ("crossref", "pubmed")
+# Sources that list notices by the day they were indexed; OpenAlex lists the works it flags
+# as retracted by the day their record changed (its bare flag: no notice, no date).
+NOTICE_SOURCES: tuple[str, ...] = ("crossref", "pubmed", "openalex")
 LOOKBACK = timedelta(days=2)
 UPDATE_INTERVAL = timedelta(days=1)
 # Crossref update types (the `update-type` filter, one value each; several are ORed).
@@ -89,6 +90,7 @@ class UpdateRun:
 def notice_pages(app: App, name: str, window: Window) -> Iterator[Page]:
     """The pages of ``name``'s notices indexed in ``window``."""
     from harvester.sources.crossref import CrossrefSource
+    from harvester.sources.openalex import OpenAlexSource
     from harvester.sources.pubmed import PubMedSource
 
     source = app.source(name)
@@ -97,6 +99,11 @@ def notice_pages(app: App, name: str, window: Window) -> Iterator[Page]:
         return source.fetch("", window, filters=filters)
     if isinstance(source, PubMedSource):
         return source.fetch(PUBMED_TERM, window)
+    if isinstance(source, OpenAlexSource):
+        # OpenAlex: from_updated_date (a filter for API-key holders, as harvester's OpenAlex
+        # source is) lists the works whose record changed since, such as a new flag
+        updated = f"from_updated_date:{window.start.date().isoformat()}"
+        return source.fetch("is_retracted:true", window, dates=updated)
     raise ConfigError(f"{name}: this connector lists no notices")
 
 
@@ -126,7 +133,9 @@ def run_updates(
 
 
 def notice_sources(app: App) -> tuple[str, ...]:
-    used = {s for t in app.settings.topics for s in t.sources}
+    """The configured topics' sources that list notices and can run (OpenAlex needs its
+    key: without it, it is left out with the harvests' warning)."""
+    used = {s for t in app.settings.topics for s in app.usable_sources(t)}
     return tuple(n for n in NOTICE_SOURCES if n in used)
 
 

@@ -131,8 +131,12 @@ class OpenAlexSource:
     def parse(page: Page) -> ParseResult:
         return parse_works(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
-    def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
-        dates = (
+    def fetch(
+        self, term: str, window: Window, *, resume: str | None = None, dates: str | None = None
+    ) -> Iterator[Page]:
+        """``dates``: another date filter for the window (the update job's
+        ``from_updated_date``), instead of the publication dates."""
+        dates = dates or (
             f"from_publication_date:{window.start.date().isoformat()},"
             f"to_publication_date:{window.end.date().isoformat()}"
         )

@@ -51,7 +51,7 @@ RECORDED_FILTERS = {
 _EVALUATED = frozenset(
     {
         "from_publication_date", "to_publication_date", "publication_year", "type",
-        "openalex", "ids.openalex", "doi",
+        "openalex", "ids.openalex", "doi", "is_retracted", "from_updated_date",
     }
 )  # fmt: skip
 
@@ -120,6 +120,12 @@ class OpenAlexRoutes:
         self.per_page_limit = per_page_limit
         self.max_per_page = max_per_page
         self._lock = threading.Lock()
+
+    def include_updates(self) -> None:
+        """Serve the recorded works of ``updates/openalex`` too (see tests/emulator/notices)."""
+        extra = load_works(self.fixtures_dir / "updates")
+        self.corpus = (*self.corpus, *(w for w in extra if short_id(w["id"]) not in self._by_id))
+        self._by_id = {short_id(w["id"]): w for w in self.corpus}
 
     def handle(self, request: Request) -> Reply:
         cost = self.list_cost if request.path == "/works" else 0  # singletons are free
@@ -230,6 +236,10 @@ def _matches(work: dict[str, Any], key: str, value: str) -> bool:
         return bool(date) and date >= value
     if key == "to_publication_date":
         return bool(date) and date <= value
+    if key == "is_retracted":  # the update job's listing (tests/emulator/notices.py)
+        return str(work.get("is_retracted")).lower() == value.lower()
+    if key == "from_updated_date":
+        return str(work.get("updated_date") or "")[:10] >= value
     if key == "publication_year":
         return str(work.get("publication_year")) in value.split("|")
     if key == "type":
