@@ -15,22 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from harvester.dedup.cluster import (
-    Link,
-    Verdict,
-    candidate_pairs,
-    cluster,
-    merge_records,
-    same_work,
-)
-from harvester.dedup.features import (
-    blocking_keys,
-    features,
-    normalize_title,
-    page_span,
-    venue_tokens,
-)
+from harvester.dedup.cluster import candidate_pairs, cluster
+from harvester.dedup.features import blocking_keys, features, normalize_title, venue_tokens
 from harvester.dedup.files import parse_authors, record_from_fields
+from harvester.dedup.merge import merge_records
+from harvester.dedup.numbers import page_span
+from harvester.dedup.rules import Link, Verdict, same_work
 from harvester.dedup.similarity import venues_agree
 from harvester.records import Author, Identifiers, Record
 from harvester.text.normalize import month_of_name

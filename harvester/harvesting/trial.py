@@ -29,7 +29,8 @@ import structlog
 
 from harvester.app import build_http, connect_source
 from harvester.config import Settings
-from harvester.dedup.cluster import cluster, merge_records
+from harvester.dedup.cluster import cluster
+from harvester.dedup.merge import merge_records
 from harvester.digests.assemble import DigestItem, rank
 from harvester.digests.render import view_item
 from harvester.errors import ParseError, SourceError
