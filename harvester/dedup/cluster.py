@@ -15,8 +15,9 @@ strongest first) and the veto on chains (:class:`_Group`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from harvester.dedup.features import (
     Features,
@@ -41,6 +42,8 @@ SOURCE_PREFERENCE: tuple[str, ...] = (
     "biorxiv",
     "medrxiv",
 )
+
+K = TypeVar("K", bound=Hashable)
 
 # Blocks larger than this are compared within a sliding window over the block sorted by title,
 # so one very common key ("ay:wang:2020") cannot make the cost quadratic.
@@ -180,33 +183,47 @@ def version_heads(records: Sequence[Record], result: Clustering) -> tuple[int | 
     else None. Linked works form one study (links chain: a report, its conference paper and
     their journal version); its main version is a journal's record before a conference's or a
     report's, a published one before a preprint, then the most complete, then the first."""
-    parent: dict[int, int] = {}
-
-    def root(k: int) -> int:
-        while parent.get(k, k) != k:
-            k = parent[k]
-        return k
-
-    for i, j, _ in result.links:
-        ri, rj = root(result.kept[i]), root(result.kept[j])
-        if ri != rj:
-            parent[max(ri, rj)] = min(ri, rj)
-    studies: dict[int, list[int]] = defaultdict(list)
-    for k in {k for i, j, _ in result.links for k in (result.kept[i], result.kept[j])}:
-        studies[root(k)].append(k)
+    linked = studies((result.kept[i], result.kept[j]) for i, j, _ in result.links)
     head: dict[int, int] = {}
-    for works in studies.values():
+    for works in set(linked.values()):
         if len(works) < 2:
             continue
-        main = min(works, key=lambda k: _main_version_rank(records[k], k))
+        main = min(works, key=lambda k: (*version_rank(records[k]), k))
         head.update(dict.fromkeys(works, main))
     return tuple(head.get(k) for k in result.kept)
 
 
-def _main_version_rank(record: Record, index: int) -> tuple[bool, int, int, int]:
+def studies(links: Iterable[tuple[K, K]]) -> dict[K, frozenset[K]]:
+    """The works each linked work is one study with: the works joined to it by a chain of
+    version links (a report, its conference paper and their journal version), itself
+    included."""
+    parent: dict[K, K] = {}
+
+    def root(k: K) -> K:
+        while (up := parent.get(k, k)) != k:
+            k = up
+        return k
+
+    for a, b in links:
+        ra, rb = root(a), root(b)
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
+        if ra != rb:
+            parent[rb] = ra
+    members: dict[K, set[K]] = defaultdict(set)
+    for k in parent:
+        members[root(k)].add(k)
+    groups = {r: frozenset(m) for r, m in members.items()}
+    return {k: groups[root(k)] for k in parent}
+
+
+def version_rank(record: Record) -> tuple[bool, int, int]:
+    """How a study's versions are ordered, main version first: published before a preprint;
+    a journal's before a venue of no known kind, a conference's, then a report's; then the
+    most complete record."""
     kind = venue_kind(venue_tokens(record.venue))
     order = {"journal": 0, None: 1, "conference": 2, "report": 3}[kind]
-    return is_preprint(record), order, -_completeness(record), index
+    return is_preprint(record), order, -_completeness(record)
 
 
 def _completeness(record: Record) -> int:

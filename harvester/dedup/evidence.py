@@ -73,6 +73,13 @@ def venue_version(a: Features, b: Features, ts: float) -> bool:
     )  # fmt: skip
 
 
+def may_be_venue_version(f: Features) -> bool:
+    """Whether a record can be one of a paper's versions in two venues at all (what
+    :func:`venue_version` asks of each side alone): a long title that is not a kind of piece,
+    and a first author."""
+    return not f.generic and len(f.compact) >= DISTINCTIVE_TITLE and bool(f.family)
+
+
 _ROMAN = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "part"})
 
 

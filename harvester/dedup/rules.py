@@ -22,9 +22,11 @@ from typing import Generic, TypeVar
 
 from harvester.dedup.evidence import (
     DISTINCTIVE_TITLE,
+    MAX_VERSION_YEARS,
     abstract_paged_twice,
     bare,
     dated_issue,
+    may_be_venue_version,
     retitled_online_first,
     same_citation,
     shifted,
@@ -304,10 +306,14 @@ def strongest_first(score: float, *order: int) -> tuple[float, ...]:
 
 
 def beyond_year_window(f: Features, year: int | None) -> bool:
-    """True when a record (features ``f``) and a work of ``year`` are too many years apart to
-    be one work unless the two share an identifier or the record is a preprint naming the
-    work's DOI (those lead past the year rules): years more than YEAR_WINDOW apart fail the
-    fuzzy rule, and every other duplicate rule without an identifier wants the same year. Lets
-    a caller skip a candidate from its year alone (the page writer does, and so links no venue
-    versions further apart)."""
-    return f.year is not None and year is not None and abs(f.year - year) > YEAR_WINDOW
+    """True when a record (features ``f``) and a work of ``year`` are too many years apart for
+    :func:`decide` to call them anything but DISTINCT, unless the two share an identifier or
+    the record is a preprint naming the work's DOI (those lead past the year rules): years more
+    than YEAR_WINDOW apart fail the fuzzy rule and every other duplicate rule without an
+    identifier wants the same year, and only a record that may be one venue's version of a
+    paper (see :func:`evidence.may_be_venue_version`) is linked up to MAX_VERSION_YEARS away.
+    Lets a caller (the page writer) skip a candidate from its year alone."""
+    if f.year is None or year is None:
+        return False
+    window = MAX_VERSION_YEARS if may_be_venue_version(f) else YEAR_WINDOW
+    return abs(f.year - year) > window

@@ -158,7 +158,14 @@ def _take_new(
             held[work.topic or ""] = held.get(work.topic or "", 0) + 1
     works, relevant = _by_feedback(app, subscription, works)
     ranked = _relevant_first(
-        assemble_digest(key, works, queries=queries, now=app.clock()), relevant
+        assemble_digest(
+            key,
+            works,
+            queries=queries,
+            now=app.clock(),
+            versions=repo.versions([w.id for w in works]),
+        ),
+        relevant,
     )
     chosen = [
         item
@@ -191,7 +198,10 @@ def _fit_email(
     the shortest abstract excerpt; the rest wait for the next digest (and the digest says so)."""
     if not chosen or not subscription.abstracts:
         return chosen
-    base = assemble_digest(subscription.key, existing, queries=queries, now=app.clock())
+    versions = app.repo.versions([w.id for w in existing])
+    base = assemble_digest(
+        subscription.key, existing, queries=queries, now=app.clock(), versions=versions
+    )
     keep = len(chosen)
     for _ in range(8):
         trial = _merged(base, chosen[:keep])
@@ -230,8 +240,9 @@ def render_stored(
     works = repo.digest_works(digest_id)
     published = repo.sent_versions(subscription.key, [w.id for w in works])
     digest = assemble_digest(
-        subscription.key, works, queries=queries, now=app.clock(), published=published
-    )
+        subscription.key, works, queries=queries, now=app.clock(), published=published,
+        versions=repo.versions([w.id for w in works]),
+    )  # fmt: skip
     digest = _relevant_first(digest, _by_feedback(app, subscription, works)[1])
     waiting = repo.waiting(
         subscription.key, list(subscription.topics), include_backfill=include_backfill
@@ -434,6 +445,7 @@ def preview(
         now=app.clock(),
         max_items=subscription.max_items,
         published=app.repo.sent_versions(subscription.key, [w.id for w in fresh]),
+        versions=app.repo.versions([w.id for w in fresh]),
     )
     if subscription.channel == "email":  # as many as one email would carry
         fitting = _fit_email(app, subscription, [], list(digest.items), queries)

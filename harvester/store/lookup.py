@@ -176,10 +176,11 @@ class PageLookup:
 
     def skip(self, item: Item, work_id: int) -> bool:
         """True when the stored work ``work_id`` need not be decoded for the record: its year
-        is beyond the rules' year window (:func:`~harvester.dedup.rules.beyond_year_window`)
-        and it is not among the works only a shared identifier or a preprint's
-        ``published_doi`` lead past that window to (``item.linked``). Saves decoding the
-        record of most candidates met through a title key (the same title in another year)."""
+        is beyond the rules' year window (:func:`~harvester.dedup.rules.beyond_year_window`:
+        one year, three for a paper's venue versions) and it is not among the works only a
+        shared identifier or a preprint's ``published_doi`` lead past that window to
+        (``item.linked``). Saves decoding the record of most candidates met through a title key
+        (the same title in another year)."""
         if item.linked is None or work_id in item.linked:
             return False
         return beyond_year_window(item.f, self.years.get(work_id))

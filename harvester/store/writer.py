@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from harvester.dedup.cluster import MAX_BLOCK
 from harvester.dedup.features import Features, features, keys_of
 from harvester.dedup.merge import merge_records
-from harvester.dedup.rules import choose
+from harvester.dedup.rules import Link, choose
 from harvester.records import Record
 from harvester.store.lookup import Item, PageLookup, Prov, provenance_key
 from harvester.store.models import (
@@ -129,7 +129,7 @@ class PageWriter:
         self.new_provs: list[tuple[tuple[str, str], Prov, Record]] = []
         self.new_ids: list[tuple[int, str, str]] = []
         self.new_keys: dict[tuple[str, int], None] = {}
-        self.new_links: dict[tuple[int, int], str] = {}
+        self.new_links: dict[tuple[int, int], tuple[str, str]] = {}
         self.hits: dict[int, str] = {}
 
     # -- matching, in page order -----------------------------------------------------------
@@ -176,9 +176,9 @@ class PageWriter:
             prov.work_id = work_id
             provs[key] = prov
             self.new_provs.append((key, prov, record))
-            for other, reason in versions:
+            for other, link in versions:
                 if other != work_id:
-                    self.new_links.setdefault((work_id, other), reason)
+                    self.new_links.setdefault((work_id, other), link)
             changed = True
         for pair in record.ids.items():
             if pair not in ids:
@@ -193,7 +193,7 @@ class PageWriter:
         self.hits.setdefault(work_id, record.source)
         return created, duplicate
 
-    def _match(self, item: Item) -> tuple[int | None, list[tuple[int, str]]]:
+    def _match(self, item: Item) -> tuple[int | None, list[tuple[int, tuple[str, str]]]]:
         """The candidates, as before the batching: works sharing an identifier, then works
         under a key shared by at most MAX_BLOCK works (at most 4·MAX_BLOCK of them); which one
         the record joins and which it links as versions is :func:`dedup.rules.choose`'s (the
@@ -220,7 +220,9 @@ class PageWriter:
             if (other := self._features(work_id, item)) is not None
         )
         choice = choose(item.f, judged, order=_age)
-        return choice.joins, [(work_id, d.reason) for work_id, d in choice.versions]
+        return choice.joins, [
+            (work_id, (d.reason, str(d.link or Link.PREPRINT))) for work_id, d in choice.versions
+        ]
 
     def _features(self, work_id: int, item: Item) -> Features | None:
         page_work = self.works.get(work_id)
@@ -360,19 +362,19 @@ class PageWriter:
                 insert(WorkMatchKey).on_conflict_do_nothing(index_elements=["key", "work_id"]),
                 [{"key": k, "work_id": rid(w)} for k, w in self.new_keys],
             )
-        links: dict[tuple[int, int], str] = {}
-        for (a, b), reason in self.new_links.items():
+        links: dict[tuple[int, int], tuple[str, str]] = {}
+        for (a, b), link in self.new_links.items():
             low, high = sorted((rid(a), rid(b)))
-            links.setdefault((low, high), reason)
+            links.setdefault((low, high), link)
         if links:
             s.execute(
                 insert(WorkLink).on_conflict_do_nothing(
                     index_elements=["work_id", "other_work_id"]
                 ),
                 [
-                    {"work_id": a, "other_work_id": b, "reason": r, "created_at": now}
-                    for (a, b), r in links.items()
-                ],
+                    {"work_id": a, "other_work_id": b, "reason": r, "kind": k, "created_at": now}
+                    for (a, b), (r, k) in links.items()
+                ],  # fmt: skip
             )
         new_hits = 0
         if self.hits:
