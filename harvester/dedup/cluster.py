@@ -30,19 +30,6 @@ from harvester.dedup.features import (
 from harvester.dedup.rules import YEAR_WINDOW, Decision, Verdict, decide, strongest_first
 from harvester.records import Record
 
-# Where sources disagree on bibliographic details, the journal's own metadata (PubMed, Crossref)
-# is preferred over aggregators, and aggregators over preprint servers.
-SOURCE_PREFERENCE: tuple[str, ...] = (
-    "pubmed",
-    "crossref",
-    "europepmc",
-    "openalex",
-    "semanticscholar",
-    "arxiv",
-    "biorxiv",
-    "medrxiv",
-)
-
 K = TypeVar("K", bound=Hashable)
 
 # Blocks larger than this are compared within a sliding window over the block sorted by title,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harvester.dedup.cluster import SOURCE_PREFERENCE
 from harvester.dedup.features import is_preprint
 from harvester.records import Identifiers, Record
+from harvester.registry import SOURCE_PREFERENCE  # the registry: journals, aggregators, preprints
 
 
 def _rank(record: Record) -> tuple[bool, int]:
