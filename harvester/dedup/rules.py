@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 from harvester.dedup.evidence import (
     DISTINCTIVE_TITLE,
     MAX_VERSION_YEARS,
+    VERSION_TITLE,
     abstract_paged_twice,
     bare,
     dated_issue,
@@ -37,6 +38,7 @@ from harvester.dedup.features import Features, features
 from harvester.dedup.similarity import (
     author_overlap,
     first_author_agrees,
+    near_title,
     pages_agree,
     printed_in,
     title_similarity,
@@ -305,15 +307,20 @@ def strongest_first(score: float, *order: int) -> tuple[float, ...]:
     return (-score, *order)
 
 
-def beyond_year_window(f: Features, year: int | None) -> bool:
-    """True when a record (features ``f``) and a work of ``year`` are too many years apart for
-    :func:`decide` to call them anything but DISTINCT, unless the two share an identifier or
-    the record is a preprint naming the work's DOI (those lead past the year rules): years more
-    than YEAR_WINDOW apart fail the fuzzy rule and every other duplicate rule without an
-    identifier wants the same year, and only a record that may be one venue's version of a
-    paper (see :func:`evidence.may_be_venue_version`) is linked up to MAX_VERSION_YEARS away.
-    Lets a caller (the page writer) skip a candidate from its year alone."""
+def beyond_year_window(f: Features, year: int | None, title: str | None = None) -> bool:
+    """True when a record (features ``f``) and a work of ``year`` (and ``title``, if known)
+    are too far apart for :func:`decide` to call them anything but DISTINCT, unless the two
+    share an identifier or the record is a preprint naming the work's DOI (those lead past the
+    year rules): years more than YEAR_WINDOW apart fail the fuzzy rule and every other
+    duplicate rule without an identifier wants the same year; only a paper's venue versions
+    are linked up to MAX_VERSION_YEARS apart, and only under the same long title (see
+    :func:`evidence.venue_version`). Lets a caller (the page writer) skip a candidate from its
+    year and title alone."""
     if f.year is None or year is None:
         return False
-    window = MAX_VERSION_YEARS if may_be_venue_version(f) else YEAR_WINDOW
-    return abs(f.year - year) > window
+    gap = abs(f.year - year)
+    if gap <= YEAR_WINDOW:
+        return False
+    if gap > MAX_VERSION_YEARS or not may_be_venue_version(f):
+        return True
+    return title is not None and not near_title(f, title, VERSION_TITLE)

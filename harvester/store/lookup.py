@@ -1,10 +1,10 @@
 """What one page meets in the store, read with one query per table before the page is matched.
 
 Provenance rows of its records, works holding its identifiers, works under its blocking keys
-(at most ``MAX_BLOCK + 1`` per key, enough to tell a common key, which is skipped), the year of
-every candidate (so that :func:`harvester.dedup.rules.beyond_year_window` drops most title-key
-candidates without decoding them), the records of the rest and their provenance. Used by
-:class:`harvester.store.writer.PageWriter`, which matches and writes.
+(at most ``MAX_BLOCK + 1`` per key, enough to tell a common key, which is skipped), the year
+and title of every candidate (so that :func:`harvester.dedup.rules.beyond_year_window` drops
+most title-key candidates without decoding them), the records of the rest and their
+provenance. Used by :class:`harvester.store.writer.PageWriter`, which matches and writes.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class PageLookup:
         self.provs: dict[tuple[str, str], Prov] = {}
         self.ids: dict[tuple[str, str], int] = {}  # first claimant, as the unique index keeps
         self.db_keys: dict[str, list[int]] = {}
-        self.years: dict[int, int | None] = {}
+        self.years: dict[int, tuple[int | None, str | None]] = {}  # year and title
         # works per query: PostgreSQL takes them as one array parameter
         self._chunk = 20_000 if postgres else _CHUNK
         self.loaded: dict[int, dict[str, Any]] = {}
@@ -128,17 +128,17 @@ class PageLookup:
         for chunk in _chunks(keys, self._chunk):
             for key, work_id in s.execute(self._key_query(chunk)):
                 self.db_keys.setdefault(key, []).append(work_id)
-        # the years of every stored work a record meets; the whole record only of those the
-        # year leaves a chance of being the same work (see skip)
+        # the year and title of every stored work a record meets; the whole record only of
+        # those they leave a chance of being the same work or a version of it (see skip)
         wanted: dict[int, None] = {}
         for item in unmatched:
             item.linked = self._linked(item)
             wanted.update(dict.fromkeys(self._stored_candidates(item)))
         for chunk in _chunks(list(wanted), self._chunk):
-            for work_id, year in s.execute(
-                select(Work.id, Work.year).where(self._among(Work.id, chunk))
+            for work_id, year, title in s.execute(
+                select(Work.id, Work.year, Work.title).where(self._among(Work.id, chunk))
             ):
-                self.years[work_id] = year
+                self.years[work_id] = (year, title)
         needed_set: dict[int, None] = {}
         for item in unmatched:
             for work_id in self._stored_candidates(item):
@@ -176,14 +176,16 @@ class PageLookup:
 
     def skip(self, item: Item, work_id: int) -> bool:
         """True when the stored work ``work_id`` need not be decoded for the record: its year
-        is beyond the rules' year window (:func:`~harvester.dedup.rules.beyond_year_window`:
-        one year, three for a paper's venue versions) and it is not among the works only a
-        shared identifier or a preprint's ``published_doi`` lead past that window to
-        (``item.linked``). Saves decoding the record of most candidates met through a title key
-        (the same title in another year)."""
+        (and title) are beyond the rules' year window
+        (:func:`~harvester.dedup.rules.beyond_year_window`: one year, three for a paper's venue
+        versions under the same title) and it is not among the works only a shared identifier
+        or a preprint's ``published_doi`` lead past that window to (``item.linked``). Saves
+        decoding the record of most candidates met through a title key (another title with the
+        same start, or the same title in another year)."""
         if item.linked is None or work_id in item.linked:
             return False
-        return beyond_year_window(item.f, self.years.get(work_id))
+        year, title = self.years.get(work_id, (None, None))
+        return beyond_year_window(item.f, year, title)
 
     def _among(self, column: Any, values: Sequence[int]) -> Any:
         """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter."""
