@@ -28,7 +28,7 @@ from harvester.records import Record
 from harvester.sources import SOURCES
 from harvester.sources.arxiv import ArxivSource, feed_info, parse_feed
 from harvester.sources.base import ParseResult, Window
-from harvester.text.normalize import normalize_arxiv, normalize_doi, normalize_orcid
+from harvester.text.identifiers import normalize_arxiv, normalize_doi, normalize_orcid
 from tests.conftest import Sleeps
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.arxiv import ArxivRoutes, load_corpus

@@ -35,9 +35,7 @@ from harvester.sources.openalex import (
     parse_works,
     smaller_page_size,
 )
-from harvester.text.normalize import (
-    normalize_orcid,
-)
+from harvester.text.identifiers import normalize_orcid
 from tests.conftest import Sleeps
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.openalex import OpenAlexRoutes

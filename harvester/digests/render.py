@@ -38,7 +38,8 @@ from harvester.digests.assemble import (
     record_links,
 )
 from harvester.digests.blocks import slack_payloads
-from harvester.query.syntax import Hit, Match, Query
+from harvester.query.match import Hit, Match
+from harvester.query.syntax import Query
 from harvester.records import Record
 
 EXCERPT_CHARS = 1500

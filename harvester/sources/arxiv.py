@@ -42,14 +42,10 @@ from harvester.sources.base import (
     is_utf8,
     parse_items,
 )
-from harvester.text.normalize import (
-    collapse_whitespace,
-    normalize_arxiv,
-    normalize_doi,
-    partial_date,
-    split_name,
-    strip_markup,
-)
+from harvester.text.fields import partial_date, split_name
+from harvester.text.fold import collapse_whitespace
+from harvester.text.identifiers import normalize_arxiv, normalize_doi
+from harvester.text.markup import strip_markup
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
     from lxml.etree import _Element

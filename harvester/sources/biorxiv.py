@@ -41,7 +41,9 @@ from harvester.sources.base import (
     read_json,
     record_size,
 )
-from harvester.text.normalize import normalize_doi, partial_date, split_name, strip_markup
+from harvester.text.fields import partial_date, split_name
+from harvester.text.identifiers import normalize_doi
+from harvester.text.markup import strip_markup
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings

@@ -32,23 +32,16 @@ from harvester.sources.base import (
     parse_items,
     read_json,
 )
-from harvester.text.normalize import (
-    UnexpectedValue,
-    json_int,
-    json_list,
-    json_object,
-    json_text,
-    language_code,
-    markup_to_text,
+from harvester.sources.envelope import UnexpectedValue, json_int, json_list, json_object, json_text
+from harvester.text.fields import language_code, normalize_pages, partial_date, split_name
+from harvester.text.identifiers import (
     normalize_arxiv,
     normalize_doi,
     normalize_orcid,
-    normalize_pages,
     normalize_pmcid,
     normalize_pmid,
-    partial_date,
-    split_name,
 )
+from harvester.text.markup import markup_to_text
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings

@@ -31,21 +31,15 @@ from harvester.sources.base import (
     parse_items,
     read_json,
 )
-from harvester.text.normalize import (
-    UnexpectedValue,
-    json_int,
-    json_list,
-    json_object,
-    json_text,
+from harvester.sources.envelope import UnexpectedValue, json_int, json_list, json_object, json_text
+from harvester.text.fields import normalize_pages, partial_date, split_name
+from harvester.text.identifiers import (
     normalize_arxiv,
     normalize_doi,
-    normalize_pages,
     normalize_pmcid,
     normalize_pmid,
-    partial_date,
-    split_name,
-    strip_markup,
 )
+from harvester.text.markup import strip_markup
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings

@@ -28,16 +28,10 @@ from harvester.sources.base import (
     parse_items,
     read_json,
 )
-from harvester.text.normalize import (
-    collapse_whitespace,
-    language_code,
-    markup_sections,
-    markup_to_text,
-    normalize_doi,
-    normalize_orcid,
-    normalize_pages,
-    partial_date,
-)
+from harvester.text.fields import language_code, normalize_pages, partial_date
+from harvester.text.fold import collapse_whitespace
+from harvester.text.identifiers import normalize_doi, normalize_orcid
+from harvester.text.markup import markup_sections, markup_to_text
 
 SOURCE = "crossref"
 # Crossref's own dates, most telling first: `published` is the earlier of print and online.

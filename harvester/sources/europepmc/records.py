@@ -36,20 +36,21 @@ from harvester.sources.base import (
     parse_items,
     read_json,
 )
-from harvester.text.normalize import (
-    collapse_whitespace,
+from harvester.text.fields import (
     language_code,
-    markup_sections,
-    markup_to_text,
-    normalize_doi,
-    normalize_orcid,
     normalize_pages,
-    normalize_pmcid,
-    normalize_pmid,
     parse_medline_date,
     partial_date,
     split_name,
 )
+from harvester.text.fold import collapse_whitespace
+from harvester.text.identifiers import (
+    normalize_doi,
+    normalize_orcid,
+    normalize_pmcid,
+    normalize_pmid,
+)
+from harvester.text.markup import markup_sections, markup_to_text
 
 SOURCE = "europepmc"
 ARTICLE_URL = "https://europepmc.org/article/{source}/{id}"

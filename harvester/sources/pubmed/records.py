@@ -30,21 +30,15 @@ from harvester.sources.base import (
     is_utf8,
     read_json,
 )
-from harvester.text.normalize import (
-    _collapse_text,
-    collapse_whitespace,
-    language_code,
-    markup_to_text,
+from harvester.text.fields import language_code, normalize_pages, parse_medline_date, partial_date
+from harvester.text.fold import _collapse_text, collapse_whitespace
+from harvester.text.identifiers import (
     normalize_doi,
     normalize_orcid,
-    normalize_pages,
     normalize_pmcid,
     normalize_pmid,
-    parse_medline_date,
-    partial_date,
-    subscript,
-    superscript,
 )
+from harvester.text.markup import markup_to_text, subscript, superscript
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
     from lxml.etree import _Element
