@@ -20,7 +20,9 @@ from pydantic import SecretStr
 
 from harvester.config import parse_settings
 from harvester.errors import ConfigError, ParseError
-from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.http.fetcher import Fetcher
+from harvester.http.ratelimit import RateLimiter
+from harvester.http.transport import build_client
 from harvester.sources import SOURCES, source_from_settings
 from harvester.sources.arxiv import parse_feed
 from harvester.sources.base import (

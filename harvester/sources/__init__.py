@@ -15,7 +15,7 @@ from harvester.sources.semanticscholar import SemanticScholarSource
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 SOURCES: dict[str, SourceFactory] = {
     "pubmed": PubMedSource,

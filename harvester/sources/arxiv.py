@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
     from lxml.etree import _Element
 
     from harvester.config import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 log = structlog.get_logger(__name__)
 

@@ -22,7 +22,7 @@ from harvester.records import Record
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
     from harvester.query.syntax import Query
 
 

@@ -47,7 +47,7 @@ from harvester.text.markup import strip_markup
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 log = structlog.get_logger(__name__)
 

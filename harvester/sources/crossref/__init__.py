@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import httpx
 
     from harvester.config import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 log = structlog.get_logger(__name__)
 

@@ -19,7 +19,7 @@ from harvester.sources.europepmc.records import SearchHeader, parse_search, read
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 log = structlog.get_logger(__name__)
 

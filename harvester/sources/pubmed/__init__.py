@@ -19,7 +19,7 @@ from harvester.sources.pubmed.records import ESearchResult, parse_efetch, parse_
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 log = structlog.get_logger(__name__)
 
