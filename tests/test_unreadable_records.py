@@ -38,7 +38,8 @@ from harvester.sources.crossref.records import parse_works as parse_crossref
 from harvester.sources.europepmc.records import parse_search
 from harvester.sources.openalex import OpenAlexSource
 from harvester.sources.openalex import parse_works as parse_openalex
-from harvester.sources.pubmed.records import parse_efetch, parse_esearch
+from harvester.sources.pubmed.cutter import parse_efetch
+from harvester.sources.pubmed.esearch import parse_esearch
 from harvester.sources.semanticscholar import parse_papers
 from tests.emulator import FIXTURES_DIR, Emulator
 

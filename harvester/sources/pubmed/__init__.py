@@ -15,7 +15,8 @@ import structlog
 from harvester.query.syntax import Query
 from harvester.query.translate import to_pubmed
 from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
-from harvester.sources.pubmed.records import ESearchResult, parse_efetch, parse_esearch
+from harvester.sources.pubmed.cutter import parse_efetch
+from harvester.sources.pubmed.esearch import ESearchResult, parse_esearch
 
 if TYPE_CHECKING:
     from harvester.config import SourceSettings
