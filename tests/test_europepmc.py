@@ -24,7 +24,7 @@ from harvester.records import Record
 from harvester.sources import SOURCES
 from harvester.sources.base import ParseResult, Window
 from harvester.sources.europepmc import EuropePMCSource, parse_search
-from harvester.sources.europepmc.records import vancouver_author
+from harvester.sources.europepmc.fields import vancouver_author
 from tests.conftest import Sleeps, require_shared
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.europepmc import EuropePMCRoutes, load_corpus

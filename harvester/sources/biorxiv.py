@@ -30,17 +30,8 @@ import structlog
 from harvester.errors import ParseError
 from harvester.query.syntax import Query
 from harvester.records import Author, Identifiers, Record
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
-    JsonBody,
-    Page,
-    ParseResult,
-    Skipped,
-    Window,
-    expect_object,
-    read_json,
-    record_size,
-)
+from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Skipped, Window, record_size
+from harvester.sources.envelope import JsonBody, expect_object, read_json
 from harvester.text.fields import partial_date, split_name
 from harvester.text.identifiers import normalize_doi
 from harvester.text.markup import strip_markup

@@ -21,17 +21,17 @@ from harvester.errors import ParseError
 from harvester.query.syntax import Query
 from harvester.query.translate import to_semanticscholar
 from harvester.records import Author, Identifiers, Record
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
+from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window, parse_items
+from harvester.sources.envelope import (
     JsonBody,
-    Page,
-    ParseResult,
-    Window,
+    UnexpectedValue,
     expect_object,
-    parse_items,
+    json_int,
+    json_list,
+    json_object,
+    json_text,
     read_json,
 )
-from harvester.sources.envelope import UnexpectedValue, json_int, json_list, json_object, json_text
 from harvester.text.fields import normalize_pages, partial_date, split_name
 from harvester.text.identifiers import (
     normalize_arxiv,

@@ -20,14 +20,8 @@ from typing import Any
 
 from harvester.errors import ParseError
 from harvester.records import Author, Identifiers, Record, join_sections
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
-    JsonBody,
-    ParseResult,
-    expect_object,
-    parse_items,
-    read_json,
-)
+from harvester.sources.base import MAX_RECORD_BYTES, ParseResult, parse_items
+from harvester.sources.envelope import JsonBody, expect_object, read_json
 from harvester.text.fields import language_code, normalize_pages, partial_date
 from harvester.text.fold import collapse_whitespace
 from harvester.text.identifiers import normalize_doi, normalize_orcid

@@ -21,12 +21,7 @@ import structlog
 from harvester.errors import ConfigError, FetchError
 from harvester.query.syntax import Query
 from harvester.query.translate import to_openalex
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
-    Page,
-    ParseResult,
-    Window,
-)
+from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
 from harvester.sources.openalex.records import (
     _listing_meta,
     abstract_from_inverted_index,

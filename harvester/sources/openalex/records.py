@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING
 
 from harvester.errors import ParseError
 from harvester.records import Author, Identifiers, Record
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
+from harvester.sources.base import MAX_RECORD_BYTES, ParseResult, parse_items
+from harvester.sources.envelope import (
     JsonBody,
-    ParseResult,
+    UnexpectedValue,
     expect_object,
-    parse_items,
+    json_int,
+    json_list,
+    json_object,
+    json_text,
     read_json,
 )
-from harvester.sources.envelope import UnexpectedValue, json_int, json_list, json_object, json_text
 from harvester.text.fields import language_code, normalize_pages, partial_date, split_name
 from harvester.text.identifiers import (
     normalize_arxiv,

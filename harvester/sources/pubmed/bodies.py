@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from harvester.errors import ParseError
-from harvester.sources.base import (
-    read_json,
-)
+from harvester.sources.envelope import read_json
 from harvester.text.fold import collapse_whitespace
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy

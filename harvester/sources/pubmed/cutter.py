@@ -19,13 +19,7 @@ from lxml import etree
 
 from harvester.errors import ParseError
 from harvester.records import Record
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
-    ParseResult,
-    Skipped,
-    cut_records,
-    is_utf8,
-)
+from harvester.sources.base import MAX_RECORD_BYTES, ParseResult, Skipped, cut_records, is_utf8
 from harvester.sources.pubmed.bodies import (
     _PARSER_OPTIONS,
     _check_body,

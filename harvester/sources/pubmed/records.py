@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harvester.records import Author, Record, join_sections
-from harvester.sources.base import (
-    Skipped,
-)
+from harvester.sources.base import Skipped
 from harvester.sources.pubmed.fields import (
     _authors,
     _BadArticle,
