@@ -324,16 +324,13 @@ class ArxivSource:
                 more = info.entries > 0 and following < info.total
             else:  # no totalResults: a full page may have a successor
                 more = info.entries >= self.page_size
-            yield Page(
-                max_record_bytes=self.max_record_bytes,
-                source=self.name,
+            yield Page.received(
+                self,
+                response,
                 url=self.fetcher.redact(response.url),
-                body=response.content,
                 number=number,
                 cursor=str(following) if more else None,
                 total=info.total,
-                content_type=response.headers.get("content-type"),
-                server_date=Page.date_of(response.headers),
             )
             if not more:
                 return

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from harvester.records import Record
 
 if TYPE_CHECKING:
+    import httpx
+
     from harvester.config import SourceSettings
     from harvester.http.fetcher import Fetcher
     from harvester.query.syntax import Query
@@ -68,11 +70,31 @@ class Page:
     server_date: datetime | None = None
     max_record_bytes: int = MAX_RECORD_BYTES
 
-    @staticmethod
-    def date_of(headers: Mapping[str, str]) -> datetime | None:
-        """A response's ``Date`` header as ``server_date`` (so each source's fetch fills
-        it with the one name it already imports)."""
-        return server_date(headers)
+    @classmethod
+    def received(
+        cls,
+        source: Source,
+        response: httpx.Response,
+        *,
+        url: str,
+        number: int,
+        cursor: str | None,
+        total: int | None,
+    ) -> Page:
+        """The page ``source`` fetched as ``response``: its body, its content type and its
+        ``Date`` header, with the source's name and record size cap. ``url`` is the request
+        with its secrets removed (``Fetcher.redact``)."""
+        return cls(
+            max_record_bytes=source.max_record_bytes,
+            source=source.name,
+            url=url,
+            body=response.content,
+            number=number,
+            cursor=cursor,
+            total=total,
+            content_type=response.headers.get("content-type"),
+            server_date=server_date(response.headers),
+        )
 
 
 def server_date(headers: Mapping[str, str]) -> datetime | None:

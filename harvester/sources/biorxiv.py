@@ -271,18 +271,15 @@ class BiorxivSource:
             # missing or nonsensical, so a broken message can neither stall nor skip.
             step = info.count if info.count and info.count >= info.items else info.items
             more = info.items > 0
-            yield Page(
-                max_record_bytes=self.max_record_bytes,
-                source=self.name,
+            yield Page.received(
+                self,
+                response,
                 url=shown,
-                body=response.content,
                 number=number,
                 cursor=str(cursor + step) if more else None,
                 # the announced total counts every version of every preprint, while a page keeps
                 # one record per DOI, so it says nothing about completeness: not recorded
                 total=None,
-                content_type=response.headers.get("content-type"),
-                server_date=Page.date_of(response.headers),
             )
             if not more:
                 if info.status not in (None, "ok", "no posts found"):

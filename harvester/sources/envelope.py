@@ -10,12 +10,13 @@ Pure: no I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from harvester.errors import ParseError
 from harvester.sources.base import LONE_SURROGATE, MAX_RECORD_BYTES
+from harvester.text.fold import collapse_whitespace
 
 # --- JSON bodies -----------------------------------------------------------------------------
 
@@ -210,3 +211,50 @@ def json_int(value: object, where: str) -> int | None:
     if text.isascii() and text.isdigit() and len(text) <= 18:
         return int(text)
     raise UnexpectedValue(f"{where}: expected an integer, got {_json_type(value)}")
+
+
+# --- fields of one item ----------------------------------------------------------------------
+# Crossref and Europe PMC items are read field by field: a field of another shape than the API
+# documents makes its item a BadItem (skipped, with the field named), never the whole page.
+
+
+class BadItem(ValueError):
+    """One item of a page that cannot become a Record; the message says why. The rest of its
+    page is still used."""
+
+
+def item_text(data: Mapping[str, Any] | None, key: str) -> str | None:
+    """``data[key]`` as text, whitespace collapsed (a number as its digits); None when
+    ``data`` or the value is missing or null; BadItem for another type."""
+    if data is None:
+        return None
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadItem(f"{key} is a {type(value).__name__}, expected text")
+    return collapse_whitespace(str(value))
+
+
+def item_object(data: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:
+    """``data[key]`` if it is an object; None when ``data`` or the value is missing or null;
+    BadItem for another type."""
+    if data is None:
+        return None
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise BadItem(f"{key} is a {type(value).__name__}, expected an object")
+    return value
+
+
+def item_list(data: Mapping[str, Any], key: str, path: str | None = None) -> Iterator[Any]:
+    """The members of ``data[key]`` if it is a list, none if missing or null; BadItem (naming
+    ``path``, else ``key``) for another type."""
+    value = data.get(key)
+    if value is None:
+        return iter(())
+    if not isinstance(value, list):
+        raise BadItem(f"{path or key} is a {type(value).__name__}, expected a list")
+    return iter(value)

@@ -146,16 +146,13 @@ class SemanticScholarSource:
                 log.error("token repeated", url=shown)
                 token = None
             number += 1
-            yield Page(
-                max_record_bytes=self.max_record_bytes,
-                source=self.name,
+            yield Page.received(
+                self,
+                response,
                 url=shown,
-                body=response.content,
                 number=number,
                 cursor=token,
                 total=total,
-                content_type=response.headers.get("content-type"),
-                server_date=Page.date_of(response.headers),
             )
             if token is None:
                 return

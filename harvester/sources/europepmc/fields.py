@@ -6,10 +6,11 @@ wrong shape (pure).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from harvester.records import Author
+from harvester.sources.envelope import BadItem, item_list, item_object, item_text
 from harvester.text.fields import (
     split_name,
 )
@@ -20,18 +21,14 @@ from harvester.text.identifiers import (
 from harvester.text.markup import markup_to_text
 
 
-class _BadRecord(ValueError):
-    """One result that cannot become a Record; the rest of its page is still used."""
-
-
 def _authors(result: Mapping[str, Any]) -> tuple[Author, ...]:
-    author_list = _mapping(result, "authorList")
+    author_list = item_object(result, "authorList")
     if author_list is None:
-        return _authors_from_string(_text(result, "authorString"))
+        return _authors_from_string(item_text(result, "authorString"))
     authors: list[Author] = []
-    for number, author in enumerate(_list(author_list, "author", "authorList.author"), 1):
+    for number, author in enumerate(item_list(author_list, "author", "authorList.author"), 1):
         if not isinstance(author, Mapping):
-            raise _BadRecord(f"authorList.author #{number} is a {type(author).__name__}")
+            raise BadItem(f"authorList.author #{number} is a {type(author).__name__}")
         collective = _title_text(author, "collectiveName")
         if collective:
             authors.append(Author(collective=collective))
@@ -43,9 +40,9 @@ def _authors(result: Mapping[str, Any]) -> tuple[Author, ...]:
         if family is None and given is None:
             continue
         orcid = None
-        author_id = _mapping(author, "authorId")
+        author_id = item_object(author, "authorId")
         if author_id is not None and str(author_id.get("type", "")).upper() == "ORCID":
-            orcid = normalize_orcid(_text(author_id, "value"))
+            orcid = normalize_orcid(item_text(author_id, "value"))
         authors.append(Author(family=family, given=given, orcid=orcid))
     return tuple(authors)
 
@@ -112,37 +109,6 @@ def vancouver_author(name: str) -> Author | None:
 # --- typed readers: every wrong shape names its field ----------------------------------------
 
 
-def _text(data: Mapping[str, Any] | None, key: str) -> str | None:
-    if data is None:
-        return None
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _BadRecord(f"{key} is a {type(value).__name__}, expected text")
-    return collapse_whitespace(str(value))
-
-
 def _title_text(data: Mapping[str, Any] | None, key: str) -> str | None:
-    text = _text(data, key)
+    text = item_text(data, key)
     return markup_to_text(text) if text else None
-
-
-def _mapping(data: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:
-    if data is None:
-        return None
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise _BadRecord(f"{key} is a {type(value).__name__}, expected an object")
-    return value
-
-
-def _list(data: Mapping[str, Any], key: str, path: str) -> Iterator[Any]:
-    value = data.get(key)
-    if value is None:
-        return iter(())
-    if not isinstance(value, list):
-        raise _BadRecord(f"{path} is a {type(value).__name__}, expected a list")
-    return iter(value)

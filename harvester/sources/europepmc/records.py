@@ -33,13 +33,17 @@ from harvester.sources.base import (
     is_utf8,
     parse_items,
 )
-from harvester.sources.envelope import JsonBody, expect_object, read_json
+from harvester.sources.envelope import (
+    BadItem,
+    JsonBody,
+    expect_object,
+    item_list,
+    item_object,
+    item_text,
+    read_json,
+)
 from harvester.sources.europepmc.fields import (
     _authors,
-    _BadRecord,
-    _list,
-    _mapping,
-    _text,
     _title_text,
 )
 from harvester.text.fields import (
@@ -148,7 +152,7 @@ def parse_search(
         results,
         lambda _index, item: _record(item),
         _source_id,
-        skip=_BadRecord,
+        skip=BadItem,
         unforeseen=(TypeError, ValueError, AttributeError),
         objects_only=True,
         noun="result",
@@ -260,19 +264,19 @@ def _source_id(result: Any) -> str | None:
 
 
 def _record(result: Mapping[str, Any]) -> Record:
-    source = _text(result, "source")
-    ident = _text(result, "id")
+    source = item_text(result, "source")
+    ident = item_text(result, "id")
     if source is None or ident is None:
-        raise _BadRecord("result has no source or id")
-    journal_info = _mapping(result, "journalInfo")
-    journal = _mapping(journal_info, "journal") if journal_info else None
+        raise BadItem("result has no source or id")
+    journal_info = item_object(result, "journalInfo")
+    journal = item_object(journal_info, "journal") if journal_info else None
     sections = _sections(result)
     year, published = _dates(result, journal_info)
-    book = _mapping(result, "bookOrReportDetails")
+    book = item_object(result, "bookOrReportDetails")
     venue = (
         _title_text(journal, "title")
         if journal
-        else _title_text(result, "journalTitle") or (_text(book, "publisher") if book else None)
+        else _title_text(result, "journalTitle") or (item_text(book, "publisher") if book else None)
     )
     return Record(
         source=SOURCE,
@@ -284,31 +288,33 @@ def _record(result: Mapping[str, Any]) -> Record:
         authors=_authors(result),
         venue=venue,
         year=year,
-        volume=_text(journal_info, "volume") if journal_info else _text(result, "journalVolume"),
-        issue=_text(journal_info, "issue") if journal_info else _text(result, "issue"),
-        pages=normalize_pages(None, None, _text(result, "pageInfo")),
+        volume=item_text(journal_info, "volume")
+        if journal_info
+        else item_text(result, "journalVolume"),
+        issue=item_text(journal_info, "issue") if journal_info else item_text(result, "issue"),
+        pages=normalize_pages(None, None, item_text(result, "pageInfo")),
         published=published,
         type=_record_type(source, _pub_types(result)),
-        language=language_code(_text(result, "language")),
+        language=language_code(item_text(result, "language")),
         url=ARTICLE_URL.format(source=source, id=ident),
         keywords=_keywords(result),
     )
 
 
 def _ids(result: Mapping[str, Any], source: str) -> Identifiers:
-    pmcid = _text(result, "pmcid")
+    pmcid = item_text(result, "pmcid")
     if pmcid is None and source == "PMC":
-        pmcid = _text(result, "id")
+        pmcid = item_text(result, "id")
     return Identifiers(
-        doi=normalize_doi(_text(result, "doi")),
-        pmid=normalize_pmid(_text(result, "pmid")),
+        doi=normalize_doi(item_text(result, "doi")),
+        pmid=normalize_pmid(item_text(result, "pmid")),
         pmcid=normalize_pmcid(pmcid),
     )
 
 
 def _sections(result: Mapping[str, Any]) -> tuple[Section, ...]:
     # abstractText is HTML: structured abstracts use <h4>Background</h4> or <b>…</b> labels.
-    return markup_sections(_text(result, "abstractText"))
+    return markup_sections(item_text(result, "abstractText"))
 
 
 def _dates(
@@ -318,16 +324,16 @@ def _dates(
     if journal_info is not None:
         # dateOfPublication ("2025 Dec") keeps the precision the journal gave;
         # printPublicationDate ("2025-12-01") pads it with day 01, so it comes second.
-        _, published = parse_medline_date(_text(journal_info, "dateOfPublication"))
-        published = published or _iso_date(_text(journal_info, "printPublicationDate"))
+        _, published = parse_medline_date(item_text(journal_info, "dateOfPublication"))
+        published = published or _iso_date(item_text(journal_info, "printPublicationDate"))
     published = (
         published
-        or _iso_date(_text(result, "electronicPublicationDate"))
-        or _iso_date(_text(result, "firstPublicationDate"))
+        or _iso_date(item_text(result, "electronicPublicationDate"))
+        or _iso_date(item_text(result, "firstPublicationDate"))
     )
-    year_text = (_text(journal_info, "yearOfPublication") if journal_info else None) or _text(
-        result, "pubYear"
-    )
+    year_text = (
+        item_text(journal_info, "yearOfPublication") if journal_info else None
+    ) or item_text(result, "pubYear")
     year = int(year_text) if year_text and year_text.isdigit() else None
     if year is None and published is not None:
         year = int(published[:4])
@@ -343,11 +349,13 @@ def _iso_date(value: str | None) -> str | None:
 
 
 def _pub_types(result: Mapping[str, Any]) -> list[str]:
-    type_list = _mapping(result, "pubTypeList")
+    type_list = item_object(result, "pubTypeList")
     if type_list is not None:
-        return [t for t in _list(type_list, "pubType", "pubTypeList.pubType") if isinstance(t, str)]
+        return [
+            t for t in item_list(type_list, "pubType", "pubTypeList.pubType") if isinstance(t, str)
+        ]
     # lite: "research-article; journal article"
-    return [t.strip() for t in (_text(result, "pubType") or "").split(";") if t.strip()]
+    return [t.strip() for t in (item_text(result, "pubType") or "").split(";") if t.strip()]
 
 
 def _record_type(source: str, pub_types: Iterable[str]) -> str:
@@ -359,12 +367,12 @@ def _record_type(source: str, pub_types: Iterable[str]) -> str:
 
 def _keywords(result: Mapping[str, Any]) -> tuple[str, ...]:
     words: list[Any] = []
-    keyword_list = _mapping(result, "keywordList")
+    keyword_list = item_object(result, "keywordList")
     if keyword_list is not None:
-        words += [k for k in _list(keyword_list, "keyword", "keywordList.keyword")]
-    mesh = _mapping(result, "meshHeadingList")
+        words += [k for k in item_list(keyword_list, "keyword", "keywordList.keyword")]
+    mesh = item_object(result, "meshHeadingList")
     if mesh is not None:
-        for heading in _list(mesh, "meshHeading", "meshHeadingList.meshHeading"):
+        for heading in item_list(mesh, "meshHeading", "meshHeadingList.meshHeading"):
             if isinstance(heading, Mapping):
                 words.append(heading.get("descriptorName"))
     cleaned = (_clean(w) for w in words if isinstance(w, str))

@@ -149,16 +149,13 @@ class OpenAlexSource:
                     log.error("cursor repeated", url=shown, cursor=next_cursor)
                 next_cursor = None
             number += 1
-            yield Page(
-                max_record_bytes=self.max_record_bytes,
-                source=self.name,
+            yield Page.received(
+                self,
+                response,
                 url=shown,
-                body=response.content,
                 number=number,
                 cursor=next_cursor,
                 total=listing.count,
-                content_type=response.headers.get("content-type"),
-                server_date=Page.date_of(response.headers),
             )
             if next_cursor is None:
                 return

@@ -119,16 +119,13 @@ class PubMedSource:
                 retstart += retmax
                 number += 1
                 more = retstart < available
-                yield Page(
-                    max_record_bytes=self.max_record_bytes,
-                    source=self.name,
+                yield Page.received(
+                    self,
+                    response,
                     url=self.fetcher.redact(response.url),
-                    body=response.content,
                     number=number,
                     cursor=f"{lo.isoformat()}:{retstart}" if more else f"{hi.isoformat()}:done",
                     total=whole.count,
-                    content_type=response.headers.get("content-type"),
-                    server_date=Page.date_of(response.headers),
                 )
 
     def _esearch(self, term: str, lo: date, hi: date) -> ESearchResult:
