@@ -65,108 +65,70 @@ def _add(element: _Element, records: list[Record], skipped: list[Skipped]) -> No
 
 
 # Each container's children are read in one pass that keeps what find()/findtext()/iterfind()
-# would have picked (the first child of a tag; every child for lists): one find() costs about
-# as much as walking a dozen children, and a record asks for ~40 of them.
+# would have picked: the first child of each tag wanted once, every child of each tag wanted as
+# a list. One find() costs about as much as walking a dozen children, and a record asks for ~40.
+
+
+def _children(
+    parent: _Element, first: frozenset[str], every: frozenset[str] = frozenset()
+) -> tuple[dict[str, _Element], dict[str, list[_Element]]]:
+    """``parent``'s first child of each tag in ``first`` and all its children of each tag in
+    ``every``, in one pass over its children."""
+    firsts: dict[str, _Element] = {}
+    lists: dict[str, list[_Element]] = {}
+    for child in parent:
+        tag = child.tag
+        if tag in every:
+            lists.setdefault(tag, []).append(child)
+        elif tag in first and tag not in firsts:
+            firsts[tag] = child
+    return firsts, lists
+
+
+_IN_ARTICLE = frozenset({"MedlineCitation"}), frozenset({"PubmedData"})
+_IN_CITATION = (
+    frozenset({"PMID", "Article"}),
+    frozenset({"MeshHeadingList", "KeywordList", "OtherAbstract"}),
+)
+_IN_ARTICLE_BODY = (
+    frozenset(
+        {"ArticleTitle", "VernacularTitle", "Pagination", "Abstract", "AuthorList", "Language"}
+    ),
+    frozenset({"Journal", "ELocationID", "PublicationTypeList", "ArticleDate"}),
+)
+_IN_JOURNAL = frozenset({"JournalIssue", "Title"})
+_IN_ISSUE = frozenset({"Volume", "Issue", "PubDate"})
 
 
 def _journal_record(element: _Element) -> Record:
-    citation: _Element | None = None
-    pubmed_data: list[_Element] = []
-    for child in element:
-        tag = child.tag
-        if tag == "MedlineCitation":
-            if citation is None:
-                citation = child
-        elif tag == "PubmedData":
-            pubmed_data.append(child)
+    top, data = _children(element, *_IN_ARTICLE)
+    citation = top.get("MedlineCitation")
     if citation is None:
         raise _BadArticle("no <MedlineCitation> in <PubmedArticle>")
-    pmid_text: str | None = None
-    has_pmid = False
-    article: _Element | None = None
-    other_abstracts: list[_Element] = []
-    headings: list[_Element] = []
-    keyword_lists: list[_Element] = []
-    for child in citation:
-        tag = child.tag
-        if tag == "PMID":
-            if not has_pmid:
-                has_pmid, pmid_text = True, child.text or ""
-        elif tag == "Article":
-            if article is None:
-                article = child
-        elif tag == "MeshHeadingList":
-            headings.append(child)
-        elif tag == "KeywordList":
-            keyword_lists.append(child)
-        elif tag == "OtherAbstract":
-            other_abstracts.append(child)
-    pmid = _checked_pmid(pmid_text)
+    parts, lists = _children(citation, *_IN_CITATION)
+    pmid_element = parts.get("PMID")
+    pmid = _checked_pmid(None if pmid_element is None else pmid_element.text or "")
+    article = parts.get("Article")
     if article is None:
         raise _BadArticle("no <Article> in <MedlineCitation>")
-
-    journals: list[_Element] = []
-    title = vernacular = abstract = author_list = pagination = None
-    language: str | None = None
-    type_lists: list[_Element] = []
-    article_dates: list[_Element] = []
-    elocations: list[_Element] = []
-    for child in article:
-        tag = child.tag
-        if tag == "Journal":
-            journals.append(child)
-        elif tag == "ArticleTitle":
-            if title is None:
-                title = child
-        elif tag == "Pagination":
-            if pagination is None:
-                pagination = child
-        elif tag == "ELocationID":
-            elocations.append(child)
-        elif tag == "Abstract":
-            if abstract is None:
-                abstract = child
-        elif tag == "AuthorList":
-            if author_list is None:
-                author_list = child
-        elif tag == "Language":
-            if language is None:
-                language = child.text or ""
-        elif tag == "PublicationTypeList":
-            type_lists.append(child)
-        elif tag == "ArticleDate":
-            article_dates.append(child)
-        elif tag == "VernacularTitle" and vernacular is None:
-            vernacular = child
+    fields, many = _children(article, *_IN_ARTICLE_BODY)
+    language = fields.get("Language")
 
     issue = journal_title = None
-    for journal in journals:  # find("Journal/JournalIssue") and find("Journal/Title")
-        for child in journal:
-            tag = child.tag
-            if tag == "JournalIssue":
-                if issue is None:
-                    issue = child
-            elif tag == "Title" and journal_title is None:
-                journal_title = child
-    volume = issue_number = pub_date = None
-    if issue is not None:
-        for child in issue:
-            tag = child.tag
-            if tag == "Volume":
-                if volume is None:
-                    volume = child
-            elif tag == "Issue":
-                if issue_number is None:
-                    issue_number = child
-            elif tag == "PubDate" and pub_date is None:
-                pub_date = child
-    sections = _sections(abstract)
-    year, published = _pub_date(pub_date)
+    for journal in many.get("Journal", ()):  # find("Journal/JournalIssue"), find("Journal/Title")
+        found, _ = _children(journal, _IN_JOURNAL)
+        if issue is None:
+            issue = found.get("JournalIssue")
+        if journal_title is None:
+            journal_title = found.get("Title")
+    numbering = _children(issue, _IN_ISSUE)[0] if issue is not None else {}
+    sections = _sections(fields.get("Abstract"))
+    year, published = _pub_date(numbering.get("PubDate"))
     if published is None:
-        year, published = _first_date(article_dates)
+        year, published = _first_date(many.get("ArticleDate", ()))
     id_list = None
-    for data in pubmed_data:  # find("PubmedData/ArticleIdList")
-        for child in data.iterchildren("ArticleIdList"):
+    for pubmed_data in data.get("PubmedData", ()):  # find("PubmedData/ArticleIdList")
+        for child in pubmed_data.iterchildren("ArticleIdList"):
             id_list = child
             break
         if id_list is not None:
@@ -174,22 +136,22 @@ def _journal_record(element: _Element) -> Record:
     return Record(
         source=SOURCE,
         source_id=pmid,
-        ids=_ids(pmid, id_list, elocations),
-        title=_title(title, vernacular),
+        ids=_ids(pmid, id_list, many.get("ELocationID", ())),
+        title=_title(fields.get("ArticleTitle"), fields.get("VernacularTitle")),
         abstract=join_sections(sections),
         abstract_sections=sections,
-        other_abstracts=_other_abstracts(other_abstracts),
-        authors=_authors(author_list),
+        other_abstracts=_other_abstracts(lists.get("OtherAbstract", ())),
+        authors=_authors(fields.get("AuthorList")),
         venue=_text(journal_title),
         year=year,
-        volume=_text(volume),
-        issue=_text(issue_number),
-        pages=_pages(pagination),
+        volume=_text(numbering.get("Volume")),
+        issue=_text(numbering.get("Issue")),
+        pages=_pages(fields.get("Pagination")),
         published=published,
-        type=_record_type(type_lists),
-        language=language_code(language),
+        type=_record_type(many.get("PublicationTypeList", ())),
+        language=language_code(None if language is None else language.text or ""),
         url=ARTICLE_URL.format(pmid=pmid),
-        keywords=_keywords(headings, keyword_lists),
+        keywords=_keywords(lists.get("MeshHeadingList", ()), lists.get("KeywordList", ())),
     )
 
 
