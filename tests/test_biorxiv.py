@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harvester.config import SourceSettings
+from harvester.config.sections import SourceSettings
 from harvester.errors import ParseError
 from harvester.http.fetcher import Fetcher
 from harvester.http.ratelimit import RateLimiter
