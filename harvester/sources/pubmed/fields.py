@@ -1,8 +1,6 @@
 """The field readers of a PubMed article: identifiers, titles, abstracts, authors, dates,
-pages, publication types and keywords (pure).
-
-Element names follow the PubMed DTD (https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd)
-and NLM's element descriptions (https://www.nlm.nih.gov/bsd/licensee/elements_descriptions.html).
+pages, publication types and keywords (pure). Element names as in
+:mod:`harvester.sources.pubmed.records`.
 """
 
 from __future__ import annotations
