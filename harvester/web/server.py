@@ -43,7 +43,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from harvester.app import App
 from harvester.digests.assemble import DigestItem, record_links, work_item
-from harvester.digests.render import ItemView, link_label, safe_url, view_item
+from harvester.digests.render import link_label
+from harvester.digests.view import ItemView, safe_url, view_item
 from harvester.errors import ConfigError
 from harvester.store.repository import StoredWork
 from harvester.web import store as web_store
