@@ -280,10 +280,10 @@ class EmailNotifier:
         return connect(
             self.host,
             self.port,
-            security=self.security,
+            self.security,
+            watchdog,
             timeout=self.timeout,
             context=self.ssl_context,
-            watchdog=watchdog,
             username=self._username,
             password=self._password,
         )

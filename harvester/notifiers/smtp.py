@@ -114,11 +114,11 @@ class WatchedSMTPSSL(smtplib.SMTP_SSL):
 def connect(
     host: str,
     port: int,
-    *,
     security: Security,
+    watchdog: Watchdog,
+    *,
     timeout: float,
     context: ssl.SSLContext,
-    watchdog: Watchdog,
     username: SecretStr | None = None,
     password: SecretStr | None = None,
 ) -> smtplib.SMTP:

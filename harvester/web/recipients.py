@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from starlette.requests import Request
@@ -19,9 +21,22 @@ from starlette.routing import Route
 from harvester.config import SubscriptionSettings
 from harvester.web import store as web_store
 from harvester.web.site import FORM_EXPIRED, Site, csrf_ok, is_admin
-from harvester.web.tokens import VERDICTS, BadToken, UnsubscribeToken
+from harvester.web.tokens import VERDICTS, BadToken
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Whom an unsubscribe token names: its recipient, in which subscription."""
+
+    token: str
+    recipient: str
+    sub: SubscriptionSettings
+
+    def values(self) -> dict[str, Any]:
+        """What the unsubscribe and resubscribe pages show of it."""
+        return {"sub": self.sub, "token": self.token, "recipient": self.recipient}
 
 
 def routes(site: Site) -> list[Route]:
@@ -29,10 +44,8 @@ def routes(site: Site) -> list[Route]:
     app, repo, web = site.app, site.app.repo, site.web
     page, refuse = site.page, site.refuse
 
-    def recipient_of(
-        request: Request, invalid: str
-    ) -> tuple[str, UnsubscribeToken, SubscriptionSettings] | Response:
-        """The path's unsubscribe token, what it says and its subscription; else the refusal
+    def recipient_of(request: Request, invalid: str) -> Recipient | Response:
+        """Whom the path's unsubscribe token names, in which subscription; else the refusal
         (``invalid`` when the token does not check)."""
         token = request.path_params["token"]
         try:
@@ -42,59 +55,38 @@ def routes(site: Site) -> list[Route]:
         sub = next((s for s in app.settings.subscriptions if s.key == said.subscription), None)
         if sub is None:
             return refuse(request, "This subscription no longer exists.", 404)
-        return token, said, sub
+        return Recipient(token, said.recipient, sub)
 
     async def unsubscribe(request: Request) -> Response:
-        found = recipient_of(
+        who = recipient_of(
             request, "This unsubscribe link is not valid (forged, altered or expired)."
         )
-        if isinstance(found, Response):
-            return found
-        token, said, sub = found
+        if isinstance(who, Response):
+            return who
         if request.method == "POST":
             # RFC 8058 one-click (the body is "List-Unsubscribe=One-Click") or the page's button
-            web_store.unsubscribe(repo, sub.key, said.recipient)
-            log.info("recipient unsubscribed", subscription=sub.key)
-            return page(
-                request,
-                "unsubscribed.html.j2",
-                title="Unsubscribed",
-                sub=sub,
-                token=token,
-                recipient=said.recipient,
-            )
+            web_store.unsubscribe(repo, who.sub.key, who.recipient)
+            log.info("recipient unsubscribed", subscription=who.sub.key)
+            return page(request, "unsubscribed.html.j2", title="Unsubscribed", **who.values())
+        already = who.recipient.lower() in web_store.unsubscribed(repo, who.sub.key)
         return page(
-            request,
-            "unsubscribe.html.j2",
-            title="Unsubscribe",
-            sub=sub,
-            token=token,
-            recipient=said.recipient,
-            already=said.recipient.lower() in web_store.unsubscribed(repo, sub.key),
+            request, "unsubscribe.html.j2", title="Unsubscribe", already=already, **who.values()
         )
 
     async def resubscribe(request: Request) -> Response:
-        found = recipient_of(request, "This link is not valid (forged, altered or expired).")
-        if isinstance(found, Response):
-            return found
-        token, said, sub = found
+        who = recipient_of(request, "This link is not valid (forged, altered or expired).")
+        if isinstance(who, Response):
+            return who
         if request.method == "POST":
-            web_store.resubscribe(repo, sub.key, said.recipient)
-            log.info("recipient resubscribed", subscription=sub.key)
+            web_store.resubscribe(repo, who.sub.key, who.recipient)
+            log.info("recipient resubscribed", subscription=who.sub.key)
             return page(
                 request,
                 "message.html.j2",
                 title="Subscribed again",
-                message=f"You will receive the digests of {sub.key} again.",
+                message=f"You will receive the digests of {who.sub.key} again.",
             )
-        return page(
-            request,
-            "resubscribe.html.j2",
-            title="Subscribe again",
-            sub=sub,
-            token=token,
-            recipient=said.recipient,
-        )
+        return page(request, "resubscribe.html.j2", title="Subscribe again", **who.values())
 
     async def feedback(request: Request) -> Response:
         token = request.path_params["token"]
@@ -183,4 +175,4 @@ def routes(site: Site) -> list[Route]:
     ]
 
 
-__all__ = ["routes"]
+__all__ = ["Recipient", "routes"]
