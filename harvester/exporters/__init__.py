@@ -6,7 +6,8 @@ BibTeX and biber alike) and Atom (``feed``, feedgen); ``kinds`` maps a work's ty
 format. tests/test_export_readers.py reads each back with readers other than the writers:
 pybtex, citation-js, pdflatex with bibtex, feedparser.
 
-Imports the store's ``StoredWork`` and records; the Atom feed also the digests' citation line.
+Imports the store's ``StoredWork`` and records; RIS also dedup.files' RIS writer, the Atom
+feed the digests' citation line.
 :data:`EXPORTERS` is what ``harvester export --format`` chooses from.
 """
 
