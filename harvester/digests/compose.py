@@ -21,7 +21,7 @@ from datetime import timedelta
 import structlog
 
 from harvester.app import App
-from harvester.config import SubscriptionSettings
+from harvester.config.subscriptions import SubscriptionSettings
 from harvester.digests.assemble import (
     Digest,
     DigestItem,

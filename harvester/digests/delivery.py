@@ -36,7 +36,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from harvester.app import App
-from harvester.config import SubscriptionSettings
+from harvester.config.subscriptions import SubscriptionSettings
 from harvester.digests.assemble import Digest, DigestSection, assemble_digest
 from harvester.digests.compose import backlog, fit_email, relevant_first, take_new, web_base
 from harvester.digests.render import RenderedDigest, render_digest

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from harvester.config import SubscriptionSettings
+from harvester.config.subscriptions import SubscriptionSettings
 from harvester.web import store as web_store
 from harvester.web.site import FORM_EXPIRED, Site, csrf_ok, is_admin
 from harvester.web.tokens import VERDICTS, BadToken

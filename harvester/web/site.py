@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from harvester.app import App
-from harvester.config import WebSettings
+from harvester.config.sections import WebSettings
 from harvester.digests.render import link_label
 from harvester.web.tokens import BadToken, Signer
 
