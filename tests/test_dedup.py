@@ -23,7 +23,7 @@ from harvester.dedup.numbers import page_span
 from harvester.dedup.rules import Link, Verdict, same_work
 from harvester.dedup.similarity import venues_agree
 from harvester.records import Author, Identifiers, Record
-from harvester.text.normalize import month_of_name
+from harvester.text.fields import month_of_name
 from tests.conftest import SHARED
 
 DEDUP = SHARED / "dedup"

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from harvester.config.subscriptions import Cadence
 from harvester.dedup.features import is_preprint
-from harvester.query.syntax import Match, Query
+from harvester.query.match import Match
+from harvester.query.syntax import Query
 from harvester.records import Author, Record
 from harvester.registry import SOURCE_LABELS
 from harvester.store.repository import StoredWork
