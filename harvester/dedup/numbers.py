@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from harvester.text.normalize import month_of_name
+from harvester.text.fields import month_of_name
 
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 _DIGITS = re.compile(r"\d+")

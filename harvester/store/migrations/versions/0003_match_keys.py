@@ -74,10 +74,11 @@ def downgrade() -> None:
 
 # --- frozen -----------------------------------------------------------------------------------
 # The blocking keys of harvester 2026-11 (harvester.dedup.features.blocking_keys and what it
-# calls in harvester.text.normalize), copied as they were when this revision was written, so a
-# later change to the live match keys cannot change what this revision wrote. A record is read
-# from its stored JSON as harvester.records.Record.from_json read it then. Works filed under
-# keys that have changed since get the new keys when a record of theirs is stored again.
+# calls in harvester.text.normalize, since split into text.markup and text.identifiers), copied
+# as they were, so a later change to the live match keys cannot change what this revision wrote.
+# A record is read from its stored JSON as harvester.records.Record.from_json read it then. Works
+# filed under keys that have changed since get the new keys when a record of theirs is stored
+# again.
 
 _ID_SCHEMES = ("doi", "pmid", "pmcid", "arxiv", "openalex", "s2")
 
