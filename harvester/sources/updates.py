@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from harvester.records import Identifiers, Update
-from harvester.text.normalize import collapse_whitespace, normalize_doi, normalize_pmid
+from harvester.text.fold import collapse_whitespace
+from harvester.text.identifiers import normalize_doi, normalize_pmid
 
 if TYPE_CHECKING:
     from lxml.etree import _Element
