@@ -26,15 +26,8 @@ from sqlalchemy.orm import Session
 
 from harvester.errors import StoreError
 from harvester.records import UPDATE_KINDS, Record, Update
-from harvester.store.models import (
-    Digest,
-    DigestItem,
-    DigestUpdate,
-    PendingUpdate,
-    Watermark,
-    Work,
-    WorkUpdate,
-)
+from harvester.store.models import Digest, DigestItem, Watermark, Work
+from harvester.store.update_models import DigestUpdate, PendingUpdate, WorkUpdate
 from harvester.store.updates import (
     apply_facts,
     event_of,

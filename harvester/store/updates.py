@@ -24,7 +24,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from harvester.records import UPDATE_KINDS, Identifiers, Record, Update
-from harvester.store.models import Identifier, PendingUpdate, WorkUpdate
+from harvester.store.models import Identifier
+from harvester.store.update_models import PendingUpdate, WorkUpdate
 
 # Corrections and errata are news of a lower tier: listed, never a reason for an alert.
 LOWER_TIER: tuple[str, ...] = ("correction", "erratum")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from harvester.store import update_models  # noqa: F401 (its tables join Base.metadata)
 from harvester.store.models import Base
 
 connection = context.config.attributes.get("connection")
