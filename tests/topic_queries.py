@@ -12,6 +12,7 @@ combinations of real words with real lengths, for the benchmark's volumes.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections import Counter
@@ -48,7 +49,7 @@ def recorded_records(fixtures: Path) -> list[Record]:
 @dataclass(frozen=True)
 class Vocabulary:
     words: tuple[str, ...]  # title words as written (case, hyphens, diacritics kept)
-    weights: tuple[int, ...]  # how many titles hold each
+    cumulative: tuple[int, ...]  # running total of how many titles hold each word
     phrases: tuple[str, ...]  # 2-3 adjacent title words, as written
     stems: tuple[str, ...]  # truncation stems of 4+ letters, folded
 
@@ -81,7 +82,7 @@ def vocabulary(records: list[Record]) -> Vocabulary:
     )
     return Vocabulary(
         words=tuple(content),
-        weights=tuple(counts[w] for w in content),
+        cumulative=tuple(itertools.accumulate(counts[w] for w in content)),
         phrases=tuple(sorted(phrases)),
         stems=tuple(s for s in stems if s.isalnum() and _usable(f"{s}*")),
     )
@@ -91,7 +92,7 @@ def _atom(rng: random.Random, vocab: Vocabulary) -> str:
     kind = rng.random()
     if kind < 0.45:  # a word, half the time drawn as often as titles use it
         if rng.random() < 0.5:
-            return rng.choices(vocab.words, vocab.weights)[0]
+            return _common_word(rng, vocab)
         return rng.choice(vocab.words)
     if kind < 0.7:
         phrase = rng.choice(vocab.phrases)
@@ -128,11 +129,13 @@ def generate_queries(records: list[Record], count: int, *, seed: int = 13) -> li
     return [generate_query(rng, vocab) for _ in range(count)]
 
 
+def _common_word(rng: random.Random, vocab: Vocabulary) -> str:
+    """A title word, drawn as often as titles use it."""
+    return rng.choices(vocab.words, cum_weights=vocab.cumulative)[0]
+
+
 def _vary(text: str, rng: random.Random, vocab: Vocabulary, share: float) -> str:
-    return _WORD.sub(
-        lambda m: rng.choices(vocab.words, vocab.weights)[0] if rng.random() < share else m[0],
-        text,
-    )
+    return _WORD.sub(lambda m: _common_word(rng, vocab) if rng.random() < share else m[0], text)
 
 
 def varied(records: list[Record], count: int, *, seed: int = 7) -> list[Record]:
