@@ -12,9 +12,10 @@ from collections.abc import Iterable, Mapping
 
 import pytest
 
-from harvester.query import presearch
+from harvester.query import presearch, screen
 from harvester.query.presearch import MatchStats, TopicIndex
 from harvester.query.syntax import (
+    MAX_NESTING,
     And,
     Not,
     Or,
@@ -77,6 +78,32 @@ def test_varied_records_keep_the_same_answers(records: list[Record]) -> None:
     assert all("~" in (r.source_id or "") for r in derived)
     queries = generate_queries(records, 40, seed=5)
     assert_same({f"q{i}": q for i, q in enumerate(queries)}, derived)
+
+
+def test_walked_and_compiled_screens_agree(
+    records: list[Record], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(screen, "COMPILED_DEPTH", 0)  # every screen walks the tree
+    queries = generate_queries(records, 30, seed=3)
+    assert_same({f"q{i}": q for i, q in enumerate(queries)}, records[::7])
+
+
+def test_queries_nested_too_deep_to_compile_are_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    walks: list[object] = []
+    real = screen.bounds
+
+    def counting(node: screen.Screen, present: set[int]) -> tuple[bool, bool]:
+        walks.append(node)
+        return real(node, present)
+
+    monkeypatch.setattr(screen, "bounds", counting)
+    alternating = parse_query("online AND (nothing OR (" * 22 + "internet" + "))" * 22)
+    nested_not = parse_query("online" + " AND (support NOT (kids" * 30 + ")" * 60)
+    flat = parse_query("(" * MAX_NESTING + "depress* OR nothing" + ")" * MAX_NESTING)
+    topics = topics_of(alternating, nested_not, flat, "online")
+    assert TopicIndex.build(topics).matching(ONLINE) == ["t0", "t1", "t2", "t3"]
+    assert walks  # the two deep ones; parentheses alone add no depth to the tree
+    assert_same(topics, EDGE_RECORDS)
 
 
 def test_vocabulary_is_the_titles_words(records: list[Record]) -> None:

@@ -25,14 +25,13 @@ What a query needs (its *keys*; a key is a folded word, exact or a truncation pr
   nothing (its root a ``NOT``, which :func:`parse_query` refuses but a hand-built
   :class:`Query` may hold) is a candidate for every record.
 
-The screen evaluates each candidate's tree on the keys present in the record, as two bounds:
-*may hold* (a term's words all present; a ``NOT`` of a term that is certainly present
-cannot hold) and *certainly holds* (only single-word terms are certain: a phrase also needs
-its words adjacent in one field, which only the evaluator sees). A candidate that cannot
-hold is dropped; one that certainly holds is a match for :meth:`TopicIndex.matching`
-without evaluating it (that a single word is present is exactly what the evaluator tests);
-the rest are evaluated. :meth:`TopicIndex.matches` evaluates every candidate that may hold,
-because it returns the evaluator's :class:`Match` (hits for highlighting and scoring).
+The screen (:mod:`harvester.query.screen`) evaluates each candidate's tree on the keys
+present in the record as two bounds, *may hold* and *certainly holds*. A candidate that cannot
+hold is dropped; one that certainly holds (its deciding terms single words, whose presence is
+exactly what the evaluator tests) is a match for :meth:`TopicIndex.matching` without
+evaluating it; the rest are evaluated. :meth:`TopicIndex.matches` evaluates every candidate
+that may hold, because it returns the evaluator's :class:`Match` (hits for highlighting and
+scoring).
 
 The record's tokens are the evaluator's own (:func:`index_record`, the same folding of case,
 diacritics and punctuation), read once per record; the words of the queries are folded by the
@@ -46,6 +45,7 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from harvester.query.screen import AllOf, AnyOf, NoneOf, Screen, Verdict, Words, compile_screen
 from harvester.query.syntax import (
     And,
     Match,
@@ -101,60 +101,6 @@ def _cost(word: _Word) -> float:
     return base * (8.0 if word.prefix else 1.0)
 
 
-# --- the compiled screen -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Words:
-    """A term: holds only if every key in ``keys`` is present; certain if it is one word."""
-
-    keys: tuple[int, ...]
-    single: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _All:
-    children: tuple[_Screen, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Any:
-    children: tuple[_Screen, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _None:
-    child: _Screen
-
-
-_Screen = _Words | _All | _Any | _None
-
-
-def _bounds(node: _Screen, present: set[int] | frozenset[int]) -> tuple[bool, bool]:
-    """(may hold, certainly holds) for a record containing the keys ``present``."""
-    if isinstance(node, _Words):
-        may = bool(node.keys) and all(k in present for k in node.keys)
-        return may, may and node.single
-    if isinstance(node, _None):
-        may, certain = _bounds(node.child, present)
-        return not certain, not may
-    if isinstance(node, _All):
-        certain_all = True
-        for child in node.children:
-            may, certain = _bounds(child, present)
-            if not may:
-                return False, False
-            certain_all = certain_all and certain
-        return True, certain_all
-    may_any = False
-    for child in node.children:
-        may, certain = _bounds(child, present)
-        if certain:
-            return True, True
-        may_any = may_any or may
-    return may_any, False
-
-
 class _Compiler:
     """Numbers the queries' words and compiles each tree into its filing keys and screen."""
 
@@ -164,13 +110,13 @@ class _Compiler:
     def key(self, word: _Word) -> int:
         return self.ids.setdefault(word, len(self.ids))
 
-    def screen(self, node: Node) -> _Screen:
+    def screen(self, node: Node) -> Screen:
         if isinstance(node, Term):
             words = _term_words(node)
-            return _Words(tuple(self.key(w) for w in words), single=len(words) == 1)
+            return Words(tuple(self.key(w) for w in words), single=len(words) == 1)
         if isinstance(node, Not):
-            return _None(self.screen(node.child))
-        kind = _All if isinstance(node, And) else _Any
+            return NoneOf(self.screen(node.child))
+        kind = AllOf if isinstance(node, And) else AnyOf
         return kind(tuple(self.screen(c) for c in node.children))
 
     def filing(self, node: Node) -> tuple[frozenset[int], float] | None:
@@ -234,7 +180,7 @@ class TopicIndex(Generic[K]):
         self,
         topics: tuple[K, ...],
         queries: tuple[Query, ...],
-        screens: tuple[_Screen, ...],
+        screens: tuple[Verdict, ...],
         postings: dict[int, tuple[int, ...]],
         always: tuple[int, ...],
         ids: Mapping[_Word, int],
@@ -256,7 +202,7 @@ class TopicIndex(Generic[K]):
         compiler = _Compiler()
         names = tuple(topics)
         queries = tuple(topics[n] for n in names)
-        screens = tuple(compiler.screen(q.root) for q in queries)
+        screens = tuple(compile_screen(compiler.screen(q.root)) for q in queries)
         filed: dict[int, list[int]] = {}
         always: list[int] = []
         for position, query in enumerate(queries):
@@ -321,9 +267,8 @@ class TopicIndex(Generic[K]):
             stats.filed += len(filed)
         screens = self._screens
         for position in sorted(filed):
-            may, certain = _bounds(screens[position], present)
-            if may:
-                yield position, certain
+            if verdict := screens[position](present):
+                yield position, verdict == 2
 
     def candidates(self, record: Record | RecordIndex) -> list[K]:
         """The topics whose query may hold on the record: those :meth:`matches` evaluates."""
