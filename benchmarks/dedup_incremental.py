@@ -57,7 +57,7 @@ from harvester.dedup.features import blocking_keys
 from harvester.dedup.files import read_csv
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import Window
-from harvester.sources.pubmed.records import parse_efetch
+from harvester.sources.pubmed.cutter import parse_efetch
 from harvester.store.database import create, open_engine
 from harvester.store.repository import Repository
 from harvester.store.writer import provenance_key

@@ -33,7 +33,7 @@ from harvester.dedup.features import (
 from harvester.dedup.files import parse_authors, record_from_fields
 from harvester.dedup.similarity import venues_agree
 from harvester.records import Author, Identifiers, Record
-from harvester.text.normalize import month_of_name
+from harvester.text.fields import month_of_name
 from tests.conftest import SHARED
 
 DEDUP = SHARED / "dedup"

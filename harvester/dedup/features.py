@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from harvester.records import Author, Record
-from harvester.text.normalize import markup_to_text, month_of_name, normalize_arxiv
+from harvester.text.fields import month_of_name
+from harvester.text.identifiers import normalize_arxiv
+from harvester.text.markup import markup_to_text
 
 # Greek letters are written as symbols by some databases and spelled by others ("TNF-α" vs
 # "TNF-alpha"); both become the spelled name.

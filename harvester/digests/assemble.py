@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from harvester.config.subscriptions import Cadence
-from harvester.query.syntax import Match, Query
+from harvester.query.match import Match
+from harvester.query.syntax import Query
 from harvester.records import Author, Record
 from harvester.registry import SOURCE_LABELS
 from harvester.store.repository import StoredWork
