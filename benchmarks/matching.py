@@ -42,8 +42,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harvester.query.match import index_record  # noqa: E402
 from harvester.query.presearch import MatchStats, TopicIndex  # noqa: E402
-from harvester.query.syntax import Query, index_record  # noqa: E402
+from harvester.query.syntax import Query  # noqa: E402
 from harvester.records import Record  # noqa: E402
 from tests.topic_queries import generate_queries, recorded_records, varied  # noqa: E402
 

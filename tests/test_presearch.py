@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 import pytest
 
 from harvester.query import presearch, screen
+from harvester.query.match import index_record
 from harvester.query.presearch import MatchStats, TopicIndex
 from harvester.query.syntax import (
     MAX_NESTING,
@@ -21,7 +22,6 @@ from harvester.query.syntax import (
     Or,
     Query,
     Term,
-    index_record,
     parse_query,
 )
 from harvester.records import OtherAbstract, Record, Section

@@ -20,9 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harvester.errors import QuerySyntaxError
-from harvester.query.syntax import Query, fold_tokens, parse_query
+from harvester.query.syntax import Query, parse_query
 from harvester.records import Record
 from harvester.sources import SOURCES, Page
+from harvester.text.fold import fold_tokens
 
 SOURCE_DIRS = ("pubmed", "europepmc", "crossref", "openalex", "semanticscholar", "arxiv")
 PREPRINTS = "biorxiv"  # bioRxiv and medRxiv share one parser and one fixture folder

@@ -45,19 +45,11 @@ from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from harvester.query.match import Match, RecordIndex, index_record
 from harvester.query.screen import AllOf, AnyOf, NoneOf, Screen, Verdict, Words, compile_screen
-from harvester.query.syntax import (
-    And,
-    Match,
-    Node,
-    Not,
-    Query,
-    RecordIndex,
-    Term,
-    fold_tokens,
-    index_record,
-)
+from harvester.query.syntax import And, Node, Not, Query, Term
 from harvester.records import Record
+from harvester.text.fold import fold_tokens
 
 K = TypeVar("K", bound=Hashable)
 
