@@ -18,8 +18,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from harvester.errors import ConfigError
-from harvester.records import Author
-from harvester.store.repository import StoredWork
+from harvester.records import Author, StoredWork
 
 CSV_COLUMNS: tuple[str, ...] = (
     "record_id",

@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 
 from harvester.config import Cadence
 from harvester.query.syntax import Match, Query
-from harvester.records import Author, Record
-from harvester.store.repository import StoredWork
+from harvester.records import Author, Record, StoredWork
 
 SOURCE_LABELS: Mapping[str, str] = {
     "pubmed": "PubMed",

@@ -45,7 +45,8 @@ from harvester.digests.render import HTML_LIMIT, RenderedDigest, html_size, rend
 from harvester.errors import NotifyError
 from harvester.notifiers import Notifier, notifier_class
 from harvester.query.syntax import Query
-from harvester.store.repository import OutboxEntry, StoredWork
+from harvester.records import StoredWork
+from harvester.store.values import OutboxEntry
 
 log = structlog.get_logger(__name__)
 

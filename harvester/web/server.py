@@ -45,7 +45,7 @@ from harvester.app import App
 from harvester.digests.assemble import DigestItem, record_links, work_item
 from harvester.digests.render import ItemView, link_label, safe_url, view_item
 from harvester.errors import ConfigError
-from harvester.store.repository import StoredWork
+from harvester.records import StoredWork
 from harvester.web import store as web_store
 from harvester.web.tokens import VERDICTS, BadToken, signer_for
 
@@ -454,7 +454,7 @@ def create_app(
             body = ("ok" if healthy else "unhealthy") + f": {detail}\n"
             return PlainTextResponse(body, status_code=200 if healthy else 503)
         try:
-            repo.count("works")
+            repo.count_works()
         except Exception as e:  # the database is what this process needs to answer anything
             log.warning("health check failed", error=str(e))
             return JSONResponse({"ok": False, "detail": "database unreachable"}, status_code=503)
