@@ -28,6 +28,8 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from itertools import chain
 
 import structlog
 from structlog.contextvars import bound_contextvars
@@ -42,6 +44,7 @@ from harvester.digests.assemble import (
     with_backlog,
 )
 from harvester.digests.render import HTML_LIMIT, RenderedDigest, html_size, render_digest
+from harvester.digests.select import shown_pending
 from harvester.errors import NotifyError
 from harvester.notifiers import Notifier, notifier_class
 from harvester.query.syntax import Query
@@ -101,11 +104,8 @@ def deliver(
     items = 0
     with bound_contextvars(subscription=key, channel=subscription.channel):
         outbox = repo.outbox(key)
-        if fresh:
-            works = repo.pending(key, list(subscription.topics), include_backfill=include_backfill)
-            if works:
-                _take_new(app, subscription, works, queries, outbox)
-                outbox = repo.outbox(key)
+        if fresh and _take_new(app, subscription, queries, outbox, include_backfill):
+            outbox = repo.outbox(key)
         now = app.clock()  # after storing: a digest made just now is due now
         for entry in outbox:
             due = ignore_backoff or entry.next_attempt_at is None or entry.next_attempt_at <= now
@@ -140,14 +140,21 @@ def deliver(
 def _take_new(
     app: App,
     subscription: SubscriptionSettings,
-    works: Sequence[StoredWork],
     queries: Mapping[str, Query],
     outbox: Sequence[OutboxEntry],
-) -> None:
+    include_backfill: bool,
+) -> bool:
     """Put new studies in the outbox: into the newest unsent digest when no reader can have
     seen it yet (so after an outage one mail holds them all, in order), else into a new
-    digest, which is sent after the unsent ones."""
+    digest, which is sent after the unsent ones. Only the waiting studies the digest has room
+    for are kept while the backlog is read (:func:`shown_pending`); False when none waited."""
     repo, key = app.repo, subscription.key
+    pages = iter(
+        repo.pending_pages(key, list(subscription.topics), include_backfill=include_backfill)
+    )
+    first = next(pages, None)
+    if first is None:
+        return False
     last = outbox[-1] if outbox else None
     if last is not None and last.sealed:
         last = None  # it may have been seen: it goes out as it is, these after it
@@ -157,6 +164,10 @@ def _take_new(
         existing = repo.digest_works(last.id)
         for work in existing:
             held[work.topic or ""] = held.get(work.topic or "", 0) + 1
+    room = {t: max(0, subscription.max_items - held.get(t, 0)) for t in queries}
+    works = shown_pending(
+        chain([first], pages), queries, room, feedback=partial(_by_feedback, app, subscription)
+    )
     works, relevant = _by_feedback(app, subscription, works)
     ranked = _relevant_first(
         assemble_digest(key, works, queries=queries, now=app.clock()), relevant
@@ -169,16 +180,17 @@ def _take_new(
     if subscription.channel == "email":
         chosen = _fit_email(app, subscription, existing, chosen, queries)
     if not chosen:
-        return
+        return True
     pairs = [(i.topic, i.work_id) for i in chosen]
     if last is not None:
         # 0 if it was sealed meanwhile: these then wait in no digest for the next tick
         added = repo.top_up_digest(last.id, key, pairs)
         log.info("unsent digest topped up", digest_id=last.id, added=added)
-        return
+        return True
     new_id = repo.create_digest(key, subscription.channel, pairs)
     if new_id is not None:
         log.info("digest stored", digest_id=new_id, items=len(pairs))
+    return True
 
 
 def _fit_email(
@@ -425,9 +437,9 @@ def preview(
 ) -> tuple[Digest, RenderedDigest]:
     """What :func:`deliver` would send as new studies now, without storing or sending it."""
     queries = {t: app.settings.topic(t).parsed_query for t in subscription.topics}
-    fresh = app.repo.pending(
-        subscription.key, list(subscription.topics), include_backfill=include_backfill
-    )
+    topics = list(subscription.topics)
+    pages = app.repo.pending_pages(subscription.key, topics, include_backfill=include_backfill)
+    fresh = shown_pending(pages, queries, {t: subscription.max_items for t in queries})
     digest = assemble_digest(
         subscription.key,
         fresh,
@@ -435,6 +447,15 @@ def preview(
         now=app.clock(),
         max_items=subscription.max_items,
         published=app.repo.sent_versions(subscription.key, [w.id for w in fresh]),
+    )
+    # what the digest holds back: every waiting study it does not show (a count, not rows)
+    waiting = app.repo.waiting(subscription.key, topics, include_backfill=include_backfill)
+    digest = dataclasses.replace(
+        digest,
+        sections=tuple(
+            dataclasses.replace(s, more=max(0, waiting.get(s.topic, 0) - len(s.items)))
+            for s in digest.sections
+        ),
     )
     if subscription.channel == "email":  # as many as one email would carry
         fitting = _fit_email(app, subscription, [], list(digest.items), queries)

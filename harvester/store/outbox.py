@@ -4,7 +4,7 @@ their delivery (sealed before a send, parts accepted, sent, or retried later).""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,11 +16,13 @@ from harvester.records import StoredWork
 from harvester.store.base import Store
 from harvester.store.models import Deployment, Digest, DigestItem, TopicHit, Work, WorkLink
 from harvester.store.values import FailedAttempt, OutboxEntry, UnsentDigest
-from harvester.store.works import stored_hits
+from harvester.store.works import stored_hits, stored_hits_after
 
 # The longest a refused digest waits (a Slack Retry-After included): a longer wait is not
 # believed, and a stored retry time beyond it was set by a clock that ran ahead.
 MAX_RETRY_WAIT = timedelta(days=1)
+# How many waiting hits (with their records) a digest reads at a time.
+PENDING_PAGE = 500
 
 
 class OutboxRepository(Store):
@@ -49,6 +51,44 @@ class OutboxRepository(Store):
             query = query.limit(limit)
         with self._session() as session:
             return stored_hits(session, query)
+
+    def pending_pages(
+        self,
+        subscription: str,
+        topics: Sequence[str],
+        *,
+        include_backfill: bool = False,
+        page: int = PENDING_PAGE,
+    ) -> Iterator[list[StoredWork]]:
+        """:meth:`pending`'s hits, oldest first, ``page`` at a time (each read after the last
+        one's ``(first_seen, id)``): a backlog of 100,000 is never held whole."""
+        query = (
+            select(TopicHit, Work)
+            .join(Work, Work.id == TopicHit.work_id)
+            .where(TopicHit.topic.in_(topics), _undelivered(subscription))
+            .order_by(TopicHit.first_seen, TopicHit.id)
+            .limit(page)
+        )
+        if not include_backfill:
+            query = query.where(TopicHit.backfill.is_(False))
+        after: tuple[datetime, int] | None = None
+        while True:
+            paged = query
+            if after is not None:
+                seen, hit_id = after
+                paged = query.where(
+                    or_(
+                        TopicHit.first_seen > seen,
+                        (TopicHit.first_seen == seen) & (TopicHit.id > hit_id),
+                    )
+                )
+            with self._session() as session:
+                works, last = stored_hits_after(session, paged)
+            if works:
+                yield works
+            if len(works) < page or last is None:
+                return
+            after = last
 
     def waiting(
         self, subscription: str, topics: Sequence[str], *, include_backfill: bool = False

@@ -149,7 +149,20 @@ class WorkRepository(Store):
 
 def stored_hits(session: Session, query: Select[TopicHit, Work]) -> list[StoredWork]:
     """The ``(hit, work)`` rows of ``query`` as stored works of their topic, in its order."""
+    return _stored(session, [(hit, work) for hit, work in session.execute(query)])
+
+
+def stored_hits_after(
+    session: Session, query: Select[TopicHit, Work]
+) -> tuple[list[StoredWork], tuple[datetime, int] | None]:
+    """:func:`stored_hits`, with the last hit's ``(first_seen, id)``: where a next page of
+    the same order begins (None for no rows)."""
     rows = [(hit, work) for hit, work in session.execute(query)]
+    last = (rows[-1][0].first_seen, rows[-1][0].id) if rows else None
+    return _stored(session, rows), last
+
+
+def _stored(session: Session, rows: Sequence[tuple[TopicHit, Work]]) -> list[StoredWork]:
     sources = _sources(session, [w.id for _, w in rows])
     return [
         StoredWork(
