@@ -216,6 +216,30 @@ def test_pending_skips_delivered_and_backfill(repo: Repository, clock: FixedCloc
     assert len(repo.pending("other-sub", ["t"])) == 3
 
 
+def test_pending_pages_read_what_pending_reads(repo: Repository, clock: FixedClock) -> None:
+    records = pubmed_records()[:12]
+    run = repo.begin_run("t", "pubmed", window(clock))
+    # hits of one page share their first_seen: the pages must break those ties by id
+    repo.store_page(run, "t", records[:5])
+    repo.store_page(run, "u", records[3:8])
+    clock.now += timedelta(seconds=1)
+    repo.store_page(run, "t", records[8:], backfill=True)
+    repo.store_page(run, "u", records[10:])
+    taken = repo.pending("sub", ["t"])[1:3]
+    assert repo.create_digest("sub", "email", [("t", w.id) for w in taken]) is not None
+    for backfill in (False, True):
+        whole = [
+            (w.topic, w.id) for w in repo.pending("sub", ["t", "u"], include_backfill=backfill)
+        ]
+        assert len(whole) == (14 if backfill else 10)
+        for size in (1, 2, 5, 100):
+            pages = list(
+                repo.pending_pages("sub", ["t", "u"], include_backfill=backfill, page=size)
+            )
+            assert all(0 < len(p) <= size for p in pages)
+            assert [(w.topic, w.id) for p in pages for w in p] == whole
+
+
 def test_outbox_keeps_a_digest_until_it_is_sent(repo: Repository, clock: FixedClock) -> None:
     records = pubmed_records()[:4]
     run = repo.begin_run("t", "pubmed", window(clock))
