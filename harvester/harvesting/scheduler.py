@@ -54,7 +54,8 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from harvester.app import App
-from harvester.config import SubscriptionSettings, TopicSettings
+from harvester.config.subscriptions import SubscriptionSettings
+from harvester.config.topics import TopicSettings
 from harvester.harvesting.harvest import HarvestResult
 
 log = structlog.get_logger(__name__)
