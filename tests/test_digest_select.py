@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from harvester.digests.assemble import assemble_digest
-from harvester.digests.delivery import _relevant_first
+from harvester.digests.compose import relevant_first
 from harvester.digests.select import shown_pending
 from harvester.query.syntax import parse_query
 from harvester.records import Record, StoredWork
@@ -52,7 +52,7 @@ def pages_of(works: Sequence[StoredWork], size: int) -> list[list[StoredWork]]:
 
 
 def chosen(works: Sequence[StoredWork], room: dict[str, int], relevant: set[int]) -> list:
-    digest = _relevant_first(assemble_digest("s", works, queries=QUERIES, now=NOW), relevant)
+    digest = relevant_first(assemble_digest("s", works, queries=QUERIES, now=NOW), relevant)
     return [item for s in digest.sections for item in s.items[: room[s.topic]]]
 
 

@@ -20,13 +20,12 @@ from harvester.digests.assemble import Digest, DigestItem, DigestSection, rank
 from harvester.digests.blocks import MAX_BLOCKS, SECTION_TEXT, escape, link, slack_payloads
 from harvester.digests.render import (
     digest_key,
-    highlight,
     one_line,
     render_digest,
     subject_line,
-    view_digest,
     write_preview,
 )
+from harvester.digests.view import highlight, view_digest
 from harvester.query.syntax import Query, parse_query
 from harvester.records import Record
 from harvester.sources.pubmed import parse_efetch

@@ -17,11 +17,10 @@ excerpt) and one context line (sources, notes); a study is never split across tw
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
-if TYPE_CHECKING:  # render imports this module; the views are only types here
-    from harvester.digests.render import AbstractPart, DigestView, ItemView
+from harvester.digests.view import AbstractPart, DigestView, ItemView
 
 MAX_BLOCKS = 50
 SECTION_TEXT = 3000

@@ -32,7 +32,7 @@ from harvester.app import build_http, connect_source
 from harvester.config import Settings
 from harvester.dedup.cluster import cluster, merge_records
 from harvester.digests.assemble import DigestItem, rank
-from harvester.digests.render import view_item
+from harvester.digests.view import view_item
 from harvester.errors import ParseError, SourceError
 from harvester.harvesting.trial_report import SourceTrial, Study, TrialResult
 from harvester.http import Fetcher, RateLimiter
