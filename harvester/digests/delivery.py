@@ -28,7 +28,6 @@ is accepted, so a retry (or a restarted process) posts only the parts not yet po
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +41,7 @@ from harvester.config.subscriptions import SubscriptionSettings
 from harvester.digests.assemble import Digest, DigestSection, assemble_digest
 from harvester.digests.compose import backlog, fit_email, relevant_first, take_new, web_base
 from harvester.digests.render import RenderedDigest, render_digest
-from harvester.digests.select import shown_pending
+from harvester.digests.select import held_back, room, shown_pending
 from harvester.errors import NotifyError
 from harvester.notifiers import Notifier, notifier_class
 from harvester.query.syntax import Query
@@ -102,7 +101,11 @@ def deliver(
     with bound_contextvars(subscription=key, channel=subscription.channel):
         outbox = repo.outbox(key)
         if fresh:
-            works = _shown_waiting(app, subscription, queries, include_backfill)
+            pages = repo.pending_pages(
+                key, list(subscription.topics), include_backfill=include_backfill
+            )
+            feedback = partial(by_feedback, app, subscription)
+            works = shown_pending(pages, queries, room(subscription, queries), feedback=feedback)
             if works:
                 kept, relevant = by_feedback(app, subscription, works)
                 take_new(app, subscription, kept, relevant, queries, outbox)
@@ -184,22 +187,6 @@ def render_stored(
 
         rendered = slack_topic_links(rendered, web.base_url, signer, subscription.topics)
     return digest, rendered
-
-
-def _shown_waiting(
-    app: App,
-    subscription: SubscriptionSettings,
-    queries: Mapping[str, Query],
-    include_backfill: bool,
-) -> list[StoredWork]:
-    """The waiting works a digest can show, read page by page (:mod:`harvester.digests.select`):
-    per topic the first ``max_items`` in digest order, readers' relevant ones first and the
-    rejected left out, so the backlog is never held whole."""
-    pages = app.repo.pending_pages(
-        subscription.key, list(subscription.topics), include_backfill=include_backfill
-    )
-    room = {t: subscription.max_items for t in queries}
-    return shown_pending(pages, queries, room, feedback=partial(by_feedback, app, subscription))
 
 
 def by_feedback(
@@ -324,7 +311,7 @@ def preview(
     queries = {t: app.settings.topic(t).parsed_query for t in subscription.topics}
     topics = list(subscription.topics)
     pages = app.repo.pending_pages(subscription.key, topics, include_backfill=include_backfill)
-    fresh = shown_pending(pages, queries, {t: subscription.max_items for t in queries})
+    fresh = shown_pending(pages, queries, room(subscription, queries))
     digest = assemble_digest(
         subscription.key,
         fresh,
@@ -333,14 +320,8 @@ def preview(
         max_items=subscription.max_items,
         published=app.repo.sent_versions(subscription.key, [w.id for w in fresh]),
     )
-    # what the digest holds back: every waiting study it does not show (a count, not rows)
-    waiting = app.repo.waiting(subscription.key, topics, include_backfill=include_backfill)
-    digest = dataclasses.replace(
-        digest,
-        sections=tuple(
-            dataclasses.replace(s, more=max(0, waiting.get(s.topic, 0) - len(s.items)))
-            for s in digest.sections
-        ),
+    digest = held_back(
+        digest, app.repo.waiting(subscription.key, topics, include_backfill=include_backfill)
     )
     if subscription.channel == "email":  # as many as one email would carry
         fitting = fit_email(app, subscription, [], list(digest.items), queries)

@@ -8,9 +8,11 @@ digest the whole backlog would have made; how many wait is a count (``Repository
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from harvester.digests.assemble import DigestItem, rank, work_item
+from harvester.config.subscriptions import SubscriptionSettings
+from harvester.digests.assemble import Digest, DigestItem, rank, work_item
 from harvester.query.syntax import Query
 from harvester.records import StoredWork
 
@@ -48,6 +50,22 @@ def shown_pending(
             kept[topic] = _first(sorted(kept[topic], key=_order) + new, room[topic], relevant)
     entries = sorted((e for topic_entries in kept.values() for e in topic_entries), key=_order)
     return [work for _, work, _ in entries]
+
+
+def room(subscription: SubscriptionSettings, queries: Mapping[str, Query]) -> dict[str, int]:
+    """At most ``max_items`` per topic: what a digest shows (an unsent digest being topped up
+    has less room, which its own cut sees to)."""
+    return {topic: subscription.max_items for topic in queries}
+
+
+def held_back(digest: Digest, waiting: Mapping[str, int]) -> Digest:
+    """``digest`` with each section's ``more``: every waiting study of its topic it does not
+    show (``waiting``: the counts per topic, ``Repository.waiting``)."""
+    sections = tuple(
+        dataclasses.replace(s, more=max(0, waiting.get(s.topic, 0) - len(s.items)))
+        for s in digest.sections
+    )
+    return dataclasses.replace(digest, sections=sections)
 
 
 def _first(entries: list[_Entry], count: int, relevant: set[int]) -> list[_Entry]:
