@@ -155,8 +155,9 @@ def render_stored(
     works = repo.digest_works(digest_id)
     published = repo.sent_versions(subscription.key, [w.id for w in works])
     digest = assemble_digest(
-        subscription.key, works, queries=queries, now=app.clock(), published=published
-    )
+        subscription.key, works, queries=queries, now=app.clock(), published=published,
+        versions=repo.versions([w.id for w in works]),
+    )  # fmt: skip
     digest = relevant_first(digest, by_feedback(app, subscription, works)[1])
     waiting = repo.waiting(
         subscription.key, list(subscription.topics), include_backfill=include_backfill
@@ -319,6 +320,7 @@ def preview(
         now=app.clock(),
         max_items=subscription.max_items,
         published=app.repo.sent_versions(subscription.key, [w.id for w in fresh]),
+        versions=app.repo.versions([w.id for w in fresh]),
     )
     digest = held_back(
         digest, app.repo.waiting(subscription.key, topics, include_backfill=include_backfill)

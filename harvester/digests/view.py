@@ -28,7 +28,8 @@ from harvester.digests.assemble import (
     record_links,
 )
 from harvester.digests.excerpt import AbstractPart, Segment, excerpt, highlight, nfc
-from harvester.query.syntax import Hit, Match, Query
+from harvester.query.match import Hit, Match
+from harvester.query.syntax import Query
 
 EXCERPT_CHARS = 1500
 """How much of an abstract the HTML and Slack digests show; the full text is one click away."""
@@ -78,6 +79,7 @@ class ItemView:
     reasons: tuple[Reason, ...]
     published_in: str | None
     journal_version: str | None
+    also_published_as: tuple[str, ...] = ()
 
     @property
     def title_text(self) -> str:
@@ -235,6 +237,7 @@ def view_item(
         reasons=_reasons(hits),
         published_in=published_in,
         journal_version=journal_version,
+        also_published_as=item.also_published_as,
     )
 
 

@@ -20,6 +20,7 @@ from harvester.records import Record, StoredWork
 from harvester.store.base import Store, unique_violation
 from harvester.store.models import HarvestRun, Identifier, Provenance, TopicHit, Work, WorkLink
 from harvester.store.values import PageOutcome, VersionLink
+from harvester.store.versions import other_versions
 from harvester.store.writer import PageWriter, WriteConflict, lock_writes
 
 log = structlog.get_logger(__name__)
@@ -108,6 +109,12 @@ class WorkRepository(Store):
                     )
                 )
             ]
+
+    def versions(self, work_ids: Sequence[int]) -> dict[int, tuple[Record, ...]]:
+        """The other versions of each of ``work_ids`` that has version links (its preprint,
+        its conference or journal version), main version first: "also published as …"."""
+        with self._session() as session:
+            return other_versions(session, work_ids)
 
     def works(self, topic: str | None = None, *, since: datetime | None = None) -> list[StoredWork]:
         """Stored works (of one topic, first seen since a time, if asked), in storage order."""
