@@ -28,7 +28,7 @@ import rispy
 from rispy.writer import RisWriter
 
 from harvester.dedup.cluster import cluster, version_heads
-from harvester.dedup.features import year_of
+from harvester.dedup.numbers import year_of
 from harvester.errors import ParseError
 from harvester.records import Author, Identifiers, Record
 from harvester.text.fields import split_name

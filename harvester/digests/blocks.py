@@ -159,6 +159,8 @@ def _item_blocks(
         context.append(f"now published in {escape(item.published_in)}")
     if item.journal_version:
         context.append(link(item.journal_version, "journal version"))
+    if item.also_published_as:
+        context.append(f"also published as {escape('; '.join(item.also_published_as))}")
     if feedback is not None:
         relevant, not_relevant = feedback(item.item.topic, item.item.work_id)
         context.append(f"{link(relevant, 'relevant')} · {link(not_relevant, 'not relevant')}")

@@ -31,7 +31,8 @@ from harvester.digests.assemble import (
 )
 from harvester.digests.render import HTML_LIMIT, html_size, render_digest
 from harvester.query.syntax import Query
-from harvester.store.repository import OutboxEntry, StoredWork
+from harvester.records import StoredWork
+from harvester.store.values import OutboxEntry
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +59,9 @@ def take_new(
         existing = repo.digest_works(last.id)
         for work in existing:
             held[work.topic or ""] = held.get(work.topic or "", 0) + 1
-    ranked = relevant_first(assemble_digest(key, works, queries=queries, now=app.clock()), relevant)
+    versions = repo.versions([w.id for w in works])
+    digest = assemble_digest(key, works, queries=queries, now=app.clock(), versions=versions)
+    ranked = relevant_first(digest, relevant)
     chosen = [
         item
         for section in ranked.sections
@@ -90,7 +93,10 @@ def fit_email(
     the shortest abstract excerpt; the rest wait for the next digest (and the digest says so)."""
     if not chosen or not subscription.abstracts:
         return chosen
-    base = assemble_digest(subscription.key, existing, queries=queries, now=app.clock())
+    versions = app.repo.versions([w.id for w in existing])
+    base = assemble_digest(
+        subscription.key, existing, queries=queries, now=app.clock(), versions=versions
+    )
     keep = len(chosen)
     for _ in range(8):
         trial = _merged(base, chosen[:keep])

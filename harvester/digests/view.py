@@ -79,6 +79,7 @@ class ItemView:
     reasons: tuple[Reason, ...]
     published_in: str | None
     journal_version: str | None
+    also_published_as: tuple[str, ...] = ()
 
     @property
     def title_text(self) -> str:
@@ -236,6 +237,7 @@ def view_item(
         reasons=_reasons(hits),
         published_in=published_in,
         journal_version=journal_version,
+        also_published_as=item.also_published_as,
     )
 
 
