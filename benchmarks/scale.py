@@ -56,7 +56,7 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
     from harvester.harvesting.scheduler import Daemon
     from harvester.sources import SOURCES, missing_key
     from harvester.sources.base import Window
-    from harvester.store.repository import RunCounts
+    from harvester.store.values import RunCounts
     from tests.paced_source import PacedSource
     from tests.recorded_source import TWO_RECORDS_QUERY
 

@@ -19,9 +19,8 @@ from harvester.dedup.features import is_preprint
 from harvester.digests.notices import UpdateNote, badges_of, notice_lines
 from harvester.query.match import Match
 from harvester.query.syntax import Query
-from harvester.records import Author, Record
+from harvester.records import Author, Record, StoredWork
 from harvester.registry import SOURCE_LABELS
-from harvester.store.repository import StoredWork
 
 # U+00B7 MIDDLE DOT: in every mail font (U+25FD, used before, showed as a hollow box)
 SEPARATOR = " · "

@@ -9,8 +9,7 @@ from typing import TextIO
 
 from harvester.digests.notices import update_note
 from harvester.exporters.kinds import type_of
-from harvester.records import Author
-from harvester.store.repository import StoredWork
+from harvester.records import Author, StoredWork
 
 # --- BibTeX ---------------------------------------------------------------------------------
 #

@@ -10,8 +10,7 @@ from typing import TextIO
 
 from harvester.digests.notices import csl_status, update_note
 from harvester.exporters.kinds import type_of
-from harvester.records import Author
-from harvester.store.repository import StoredWork
+from harvester.records import Author, StoredWork
 
 
 def _page_range(pages: str | None) -> tuple[str | None, str | None]:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from harvester.digests.notices import badges_of, update_note
 from harvester.errors import ConfigError
-from harvester.store.repository import StoredWork
+from harvester.records import StoredWork
 
 
 def atom_feed(
