@@ -157,7 +157,7 @@ def run(emu: Emulator, works: int, base: list[Record], directory: Path) -> list[
             "t", "crossref", Window(clock.now - timedelta(days=1), clock.now)
         )
         app.repo.store_page(run_id, "t", targets())
-        stored = app.repo.count("works")
+        stored = app.repo.count_works()
         filled = time.perf_counter() - started
         started = time.perf_counter()
         results = run_updates(app, since=BENCH_DAY)

@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 
 from harvester.exporters import EXPORTERS, atom_feed
+from harvester.records import StoredWork
 from harvester.sources.base import Window
 from harvester.sources.crossref import parse_works
 from harvester.sources.pubmed import parse_efetch
 from harvester.store.database import open_engine
-from harvester.store.repository import Repository, StoredWork
+from harvester.store.repository import Repository
 from tests.conftest import FixedClock, require_shared
 from tests.test_export_readers import citation_js, require_tool
 
