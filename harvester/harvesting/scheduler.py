@@ -31,7 +31,6 @@ that has run past ``max_run_seconds``.
 from __future__ import annotations
 
 import functools
-import heapq
 import os
 import random
 import signal
@@ -41,186 +40,54 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
 import structlog
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from harvester.app import App
-from harvester.config import SubscriptionSettings, TopicSettings
 from harvester.harvesting.harvest import HarvestResult
+from harvester.harvesting.queues import (
+    FAILURE_BACKOFF_BASE,
+    FAILURE_BACKOFF_MAX,
+    INTERVAL_ANCHOR,
+    Due,
+    SourceQueue,
+    digest_trigger,
+    failure_backoff,
+    first_due_after,
+    harvest_trigger,
+    latest_fire,
+    missed_since,
+)
+from harvester.store.sharing import SharedStore
 
 log = structlog.get_logger(__name__)
 
-FAILURE_BACKOFF_BASE = timedelta(minutes=5)
-FAILURE_BACKOFF_MAX = timedelta(hours=6)
+__all__ = [
+    "FAILURE_BACKOFF_BASE",
+    "FAILURE_BACKOFF_MAX",
+    "INTERVAL_ANCHOR",
+    "Daemon",
+    "Due",
+    "SourceQueue",
+    "digest_trigger",
+    "failure_backoff",
+    "first_due_after",
+    "harvest_trigger",
+    "latest_fire",
+    "missed_since",
+]
+
 MAX_RUN_SECONDS = 3 * 3600.0  # a harvest running longer is reported stuck by /healthz
-# "every N" schedules fire at whole multiples of N from this moment (a Monday, 00:00 UTC),
-# so every replica (and `status`) sees the same fire times
-INTERVAL_ANCHOR = datetime(2000, 1, 3, tzinfo=UTC)
 CLAIMED_RECHECK_SECONDS = 10.0  # a window another process holds is looked at again after this
 DONE_STATUSES = ("ok", "partial")  # a run that completed its window
 ROLLUP_HOURS = 6  # how often runs past the retention are rolled up into daily counts
-
-
-def harvest_trigger(topic: TopicSettings, *, jitter: int | None = None) -> BaseTrigger:
-    """The topic's schedule: its cron in its timezone, or a fixed interval."""
-    seconds = topic.interval_seconds
-    if seconds is not None:
-        return IntervalTrigger(
-            seconds=seconds, start_date=INTERVAL_ANCHOR, timezone=topic.zone, jitter=jitter
-        )
-    minute, hour, day, month, day_of_week = topic.schedule.split()
-    # CronTrigger.from_crontab has no jitter; the fields are the same
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=day_of_week,
-        timezone=topic.zone,
-        jitter=jitter,
-    )
-
-
-def digest_trigger(subscription: SubscriptionSettings, topic: TopicSettings) -> BaseTrigger | None:
-    """When the subscription's digest is due, in its first topic's timezone; None for
-    "immediate" (sent after each harvest that found something)."""
-    cadence = subscription.parsed_cadence
-    if cadence.kind == "immediate":
-        return None
-    fields: dict[str, Any] = {"hour": cadence.hour, "minute": cadence.minute}
-    if cadence.kind == "weekly":
-        fields["day_of_week"] = cadence.weekday
-    return CronTrigger(timezone=topic.zone, **fields)
-
-
-def missed_since(trigger: BaseTrigger, watermark: datetime | None, now: datetime) -> bool:
-    """Whether a run was due between the last completed window and now (pure)."""
-    if watermark is None:
-        return True
-    if isinstance(trigger, IntervalTrigger):
-        period: timedelta = trigger.interval
-        return now - watermark >= period
-    due: datetime | None = trigger.get_next_fire_time(None, watermark)
-    return due is not None and due <= now
-
-
-def latest_fire(
-    trigger: BaseTrigger, fire: datetime, now: datetime
-) -> tuple[datetime, datetime | None]:
-    """From a fire time that has come, the latest one not after ``now`` (the missed ones
-    coalesced into it) and the next one after ``now`` (pure)."""
-    due = fire
-    while True:
-        after: datetime | None = trigger.get_next_fire_time(due, now)
-        if after is None or after > now:
-            return due, after
-        due = after
-
-
-def first_due_after(
-    trigger: BaseTrigger, started: datetime | None, now: datetime
-) -> datetime | None:
-    """When a topic × source whose last completed run started at ``started`` fell due again,
-    if it has by ``now``: its next fire time after that start (None: not due)."""
-    if started is None:
-        return now
-    due: datetime | None = trigger.get_next_fire_time(None, started)
-    if due is not None and due <= started:
-        due = trigger.get_next_fire_time(due, started + timedelta(microseconds=1))
-    return due if due is not None and due <= now else None
-
-
-@dataclass(slots=True)
-class Due:
-    """A topic's window waiting on a source's queue."""
-
-    topic: str
-    due: datetime  # the fire time it answers: a run started at or after it completes it
-    not_before: datetime  # jitter, or when a window claimed elsewhere is looked at again
-    retry: bool = False  # after a failure's back-off
-    seq: int = 0
-
-
-class SourceQueue:
-    """One source's due windows, one per topic (a later fire coalesces into a waiting one),
-    taken earliest first; ties in an order of the daemon's own, so replicas draining the
-    same windows mostly meet different ones."""
-
-    def __init__(self, source: str, salt: str) -> None:
-        self.source = source
-        self.salt = salt
-        self._waiting: dict[str, Due] = {}
-        self._heap: list[tuple[datetime, int, int, str]] = []
-        self._cond = threading.Condition()
-        self._seq = 0
-        self.running: str | None = None
-        self.done = 0  # windows harvested (or found done elsewhere) since the start
-
-    def put(self, item: Due) -> None:
-        with self._cond:
-            have = self._waiting.get(item.topic)
-            if have is not None:
-                have.due = max(have.due, item.due)
-                have.retry = have.retry or item.retry
-                if item.not_before >= have.not_before:
-                    return
-                have.not_before = item.not_before
-                item = have
-            else:
-                self._waiting[item.topic] = item
-            self._seq += 1
-            item.seq = self._seq
-            order = hash((self.salt, item.topic)) & 0xFFFFFFFF
-            heapq.heappush(self._heap, (item.not_before, order, item.seq, item.topic))
-            self._cond.notify()
-
-    def take(self, clock: Callable[[], datetime], stopping: threading.Event) -> Due | None:
-        """The next window whose time has come; None once ``stopping`` is set."""
-        with self._cond:
-            while not stopping.is_set():
-                while self._heap:
-                    not_before, _order, seq, topic = self._heap[0]
-                    item = self._waiting.get(topic)
-                    if item is None or item.seq != seq:
-                        heapq.heappop(self._heap)  # coalesced into a newer entry
-                        continue
-                    break
-                wait = 5.0
-                if self._heap:
-                    wait = (self._heap[0][0] - clock()).total_seconds()
-                    if wait <= 0:
-                        topic = heapq.heappop(self._heap)[3]
-                        return self._waiting.pop(topic)
-                self._cond.wait(min(max(wait, 0.01), 5.0))
-            return None
-
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._waiting)
-
-    def oldest(self) -> datetime | None:
-        with self._cond:
-            return min((d.due for d in self._waiting.values()), default=None)
-
-
-def failure_backoff(consecutive_failures: int) -> timedelta:
-    """The wait before retrying a failing topic × source: doubles per failure, capped."""
-    if consecutive_failures <= 0:
-        return timedelta(0)
-    return min(FAILURE_BACKOFF_BASE * (1 << (consecutive_failures - 1)), FAILURE_BACKOFF_MAX)
 
 
 class Daemon:
@@ -394,15 +261,17 @@ class Daemon:
         )
 
     def _drain(self, queue: SourceQueue) -> None:
-        """A source's worker: its due windows one after the other, until stopped."""
+        """A source's worker: its due windows, every one whose time has come at once (one
+        fetch for all of them), until stopped."""
         while True:
             item = queue.take(self.app.clock, self.stopping)
             if item is None:
                 return
-            queue.running = item.topic
+            items = [item, *queue.take_ready(self.app.clock)]
+            queue.running = item.topic if len(items) == 1 else f"{len(items)} topics"
             try:
-                self.harvest_job(item.topic, queue.source, item.retry, due=item.due)
-            except Exception as e:  # harvest_job keeps its own; a bug must not end the worker
+                self.harvest_batch(queue.source, items)
+            except Exception as e:  # harvest_batch keeps its own; a bug must not end the worker
                 log.error(
                     "harvest worker error",
                     source=queue.source,
@@ -410,7 +279,7 @@ class Daemon:
                 )
             finally:
                 queue.running = None
-                queue.done += 1
+                queue.done += len(items)
 
     def _retry_due(self, topic: str, source: str) -> None:
         """A failed window's back-off is over: back on its source's queue."""
@@ -463,6 +332,61 @@ class Daemon:
             if result.counts.new_hits:
                 self._notify_immediately(topic_name)
         return result
+
+    def harvest_batch(self, source: str, items: list[Due]) -> list[HarvestResult]:
+        """The due windows ``items`` of one source, harvested together under the source's
+        claim: those a run started since their fire time completed (another replica) are
+        dropped, those backing off after a failure wait for their retry."""
+        if self.stopping.is_set():
+            return []
+        now = self.app.clock()
+        ready = []
+        for item in items:
+            not_before = self._not_before.get((item.topic, source))
+            if not item.retry and not_before is not None and now < not_before:
+                log.debug("harvest backing off", topic=item.topic, source=source)
+                continue
+            ready.append(item)
+        if not ready:
+            return []
+        try:
+            with self.tracked(f"harvest:{source}"):
+                results = self._harvest_together(source, ready)
+        except Exception as e:
+            # the database went away (or worse): one line, no traceback, and the back-off
+            for item in ready:
+                self._retry_later(item.topic, source, error=f"{type(e).__name__}: {_short(e)}")
+            return []
+        notify: set[str] = set()
+        for result in results:
+            key = (result.topic, source)
+            if result.status == "failed":
+                self._retry_later(result.topic, source)
+                continue
+            self._failures.pop(key, None)
+            self._not_before.pop(key, None)
+            if result.counts.new_hits:
+                notify.add(result.topic)
+        for topic in sorted(notify):
+            self._notify_immediately(topic)
+        return results
+
+    def _harvest_together(self, source: str, items: list[Due]) -> list[HarvestResult]:
+        with self.app.claim_for(f"harvest-source:{source}") as mine:
+            if not mine:
+                log.info("harvest claimed elsewhere", source=source, topics=len(items))
+                if not self.stopping.is_set():
+                    again = self.app.clock() + self.claimed_recheck
+                    for item in items:
+                        self.queue(source).put(Due(item.topic, item.due, again))
+                return []
+            done = SharedStore(self.app.repo).done_since(source, {i.topic: i.due for i in items})
+            topics = [self.app.settings.topic(i.topic) for i in items if i.topic not in done]
+            if done:
+                log.debug("harvests done elsewhere", source=source, topics=len(done))
+            if not topics:
+                return []
+            return self.app.harvest_shared(topics, source, should_stop=self.stopping.is_set)
 
     def _harvest(
         self, topic_name: str, source: str, due: datetime | None = None

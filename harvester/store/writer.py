@@ -204,6 +204,7 @@ class PageWriter:
         self.new_keys: dict[tuple[str, int], None] = {}
         self.new_links: dict[tuple[int, int], str] = {}
         self.hits: dict[int, str] = {}
+        self.real: dict[int, int] = {}
 
     # -- lookups, one query per table ------------------------------------------------------
 
@@ -502,6 +503,7 @@ class PageWriter:
                 .all()
             )
             real = dict(zip(self.new_order, ids, strict=True))
+        self.real = real  # placeholder → inserted id, for hits written beside the page's
 
         def rid(work_id: int) -> int:
             return real[work_id] if work_id < 0 else work_id
@@ -614,3 +616,10 @@ class PageWriter:
             )
             new_hits = len(result.all())
         return new_hits
+
+
+def work_of(writer: PageWriter, record: Record) -> tuple[int, bool]:
+    """After :meth:`PageWriter.write`: the work ``record`` is stored as, and whether the
+    page created it."""
+    work_id = writer.provs[(record.source, provenance_key(record))].work_id
+    return (writer.real[work_id], True) if work_id < 0 else (work_id, False)
