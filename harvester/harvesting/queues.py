@@ -122,22 +122,30 @@ class SourceQueue:
         self.done = 0  # windows harvested (or found done elsewhere) since the start
 
     def put(self, item: Due) -> None:
+        self.put_many([item])
+
+    def put_many(self, items: list[Due]) -> None:
+        """Queue ``items`` under one lock, so a waiting worker wakes to all of them."""
         with self._cond:
-            have = self._waiting.get(item.topic)
-            if have is not None:
-                have.due = max(have.due, item.due)
-                have.retry = have.retry or item.retry
-                if item.not_before >= have.not_before:
-                    return
-                have.not_before = item.not_before
-                item = have
-            else:
-                self._waiting[item.topic] = item
-            self._seq += 1
-            item.seq = self._seq
-            order = hash((self.salt, item.topic)) & 0xFFFFFFFF
-            heapq.heappush(self._heap, (item.not_before, order, item.seq, item.topic))
+            for item in items:
+                self._put(item)
             self._cond.notify()
+
+    def _put(self, item: Due) -> None:
+        have = self._waiting.get(item.topic)
+        if have is not None:
+            have.due = max(have.due, item.due)
+            have.retry = have.retry or item.retry
+            if item.not_before >= have.not_before:
+                return
+            have.not_before = item.not_before
+            item = have
+        else:
+            self._waiting[item.topic] = item
+        self._seq += 1
+        item.seq = self._seq
+        order = hash((self.salt, item.topic)) & 0xFFFFFFFF
+        heapq.heappush(self._heap, (item.not_before, order, item.seq, item.topic))
 
     def take(self, clock: Callable[[], datetime], stopping: threading.Event) -> Due | None:
         """The next window whose time has come; None once ``stopping`` is set."""

@@ -248,11 +248,16 @@ class Daemon:
         """The windows of ``topics`` fell due at ``due``: queue them (jittered)."""
         queued = 0
         by_name = {t.name: t for t in self.app.settings.topics}
+        batches: dict[str, list[Due]] = {}
         for name in topics:
             for source in self.app.usable_sources(by_name[name]):
                 delay = self._random.uniform(0, self.jitter) if self.jitter else 0.0
-                self.queue(source).put(Due(name, due, due + timedelta(seconds=delay)))
+                batches.setdefault(source, []).append(
+                    Due(name, due, due + timedelta(seconds=delay))
+                )
                 queued += 1
+        for source, items in batches.items():  # at once: a worker takes them as one batch
+            self.queue(source).put_many(items)
         log.info(
             "harvests due",
             due=due.isoformat(),
@@ -350,7 +355,8 @@ class Daemon:
         if not ready:
             return []
         try:
-            with self.tracked(f"harvest:{source}"):
+            job = f"harvest:{ready[0].topic}:{source}" if len(ready) == 1 else f"harvest:{source}"
+            with self.tracked(job):
                 results = self._harvest_together(source, ready)
         except Exception as e:
             # the database went away (or worse): one line, no traceback, and the back-off
@@ -377,8 +383,7 @@ class Daemon:
                 log.info("harvest claimed elsewhere", source=source, topics=len(items))
                 if not self.stopping.is_set():
                     again = self.app.clock() + self.claimed_recheck
-                    for item in items:
-                        self.queue(source).put(Due(item.topic, item.due, again))
+                    self.queue(source).put_many([Due(i.topic, i.due, again) for i in items])
                 return []
             done = SharedStore(self.app.repo).done_since(source, {i.topic: i.due for i in items})
             topics = [self.app.settings.topic(i.topic) for i in items if i.topic not in done]
