@@ -36,8 +36,9 @@ from harvester.harvesting.harvest import (
 from harvester.query.syntax import Query
 from harvester.records import Record
 from harvester.sources.base import Source, Window
+from harvester.store.batch_runs import RunEnd
 from harvester.store.repository import RunCounts
-from harvester.store.sharing import RunEnd, SharedStore, StoredWindow
+from harvester.store.sharing import SharedStore, StoredWindow
 
 log = structlog.get_logger(__name__)
 
