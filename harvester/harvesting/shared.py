@@ -33,7 +33,7 @@ from harvester.harvesting.harvest import (
     Prefetch,
     bounded_watermark,
 )
-from harvester.query.syntax import Query
+from harvester.query.syntax import Query, index_record
 from harvester.records import Record
 from harvester.sources.base import Source, Window
 from harvester.store.batch_runs import RunEnd
@@ -85,12 +85,13 @@ class Member:
 
 
 def match_topics(members: Sequence[Member]) -> Callable[[Record], list[str]]:
-    """The topics a record matches, each topic's own evaluator in turn (the one place to
-    swap for an indexed matcher)."""
+    """The topics a record matches: the record tokenized once, then each topic's own
+    evaluator in turn (the one place to swap for an indexed matcher)."""
     pairs = [(m.topic, m.query) for m in members]
 
     def matching(record: Record) -> list[str]:
-        return [topic for topic, query in pairs if query.match(record) is not None]
+        index = index_record(record)
+        return [topic for topic, query in pairs if query.match(index) is not None]
 
     return matching
 

@@ -43,11 +43,13 @@ class BatchRuns:
     # -- the topics' runs --------------------------------------------------------------------
 
     def begin_runs(self, source: str, windows: Mapping[str, Window]) -> dict[str, int]:
-        """A 'running' harvest_runs row per topic (its runs still 'running' were cut short)."""
-        topics = list(windows)
+        """A 'running' harvest_runs row per topic (its runs still 'running' were cut short),
+        a transaction per chunk of topics, so no write holds the store long (a heartbeat
+        waits for SQLite's one writer)."""
         now = self.repo.clock()
-        with self.repo._session() as session, session.begin():
-            for names in chunks(topics):
+        out: dict[str, int] = {}
+        for names in chunks(list(windows)):
+            with self.repo._session() as session, session.begin():
                 session.execute(
                     update(HarvestRun)
                     .where(
@@ -58,62 +60,65 @@ class BatchRuns:
                     )
                     .values(status="interrupted", error="the process ended before the run finished")
                 )
-            rows = [
-                {
-                    "topic": t,
-                    "source": source,
-                    "window_start": windows[t].start,
-                    "window_end": windows[t].end,
-                    "backfill": False,
-                    "started_at": now,
-                    "status": "running",
-                    **dict.fromkeys(_ZEROS, 0),
-                }
-                for t in topics
-            ]
-            ids = (
-                session.execute(
+                rows = [
+                    {
+                        "topic": t,
+                        "source": source,
+                        "window_start": windows[t].start,
+                        "window_end": windows[t].end,
+                        "backfill": False,
+                        "started_at": now,
+                        "status": "running",
+                        **dict.fromkeys(_ZEROS, 0),
+                    }
+                    for t in names
+                ]
+                ids = session.execute(
                     self.repo._insert(HarvestRun).returning(
                         HarvestRun.id, sort_by_parameter_order=True
                     ),
                     rows,
-                )
-                .scalars()
-                .all()
-                if rows
-                else []
-            )
-        return dict(zip(topics, ids, strict=True))
+                ).scalars()
+                out.update(zip(names, ids, strict=True))
+        return out
 
     def finish_runs(self, source: str, runs: Mapping[str, int], ends: Mapping[str, RunEnd]) -> None:
         """Every topic's run outcome, and its watermark advanced (to a later value only, or
-        over one a clock ahead of time left beyond now)."""
+        over one a clock ahead of time left beyond now): a topic's run and watermark in one
+        transaction, a transaction per chunk of topics."""
+        for names in chunks(list(runs)):
+            self._finish_chunk(source, {t: runs[t] for t in names}, ends)
+
+    def _finish_chunk(
+        self, source: str, runs: Mapping[str, int], ends: Mapping[str, RunEnd]
+    ) -> None:
         repo, now = self.repo, self.repo.clock()
+        rows = []
+        for topic, run_id in runs.items():
+            end = ends[topic]
+            c = end.counts
+            reasons = [repo.redact(r) for r in end.skip_reasons[:5]]
+            rows.append(
+                {
+                    "rid": run_id,
+                    "status": end.status,
+                    "finished_at": now,
+                    "error": repo.redact(end.error) if end.error is not None else None,
+                    "skipped": c.skipped,
+                    "skip_reasons": "\n".join(" ".join(r.split()) for r in reasons) or None,
+                    "requests": c.requests,
+                    "pages": c.pages,
+                    "records": c.records,
+                    "matched": c.matched,
+                    "new_works": c.new_works,
+                    "new_hits": c.new_hits,
+                    "duplicates": c.duplicates,
+                    "errors": c.errors,
+                    "expected": end.expected,
+                }
+            )
+        marks = {t: ends[t].watermark for t in runs if ends[t].watermark is not None}
         with repo._session() as session, session.begin():
-            rows = []
-            for topic, run_id in runs.items():
-                end = ends[topic]
-                c = end.counts
-                reasons = [repo.redact(r) for r in end.skip_reasons[:5]]
-                rows.append(
-                    {
-                        "rid": run_id,
-                        "status": end.status,
-                        "finished_at": now,
-                        "error": repo.redact(end.error) if end.error is not None else None,
-                        "skipped": c.skipped,
-                        "skip_reasons": "\n".join(" ".join(r.split()) for r in reasons) or None,
-                        "requests": c.requests,
-                        "pages": c.pages,
-                        "records": c.records,
-                        "matched": c.matched,
-                        "new_works": c.new_works,
-                        "new_hits": c.new_hits,
-                        "duplicates": c.duplicates,
-                        "errors": c.errors,
-                        "expected": end.expected,
-                    }
-                )
             if rows:
                 table = cast(Table, HarvestRun.__table__)
                 session.execute(
@@ -122,26 +127,21 @@ class BatchRuns:
                     .values({k: bindparam(k) for k in rows[0] if k != "rid"}),
                     rows,
                 )
-            marks = {t: e.watermark for t, e in ends.items() if e.watermark is not None}
-            for names in chunks(list(marks)):
-                current = {
-                    w.topic: w
-                    for w in session.execute(
-                        select(Watermark).where(
-                            Watermark.source == source, Watermark.topic.in_(list(names))
-                        )
-                    ).scalars()
-                }
-                for topic in names:
-                    value = marks[topic]
-                    assert value is not None
-                    have = current.get(topic)
-                    if have is None:
-                        session.add(
-                            Watermark(topic=topic, source=source, value=value, updated_at=now)
-                        )
-                    elif value > have.value or have.value > now:
-                        have.value, have.updated_at = value, now
+            current = {
+                w.topic: w
+                for w in session.execute(
+                    select(Watermark).where(
+                        Watermark.source == source, Watermark.topic.in_(list(marks))
+                    )
+                ).scalars()
+            }
+            for topic, value in marks.items():
+                assert value is not None
+                have = current.get(topic)
+                if have is None:
+                    session.add(Watermark(topic=topic, source=source, value=value, updated_at=now))
+                elif value > have.value or have.value > now:
+                    have.value, have.updated_at = value, now
 
     def done_since(self, source: str, due: Mapping[str, datetime]) -> set[str]:
         """The topics whose latest completed scheduled run of ``source`` started at or after
