@@ -48,6 +48,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from harvester.app import App
+from harvester.config import TopicSettings
 from harvester.harvesting.queues import (
     FAILURE_BACKOFF_BASE,
     FAILURE_BACKOFF_MAX,
@@ -62,6 +63,7 @@ from harvester.harvesting.queues import (
     missed_since,
 )
 from harvester.harvesting.workers import DONE_STATUSES, HarvestWorkers
+from harvester.store.sharing import SharedStore
 
 log = structlog.get_logger(__name__)
 
@@ -135,22 +137,28 @@ class Daemon(HarvestWorkers):
         """Add every job; catch up on windows missed while no daemon ran."""
         settings = self.app.settings
         now = self.app.clock()
+        by_source: dict[str, list[TopicSettings]] = {}
         for topic in settings.topics:
             key = (topic.schedule, str(topic.zone))
             if key not in self._groups:
                 self._groups[key] = (harvest_trigger(topic), [])
             self._groups[key][1].append(topic.name)
             for source in self.app.usable_sources(topic):
-                self.queue(source)
-                watermark = self.app.repo.watermark(topic.name, source)
-                if missed_since(harvest_trigger(topic), watermark, now):
+                by_source.setdefault(source, []).append(topic)
+        for source, topics in by_source.items():
+            marks = SharedStore(self.app.repo).watermarks(source, [t.name for t in topics])
+            late = []
+            for topic in topics:
+                watermark = marks.get(topic.name)
+                if missed_since(self._groups[(topic.schedule, str(topic.zone))][0], watermark, now):
                     log.info(
                         "catching up",
                         topic=topic.name,
                         source=source,
                         watermark=watermark.isoformat() if watermark else None,
                     )
-                    self.queue(source).put(Due(topic.name, now, now))
+                    late.append(Due(topic.name, now, now))
+            self.queue(source).put_many(late)
         for index, sub in enumerate(settings.subscriptions):
             first_topic = settings.topic(sub.topics[0])
             job_id = f"digest:{sub.key}"
@@ -276,7 +284,8 @@ class Daemon(HarvestWorkers):
             self.deliver(sub, fresh=fresh)
 
     def rollup_job(self) -> int:
-        """Runs older than the retention become daily counts (one replica at a time)."""
+        """Runs older than the retention become daily counts, and shared windows older than
+        it are dropped with their records (one replica at a time)."""
         if self.stopping.is_set() or self.run_retention_days <= 0:
             return 0
         try:
@@ -285,11 +294,12 @@ class Daemon(HarvestWorkers):
                     return 0
                 before = self.app.clock() - timedelta(days=self.run_retention_days)
                 rolled = self.app.repo.roll_up_runs(before)
+                pruned = SharedStore(self.app.repo).prune(before)
         except Exception as e:
             log.error("run rollup failed", error=f"{type(e).__name__}: {_short(e)}")
             return 0
-        if rolled:
-            log.info("runs rolled up", runs=rolled, before=before.isoformat())
+        if rolled or pruned:
+            log.info("runs rolled up", runs=rolled, windows=pruned, before=before.isoformat())
         return rolled
 
     def beat(self, *, stopped: bool = False) -> None:
