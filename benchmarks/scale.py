@@ -68,7 +68,8 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
     from tests.paced_source import PacedSource
     from tests.recorded_source import TWO_RECORDS_QUERY
 
-    start = datetime.now(UTC) + timedelta(seconds=20)
+    # building the settings and seeding the runs of 10,000 topics takes about a minute
+    start = datetime.now(UTC) + timedelta(seconds=20 + topics * 0.008)
     fire = (start + timedelta(minutes=1)).replace(second=0, microsecond=0)
     probe = parse_settings({"topics": [{"name": "p", "query": "x"}]}, path="p.toml")
     sources = [n for n in SOURCES if missing_key(n, probe.source(n)) is None]
@@ -137,7 +138,7 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
                 time.sleep(0.2)
             fired = time.monotonic()
             last, last_change, done = -1, time.monotonic(), 0
-            idle = max(10.0, 3 * interval)
+            idle = max(30.0, 3 * interval)
             while True:
                 time.sleep(1.0)
                 done, running = harvested_since(app, fire)
