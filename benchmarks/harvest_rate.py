@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the emulator lives in tests/
 
 from harvester.app import build_app  # noqa: E402
-from harvester.config import SourceSettings, parse_settings  # noqa: E402
+from harvester.config import parse_settings  # noqa: E402
+from harvester.config.sections import SourceSettings  # noqa: E402
 from harvester.logs import configure_logging  # noqa: E402
 from harvester.sources import SOURCES  # noqa: E402
 from tests.emulator import Emulator  # noqa: E402

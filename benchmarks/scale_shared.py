@@ -209,7 +209,7 @@ def settings_for(emu: Any, url: str, queries: list[str], volume: float) -> Any:
 
 
 def published_rate(app: Any, name: str) -> float:
-    from harvester.config import SourceSettings
+    from harvester.config.sections import SourceSettings
     from harvester.sources import SOURCES as REGISTRY
 
     return float(REGISTRY[name].rate(SourceSettings()))

@@ -16,7 +16,8 @@ import httpx
 import structlog
 from sqlalchemy import Engine
 
-from harvester.config import Settings, TopicSettings
+from harvester.config import Settings
+from harvester.config.topics import TopicSettings
 from harvester.errors import ConfigError
 from harvester.harvesting.harvest import HarvestResult, plan_window, run_harvest
 from harvester.harvesting.shared import Member, SharedHarvest
@@ -270,9 +271,9 @@ def connect_source(name: str, settings: Settings, fetcher: Fetcher) -> Source:
     source, rate = source_from_settings(name, settings.source(name), fetcher)
     # a little under the published limit: arrival jitter must never cross it
     fetcher.limiter.set_rate(SOURCES[name].rate_key, rate * PACING_MARGIN)
-    concurrency = getattr(SOURCES[name], "concurrency", None)
-    if concurrency is not None:
-        fetcher.limiter.set_concurrency(SOURCES[name].rate_key, concurrency(settings.source(name)))
+    in_flight = SOURCES[name].INFO.in_flight(settings.source(name).contact)
+    if in_flight is not None:
+        fetcher.limiter.set_concurrency(SOURCES[name].rate_key, in_flight)
     max_bytes = settings.source(name).max_response_bytes
     if max_bytes is not None:
         fetcher.set_max_bytes(SOURCES[name].rate_key, max_bytes)

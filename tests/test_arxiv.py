@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from lxml import etree
 from structlog.testing import capture_logs
 
-from harvester.config import SourceSettings
+from harvester.config.sections import SourceSettings
 from harvester.errors import ParseError
 from harvester.http import Fetcher, RateLimiter, build_client
 from harvester.query.syntax import parse_query

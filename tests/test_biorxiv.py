@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harvester.config import SourceSettings
+from harvester.config.sections import SourceSettings
 from harvester.errors import ParseError
 from harvester.http import Fetcher, RateLimiter, build_client
 from harvester.query.syntax import parse_query

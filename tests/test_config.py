@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harvester.config import Cadence, load_settings, parse_settings
+from harvester.config import load_settings, parse_settings
+from harvester.config.subscriptions import Cadence
 from harvester.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -341,7 +341,7 @@ def test_a_delivered_digest_reads_right_in_a_browser(smtp: LoopbackSMTP, tmp_pat
     import re
     from zoneinfo import ZoneInfo
 
-    from harvester.config import Cadence
+    from harvester.config.subscriptions import Cadence
     from harvester.digests.assemble import with_backlog
 
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")

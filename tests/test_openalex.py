@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
-from harvester.config import SourceSettings
+from harvester.config.sections import SourceSettings
 from harvester.errors import ConfigError, FetchError, ParseError
 from harvester.http import Fetcher, RateLimiter, build_client
 from harvester.query.syntax import parse_query

@@ -366,7 +366,7 @@ def test_slack_parts_hold_the_same_studies_whatever_waits_after_them() -> None:
     arrived meanwhile, the note on what waits grows, and must not move studies between parts."""
     from zoneinfo import ZoneInfo
 
-    from harvester.config import Cadence
+    from harvester.config.subscriptions import Cadence
     from harvester.digests.assemble import with_backlog
 
     digest, queries = real_digest(copies=4)

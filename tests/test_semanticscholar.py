@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from structlog.testing import capture_logs
 
-from harvester.config import SourceSettings
+from harvester.config.sections import SourceSettings
 from harvester.errors import FetchError, ParseError
 from harvester.http import Fetcher, RateLimiter, build_client
 from harvester.query.syntax import parse_query

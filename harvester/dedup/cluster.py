@@ -40,19 +40,7 @@ from harvester.dedup.similarity import (
     venues_agree,
 )
 from harvester.records import Identifiers, Record
-
-# Where sources disagree on bibliographic details, the journal's own metadata (PubMed, Crossref)
-# is preferred over aggregators, and aggregators over preprint servers.
-SOURCE_PREFERENCE: tuple[str, ...] = (
-    "pubmed",
-    "crossref",
-    "europepmc",
-    "openalex",
-    "semanticscholar",
-    "arxiv",
-    "biorxiv",
-    "medrxiv",
-)
+from harvester.registry import SOURCE_PREFERENCE  # the registry: journals, aggregators, preprints
 
 # Fuzzy evidence needed to call two records without a shared identifier one work: an exact
 # title, the same first author and year (2 + 1 + 1) is enough; a lesser title needs pages,

@@ -14,21 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from harvester.config import Cadence
+from harvester.config.subscriptions import Cadence
 from harvester.query.syntax import Match, Query
 from harvester.records import Author, Record
+from harvester.registry import SOURCE_LABELS
 from harvester.store.repository import StoredWork
 
-SOURCE_LABELS: Mapping[str, str] = {
-    "pubmed": "PubMed",
-    "europepmc": "Europe PMC",
-    "crossref": "Crossref",
-    "openalex": "OpenAlex",
-    "arxiv": "arXiv",
-    "biorxiv": "bioRxiv",
-    "medrxiv": "medRxiv",
-    "semanticscholar": "Semantic Scholar",
-}
 # U+00B7 MIDDLE DOT: in every mail font (U+25FD, used before, showed as a hollow box)
 SEPARATOR = " · "
 WRAP = 76

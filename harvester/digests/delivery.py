@@ -33,7 +33,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from harvester.app import App
-from harvester.config import SubscriptionSettings
+from harvester.config.subscriptions import SubscriptionSettings
 from harvester.digests.assemble import (
     Digest,
     DigestItem,

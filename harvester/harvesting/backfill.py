@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import structlog
 
 from harvester.app import App
-from harvester.config import TopicSettings
+from harvester.config.topics import TopicSettings
 from harvester.errors import ConfigError
 from harvester.harvesting.harvest import HarvestResult, run_harvest
 from harvester.sources.base import Page, Window

@@ -17,7 +17,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from harvester.config import SubscriptionSettings, TopicSettings
+from harvester.config.subscriptions import SubscriptionSettings
+from harvester.config.topics import TopicSettings
 
 FAILURE_BACKOFF_BASE = timedelta(minutes=5)
 FAILURE_BACKOFF_MAX = timedelta(hours=6)

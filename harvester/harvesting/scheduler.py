@@ -48,7 +48,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from harvester.app import App
-from harvester.config import TopicSettings
+from harvester.config.topics import TopicSettings
 from harvester.harvesting.queues import (
     FAILURE_BACKOFF_BASE,
     FAILURE_BACKOFF_MAX,

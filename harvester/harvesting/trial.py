@@ -368,13 +368,9 @@ def _percent(x: float) -> str:
 
 def render_trial(result: TrialResult) -> str:
     """The plain-text report `harvester try` prints."""
-    from harvester.digests.assemble import (
-        SOURCE_LABELS,
-        citation_line,
-        format_authors,
-        record_links,
-    )
+    from harvester.digests.assemble import citation_line, format_authors, record_links
     from harvester.digests.render import fill
+    from harvester.registry import SOURCE_LABELS
 
     w = result.window
     out = [

@@ -16,7 +16,8 @@ from harvester.errors import NotifyError
 if TYPE_CHECKING:
     import httpx
 
-    from harvester.config import Settings, SubscriptionSettings
+    from harvester.config import Settings
+    from harvester.config.subscriptions import SubscriptionSettings
     from harvester.digests.render import RenderedDigest
 
 

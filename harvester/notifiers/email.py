@@ -41,7 +41,8 @@ from harvester.notifiers.base import ChannelError
 if TYPE_CHECKING:
     import httpx
 
-    from harvester.config import Settings, SubscriptionSettings
+    from harvester.config import Settings
+    from harvester.config.subscriptions import SubscriptionSettings
     from harvester.digests.render import RenderedDigest
     from harvester.web.tokens import Signer
 

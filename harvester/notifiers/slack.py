@@ -27,7 +27,8 @@ from harvester.errors import ConfigError
 from harvester.notifiers.base import ChannelError
 
 if TYPE_CHECKING:
-    from harvester.config import Settings, SubscriptionSettings
+    from harvester.config import Settings
+    from harvester.config.subscriptions import SubscriptionSettings
     from harvester.digests.render import RenderedDigest
 
 log = structlog.get_logger(__name__)

@@ -1,4 +1,11 @@
-"""The source registry: one module per API, each behind the :class:`Source` protocol."""
+"""The connectors: one module or package per API, each behind the :class:`Source` protocol.
+
+``SOURCES`` maps each name to its connector class; what the rest of the service knows about a
+source (label, key, in-flight cap, preference) is its entry in :mod:`harvester.registry`, which
+each class points at as ``INFO``. May import: records, text, query, errors, registry, http
+(for types); never the store, the digests or the app. Importing this package imports every
+connector, and so httpx: pure code reads :mod:`harvester.registry` instead.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,7 @@ from harvester.sources.pubmed import PubMedSource
 from harvester.sources.semanticscholar import SemanticScholarSource
 
 if TYPE_CHECKING:
-    from harvester.config import SourceSettings
+    from harvester.config.sections import SourceSettings
     from harvester.http import Fetcher
 
 SOURCES: dict[str, SourceFactory] = {
@@ -32,9 +39,9 @@ SOURCES: dict[str, SourceFactory] = {
 def missing_key(name: str, settings: SourceSettings) -> str | None:
     """For a source that cannot work without an API key the user has not set: the name of
     the environment variable to set (OpenAlex requires a key since February 2026)."""
-    cls = SOURCES[name]
-    if getattr(cls, "REQUIRES_KEY", False) and settings.api_key is None:
-        return settings.api_key_env or str(getattr(cls, "KEY_ENV", f"{name.upper()}_API_KEY"))
+    info = SOURCES[name].INFO
+    if info.requires_key and settings.api_key is None:
+        return settings.api_key_env or info.key_env or f"{name.upper()}_API_KEY"
     return None
 
 

@@ -32,6 +32,7 @@ from harvester.errors import ParseError
 from harvester.query.syntax import Query
 from harvester.query.translate import to_arxiv
 from harvester.records import Author, Identifiers, Record
+from harvester.registry import SOURCE_INFO
 from harvester.sources.base import (
     MAX_RECORD_BYTES,
     Page,
@@ -54,7 +55,7 @@ from harvester.text.normalize import (
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
     from lxml.etree import _Element
 
-    from harvester.config import SourceSettings
+    from harvester.config.sections import SourceSettings
     from harvester.http import Fetcher
 
 log = structlog.get_logger(__name__)
@@ -250,7 +251,8 @@ def _journal_doi(entry: _Element) -> str | None:
 class ArxivSource:
     """arXiv API search by submission date, oldest first, in pages of up to 2,000."""
 
-    name = "arxiv"
+    INFO = SOURCE_INFO["arxiv"]  # the registry entry: label, key, caps, preference
+    name = INFO.name
     rate_key = "arxiv"
     max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://export.arxiv.org/api"

@@ -21,9 +21,10 @@ from harvester.errors import ParseError
 from harvester.records import Record
 
 if TYPE_CHECKING:
-    from harvester.config import SourceSettings
+    from harvester.config.sections import SourceSettings
     from harvester.http import Fetcher
     from harvester.query.syntax import Query
+    from harvester.registry import SourceInfo
 
 
 # The largest record a parser reads, measured on the API's own bytes (XML) or on the text of
@@ -400,6 +401,7 @@ class Source(Protocol):
 class SourceFactory(Protocol):
     """What the registry holds: a source class, built from its settings by the app."""
 
+    INFO: SourceInfo  # its entry in harvester.registry
     name: str
     rate_key: str
     DEFAULT_OVERLAP: timedelta

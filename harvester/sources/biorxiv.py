@@ -30,6 +30,7 @@ import structlog
 from harvester.errors import ParseError
 from harvester.query.syntax import Query
 from harvester.records import Author, Identifiers, Record
+from harvester.registry import SOURCE_INFO
 from harvester.sources.base import (
     MAX_RECORD_BYTES,
     JsonBody,
@@ -44,7 +45,7 @@ from harvester.sources.base import (
 from harvester.text.normalize import normalize_doi, partial_date, split_name, strip_markup
 
 if TYPE_CHECKING:
-    from harvester.config import SourceSettings
+    from harvester.config.sections import SourceSettings
     from harvester.http import Fetcher
 
 log = structlog.get_logger(__name__)
@@ -229,7 +230,8 @@ def _authors(text: str | None) -> tuple[Author, ...]:
 class BiorxivSource:
     """Every preprint a server posted in the window, 100 per page (the API's page size)."""
 
-    name = "biorxiv"
+    INFO = SOURCE_INFO["biorxiv"]  # the registry entry: label, key, caps, preference
+    name = INFO.name
     server: ClassVar[str] = "biorxiv"
     # bioRxiv and medRxiv share api.biorxiv.org, hence one pace for both.
     rate_key = "biorxiv"
@@ -301,7 +303,8 @@ class BiorxivSource:
 class MedrxivSource(BiorxivSource):
     """medRxiv: the same API and listing as bioRxiv, another server."""
 
-    name = "medrxiv"
+    INFO = SOURCE_INFO["medrxiv"]  # the registry entry: label, key, caps, preference
+    name = INFO.name
     server: ClassVar[str] = "medrxiv"
 
 

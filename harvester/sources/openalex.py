@@ -22,6 +22,7 @@ from harvester.errors import ConfigError, FetchError, ParseError
 from harvester.query.syntax import Query
 from harvester.query.translate import to_openalex
 from harvester.records import Author, Identifiers, Record
+from harvester.registry import SOURCE_INFO
 from harvester.sources.base import (
     MAX_RECORD_BYTES,
     JsonBody,
@@ -51,7 +52,7 @@ from harvester.text.normalize import (
 )
 
 if TYPE_CHECKING:
-    from harvester.config import SourceSettings
+    from harvester.config.sections import SourceSettings
     from harvester.http import Fetcher
 
 log = structlog.get_logger(__name__)
@@ -68,13 +69,14 @@ class OpenAlexSource:
     """OpenAlex ``/works`` filtered by title/abstract search and publication date, paged
     with ``cursor=*`` then ``meta.next_cursor`` until it is null or a page is empty."""
 
-    name = "openalex"
+    INFO = SOURCE_INFO["openalex"]  # the registry entry: label, key, caps, preference
+    name = INFO.name
     rate_key = "openalex"
     max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.openalex.org"
     # OpenAlex: an API key is required from 13 February 2026 (keyless use gets $0.01/day).
-    REQUIRES_KEY = True
-    KEY_ENV = "OPENALEX_API_KEY"
+    REQUIRES_KEY = INFO.requires_key
+    KEY_ENV = INFO.key_env
     # OpenAlex allows 100 requests/s; the daily credit budget is the real limit, so a
     # modest pace leaves room for other jobs sharing the key.
     RATE = 10.0

@@ -21,6 +21,7 @@ from harvester.errors import ParseError
 from harvester.query.syntax import Query
 from harvester.query.translate import to_semanticscholar
 from harvester.records import Author, Identifiers, Record
+from harvester.registry import SOURCE_INFO
 from harvester.sources.base import (
     MAX_RECORD_BYTES,
     JsonBody,
@@ -48,7 +49,7 @@ from harvester.text.normalize import (
 )
 
 if TYPE_CHECKING:
-    from harvester.config import SourceSettings
+    from harvester.config.sections import SourceSettings
     from harvester.http import Fetcher
 
 log = structlog.get_logger(__name__)
@@ -83,12 +84,13 @@ class SemanticScholarSource:
     """Semantic Scholar bulk search: ``query`` plus ``publicationDateOrYear``, paged with
     the ``token`` each answer carries until it is null."""
 
-    name = "semanticscholar"
+    INFO = SOURCE_INFO["semanticscholar"]  # the registry entry: label, key, caps, preference
+    name = INFO.name
     rate_key = "semanticscholar"
     max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.semanticscholar.org/graph/v1"
-    REQUIRES_KEY = False
-    KEY_ENV = "S2_API_KEY"
+    REQUIRES_KEY = INFO.requires_key
+    KEY_ENV = INFO.key_env
     # Semantic Scholar: an API key gets 1 request per second on every endpoint; without
     # one, requests share a pool of 100 requests per 5 minutes with every keyless user,
     # so one request every 3 seconds is the most one client may assume.

@@ -17,13 +17,14 @@ import structlog
 from harvester.errors import FetchError
 from harvester.query.syntax import Query
 from harvester.query.translate import to_crossref
+from harvester.registry import SOURCE_INFO
 from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
 from harvester.sources.crossref.records import WorksHeader, error_text, parse_works, read_header
 
 if TYPE_CHECKING:
     import httpx
 
-    from harvester.config import SourceSettings
+    from harvester.config.sections import SourceSettings
     from harvester.http import Fetcher
 
 log = structlog.get_logger(__name__)
@@ -43,13 +44,15 @@ class CrossrefSource:
     ranks; the topic's query is applied locally.
     """
 
-    name = "crossref"
+    INFO = SOURCE_INFO["crossref"]  # the registry entry: label, key, caps, preference
+    name = INFO.name
     rate_key = "crossref"
     max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.crossref.org"
     # Crossref REST API etiquette (Dec 2025): anonymous ("public") 5 requests/s and one
-    # at a time; with a mailto ("polite") 10 requests/s and 3 at a time. A source fetches
-    # sequentially, so concurrency stays at one either way.
+    # at a time; with a mailto ("polite") 10 requests/s and 3 at a time (the in-flight caps
+    # are in the registry entry). A source fetches sequentially, so concurrency stays at
+    # one either way.
     RATE_ANONYMOUS = 5.0
     RATE_POLITE = 10.0
     DEFAULT_OVERLAP = timedelta(days=1)
@@ -87,11 +90,6 @@ class CrossrefSource:
     def rate(cls, settings: SourceSettings) -> float:
         default = cls.RATE_POLITE if settings.contact else cls.RATE_ANONYMOUS
         return settings.requests_per_second or default
-
-    @classmethod
-    def concurrency(cls, settings: SourceSettings) -> int:
-        """Crossref (December 2025): 1 request in flight anonymously, 3 with a mailto."""
-        return 3 if settings.contact else 1
 
     def translate(self, query: Query) -> str:
         return to_crossref(query)

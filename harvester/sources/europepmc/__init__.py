@@ -14,11 +14,12 @@ import structlog
 
 from harvester.query.syntax import Query
 from harvester.query.translate import to_europepmc
+from harvester.registry import SOURCE_INFO
 from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
 from harvester.sources.europepmc.records import SearchHeader, parse_search, read_header
 
 if TYPE_CHECKING:
-    from harvester.config import SourceSettings
+    from harvester.config.sections import SourceSettings
     from harvester.http import Fetcher
 
 log = structlog.get_logger(__name__)
@@ -33,7 +34,8 @@ class EuropePMCSource:
     late-indexed records (and preprints, source PPR) are found when they arrive.
     """
 
-    name = "europepmc"
+    INFO = SOURCE_INFO["europepmc"]  # the registry entry: label, key, caps, preference
+    name = INFO.name
     rate_key = "europepmc"
     max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest"

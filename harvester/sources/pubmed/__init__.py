@@ -14,11 +14,12 @@ import structlog
 
 from harvester.query.syntax import Query
 from harvester.query.translate import to_pubmed
+from harvester.registry import SOURCE_INFO
 from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
 from harvester.sources.pubmed.records import ESearchResult, parse_efetch, parse_esearch
 
 if TYPE_CHECKING:
-    from harvester.config import SourceSettings
+    from harvester.config.sections import SourceSettings
     from harvester.http import Fetcher
 
 log = structlog.get_logger(__name__)
@@ -33,7 +34,8 @@ class PubMedSource:
     Publication-date windows miss records indexed late, which is most of them.
     """
 
-    name = "pubmed"
+    INFO = SOURCE_INFO["pubmed"]  # the registry entry: label, key, caps, preference
+    name = INFO.name
     rate_key = "pubmed"
     max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
