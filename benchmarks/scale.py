@@ -138,7 +138,7 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
                 time.sleep(0.2)
             fired = time.monotonic()
             last, last_change, done = -1, time.monotonic(), 0
-            idle = max(30.0, 3 * interval)
+            idle = max(60.0, 3 * interval)
             while True:
                 time.sleep(1.0)
                 done, running = harvested_since(app, fire)

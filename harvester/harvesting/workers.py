@@ -170,7 +170,8 @@ class HarvestWorkers:
                     self.queue(source).put_many([Due(i.topic, i.due, again) for i in items])
                 return []
             done = SharedStore(self.app.repo).done_since(source, {i.topic: i.due for i in items})
-            topics = [self.app.settings.topic(i.topic) for i in items if i.topic not in done]
+            by_name = {t.name: t for t in self.app.settings.topics}
+            topics = [by_name[i.topic] for i in items if i.topic not in done]
             if done:
                 log.debug("harvests done elsewhere", source=source, topics=len(done))
             if not topics:
