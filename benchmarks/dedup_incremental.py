@@ -57,10 +57,10 @@ from harvester.dedup.features import blocking_keys
 from harvester.dedup.files import read_csv
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import Window
-from harvester.sources.pubmed.records import parse_efetch
+from harvester.sources.pubmed.cutter import parse_efetch
 from harvester.store.database import create, open_engine
+from harvester.store.lookup import provenance_key
 from harvester.store.repository import Repository
-from harvester.store.writer import provenance_key
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

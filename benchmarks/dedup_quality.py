@@ -367,16 +367,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if thin:
             cells = [name, str(len(thin))]
             for pairs in (predicted, their_pairs):
-                if pairs is not None:
-                    cells.append(fmt(score(pairs & thin, thin, 0).recall))
+                # "—" for bib-dedupe when it did not run (the table keeps its columns)
+                cells.append("—" if pairs is None else fmt(score(pairs & thin, thin, 0).recall))
             thin_lines.append("| " + " | ".join(cells) + " |")
         apart = policy_apart(entries, gold)
         if apart:
             allowed = gold - apart
             cells = [name, str(len(apart)), str(len(allowed))]
             for pairs in (predicted, their_pairs):
-                if pairs is not None:
-                    cells.append(fmt(score(pairs & allowed, allowed, 0).recall))
+                cells.append(
+                    "—" if pairs is None else fmt(score(pairs & allowed, allowed, 0).recall)
+                )
             policy_lines.append("| " + " | ".join(cells) + " |")
     for dataset, split in PAIR_FILES:
         path = args.data / dataset / "pairs" / f"{split}.txt.gz"

@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))  # the servers live in tests/
 
 from harvester.digests.assemble import Digest, DigestItem, DigestSection, rank  # noqa: E402
 from harvester.digests.blocks import slack_payloads  # noqa: E402
-from harvester.digests.render import render_digest, view_digest  # noqa: E402
+from harvester.digests.render import render_digest  # noqa: E402
+from harvester.digests.view import view_digest  # noqa: E402
 from harvester.notifiers import EmailNotifier, SlackNotifier  # noqa: E402
 from harvester.query.syntax import parse_query  # noqa: E402
 from harvester.records import Record  # noqa: E402

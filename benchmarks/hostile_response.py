@@ -32,7 +32,9 @@ UNIT = FIXTURES / "pubmed/efetch_pubmed_50_records_structured_abstracts.xml"
 
 
 def child(url: str) -> None:
-    from harvester.http import Fetcher, RateLimiter, build_client
+    from harvester.http.fetcher import Fetcher
+    from harvester.http.ratelimit import RateLimiter
+    from harvester.http.transport import build_client
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     began = time.monotonic()

@@ -21,7 +21,9 @@ from harvester.config.topics import TopicSettings
 from harvester.errors import ConfigError
 from harvester.harvesting.harvest import HarvestResult, plan_window, run_harvest
 from harvester.harvesting.shared import Member, SharedHarvest
-from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.http.fetcher import Fetcher
+from harvester.http.ratelimit import RateLimiter
+from harvester.http.transport import build_client
 from harvester.logs import SecretRedactor
 from harvester.sources import SOURCES, Source, Window, missing_key, source_from_settings
 from harvester.store.database import open_engine

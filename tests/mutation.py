@@ -20,7 +20,12 @@ from hypothesis import strategies as st
 from harvester.errors import ParseError
 from harvester.records import Record
 from harvester.sources.base import ParseResult
-from harvester.text.normalize import normalize_arxiv, normalize_doi, normalize_pmcid, normalize_pmid
+from harvester.text.identifiers import (
+    normalize_arxiv,
+    normalize_doi,
+    normalize_pmcid,
+    normalize_pmid,
+)
 
 PARTIAL_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-from harvester.http import RateLimiter
+from harvester.http.ratelimit import RateLimiter
 from harvester.sources.base import Page, Window
 from tests.recorded_source import RecordedSource, recorded
 

@@ -22,13 +22,15 @@ from structlog.testing import capture_logs
 
 from harvester.config.sections import SourceSettings
 from harvester.errors import ParseError
-from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.http.fetcher import Fetcher
+from harvester.http.ratelimit import RateLimiter
+from harvester.http.transport import build_client
 from harvester.query.syntax import parse_query
 from harvester.records import Record
 from harvester.sources import SOURCES
 from harvester.sources.arxiv import ArxivSource, feed_info, parse_feed
 from harvester.sources.base import ParseResult, Window
-from harvester.text.normalize import normalize_arxiv, normalize_doi, normalize_orcid
+from harvester.text.identifiers import normalize_arxiv, normalize_doi, normalize_orcid
 from tests.conftest import Sleeps
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.arxiv import ArxivRoutes, load_corpus

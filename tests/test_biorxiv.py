@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 
 from harvester.config.sections import SourceSettings
 from harvester.errors import ParseError
-from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.http.fetcher import Fetcher
+from harvester.http.ratelimit import RateLimiter
+from harvester.http.transport import build_client
 from harvester.query.syntax import parse_query
 from harvester.records import Record
 from harvester.sources import SOURCES

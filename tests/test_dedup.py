@@ -15,25 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from harvester.dedup.cluster import (
-    Link,
-    Verdict,
-    candidate_pairs,
-    cluster,
-    merge_records,
-    same_work,
-)
-from harvester.dedup.features import (
-    blocking_keys,
-    features,
-    normalize_title,
-    page_span,
-    venue_tokens,
-)
+from harvester.dedup.cluster import candidate_pairs, cluster
+from harvester.dedup.features import blocking_keys, features, normalize_title, venue_tokens
 from harvester.dedup.files import parse_authors, record_from_fields
+from harvester.dedup.merge import merge_records
+from harvester.dedup.numbers import page_span
+from harvester.dedup.rules import Link, Verdict, same_work
 from harvester.dedup.similarity import venues_agree
 from harvester.records import Author, Identifiers, Record
-from harvester.text.normalize import month_of_name
+from harvester.text.fields import month_of_name
 from tests.conftest import SHARED
 
 DEDUP = SHARED / "dedup"
@@ -667,3 +657,29 @@ def test_a_reply_is_neither_merged_with_nor_linked_to_what_it_answers() -> None:
     bare_article = article.with_changes(ids=Identifiers(), pages=None)
     decision = same_work(bare_reply, bare_article)
     assert decision.verdict is Verdict.DISTINCT and "reply" in decision.reason
+
+
+def test_the_year_screen_never_skips_a_work_the_rules_would_join_or_link() -> None:
+    # dblp_acm (DBLP and ACM's records of 2,224 papers, with some papers' conference and
+    # journal versions years apart): every blocked pair the rules join or link without a
+    # shared identifier passes the page writer's screen on year and stored title, both ways;
+    # and the screen spares decoding most of the others.
+    from harvester.dedup.rules import beyond_year_window, decide
+
+    records = [record_from_fields(row, source="csv") for row in _rows("dblp_acm").values()]
+    feats = [features(r) for r in records]
+    kept = skipped = years_apart = 0
+    for i, j in candidate_pairs(feats):
+        a, b = feats[i], feats[j]
+        if set(a.ids) & set(b.ids):
+            continue  # a shared identifier leads past the screen
+        screened = [
+            beyond_year_window(x, records[k].year, records[k].title) for x, k in ((a, j), (b, i))
+        ]
+        if decide(a, b).verdict is not Verdict.DISTINCT:
+            kept += 1
+            assert screened == [False, False], (records[i].title, records[j].title)
+            years_apart += a.year is not None and b.year is not None and abs(a.year - b.year) > 1
+        skipped += all(screened)
+    # (8 of the kept are versions 2 or 3 years apart, which a one-year screen skipped)
+    assert kept > 1000 and years_apart > 0 and skipped > kept

@@ -16,13 +16,15 @@ from structlog.testing import capture_logs
 
 from harvester.config.sections import SourceSettings
 from harvester.errors import ParseError
-from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.http.fetcher import Fetcher
+from harvester.http.ratelimit import RateLimiter
+from harvester.http.transport import build_client
 from harvester.query.syntax import parse_query
 from harvester.records import Record
 from harvester.sources import SOURCES
 from harvester.sources.base import ParseResult, Window
 from harvester.sources.europepmc import EuropePMCSource, parse_search
-from harvester.sources.europepmc.records import vancouver_author
+from harvester.sources.europepmc.fields import vancouver_author
 from tests.conftest import Sleeps, require_shared
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.europepmc import EuropePMCRoutes, load_corpus

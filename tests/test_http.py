@@ -24,13 +24,9 @@ from harvester.app import App, build_app
 from harvester.config import parse_settings
 from harvester.errors import FetchError, Interrupted, RateLimited
 from harvester.harvesting.harvest import HarvestResult, Prefetch
-from harvester.http import (
-    Fetcher,
-    RateLimiter,
-    build_client,
-    redact_url,
-    retry_after_seconds,
-)
+from harvester.http.fetcher import Fetcher, redact_url, retry_after_seconds
+from harvester.http.ratelimit import RateLimiter
+from harvester.http.transport import build_client
 from harvester.notifiers.base import ChannelError
 from harvester.notifiers.slack import SlackNotifier
 from harvester.sources.base import Page

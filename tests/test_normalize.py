@@ -14,21 +14,25 @@ import pytest
 from harvester.dedup.features import fold
 from harvester.query.syntax import parse_query
 from harvester.records import Record
-from harvester.text.normalize import (
-    collapse_whitespace,
+from harvester.text.fields import (
     language_code,
-    markup_sections,
-    markup_to_text,
     month_number,
-    normalize_arxiv,
-    normalize_doi,
-    normalize_orcid,
     normalize_pages,
-    normalize_pmcid,
-    normalize_pmid,
     parse_medline_date,
     partial_date,
     split_name,
+)
+from harvester.text.fold import collapse_whitespace
+from harvester.text.identifiers import (
+    normalize_arxiv,
+    normalize_doi,
+    normalize_orcid,
+    normalize_pmcid,
+    normalize_pmid,
+)
+from harvester.text.markup import (
+    markup_sections,
+    markup_to_text,
     strip_markup,
     subscript,
     superscript,

@@ -22,7 +22,9 @@ from structlog.testing import capture_logs
 
 from harvester.config.sections import SourceSettings
 from harvester.errors import ConfigError, FetchError, ParseError
-from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.http.fetcher import Fetcher
+from harvester.http.ratelimit import RateLimiter
+from harvester.http.transport import build_client
 from harvester.query.syntax import parse_query
 from harvester.query.translate import to_openalex
 from harvester.records import Author, Record
@@ -35,9 +37,7 @@ from harvester.sources.openalex import (
     parse_works,
     smaller_page_size,
 )
-from harvester.text.normalize import (
-    normalize_orcid,
-)
+from harvester.text.identifiers import normalize_orcid
 from tests.conftest import Sleeps
 from tests.emulator import FIXTURES_DIR, Emulator
 from tests.emulator.openalex import OpenAlexRoutes

@@ -19,7 +19,7 @@ from harvester.errors import ParseError
 from harvester.records import ID_SCHEMES, Record, join_sections
 from harvester.sources.base import ParseResult, Skipped
 from harvester.sources.pubmed import ESearchResult, parse_efetch, parse_esearch
-from harvester.sources.pubmed import records as pubmed_records
+from harvester.sources.pubmed import cutter as pubmed_records
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "pubmed"

@@ -5,19 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harvester.errors import HarvesterError, QuerySyntaxError
-from harvester.query.syntax import (
-    FIELD_WEIGHTS,
-    MAX_NESTING,
-    And,
-    Hit,
-    Match,
-    Not,
-    Or,
-    Query,
-    Term,
-    index_record,
-    parse_query,
-)
+from harvester.query.match import FIELD_WEIGHTS, Hit, Match, index_record
+from harvester.query.syntax import MAX_NESTING, And, Not, Or, Query, Term, parse_query
 from harvester.query.translate import (
     TRANSLATORS,
     to_arxiv,

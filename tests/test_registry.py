@@ -10,7 +10,7 @@ import pytest
 
 from harvester.config import parse_settings
 from harvester.config.sections import SourceSettings
-from harvester.dedup.cluster import merge_records
+from harvester.dedup.merge import merge_records
 from harvester.digests.assemble import DigestItem
 from harvester.errors import ConfigError
 from harvester.records import Record

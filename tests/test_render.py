@@ -20,13 +20,12 @@ from harvester.digests.assemble import Digest, DigestItem, DigestSection, rank
 from harvester.digests.blocks import MAX_BLOCKS, SECTION_TEXT, escape, link, slack_payloads
 from harvester.digests.render import (
     digest_key,
-    highlight,
     one_line,
     render_digest,
     subject_line,
-    view_digest,
     write_preview,
 )
+from harvester.digests.view import highlight, view_digest
 from harvester.query.syntax import Query, parse_query
 from harvester.records import Record
 from harvester.sources.pubmed import parse_efetch
@@ -174,6 +173,43 @@ def test_published_in_note_is_rendered_when_a_digest_item_carries_it() -> None:
         for b in p["blocks"]
         for e in b.get("elements", ())
     )
+
+
+def test_a_work_with_other_versions_says_also_published_as_in_every_format() -> None:
+    from harvester.digests.assemble import assemble_digest
+    from harvester.store.repository import StoredWork
+    from tests.test_store import dataset_record
+
+    # colrev_special_cases id_0000010, the 2014 journal article, and its other versions: the
+    # 2011 conference paper (id_0000009) and a preprint derived from the article (a bioRxiv
+    # DOI, no journal details), as Repository.versions gives them, main version first
+    journal = dataset_record("colrev_special_cases", "id_0000010", "crossref")
+    conference = dataset_record("colrev_special_cases", "id_0000009", "crossref")
+    preprint = journal.with_changes(
+        source="biorxiv", ids=journal.ids.__class__(doi="10.1101/2013.01.01.000001"),
+        venue=None, volume=None, issue=None, pages=None, type="preprint", year=2013,
+    )  # fmt: skip
+    query = parse_query('"virtual expertise"')
+    works = [StoredWork(7, journal, ("crossref",), topic=TOPIC)]
+    digest = assemble_digest(
+        "team", works, queries={TOPIC: query}, now=CREATED, versions={7: (conference, preprint)}
+    )
+    line = (
+        "also published as Symposium on Dependable Autonomic and Secure Computing (2011); "
+        "a preprint (2013)"
+    )
+    rendered = render_digest(digest, queries={TOPIC: query})
+    assert f"    {line}\n" in rendered.text
+    assert f"{line}</div>" in rendered.html
+    assert any(
+        line in e["text"]
+        for p in rendered.slack
+        for b in p["blocks"]
+        for e in b.get("elements", ())
+    )
+    # a work without other versions says nothing of the kind
+    alone = assemble_digest("team", works, queries={TOPIC: query}, now=CREATED)
+    assert "also published as" not in render_digest(alone, queries={TOPIC: query}).text
 
 
 def test_highlight_marks_whole_words_only_and_keeps_the_text() -> None:

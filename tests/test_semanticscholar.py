@@ -16,7 +16,9 @@ from structlog.testing import capture_logs
 
 from harvester.config.sections import SourceSettings
 from harvester.errors import FetchError, ParseError
-from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.http.fetcher import Fetcher
+from harvester.http.ratelimit import RateLimiter
+from harvester.http.transport import build_client
 from harvester.query.syntax import parse_query
 from harvester.query.translate import to_semanticscholar
 from harvester.records import Author, Record

@@ -319,6 +319,69 @@ def test_preprint_and_article_are_linked_in_the_store(repo: Repository, clock: F
     assert outcome.new_works == 1  # linked, not merged
     pre, art = sorted(repo.works("t"), key=lambda w: w.id)
     assert repo.links(art.id) == [(pre.id, repo.links(pre.id)[0][1])]
+    assert link_kinds(repo) == ["preprint"]
+    assert repo.versions([art.id, pre.id]) == {art.id: (pre.record,), pre.id: (art.record,)}
+
+
+def link_kinds(repo: Repository) -> list[str]:
+    import sqlalchemy as sa
+
+    with repo.engine.connect() as conn:
+        return list(conn.execute(sa.text("SELECT kind FROM work_links ORDER BY id")).scalars())
+
+
+def test_conference_paper_and_journal_version_years_apart_are_linked_in_the_store(
+    repo: Repository, clock: FixedClock
+) -> None:
+    # colrev_special_cases id_0000009 (Symposium on Dependable Autonomic and Secure Computing
+    # 2011) and id_0000010 (J. Organizational Computing and Electronic Commerce 2014): one
+    # paper's conference and journal versions, three years apart, harvested a day apart
+    conference = dataset_record("colrev_special_cases", "id_0000009", "crossref")
+    journal = dataset_record("colrev_special_cases", "id_0000010", "crossref")
+    repo.store_page(repo.begin_run("t", "crossref", window(clock)), "t", [conference])
+    outcome = repo.store_page(repo.begin_run("t", "crossref", window(clock)), "t", [journal])
+    assert outcome.new_works == 1  # linked, never merged
+    first, second = sorted(repo.works("t"), key=lambda w: w.id)
+    assert [w for w, _ in repo.links(second.id)] == [first.id]
+    assert link_kinds(repo) == ["venue"]
+    assert repo.versions([first.id]) == {first.id: (second.record,)}
+
+
+def test_upgrade_to_0008_gives_old_version_links_their_kind(database_url: str) -> None:
+    import sqlalchemy as sa
+
+    from harvester.store.database import create, upgrade
+
+    engine = create(database_url)
+    try:
+        upgrade(engine, "0007")
+        reasons = ["the preprint names the article's DOI",
+                   "one paper in two venues: same title and authors"]  # fmt: skip
+        with engine.begin() as conn:
+            works = [
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO works (title, year, record, created_at, updated_at) "
+                        "VALUES ('t', 2020, '{}', :now, :now) RETURNING id"
+                    ),
+                    {"now": "2025-01-01 00:00:00"},
+                ).scalar_one()
+                for _ in range(3)
+            ]
+            for other, reason in zip(works[1:], reasons, strict=True):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO work_links (work_id, other_work_id, reason, created_at) "
+                        "VALUES (:a, :b, :reason, :now)"
+                    ),
+                    {"a": works[0], "b": other, "reason": reason, "now": "2025-01-01 00:00:00"},
+                )
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT reason, kind FROM work_links ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == list(zip(reasons, ["preprint", "venue"], strict=True))
+    finally:
+        engine.dispose()
 
 
 def test_supplement_doi_does_not_merge_different_abstracts(

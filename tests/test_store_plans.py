@@ -119,6 +119,6 @@ def test_provenance_and_identifier_lookups_use_their_indexes(database_url: str) 
 
 @pytest.mark.parametrize("pairs", [[("pubmed", "1"), ("doi", "x"), ("pubmed", "2")]])
 def test_lookup_pairs_are_grouped_in_first_seen_order(pairs: list[tuple[str, str]]) -> None:
-    from harvester.store.writer import _grouped
+    from harvester.store.lookup import _grouped
 
     assert _grouped(pairs) == [("pubmed", ["1", "2"]), ("doi", ["x"])]

@@ -20,23 +20,20 @@ from pydantic import SecretStr
 
 from harvester.config import parse_settings
 from harvester.errors import ConfigError, ParseError
-from harvester.http import Fetcher, RateLimiter, build_client
+from harvester.http.fetcher import Fetcher
+from harvester.http.ratelimit import RateLimiter
+from harvester.http.transport import build_client
 from harvester.sources import SOURCES, source_from_settings
 from harvester.sources.arxiv import parse_feed
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
-    ParseResult,
-    Skipped,
-    Window,
-    read_json,
-    record_size,
-)
+from harvester.sources.base import MAX_RECORD_BYTES, ParseResult, Skipped, Window, record_size
 from harvester.sources.biorxiv import parse_details
 from harvester.sources.crossref.records import parse_works as parse_crossref
+from harvester.sources.envelope import read_json
 from harvester.sources.europepmc.records import parse_search
 from harvester.sources.openalex import OpenAlexSource
 from harvester.sources.openalex import parse_works as parse_openalex
-from harvester.sources.pubmed.records import parse_efetch, parse_esearch
+from harvester.sources.pubmed.cutter import parse_efetch
+from harvester.sources.pubmed.esearch import parse_esearch
 from harvester.sources.semanticscholar import parse_papers
 from tests.emulator import FIXTURES_DIR, Emulator
 

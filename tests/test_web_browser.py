@@ -264,10 +264,10 @@ def test_the_admin_marks_a_study_on_the_topic_page_and_exports_one_page(
         "not-relevant",
     )
     # the admin is no reader of the subscription: the verdict leaves nothing out of its digests
-    from harvester.digests.delivery import _by_feedback
+    from harvester.digests.delivery import by_feedback
 
     pending = app.repo.pending("lab", ["nlp", "ml"])
-    kept, _relevant = _by_feedback(app, app.settings.subscriptions[0], pending)
+    kept, _relevant = by_feedback(app, app.settings.subscriptions[0], pending)
     assert verdict.work_id in {w.id for w in kept} and len(kept) == len(pending)
     # "this page" exports the ten studies shown
     with page.expect_download() as download:

@@ -28,10 +28,12 @@ import rispy
 from rispy.writer import RisWriter
 
 from harvester.dedup.cluster import cluster, version_heads
-from harvester.dedup.features import year_of
+from harvester.dedup.numbers import year_of
 from harvester.errors import ParseError
 from harvester.records import Author, Identifiers, Record
-from harvester.text.normalize import collapse_whitespace, normalize_doi, split_name
+from harvester.text.fields import split_name
+from harvester.text.fold import collapse_whitespace
+from harvester.text.identifiers import normalize_doi
 
 FORMATS: tuple[str, ...] = ("csv", "ris", "jsonl")
 _SUFFIXES = {".csv": "csv", ".ris": "ris", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}

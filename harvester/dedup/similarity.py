@@ -5,7 +5,7 @@ from __future__ import annotations
 from rapidfuzz.distance import Indel
 from rapidfuzz.fuzz import token_set_ratio
 
-from harvester.dedup.features import Features
+from harvester.dedup.features import Features, split_title
 
 # A title that is the whole start of the other (the main title without its subtitle) or its whole
 # end (a series heading dropped: "MEDICAL PROGRESS Atypical…") counts as this similar, when it
@@ -37,6 +37,22 @@ def title_similarity(a: Features, b: Features) -> float:
             for y in filter(None, (b.compact, b.alt)):
                 score = max(score, _similar(x, y))
     return score
+
+
+def near_title(f: Features, title: str | None, threshold: float) -> bool:
+    """Whether a title as stored (not normalized) is at least ``threshold`` like the record's,
+    as :func:`title_similarity` scores the two records: the whole record need not be decoded
+    to know."""
+    folded, alt = split_title(title)
+    compact, alt = folded.replace(" ", ""), alt.replace(" ", "")
+    if not f.compact or not compact:
+        return False
+    score = _similar(f.compact, compact)
+    if score < 1.0 and (f.alt or alt):
+        for x in filter(None, (f.compact, f.alt)):
+            for y in filter(None, (compact, alt)):
+                score = max(score, _similar(x, y))
+    return score >= threshold
 
 
 def same_family(x: str, y: str) -> bool:

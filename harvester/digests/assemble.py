@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from harvester.config.subscriptions import Cadence
-from harvester.query.syntax import Match, Query
+from harvester.dedup.features import is_preprint
+from harvester.query.match import Match
+from harvester.query.syntax import Query
 from harvester.records import Author, Record
 from harvester.registry import SOURCE_LABELS
 from harvester.store.repository import StoredWork
@@ -39,6 +41,8 @@ class DigestItem:
     score: float
     match: Match | None = None  # why it is here (kept so rendering need not match again)
     published_in: str | None = None  # "now published in …" for a preprint sent before
+    # "also published as …": the study's other versions (a preprint, a conference paper)
+    also_published_as: tuple[str, ...] = ()
 
     @property
     def authors(self) -> str:
@@ -174,10 +178,15 @@ def rank(items: Sequence[DigestItem]) -> list[DigestItem]:
 
 
 def work_item(
-    work: StoredWork, topic: str, query: Query, *, published_in: str | None = None
+    work: StoredWork,
+    topic: str,
+    query: Query,
+    *,
+    published_in: str | None = None,
+    versions: Sequence[Record] = (),
 ) -> DigestItem:
     """A stored work as an item of ``topic``, scored by the topic's query (digests and the
-    web's topic pages alike)."""
+    web's topic pages alike); ``versions``: the records of its study's other versions."""
     match = query.match(work.record)
     return DigestItem(
         work_id=work.id,
@@ -187,7 +196,18 @@ def work_item(
         score=match.score if match is not None else 0.0,
         match=match,
         published_in=published_in,
+        also_published_as=tuple(dict.fromkeys(version_label(v) for v in versions)),
     )
+
+
+def version_label(record: Record) -> str:
+    """How a digest names another version of a study: "The VLDB Journal (2002)", "bioRxiv
+    (2020)", "a preprint (2022)"."""
+    preprint = is_preprint(record)
+    name = record.venue or ("a preprint" if preprint else "another version")
+    if preprint and record.venue and "rxiv" not in record.venue.lower():
+        name += " preprint"
+    return f"{name} ({record.year})" if record.year else name
 
 
 def assemble_digest(
@@ -198,11 +218,14 @@ def assemble_digest(
     now: datetime,
     max_items: int | None = None,
     published: Collection[int] = (),
+    versions: Mapping[int, Sequence[Record]] | None = None,
 ) -> Digest:
     """Group ``works`` (with their topics) into ranked sections, one per topic of ``queries``.
 
     ``published``: works whose other version (their preprint) was sent before; they carry a
-    "now published in <venue>" note."""
+    "now published in <venue>" note. ``versions``: the other versions of works that have them
+    (:meth:`~harvester.store.repository.Repository.versions`), for "also published as …"."""
+    versions = versions or {}
     sections = []
     for topic, query in queries.items():
         items = []
@@ -217,6 +240,7 @@ def assemble_digest(
                     published_in=(work.record.venue or "a journal")
                     if work.id in published and work.record.type != "preprint"
                     else None,
+                    versions=versions.get(work.id, ()),
                 )
             )
         ranked = rank(items)

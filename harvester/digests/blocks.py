@@ -17,11 +17,10 @@ excerpt) and one context line (sources, notes); a study is never split across tw
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
-if TYPE_CHECKING:  # render imports this module; the views are only types here
-    from harvester.digests.render import AbstractPart, DigestView, ItemView
+from harvester.digests.view import AbstractPart, DigestView, ItemView
 
 MAX_BLOCKS = 50
 SECTION_TEXT = 3000
@@ -160,6 +159,8 @@ def _item_blocks(
         context.append(f"now published in {escape(item.published_in)}")
     if item.journal_version:
         context.append(link(item.journal_version, "journal version"))
+    if item.also_published_as:
+        context.append(f"also published as {escape('; '.join(item.also_published_as))}")
     if feedback is not None:
         relevant, not_relevant = feedback(item.item.topic, item.item.work_id)
         context.append(f"{link(relevant, 'relevant')} · {link(not_relevant, 'not relevant')}")

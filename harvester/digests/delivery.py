@@ -1,5 +1,9 @@
 """Delivery through the outbox: store the digest, send it, mark it sent; never lose an item.
 
+What goes into a digest (top-up, the email fit, order, backlog notes) is
+:mod:`harvester.digests.compose`; this module sends. It is the one digests module that
+imports the notifiers and the web interface (readers' feedback, unsubscriptions, signed links).
+
 ::
 
     cadence due (or a person typed `harvester digest`):
@@ -24,7 +28,6 @@ is accepted, so a retry (or a restarted process) posts only the parts not yet po
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,18 +37,13 @@ from structlog.contextvars import bound_contextvars
 
 from harvester.app import App
 from harvester.config.subscriptions import SubscriptionSettings
-from harvester.digests.assemble import (
-    Digest,
-    DigestItem,
-    DigestSection,
-    assemble_digest,
-    with_backlog,
-)
-from harvester.digests.render import HTML_LIMIT, RenderedDigest, html_size, render_digest
+from harvester.digests.assemble import Digest, DigestSection, assemble_digest
+from harvester.digests.compose import backlog, fit_email, relevant_first, take_new, web_base
+from harvester.digests.render import RenderedDigest, render_digest
 from harvester.errors import NotifyError
 from harvester.notifiers import Notifier, notifier_class
 from harvester.query.syntax import Query
-from harvester.store.repository import OutboxEntry, StoredWork
+from harvester.store.repository import StoredWork
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +101,8 @@ def deliver(
         if fresh:
             works = repo.pending(key, list(subscription.topics), include_backfill=include_backfill)
             if works:
-                _take_new(app, subscription, works, queries, outbox)
+                kept, relevant = by_feedback(app, subscription, works)
+                take_new(app, subscription, kept, relevant, queries, outbox)
                 outbox = repo.outbox(key)
         now = app.clock()  # after storing: a digest made just now is due now
         for entry in outbox:
@@ -136,86 +135,6 @@ def deliver(
     )
 
 
-def _take_new(
-    app: App,
-    subscription: SubscriptionSettings,
-    works: Sequence[StoredWork],
-    queries: Mapping[str, Query],
-    outbox: Sequence[OutboxEntry],
-) -> None:
-    """Put new studies in the outbox: into the newest unsent digest when no reader can have
-    seen it yet (so after an outage one mail holds them all, in order), else into a new
-    digest, which is sent after the unsent ones."""
-    repo, key = app.repo, subscription.key
-    last = outbox[-1] if outbox else None
-    if last is not None and last.sealed:
-        last = None  # it may have been seen: it goes out as it is, these after it
-    held: dict[str, int] = {}
-    existing: list[StoredWork] = []
-    if last is not None:
-        existing = repo.digest_works(last.id)
-        for work in existing:
-            held[work.topic or ""] = held.get(work.topic or "", 0) + 1
-    works, relevant = _by_feedback(app, subscription, works)
-    ranked = _relevant_first(
-        assemble_digest(key, works, queries=queries, now=app.clock()), relevant
-    )
-    chosen = [
-        item
-        for section in ranked.sections
-        for item in section.items[: max(0, subscription.max_items - held.get(section.topic, 0))]
-    ]
-    if subscription.channel == "email":
-        chosen = _fit_email(app, subscription, existing, chosen, queries)
-    if not chosen:
-        return
-    pairs = [(i.topic, i.work_id) for i in chosen]
-    if last is not None:
-        # 0 if it was sealed meanwhile: these then wait in no digest for the next tick
-        added = repo.top_up_digest(last.id, key, pairs)
-        log.info("unsent digest topped up", digest_id=last.id, added=added)
-        return
-    new_id = repo.create_digest(key, subscription.channel, pairs)
-    if new_id is not None:
-        log.info("digest stored", digest_id=new_id, items=len(pairs))
-
-
-def _fit_email(
-    app: App,
-    subscription: SubscriptionSettings,
-    existing: Sequence[StoredWork],
-    chosen: list[DigestItem],
-    queries: Mapping[str, Query],
-) -> list[DigestItem]:
-    """As many of ``chosen`` as one email carries without passing Gmail's clipping size at
-    the shortest abstract excerpt; the rest wait for the next digest (and the digest says so)."""
-    if not chosen or not subscription.abstracts:
-        return chosen
-    base = assemble_digest(subscription.key, existing, queries=queries, now=app.clock())
-    keep = len(chosen)
-    for _ in range(8):
-        trial = _merged(base, chosen[:keep])
-        shortest = render_digest(
-            trial, queries=queries, html_limit=HTML_LIMIT, web=_web(app, subscription)
-        )
-        if shortest.html_fits:
-            return chosen[:keep]
-        over = html_size(shortest.html) / HTML_LIMIT
-        keep = max(0, min(keep - 1, int(keep / over * 0.95)))
-        if keep == 0:
-            break
-    log.warning("digest shortened to fit one email", kept=keep, held_back=len(chosen) - keep)
-    return chosen[:keep]
-
-
-def _merged(base: Digest, extra: Sequence[DigestItem]) -> Digest:
-    sections = []
-    for section in base.sections:
-        more = tuple(i for i in extra if i.topic == section.topic)
-        sections.append(DigestSection(section.topic, (*section.items, *more)))
-    return Digest(base.subscription, base.created, tuple(sections))
-
-
 def render_stored(
     app: App,
     subscription: SubscriptionSettings,
@@ -230,13 +149,14 @@ def render_stored(
     works = repo.digest_works(digest_id)
     published = repo.sent_versions(subscription.key, [w.id for w in works])
     digest = assemble_digest(
-        subscription.key, works, queries=queries, now=app.clock(), published=published
-    )
-    digest = _relevant_first(digest, _by_feedback(app, subscription, works)[1])
+        subscription.key, works, queries=queries, now=app.clock(), published=published,
+        versions=repo.versions([w.id for w in works]),
+    )  # fmt: skip
+    digest = relevant_first(digest, by_feedback(app, subscription, works)[1])
     waiting = repo.waiting(
         subscription.key, list(subscription.topics), include_backfill=include_backfill
     )
-    digest = _backlog(app, subscription, digest, waiting)
+    digest = backlog(app, subscription, digest, waiting)
     web = app.settings.web
     signer = None
     if subscription.channel == "slack" and web.links and web.base_url:
@@ -250,7 +170,7 @@ def render_stored(
         digest_id=digest_id,
         abstracts=subscription.abstracts,
         deployment=repo.deployment_id(),
-        web=_web(app, subscription),
+        web=web_base(app, subscription),
         slack_feedback=(
             slack_feedback(web.base_url, signer, subscription.key)
             if signer is not None and web.base_url
@@ -264,14 +184,7 @@ def render_stored(
     return digest, rendered
 
 
-def _web(app: App, subscription: SubscriptionSettings) -> str | None:
-    """The web interface's base URL when this subscription's digests link to it (email, with
-    [web] base_url and its signing secret configured)."""
-    web = app.settings.web
-    return web.base_url if subscription.channel == "email" and web.links else None
-
-
-def _by_feedback(
+def by_feedback(
     app: App, subscription: SubscriptionSettings, works: Sequence[StoredWork]
 ) -> tuple[list[StoredWork], set[int]]:
     """Readers' feedback on ``works``: those the subscription's readers marked not relevant in
@@ -294,39 +207,6 @@ def _by_feedback(
     if len(kept) < len(works):
         log.info("studies left out by feedback", left_out=len(works) - len(kept))
     return kept, relevant
-
-
-def _relevant_first(digest: Digest, relevant: set[int]) -> Digest:
-    """Each section's studies marked relevant by someone first, in the digest's own rank."""
-    if not relevant:
-        return digest
-    sections = tuple(
-        DigestSection(
-            s.topic,
-            tuple(i for i in s.items if i.work_id in relevant)
-            + tuple(i for i in s.items if i.work_id not in relevant),
-            s.more,
-            s.more_until,
-            s.feed,
-        )
-        for s in digest.sections
-    )
-    return dataclasses.replace(digest, sections=sections)
-
-
-def _backlog(
-    app: App, subscription: SubscriptionSettings, digest: Digest, waiting: Mapping[str, int]
-) -> Digest:
-    first = app.settings.topic(subscription.topics[0])
-    return with_backlog(
-        digest,
-        waiting,
-        cadence=subscription.parsed_cadence,
-        zone=first.zone,
-        per_digest=subscription.max_items,
-        feeds={t: app.settings.feeds.url(t) for t in subscription.topics},
-        interval=timedelta(seconds=app.settings.daemon.digest_retry_seconds),
-    )
 
 
 def _send_stored(
@@ -434,9 +314,10 @@ def preview(
         now=app.clock(),
         max_items=subscription.max_items,
         published=app.repo.sent_versions(subscription.key, [w.id for w in fresh]),
+        versions=app.repo.versions([w.id for w in fresh]),
     )
     if subscription.channel == "email":  # as many as one email would carry
-        fitting = _fit_email(app, subscription, [], list(digest.items), queries)
+        fitting = fit_email(app, subscription, [], list(digest.items), queries)
         if len(fitting) < len(digest.items):
             keep = {(i.topic, i.work_id) for i in fitting}
             digest = Digest(
@@ -451,7 +332,7 @@ def preview(
                     for s in digest.sections
                 ),
             )
-    digest = _backlog(app, subscription, digest, {s.topic: s.more for s in digest.sections})
+    digest = backlog(app, subscription, digest, {s.topic: s.more for s in digest.sections})
     return digest, render_digest(
         digest, queries=queries, digest_id="preview", abstracts=subscription.abstracts
     )

@@ -33,7 +33,8 @@ from harvester.harvesting.harvest import (
     Prefetch,
     bounded_watermark,
 )
-from harvester.query.syntax import Query, index_record
+from harvester.query.match import index_record
+from harvester.query.syntax import Query
 from harvester.records import Record
 from harvester.sources.base import Source, Window
 from harvester.store.batch_runs import RunEnd

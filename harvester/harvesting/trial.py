@@ -29,11 +29,13 @@ import structlog
 
 from harvester.app import build_http, connect_source
 from harvester.config import Settings
-from harvester.dedup.cluster import cluster, merge_records
+from harvester.dedup.cluster import cluster
+from harvester.dedup.merge import merge_records
 from harvester.digests.assemble import DigestItem, rank
-from harvester.digests.render import view_item
+from harvester.digests.view import view_item
 from harvester.errors import ParseError, SourceError
-from harvester.http import Fetcher, RateLimiter
+from harvester.http.fetcher import Fetcher
+from harvester.http.ratelimit import RateLimiter
 from harvester.query.syntax import Query
 from harvester.records import Record
 from harvester.sources import Source, Window, missing_key

@@ -1,6 +1,14 @@
 """Notification channels, by the name a subscription's ``channel`` uses.
 
 Build one per subscription: ``NOTIFIERS[sub.channel].from_settings(settings, sub, client=...)``.
+
+- ``base``: the seam (the ``Notifier`` protocol, ``ChannelError``);
+- ``email``: a digest as one multipart message over SMTP; ``smtp``: the session under a deadline;
+- ``slack``: Block Kit payloads to an incoming webhook.
+
+A notifier transports a :class:`~harvester.digests.render.RenderedDigest` and imports from
+digests only its render types and ``one_line``; it never imports delivery or the store. The
+email notifier signs per-recipient web links through :mod:`harvester.web` when they are on.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ environment through the config and are used only for ``AUTH``; they are never lo
 
 Every SMTP session has a total ``deadline`` (``[channels.email] deadline``, 120 s) besides the
 per-read ``timeout``: a server that answers one byte every few seconds never trips a read
-timeout, so a watchdog shuts the socket down when the deadline passes, wherever the session
-is (connect, banner, EHLO, STARTTLS, AUTH, DATA).
+timeout, so a watchdog (:mod:`harvester.notifiers.smtp`) shuts the socket down when the
+deadline passes, wherever the session is (connect, banner, EHLO, STARTTLS, AUTH, DATA).
 
 Headers are built by :class:`email.message.EmailMessage` with the default policy, which
 folds and RFC 2047-encodes long or non-ASCII values and refuses CR/LF inside a header; record
@@ -16,20 +16,16 @@ text that reaches a header (a lone study's title in the Subject) is made one lin
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import smtplib
-import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import SecretStr
@@ -37,6 +33,7 @@ from pydantic import SecretStr
 from harvester.digests.render import one_line
 from harvester.errors import ConfigError
 from harvester.notifiers.base import ChannelError
+from harvester.notifiers.smtp import Security, Watchdog, connect
 
 if TYPE_CHECKING:
     import httpx
@@ -48,97 +45,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-Security = Literal["starttls", "tls", "none"]
 LARGE_BODY = 256 * 1024
 """Above this, bodies are base64 (fast to encode); below, quoted-printable (readable source)."""
 DEFAULT_DEADLINE = 120.0
 """Seconds one SMTP session may take in all, from connecting to the server's last reply."""
-
-
-class _Watchdog:
-    """Shuts down an SMTP session's connection when its deadline passes.
-
-    smtplib's timeout applies to each read, so a server dripping its banner byte by byte keeps
-    a session alive for ever; shutting the connection down from this timer wakes the blocked
-    read, write or TLS handshake at once, and the session fails with an error that says why.
-    The connection is held by its descriptor: STARTTLS and implicit TLS replace the socket
-    object around the same descriptor, mid-handshake."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.started = time.monotonic()
-        self.expired = threading.Event()
-        self._fd: int | None = None
-        self._closed = False
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def left(self) -> float:
-        return max(0.001, self.seconds - (time.monotonic() - self.started))
-
-    def connected(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._fd = sock.fileno()
-
-    def close(self) -> None:
-        """The session is over (its socket is about to be closed): never touch it again."""
-        with self._lock:
-            self._closed = True
-        self._timer.cancel()
-
-    def _expire(self) -> None:
-        self.expired.set()
-        with self._lock:
-            if self._fd is None or self._closed:
-                return
-            # shutdown acts on the connection, whichever descriptor names it
-            with contextlib.suppress(OSError), socket.socket(fileno=os.dup(self._fd)) as sock:
-                sock.shutdown(socket.SHUT_RDWR)
-
-
-class _WatchedSMTP(smtplib.SMTP):
-    """smtplib.SMTP whose connection the watchdog can reach from the moment it exists."""
-
-    def __init__(self, host: str, port: int, *, timeout: float, watchdog: _Watchdog) -> None:
-        self._watchdog = watchdog  # before connecting: the banner is read inside __init__
-        super().__init__(host, port, timeout=min(timeout, watchdog.left()))
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = socket.create_connection((host, port), timeout, self.source_address)
-        self._watchdog.connected(sock)
-        return sock
-
-    def close(self) -> None:
-        self._watchdog.close()
-        super().close()
-
-
-class _WatchedSMTPSSL(smtplib.SMTP_SSL):
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        timeout: float,
-        context: ssl.SSLContext,
-        watchdog: _Watchdog,
-    ) -> None:
-        self._watchdog = watchdog
-        self._server_name = host  # what the certificate must name
-        super().__init__(host, port, timeout=min(timeout, watchdog.left()), context=context)
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        # SMTP_SSL's own _get_socket, with the raw connection shown to the watchdog before
-        # the TLS handshake starts
-        sock = socket.create_connection((host, port), timeout, self.source_address)
-        self._watchdog.connected(sock)
-        return self.context.wrap_socket(sock, server_hostname=self._server_name)
-
-    def close(self) -> None:
-        self._watchdog.close()
-        super().close()
 
 
 class EmailNotifier:
@@ -292,7 +202,7 @@ class EmailNotifier:
             mails = [self.compose(message, recipient=r) for r in self.to[skip_parts:]]
         else:
             mails = [self.compose(message)]
-        watchdog = _Watchdog(self.deadline)
+        watchdog = Watchdog(self.deadline)
         in_transaction = False  # past this point a broken connection may hide an acceptance
         refused: dict[str, object] = {}
         try:
@@ -367,31 +277,17 @@ class EmailNotifier:
             ambiguous=ambiguous,
         )
 
-    def _connect(self, watchdog: _Watchdog) -> smtplib.SMTP:
-        smtp: smtplib.SMTP
-        if self.security == "tls":
-            smtp = _WatchedSMTPSSL(
-                self.host,
-                self.port,
-                timeout=self.timeout,
-                context=self.ssl_context,
-                watchdog=watchdog,
-            )
-        else:
-            smtp = _WatchedSMTP(self.host, self.port, timeout=self.timeout, watchdog=watchdog)
-        try:
-            smtp.ehlo_or_helo_if_needed()
-            if self.security == "starttls":
-                smtp.starttls(context=self.ssl_context)
-                smtp.ehlo()
-            if self._username is not None and self._password is not None:
-                if self.security == "none":
-                    log.warning("smtp auth without tls", host=self.host)
-                smtp.login(self._username.get_secret_value(), self._password.get_secret_value())
-        except BaseException:
-            _close(smtp)
-            raise
-        return smtp
+    def _connect(self, watchdog: Watchdog) -> smtplib.SMTP:
+        return connect(
+            self.host,
+            self.port,
+            self.security,
+            watchdog,
+            timeout=self.timeout,
+            context=self.ssl_context,
+            username=self._username,
+            password=self._password,
+        )
 
 
 def message_id(key: str, sender: str) -> str:
@@ -436,9 +332,3 @@ def _signer(settings: Settings) -> Signer | None:
 def _reply(error: bytes | str) -> str:
     text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
     return one_line(text)[:300]
-
-
-def _close(smtp: smtplib.SMTP) -> None:
-    # closing after a failed handshake: the handshake's error is the one worth reporting
-    with contextlib.suppress(OSError):
-        smtp.close()

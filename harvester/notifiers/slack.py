@@ -109,6 +109,12 @@ class SlackNotifier:
         """One payload, with retries; raises :class:`ChannelError` when Slack will not take it."""
         attempt = 0
         unclear = False
+
+        def failure(message: str, *, retryable: bool, **more: Any) -> ChannelError:
+            return ChannelError(
+                message, channel=self.name, retryable=retryable, ambiguous=unclear, **more
+            )
+
         while True:
             attempt += 1
             wait: float | None
@@ -130,33 +136,23 @@ class SlackNotifier:
                     wait = _retry_after(response) or self._backoff(attempt)
                     if wait > self.max_retry_after:
                         # too long to sleep here: the outbox retries after that time
-                        raise ChannelError(
+                        raise failure(
                             f"rate limited for {wait:.0f} s",
-                            channel=self.name,
                             retryable=True,
                             status=status,
                             retry_after=wait,
-                            ambiguous=unclear,
                         )
                 elif status >= 500:
                     wait = self._backoff(attempt)
                 else:
                     # 400 invalid_blocks, 403 action_prohibited, 404 no_service, 410
                     # channel_is_archived: the same message will be refused again
-                    raise ChannelError(
-                        f"Slack refused the message: {problem}",
-                        channel=self.name,
-                        retryable=False,
-                        status=status,
-                        ambiguous=unclear,
+                    raise failure(
+                        f"Slack refused the message: {problem}", retryable=False, status=status
                     )
             if attempt >= self.max_attempts:
-                raise ChannelError(
-                    f"gave up after {attempt} attempts: {problem}",
-                    channel=self.name,
-                    retryable=True,
-                    status=status,
-                    ambiguous=unclear,
+                raise failure(
+                    f"gave up after {attempt} attempts: {problem}", retryable=True, status=status
                 )
             log.warning("slack post retried", status=status, attempt=attempt, wait_s=wait)
             self.sleep(wait)

@@ -27,18 +27,21 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from harvester.errors import QuerySyntaxError
+from harvester.query.match import (
+    Hit,
+    Match,
+    RecordIndex,
+    in_query_order,
+    index_record,
+    term_hits,
+)
 from harvester.records import Record
-
-Field = Literal["title", "abstract", "keywords"]
-
-FIELD_WEIGHTS: dict[Field, float] = {"title": 3.0, "abstract": 2.0, "keywords": 1.0}
-"""What one term found in a field adds to :attr:`Match.score`: title > abstract > keywords."""
+from harvester.text.fold import TOKEN, fold_tokens
 
 MIN_STEM = 4
 """Fewest letters/digits before a ``*``. PubMed Help: "At least four characters must be
@@ -50,14 +53,6 @@ the translators recurse once per level, so a deeper query (a pasted 50,000 ``(``
 exhaust Python's stack; real queries nest a handful of levels."""
 
 _JOINERS = "-'\u2019"  # may join words inside a term: self-help, Parkinson's, Parkinson’s
-_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-TOKEN = re.compile(rf"[\w{_MARKS}]+")  # callers replace "_" first (terms cannot hold one)
-_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
-# Letters NFKD does not decompose but readers expect to fold (ø→o as in "Jørgensen").
-_FOLD_EXTRA = str.maketrans(
-    {"ø": "o", "ł": "l", "đ": "d", "ð": "d", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"}
-)
-
 
 # --- the syntax tree -------------------------------------------------------------------------
 
@@ -94,30 +89,6 @@ Node = Term | And | Or | Not
 
 
 @dataclass(frozen=True, slots=True)
-class Hit:
-    """One positive term found in one field; ``matched`` is the record's own text that matched
-    (NFC-normalized), for highlighting."""
-
-    term: str
-    field: Field
-    matched: str
-
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """Why a record matched: the positive terms that hit, per field, in query order."""
-
-    hits: tuple[Hit, ...]
-
-    @property
-    def score(self) -> float:
-        """Sum of :data:`FIELD_WEIGHTS` over distinct (term, field) pairs; ranks digests."""
-        return sum(
-            FIELD_WEIGHTS[f] for f in {(h.term, h.field): h.field for h in self.hits}.values()
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class Query:
     """A parsed portable query: the source ``text`` and the syntax tree ``root``."""
 
@@ -151,7 +122,8 @@ class Query:
         index = record if isinstance(record, RecordIndex) else index_record(record)
         cache: dict[Term, list[Hit]] = {}
         ok, hits = self._evaluate(self.root, index, cache)
-        return Match(hits=tuple(_ordered(hits, self.terms()))) if ok else None
+        terms = [str(t) for t in self.terms()]
+        return Match(hits=tuple(in_query_order(hits, terms))) if ok else None
 
     def _evaluate(
         self, node: Node, index: RecordIndex, cache: dict[Term, list[Hit]]
@@ -159,11 +131,7 @@ class Query:
         if isinstance(node, Term):
             if node not in cache:
                 words, prefix = self._patterns[node]
-                cache[node] = [
-                    Hit(str(node), name, matched)
-                    for name, fld in index.fields()
-                    for matched in fld.find(words, prefix)
-                ]
+                cache[node] = term_hits(index, str(node), words, prefix)
             return bool(cache[node]), cache[node]
         if isinstance(node, Not):
             ok, _ = self._evaluate(node.child, index, cache)
@@ -194,122 +162,6 @@ def _walk_terms(node: Node, *, negated: bool, keep_negated: bool) -> Iterator[Te
     else:
         for child in node.children:
             yield from _walk_terms(child, negated=negated, keep_negated=keep_negated)
-
-
-def _ordered(hits: list[Hit], terms: tuple[Term, ...]) -> list[Hit]:
-    rank = {str(t): i for i, t in enumerate(terms)}
-    fields: tuple[Field, ...] = ("title", "abstract", "keywords")
-    unique = list(dict.fromkeys(hits))
-    return sorted(unique, key=lambda h: (rank[h.term], fields.index(h.field)))  # stable
-
-
-# --- tokenizing ------------------------------------------------------------------------------
-
-
-def _fold(token: str) -> str:
-    if token.isascii():
-        return token.lower()
-    decomposed = unicodedata.normalize("NFKD", token)
-    folded = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    return "".join(c for c in folded.translate(_FOLD_EXTRA) if c.isalnum())
-
-
-def fold_tokens(text: str) -> list[str]:
-    tokens = (_fold(m.group()) for m in TOKEN.finditer(unicodedata.normalize("NFC", text)))
-    return [t for t in tokens if t]
-
-
-class _FieldIndex:
-    """One field's tokens; "" separates segments (keywords, abstracts) so no phrase spans two."""
-
-    __slots__ = ("tokens", "found", "firsts", "texts", "positions")
-
-    def __init__(self, segments: Iterable[str | None]) -> None:
-        self.tokens: list[str] = []
-        self.found: list[re.Match[str] | None] = []  # where each token is in its segment
-        self.firsts: list[int] = []  # index of each segment's first token
-        self.texts: list[str] = []
-        for segment in segments:
-            if not segment:
-                continue
-            if self.tokens:
-                self.tokens.append("")
-                self.found.append(None)
-            self.firsts.append(len(self.tokens))
-            if segment.isascii():  # fast path: offsets of the lower-cased text are the same
-                self.texts.append(segment)
-                matches = list(_ASCII_TOKEN.finditer(segment.lower()))
-                self.tokens.extend([m.group() for m in matches])
-                self.found.extend(matches)
-                continue
-            segment = unicodedata.normalize("NFC", segment)
-            self.texts.append(segment)
-            for m in TOKEN.finditer(segment.replace("_", " ")):  # \w includes "_"
-                if folded := _fold(m.group()):
-                    self.tokens.append(folded)
-                    self.found.append(m)
-        self.positions: dict[str, list[int]] = {}
-        for i, token in enumerate(self.tokens):
-            if token:
-                self.positions.setdefault(token, []).append(i)
-
-    def find(self, words: tuple[str, ...], prefix: bool) -> list[str]:
-        """The distinct texts where ``words`` occur as adjacent tokens (last one a prefix)."""
-        if not words:
-            return []
-        n = len(words)
-        if n == 1 and prefix:
-            starts = sorted(
-                i for t, ps in self.positions.items() if t.startswith(words[0]) for i in ps
-            )
-        else:
-            starts = self.positions.get(words[0], [])
-        found: list[str] = []
-        tokens = self.tokens
-        for i in starts:
-            if n > 1:
-                end = i + n - 1
-                if end >= len(tokens) or tokens[i + 1 : end] != list(words[1:-1]):
-                    continue
-                last = tokens[end]
-                if not (last.startswith(words[-1]) if prefix else last == words[-1]):
-                    continue
-            first, last_found = self.found[i], self.found[i + n - 1]
-            assert first is not None and last_found is not None  # never a separator
-            segment = self.texts[bisect_right(self.firsts, i) - 1]
-            text = segment[first.start() : last_found.end()]
-            if text not in found:
-                found.append(text)
-        return found
-
-
-class RecordIndex:
-    """A record's title, abstracts and keywords, tokenized once for matching."""
-
-    __slots__ = ("title", "abstract", "keywords")
-
-    def __init__(self, title: _FieldIndex, abstract: _FieldIndex, keywords: _FieldIndex) -> None:
-        self.title = title
-        self.abstract = abstract
-        self.keywords = keywords
-
-    def fields(self) -> tuple[tuple[Field, _FieldIndex], ...]:
-        return (("title", self.title), ("abstract", self.abstract), ("keywords", self.keywords))
-
-
-def index_record(record: Record) -> RecordIndex:
-    """Tokenize the fields a query is matched on: title; abstract, its sections and the
-    abstracts in other languages; keywords (author keywords and MeSH headings)."""
-    abstracts: list[str | None] = [record.abstract]
-    for section in record.abstract_sections:
-        if section.text and section.text not in (record.abstract or ""):
-            abstracts.append(section.text)
-    for other in record.other_abstracts:
-        abstracts.append(other.text)
-        abstracts.extend(s.text for s in other.sections if s.text not in other.text)
-    return RecordIndex(
-        _FieldIndex([record.title]), _FieldIndex(abstracts), _FieldIndex(record.keywords)
-    )
 
 
 # --- parsing ---------------------------------------------------------------------------------

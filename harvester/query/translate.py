@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harvester.query.syntax import OPERATORS, TOKEN, Node, Not, Or, Query, Term, fold_tokens
+from harvester.query.syntax import OPERATORS, Node, Not, Or, Query, Term
+from harvester.text.fold import TOKEN, fold_tokens
 
 
 @dataclass(frozen=True, slots=True)

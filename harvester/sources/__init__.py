@@ -22,7 +22,7 @@ from harvester.sources.semanticscholar import SemanticScholarSource
 
 if TYPE_CHECKING:
     from harvester.config.sections import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 SOURCES: dict[str, SourceFactory] = {
     "pubmed": PubMedSource,

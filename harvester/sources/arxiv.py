@@ -43,20 +43,16 @@ from harvester.sources.base import (
     is_utf8,
     parse_items,
 )
-from harvester.text.normalize import (
-    collapse_whitespace,
-    normalize_arxiv,
-    normalize_doi,
-    partial_date,
-    split_name,
-    strip_markup,
-)
+from harvester.text.fields import partial_date, split_name
+from harvester.text.fold import collapse_whitespace
+from harvester.text.identifiers import normalize_arxiv, normalize_doi
+from harvester.text.markup import strip_markup
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
     from lxml.etree import _Element
 
     from harvester.config.sections import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 log = structlog.get_logger(__name__)
 
@@ -330,16 +326,13 @@ class ArxivSource:
                 more = info.entries > 0 and following < info.total
             else:  # no totalResults: a full page may have a successor
                 more = info.entries >= self.page_size
-            yield Page(
-                max_record_bytes=self.max_record_bytes,
-                source=self.name,
+            yield Page.received(
+                self,
+                response,
                 url=self.fetcher.redact(response.url),
-                body=response.content,
                 number=number,
                 cursor=str(following) if more else None,
                 total=info.total,
-                content_type=response.headers.get("content-type"),
-                server_date=Page.date_of(response.headers),
             )
             if not more:
                 return

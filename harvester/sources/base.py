@@ -9,7 +9,6 @@ A harvest asks a source for the pages of one window::
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,12 +16,13 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from harvester.errors import ParseError
 from harvester.records import Record
 
 if TYPE_CHECKING:
+    import httpx
+
     from harvester.config.sections import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
     from harvester.query.syntax import Query
     from harvester.registry import SourceInfo
 
@@ -71,11 +71,31 @@ class Page:
     server_date: datetime | None = None
     max_record_bytes: int = MAX_RECORD_BYTES
 
-    @staticmethod
-    def date_of(headers: Mapping[str, str]) -> datetime | None:
-        """A response's ``Date`` header as ``server_date`` (so each source's fetch fills
-        it with the one name it already imports)."""
-        return server_date(headers)
+    @classmethod
+    def received(
+        cls,
+        source: Source,
+        response: httpx.Response,
+        *,
+        url: str,
+        number: int,
+        cursor: str | None,
+        total: int | None,
+    ) -> Page:
+        """The page ``source`` fetched as ``response``: its body, its content type and its
+        ``Date`` header, with the source's name and record size cap. ``url`` is the request
+        with its secrets removed (``Fetcher.redact``)."""
+        return cls(
+            max_record_bytes=source.max_record_bytes,
+            source=source.name,
+            url=url,
+            body=response.content,
+            number=number,
+            cursor=cursor,
+            total=total,
+            content_type=response.headers.get("content-type"),
+            server_date=server_date(response.headers),
+        )
 
 
 def server_date(headers: Mapping[str, str]) -> datetime | None:
@@ -103,7 +123,7 @@ class Skipped:
         # its id or in the reason quoting a value: shown escaped, so logs can write it.
         for name in ("source_id", "reason"):
             value = getattr(self, name)
-            if value is not None and not value.isascii() and _LONE_SURROGATE.search(value):
+            if value is not None and not value.isascii() and LONE_SURROGATE.search(value):
                 escaped = value.encode("utf-8", "backslashreplace").decode("utf-8")
                 object.__setattr__(self, name, escaped)
 
@@ -169,81 +189,9 @@ def parse_items(
     return ParseResult(records=tuple(records), skipped=tuple(skipped))
 
 
-# --- JSON bodies -----------------------------------------------------------------------------
-
-
-class TooLongNumber:
-    """A JSON integer with more digits than Python converts (``sys.get_int_max_str_digits``,
-    4,300 by default): kept as a marker, so only the record holding it is skipped."""
-
-    __slots__ = ("digits",)
-
-    def __init__(self, text: str) -> None:
-        self.digits = len(text.lstrip("-"))
-
-    def __repr__(self) -> str:
-        return f"TooLongNumber({self.digits} digits)"
-
-
-def _int_or_marker(text: str) -> int | TooLongNumber:
-    try:
-        return int(text)
-    except ValueError:
-        return TooLongNumber(text)
-
-
 # What surrogateescape turns an undecodable byte into; JSON's own "\udc80" escapes of lone
 # surrogates are no text either (no encoder or database takes them).
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-@dataclass(frozen=True, slots=True)
-class JsonBody:
-    """A response body read as JSON. ``degraded`` when it could only be read leniently:
-    bytes that are not UTF-8 kept as lone surrogates (``surrogateescape``), or integers too
-    long to convert kept as :class:`TooLongNumber`; the records holding them are skipped."""
-
-    data: Any
-    size: int
-    degraded: bool = False
-
-    def screen(
-        self, max_record_bytes: int = MAX_RECORD_BYTES
-    ) -> Callable[[Any], str | None] | None:
-        """A check of one item for :func:`parse_items`, or None when no item can fail it: a
-        clean body no larger than the cap (the common case: nothing is walked)."""
-        if not self.degraded and self.size <= max_record_bytes:
-            return None
-        if not self.degraded:
-            return lambda item: _size_problem(item, max_record_bytes)
-        return lambda item: screen_value(item, max_record_bytes, degraded=True)
-
-
-def _size_problem(value: Any, max_record_bytes: int) -> str | None:
-    size = _estimated_size(value)
-    if size > max_record_bytes:
-        return f"larger than the record size cap of {max_record_bytes:,} bytes (about {size:,})"
-    return None
-
-
-def _estimated_size(value: Any) -> int:
-    """About the JSON size of one record from its first level only: strings by their length,
-    lists and objects by their count of members. Walking the whole record would cost a sixth
-    of parsing it; an enormous abstract or author list shows at this level, and what does
-    not is caught on the Record (:func:`record_size`)."""
-    if isinstance(value, Mapping):
-        members: Iterable[Any] = value.values()
-    elif isinstance(value, list | tuple):
-        members = value
-    else:
-        return len(value) if isinstance(value, str) else 8
-    size = 0
-    for member in members:
-        if isinstance(member, str):
-            size += len(member)
-        elif isinstance(member, Mapping | list | tuple):
-            size += 16 * len(member)
-    return size
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def record_size(record: Record) -> int:
@@ -253,65 +201,6 @@ def record_size(record: Record) -> int:
     size += sum(len(other.text) for other in record.other_abstracts)
     size += sum(len(keyword) for keyword in record.keywords)
     return size + 40 * len(record.authors)
-
-
-def screen_value(value: Any, max_record_bytes: int, *, degraded: bool = True) -> str | None:
-    """Why one JSON value (a record) cannot be read, or None: holding bytes that were not
-    UTF-8 or a number too long to convert (looked for when ``degraded``), or over
-    ``max_record_bytes`` (the length of all its keys and strings, about its size as JSON)."""
-    size = 0
-    stack = [value]
-    while stack:  # a loop, not recursion: the value may be as deep as the JSON decoder allows
-        node = stack.pop()
-        if isinstance(node, str):
-            size += len(node) + 2
-            if degraded and _LONE_SURROGATE.search(node):
-                return "holds bytes that are not UTF-8 (the API's text is damaged)"
-        elif isinstance(node, dict):
-            size += 2 * len(node) + 2
-            stack.extend(node)
-            stack.extend(node.values())
-        elif isinstance(node, list | tuple):
-            size += len(node) + 2
-            stack.extend(node)
-        elif isinstance(node, TooLongNumber):
-            return f"holds a number of {node.digits} digits, more than can be read"
-        else:
-            size += 5
-        if size > max_record_bytes:
-            return f"larger than the record size cap of {max_record_bytes:,} bytes"
-    return None
-
-
-def read_json(body: bytes, where: str, *, problem: str = "malformed or truncated JSON") -> JsonBody:
-    """A response body as JSON. A byte that is not UTF-8 or an integer too long to convert
-    costs only the record holding it (the body is read again leniently, see
-    :class:`JsonBody`); ParseError ``"{where}: {problem}: {error}"`` if the body is not JSON,
-    or is nested deeper than the decoder's recursion allows."""
-    try:
-        return JsonBody(json.loads(body), len(body))
-    except json.JSONDecodeError as error:
-        raise ParseError(f"{where}: {problem}: {error}") from error
-    except RecursionError as error:
-        raise ParseError(f"{where}: {problem}: nested too deeply to read") from error
-    except ValueError as error:  # UnicodeDecodeError, or an integer of over 4,300 digits
-        first = error
-    encoding = json.detect_encoding(body)
-    if not encoding.startswith("utf-8"):
-        raise ParseError(f"{where}: {problem}: {first}") from first
-    try:
-        text = body.decode(encoding, "surrogateescape")
-        return JsonBody(json.loads(text, parse_int=_int_or_marker), len(body), degraded=True)
-    except RecursionError as error:
-        raise ParseError(f"{where}: {problem}: nested too deeply to read") from error
-    except ValueError as error:
-        raise ParseError(f"{where}: {problem}: {error}") from error
-
-
-def load_json(body: bytes, where: str, *, problem: str = "malformed or truncated JSON") -> Any:
-    """The JSON value of a response body, read as :func:`read_json` reads it (ParseError if
-    the body is not JSON)."""
-    return read_json(body, where, problem=problem).data
 
 
 # --- XML bodies: records cut out before the parser sees them ----------------------------------
@@ -370,13 +259,6 @@ def is_utf8(body: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def expect_object(data: Any, where: str) -> dict[str, Any]:
-    """``data`` if it is a JSON object, else ParseError naming what it is instead."""
-    if not isinstance(data, dict):
-        raise ParseError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    return data
 
 
 class Source(Protocol):

@@ -31,22 +31,15 @@ from harvester.errors import ParseError
 from harvester.query.syntax import Query
 from harvester.records import Author, Identifiers, Record
 from harvester.registry import SOURCE_INFO
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
-    JsonBody,
-    Page,
-    ParseResult,
-    Skipped,
-    Window,
-    expect_object,
-    read_json,
-    record_size,
-)
-from harvester.text.normalize import normalize_doi, partial_date, split_name, strip_markup
+from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Skipped, Window, record_size
+from harvester.sources.envelope import JsonBody, expect_object, read_json
+from harvester.text.fields import partial_date, split_name
+from harvester.text.identifiers import normalize_doi
+from harvester.text.markup import strip_markup
 
 if TYPE_CHECKING:
     from harvester.config.sections import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 log = structlog.get_logger(__name__)
 
@@ -280,18 +273,15 @@ class BiorxivSource:
             # missing or nonsensical, so a broken message can neither stall nor skip.
             step = info.count if info.count and info.count >= info.items else info.items
             more = info.items > 0
-            yield Page(
-                max_record_bytes=self.max_record_bytes,
-                source=self.name,
+            yield Page.received(
+                self,
+                response,
                 url=shown,
-                body=response.content,
                 number=number,
                 cursor=str(cursor + step) if more else None,
                 # the announced total counts every version of every preprint, while a page keeps
                 # one record per DOI, so it says nothing about completeness: not recorded
                 total=None,
-                content_type=response.headers.get("content-type"),
-                server_date=Page.date_of(response.headers),
             )
             if not more:
                 if info.status not in (None, "ok", "no posts found"):

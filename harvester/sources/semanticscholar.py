@@ -22,35 +22,29 @@ from harvester.query.syntax import Query
 from harvester.query.translate import to_semanticscholar
 from harvester.records import Author, Identifiers, Record
 from harvester.registry import SOURCE_INFO
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
+from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window, parse_items
+from harvester.sources.envelope import (
     JsonBody,
-    Page,
-    ParseResult,
-    Window,
-    expect_object,
-    parse_items,
-    read_json,
-)
-from harvester.text.normalize import (
     UnexpectedValue,
+    expect_object,
     json_int,
     json_list,
     json_object,
     json_text,
+    read_json,
+)
+from harvester.text.fields import normalize_pages, partial_date, split_name
+from harvester.text.identifiers import (
     normalize_arxiv,
     normalize_doi,
-    normalize_pages,
     normalize_pmcid,
     normalize_pmid,
-    partial_date,
-    split_name,
-    strip_markup,
 )
+from harvester.text.markup import strip_markup
 
 if TYPE_CHECKING:
     from harvester.config.sections import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 log = structlog.get_logger(__name__)
 
@@ -154,16 +148,13 @@ class SemanticScholarSource:
                 log.error("token repeated", url=shown)
                 token = None
             number += 1
-            yield Page(
-                max_record_bytes=self.max_record_bytes,
-                source=self.name,
+            yield Page.received(
+                self,
+                response,
                 url=shown,
-                body=response.content,
                 number=number,
                 cursor=token,
                 total=total,
-                content_type=response.headers.get("content-type"),
-                server_date=Page.date_of(response.headers),
             )
             if token is None:
                 return

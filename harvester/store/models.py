@@ -249,7 +249,9 @@ class WorkMatchKey(Base):
 
 
 class WorkLink(Base):
-    """Two works that are versions of one study (a preprint and its journal article)."""
+    """Two works that are versions of one study: ``kind`` "preprint" for a preprint and its
+    journal article, "venue" for one paper in two venues (a conference paper and its journal
+    version or report); :class:`harvester.dedup.rules.Link`."""
 
     __tablename__ = "work_links"
     __table_args__ = (UniqueConstraint("work_id", "other_work_id", name="uq_work_links_pair"),)
@@ -260,6 +262,7 @@ class WorkLink(Base):
         ForeignKey("works.id", ondelete="CASCADE"), index=True
     )
     reason: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), server_default="preprint")
     created_at: Mapped[datetime]
 
 

@@ -46,6 +46,7 @@ from harvester.store.models import (
     Work,
     WorkLink,
 )
+from harvester.store.versions import other_versions
 from harvester.store.writer import PageWriter, WriteConflict, lock_writes
 
 log = structlog.get_logger(__name__)
@@ -273,6 +274,12 @@ class Repository:
                     )
                 )
             ]
+
+    def versions(self, work_ids: Sequence[int]) -> dict[int, tuple[Record, ...]]:
+        """The other versions of each of ``work_ids`` that has version links (its preprint,
+        its conference or journal version), main version first: "also published as …"."""
+        with self._session() as session:
+            return other_versions(session, work_ids)
 
     def sent_versions(self, subscription: str, work_ids: Sequence[int]) -> set[int]:
         """Of ``work_ids``, those that are another version (a journal article, a preprint) of

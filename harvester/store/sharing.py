@@ -30,9 +30,10 @@ from harvester.errors import StoreError
 from harvester.records import Record
 from harvester.sources.base import Window
 from harvester.store.batch_runs import BatchRuns, chunks
+from harvester.store.lookup import provenance_key
 from harvester.store.models import SourceRecord, SourceWindow, TopicHit
 from harvester.store.repository import STORE_ATTEMPTS
-from harvester.store.writer import PageWriter, WriteConflict, lock_writes, provenance_key, work_of
+from harvester.store.writer import PageWriter, WriteConflict, lock_writes
 
 log = structlog.get_logger(__name__)
 
@@ -259,3 +260,10 @@ class SharedStore(BatchRuns):
                         .values(record=None)
                     )
         return out
+
+
+def work_of(writer: PageWriter, record: Record) -> tuple[int, bool]:
+    """After :meth:`PageWriter.write`: the work ``record`` is stored as, and whether the
+    page created it."""
+    work_id = writer.lookup.provs[(record.source, provenance_key(record))].work_id
+    return (writer.real[work_id], True) if work_id < 0 else (work_id, False)

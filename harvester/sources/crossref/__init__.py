@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import httpx
 
     from harvester.config.sections import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 log = structlog.get_logger(__name__)
 
@@ -132,16 +132,13 @@ class CrossrefSource:
                 log.debug("works done", pages=number, total=header.total)
                 return
             number += 1
-            yield Page(
-                max_record_bytes=self.max_record_bytes,
-                source=self.name,
+            yield Page.received(
+                self,
+                response,
                 url=url,
-                body=response.content,
                 number=number,
                 cursor=header.next_cursor,
                 total=header.total,
-                content_type=response.headers.get("content-type"),
-                server_date=Page.date_of(response.headers),
             )
             if header.next_cursor is None:
                 return

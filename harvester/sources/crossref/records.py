@@ -20,32 +20,24 @@ from typing import Any
 
 from harvester.errors import ParseError
 from harvester.records import Author, Identifiers, Record, join_sections
-from harvester.sources.base import (
-    MAX_RECORD_BYTES,
+from harvester.sources.base import MAX_RECORD_BYTES, ParseResult, parse_items
+from harvester.sources.envelope import (
+    BadItem,
     JsonBody,
-    ParseResult,
     expect_object,
-    parse_items,
+    item_list,
+    item_object,
+    item_text,
     read_json,
 )
-from harvester.text.normalize import (
-    collapse_whitespace,
-    language_code,
-    markup_sections,
-    markup_to_text,
-    normalize_doi,
-    normalize_orcid,
-    normalize_pages,
-    partial_date,
-)
+from harvester.text.fields import language_code, normalize_pages, partial_date
+from harvester.text.fold import collapse_whitespace
+from harvester.text.identifiers import normalize_doi, normalize_orcid
+from harvester.text.markup import markup_sections, markup_to_text
 
 SOURCE = "crossref"
 # Crossref's own dates, most telling first: `published` is the earlier of print and online.
 _DATE_FIELDS = ("published", "published-print", "published-online", "issued", "posted")
-
-
-class _BadItem(ValueError):
-    """One item that cannot become a Record; the rest of its page is still used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +106,7 @@ def parse_works(
         items,
         lambda _index, item: _record(item),
         _doi_of,
-        skip=_BadItem,
+        skip=BadItem,
         unforeseen=(TypeError, ValueError, AttributeError),
         objects_only=True,
         screen=read.screen(max_record_bytes),
@@ -154,13 +146,13 @@ def _doi_of(item: Any) -> str | None:
 
 
 def _record(item: Mapping[str, Any]) -> Record:
-    doi = normalize_doi(_text(item, "DOI"))
+    doi = normalize_doi(item_text(item, "DOI"))
     if doi is None:
-        raise _BadItem(f"no valid DOI ({item.get('DOI')!r})")
-    sections = markup_sections(_text(item, "abstract"))
+        raise BadItem(f"no valid DOI ({item.get('DOI')!r})")
+    sections = markup_sections(item_text(item, "abstract"))
     year, published = _date(item)
-    kind = _text(item, "type")
-    if kind == "posted-content" and _text(item, "subtype") == "preprint":
+    kind = item_text(item, "type")
+    if kind == "posted-content" and item_text(item, "subtype") == "preprint":
         kind = "preprint"
     venue = _first(item, "container-title")
     if venue is None and kind in ("preprint", "posted-content"):
@@ -176,13 +168,13 @@ def _record(item: Mapping[str, Any]) -> Record:
         authors=_authors(item),
         venue=venue,
         year=year,
-        volume=_text(item, "volume"),
-        issue=_text(item, "issue"),
-        pages=normalize_pages(None, None, _text(item, "page")),
+        volume=item_text(item, "volume"),
+        issue=item_text(item, "issue"),
+        pages=normalize_pages(None, None, item_text(item, "page")),
         published=published,
         type=kind,
-        language=language_code(_text(item, "language")),
-        url=_text(item, "URL") or f"https://doi.org/{doi}",
+        language=language_code(item_text(item, "language")),
+        url=item_text(item, "URL") or f"https://doi.org/{doi}",
         keywords=tuple(dict.fromkeys(s for s in _strings(item, "subject") if s)),
         published_doi=_published_doi(item),
     )
@@ -243,29 +235,27 @@ def is_running_head(title: str, subtitle: str) -> bool:
 
 def _authors(item: Mapping[str, Any]) -> tuple[Author, ...]:
     authors = []
-    for number, author in enumerate(_list(item, "author"), 1):
+    for number, author in enumerate(item_list(item, "author"), 1):
         if not isinstance(author, Mapping):
-            raise _BadItem(f"author #{number} is a {type(author).__name__}, expected an object")
-        family, given = _clean(_text(author, "family")), _clean(_text(author, "given"))
+            raise BadItem(f"author #{number} is a {type(author).__name__}, expected an object")
+        family, given = _clean(item_text(author, "family")), _clean(item_text(author, "given"))
         if family is None and given is None:
             # Crossref: organisations are authors with a `name` only.
-            name = _clean(_text(author, "name"))
+            name = _clean(item_text(author, "name"))
             if name:
                 authors.append(Author(collective=name))
             continue
         authors.append(
-            Author(family=family, given=given, orcid=normalize_orcid(_text(author, "ORCID")))
+            Author(family=family, given=given, orcid=normalize_orcid(item_text(author, "ORCID")))
         )
     return tuple(authors)
 
 
 def _date(item: Mapping[str, Any]) -> tuple[int | None, str | None]:
     for name in _DATE_FIELDS:
-        value = item.get(name)
+        value = item_object(item, name)
         if value is None:
             continue
-        if not isinstance(value, Mapping):
-            raise _BadItem(f"{name} is a {type(value).__name__}, expected an object")
         parts = value.get("date-parts")
         if not isinstance(parts, list) or not parts or not isinstance(parts[0], list):
             continue  # Crossref writes "date-parts": [[null]] for an unknown date
@@ -295,41 +285,23 @@ def _published_doi(item: Mapping[str, Any]) -> str | None:
 
 
 def _institution(item: Mapping[str, Any]) -> str | None:
-    for institution in _list(item, "institution"):
-        if isinstance(institution, Mapping) and (name := _clean(_text(institution, "name"))):
+    for institution in item_list(item, "institution"):
+        if isinstance(institution, Mapping) and (name := _clean(item_text(institution, "name"))):
             return name
-    return _clean(_text(item, "group-title"))
+    return _clean(item_text(item, "group-title"))
 
 
 # --- typed readers: every wrong shape names its field ----------------------------------------
-
-
-def _text(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _BadItem(f"{key} is a {type(value).__name__}, expected text")
-    return collapse_whitespace(str(value))
 
 
 def _clean(value: str | None) -> str | None:
     return markup_to_text(value) if value else None
 
 
-def _list(data: Mapping[str, Any], key: str) -> Iterator[Any]:
-    value = data.get(key)
-    if value is None:
-        return iter(())
-    if not isinstance(value, list):
-        raise _BadItem(f"{key} is a {type(value).__name__}, expected a list")
-    return iter(value)
-
-
 def _strings(data: Mapping[str, Any], key: str) -> Iterator[str | None]:
-    for number, value in enumerate(_list(data, key), 1):
+    for number, value in enumerate(item_list(data, key), 1):
         if not isinstance(value, str):
-            raise _BadItem(f"{key} #{number} is a {type(value).__name__}, expected text")
+            raise BadItem(f"{key} #{number} is a {type(value).__name__}, expected text")
         yield markup_to_text(value)
 
 

@@ -20,7 +20,7 @@ from harvester.sources.europepmc.records import SearchHeader, parse_search, read
 
 if TYPE_CHECKING:
     from harvester.config.sections import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 log = structlog.get_logger(__name__)
 
@@ -110,16 +110,13 @@ class EuropePMCSource:
             if header.results == 0 and number > 0:
                 return  # the answer after the last page: nothing more to yield
             number += 1
-            yield Page(
-                max_record_bytes=self.max_record_bytes,
-                source=self.name,
+            yield Page.received(
+                self,
+                response,
                 url=url,
-                body=response.content,
                 number=number,
                 cursor=following,
                 total=header.hit_count,
-                content_type=response.headers.get("content-type"),
-                server_date=Page.date_of(response.headers),
             )
             if following is None or header.results == 0:
                 log.debug("search done", pages=number, hits=header.hit_count)

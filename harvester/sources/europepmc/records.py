@@ -17,39 +17,47 @@ Dublin Core (``format=dc``) flattens journal, volume and pages into a citation s
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 
 from harvester.errors import ParseError
-from harvester.records import Author, Identifiers, Record, Section, join_sections
+from harvester.records import Identifiers, Record, Section, join_sections
 from harvester.sources.base import (
     MAX_RECORD_BYTES,
-    JsonBody,
     ParseResult,
     Skipped,
     cut_records,
-    expect_object,
     is_utf8,
     parse_items,
+)
+from harvester.sources.envelope import (
+    BadItem,
+    JsonBody,
+    expect_object,
+    item_list,
+    item_object,
+    item_text,
     read_json,
 )
-from harvester.text.normalize import (
-    collapse_whitespace,
+from harvester.sources.europepmc.fields import (
+    _authors,
+    _title_text,
+)
+from harvester.text.fields import (
     language_code,
-    markup_sections,
-    markup_to_text,
-    normalize_doi,
-    normalize_orcid,
     normalize_pages,
-    normalize_pmcid,
-    normalize_pmid,
     parse_medline_date,
     partial_date,
-    split_name,
 )
+from harvester.text.identifiers import (
+    normalize_doi,
+    normalize_pmcid,
+    normalize_pmid,
+)
+from harvester.text.markup import markup_sections, markup_to_text
 
 SOURCE = "europepmc"
 ARTICLE_URL = "https://europepmc.org/article/{source}/{id}"
@@ -73,10 +81,6 @@ _TYPES: tuple[tuple[str, str], ...] = (
 )
 _DEFAULT_TYPE = "journal-article"
 _ID_ONLY_KEYS = frozenset({"id", "source", "pmid", "pmcid", "doi", "fullTextIdList"})
-
-
-class _BadRecord(ValueError):
-    """One result that cannot become a Record; the rest of its page is still used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +152,7 @@ def parse_search(
         results,
         lambda _index, item: _record(item),
         _source_id,
-        skip=_BadRecord,
+        skip=BadItem,
         unforeseen=(TypeError, ValueError, AttributeError),
         objects_only=True,
         noun="result",
@@ -260,19 +264,19 @@ def _source_id(result: Any) -> str | None:
 
 
 def _record(result: Mapping[str, Any]) -> Record:
-    source = _text(result, "source")
-    ident = _text(result, "id")
+    source = item_text(result, "source")
+    ident = item_text(result, "id")
     if source is None or ident is None:
-        raise _BadRecord("result has no source or id")
-    journal_info = _mapping(result, "journalInfo")
-    journal = _mapping(journal_info, "journal") if journal_info else None
+        raise BadItem("result has no source or id")
+    journal_info = item_object(result, "journalInfo")
+    journal = item_object(journal_info, "journal") if journal_info else None
     sections = _sections(result)
     year, published = _dates(result, journal_info)
-    book = _mapping(result, "bookOrReportDetails")
+    book = item_object(result, "bookOrReportDetails")
     venue = (
         _title_text(journal, "title")
         if journal
-        else _title_text(result, "journalTitle") or (_text(book, "publisher") if book else None)
+        else _title_text(result, "journalTitle") or (item_text(book, "publisher") if book else None)
     )
     return Record(
         source=SOURCE,
@@ -284,116 +288,33 @@ def _record(result: Mapping[str, Any]) -> Record:
         authors=_authors(result),
         venue=venue,
         year=year,
-        volume=_text(journal_info, "volume") if journal_info else _text(result, "journalVolume"),
-        issue=_text(journal_info, "issue") if journal_info else _text(result, "issue"),
-        pages=normalize_pages(None, None, _text(result, "pageInfo")),
+        volume=item_text(journal_info, "volume")
+        if journal_info
+        else item_text(result, "journalVolume"),
+        issue=item_text(journal_info, "issue") if journal_info else item_text(result, "issue"),
+        pages=normalize_pages(None, None, item_text(result, "pageInfo")),
         published=published,
         type=_record_type(source, _pub_types(result)),
-        language=language_code(_text(result, "language")),
+        language=language_code(item_text(result, "language")),
         url=ARTICLE_URL.format(source=source, id=ident),
         keywords=_keywords(result),
     )
 
 
 def _ids(result: Mapping[str, Any], source: str) -> Identifiers:
-    pmcid = _text(result, "pmcid")
+    pmcid = item_text(result, "pmcid")
     if pmcid is None and source == "PMC":
-        pmcid = _text(result, "id")
+        pmcid = item_text(result, "id")
     return Identifiers(
-        doi=normalize_doi(_text(result, "doi")),
-        pmid=normalize_pmid(_text(result, "pmid")),
+        doi=normalize_doi(item_text(result, "doi")),
+        pmid=normalize_pmid(item_text(result, "pmid")),
         pmcid=normalize_pmcid(pmcid),
     )
 
 
 def _sections(result: Mapping[str, Any]) -> tuple[Section, ...]:
     # abstractText is HTML: structured abstracts use <h4>Background</h4> or <b>…</b> labels.
-    return markup_sections(_text(result, "abstractText"))
-
-
-def _authors(result: Mapping[str, Any]) -> tuple[Author, ...]:
-    author_list = _mapping(result, "authorList")
-    if author_list is None:
-        return _authors_from_string(_text(result, "authorString"))
-    authors: list[Author] = []
-    for number, author in enumerate(_list(author_list, "author", "authorList.author"), 1):
-        if not isinstance(author, Mapping):
-            raise _BadRecord(f"authorList.author #{number} is a {type(author).__name__}")
-        collective = _title_text(author, "collectiveName")
-        if collective:
-            authors.append(Author(collective=collective))
-            continue
-        family = _title_text(author, "lastName")
-        given = _title_text(author, "firstName") or _title_text(author, "initials")
-        if family is None:
-            family, given = split_name(_title_text(author, "fullName"))
-        if family is None and given is None:
-            continue
-        orcid = None
-        author_id = _mapping(author, "authorId")
-        if author_id is not None and str(author_id.get("type", "")).upper() == "ORCID":
-            orcid = normalize_orcid(_text(author_id, "value"))
-        authors.append(Author(family=family, given=given, orcid=orcid))
-    return tuple(authors)
-
-
-def _authors_from_string(text: str | None) -> tuple[Author, ...]:
-    # lite results: "Schoenfeld JD, Haas-Kogan DA, O'Neill AF." (Vancouver style, as MEDLINE
-    # writes it: the family name, then the initials run together), groups among them.
-    if not text:
-        return ()
-    authors = []
-    for name in text.rstrip(".").split(","):
-        author = vancouver_author(name)
-        if author is not None:
-            authors.append(author)
-    return tuple(authors)
-
-
-# Words that make a name in an author string a group, not a person (MEDLINE's collective
-# names: "TUBA-WISP II consortium", "Genitourinary Oncology Committee of Chinese Anti-cancer
-# Association", "Editorial Office", "… Working Group …").
-_GROUP_WORDS = frozenset(
-    {
-        "academy", "alliance", "association", "board", "centre", "center", "collaboration",
-        "collaborative", "collaborators", "committee", "consortium", "council", "department",
-        "editorial", "federation", "foundation", "group", "initiative", "institute",
-        "investigators", "network", "office", "organisation", "organization", "panel",
-        "program", "programme", "project", "society", "study", "team", "trialists",
-        "university", "writing",
-    }
-)  # fmt: skip
-_WORD = re.compile(r"[^\W\d_]+")
-_GENERATIONS = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv", "2nd", "3rd"})
-
-
-def vancouver_author(name: str) -> Author | None:
-    """One name of a Vancouver-style author string: ``"de Miranda NFCC"`` -> family
-    ``de Miranda``, given ``NFCC``; ``"Rodríguez-Perea Á"``, ``"Şen Ş"`` alike (initials are
-    any upper-case letters, however many); a group (``"… consortium"``, ``"Editorial
-    Office"``) is a collective author; None for an empty name or "et al"."""
-    text = collapse_whitespace(name)
-    if text is None or text.lower().rstrip(".") == "et al":
-        return None
-    words = text.split()
-    while len(words) > 2 and words[-1].lower() in _GENERATIONS:
-        words.pop()  # "Smith JA Jr": Record has no field for the suffix
-    initials = words[-1].strip("-.")
-    person = len(words) >= 2 and bool(initials) and all(c.isupper() or c in "-." for c in initials)
-    # A one-word family name before initials is a person even if it is a group word
-    # ("Board A"); a group word anywhere else makes a group ("Writing Group BMJ").
-    if not (person and len(words) == 2) and any(
-        w.lower() in _GROUP_WORDS for w in _WORD.findall(text)
-    ):
-        return Author(collective=text)
-    if person:
-        return Author(family=" ".join(words[:-1]), given=initials)
-    if len(words) >= 4:  # four or more words without initials: a name of a body, not a person
-        return Author(collective=text)
-    family, given = split_name(text)
-    if family is None and given is None:
-        return None
-    return Author(family=family, given=given)
+    return markup_sections(item_text(result, "abstractText"))
 
 
 def _dates(
@@ -403,16 +324,16 @@ def _dates(
     if journal_info is not None:
         # dateOfPublication ("2025 Dec") keeps the precision the journal gave;
         # printPublicationDate ("2025-12-01") pads it with day 01, so it comes second.
-        _, published = parse_medline_date(_text(journal_info, "dateOfPublication"))
-        published = published or _iso_date(_text(journal_info, "printPublicationDate"))
+        _, published = parse_medline_date(item_text(journal_info, "dateOfPublication"))
+        published = published or _iso_date(item_text(journal_info, "printPublicationDate"))
     published = (
         published
-        or _iso_date(_text(result, "electronicPublicationDate"))
-        or _iso_date(_text(result, "firstPublicationDate"))
+        or _iso_date(item_text(result, "electronicPublicationDate"))
+        or _iso_date(item_text(result, "firstPublicationDate"))
     )
-    year_text = (_text(journal_info, "yearOfPublication") if journal_info else None) or _text(
-        result, "pubYear"
-    )
+    year_text = (
+        item_text(journal_info, "yearOfPublication") if journal_info else None
+    ) or item_text(result, "pubYear")
     year = int(year_text) if year_text and year_text.isdigit() else None
     if year is None and published is not None:
         year = int(published[:4])
@@ -428,11 +349,13 @@ def _iso_date(value: str | None) -> str | None:
 
 
 def _pub_types(result: Mapping[str, Any]) -> list[str]:
-    type_list = _mapping(result, "pubTypeList")
+    type_list = item_object(result, "pubTypeList")
     if type_list is not None:
-        return [t for t in _list(type_list, "pubType", "pubTypeList.pubType") if isinstance(t, str)]
+        return [
+            t for t in item_list(type_list, "pubType", "pubTypeList.pubType") if isinstance(t, str)
+        ]
     # lite: "research-article; journal article"
-    return [t.strip() for t in (_text(result, "pubType") or "").split(";") if t.strip()]
+    return [t.strip() for t in (item_text(result, "pubType") or "").split(";") if t.strip()]
 
 
 def _record_type(source: str, pub_types: Iterable[str]) -> str:
@@ -444,12 +367,12 @@ def _record_type(source: str, pub_types: Iterable[str]) -> str:
 
 def _keywords(result: Mapping[str, Any]) -> tuple[str, ...]:
     words: list[Any] = []
-    keyword_list = _mapping(result, "keywordList")
+    keyword_list = item_object(result, "keywordList")
     if keyword_list is not None:
-        words += [k for k in _list(keyword_list, "keyword", "keywordList.keyword")]
-    mesh = _mapping(result, "meshHeadingList")
+        words += [k for k in item_list(keyword_list, "keyword", "keywordList.keyword")]
+    mesh = item_object(result, "meshHeadingList")
     if mesh is not None:
-        for heading in _list(mesh, "meshHeading", "meshHeadingList.meshHeading"):
+        for heading in item_list(mesh, "meshHeading", "meshHeadingList.meshHeading"):
             if isinstance(heading, Mapping):
                 words.append(heading.get("descriptorName"))
     cleaned = (_clean(w) for w in words if isinstance(w, str))
@@ -458,42 +381,3 @@ def _keywords(result: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _clean(value: str) -> str:
     return markup_to_text(value) or ""
-
-
-# --- typed readers: every wrong shape names its field ----------------------------------------
-
-
-def _text(data: Mapping[str, Any] | None, key: str) -> str | None:
-    if data is None:
-        return None
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _BadRecord(f"{key} is a {type(value).__name__}, expected text")
-    return collapse_whitespace(str(value))
-
-
-def _title_text(data: Mapping[str, Any] | None, key: str) -> str | None:
-    text = _text(data, key)
-    return markup_to_text(text) if text else None
-
-
-def _mapping(data: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:
-    if data is None:
-        return None
-    value = data.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise _BadRecord(f"{key} is a {type(value).__name__}, expected an object")
-    return value
-
-
-def _list(data: Mapping[str, Any], key: str, path: str) -> Iterator[Any]:
-    value = data.get(key)
-    if value is None:
-        return iter(())
-    if not isinstance(value, list):
-        raise _BadRecord(f"{path} is a {type(value).__name__}, expected a list")
-    return iter(value)

@@ -16,11 +16,12 @@ from harvester.query.syntax import Query
 from harvester.query.translate import to_pubmed
 from harvester.registry import SOURCE_INFO
 from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
-from harvester.sources.pubmed.records import ESearchResult, parse_efetch, parse_esearch
+from harvester.sources.pubmed.cutter import parse_efetch
+from harvester.sources.pubmed.esearch import ESearchResult, parse_esearch
 
 if TYPE_CHECKING:
     from harvester.config.sections import SourceSettings
-    from harvester.http import Fetcher
+    from harvester.http.fetcher import Fetcher
 
 log = structlog.get_logger(__name__)
 
@@ -120,16 +121,13 @@ class PubMedSource:
                 retstart += retmax
                 number += 1
                 more = retstart < available
-                yield Page(
-                    max_record_bytes=self.max_record_bytes,
-                    source=self.name,
+                yield Page.received(
+                    self,
+                    response,
                     url=self.fetcher.redact(response.url),
-                    body=response.content,
                     number=number,
                     cursor=f"{lo.isoformat()}:{retstart}" if more else f"{hi.isoformat()}:done",
                     total=whole.count,
-                    content_type=response.headers.get("content-type"),
-                    server_date=Page.date_of(response.headers),
                 )
 
     def _esearch(self, term: str, lo: date, hi: date) -> ESearchResult:
