@@ -1,8 +1,8 @@
 """Shared harvesting: the windows a source fetched once for every topic, and their records
 (the JSON only of those no topic matched; the rest are provenance rows).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from harvester.store.models import Id, UTCDateTime
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
