@@ -63,8 +63,8 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
     from harvester.sources import SOURCES, missing_key
     from harvester.sources.base import Window
     from harvester.store.batch_runs import RunEnd
-    from harvester.store.repository import RunCounts
     from harvester.store.sharing import SharedStore
+    from harvester.store.values import RunCounts
     from tests.paced_source import PacedSource
     from tests.recorded_source import TWO_RECORDS_QUERY
 

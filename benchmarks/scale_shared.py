@@ -221,8 +221,8 @@ def tick(topics: int, volume: float, *, per_topic: bool = False) -> dict[str, di
     from harvester.app import build_app
     from harvester.sources.base import Window
     from harvester.store.batch_runs import RunEnd
-    from harvester.store.repository import RunCounts
     from harvester.store.sharing import SharedStore
+    from harvester.store.values import RunCounts
     from tests.emulator import Emulator
 
     out: dict[str, dict[str, float]] = {}

@@ -28,8 +28,9 @@ from harvester.logs import SecretRedactor
 from harvester.sources import SOURCES, Source, Window, missing_key, source_from_settings
 from harvester.store.database import open_engine
 from harvester.store.locks import Claims, claims_for
-from harvester.store.repository import Repository, RunCounts
+from harvester.store.repository import Repository
 from harvester.store.sharing import SharedStore
+from harvester.store.values import RunCounts
 
 log = structlog.get_logger(__name__)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from typing import Any
 
 ID_SCHEMES: tuple[str, ...] = ("doi", "pmid", "pmcid", "arxiv", "openalex", "s2")
@@ -212,3 +213,15 @@ class Record:
 
 
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Record))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWork:
+    """A work as stored: its merged record, the sources it came from, and (for a topic) its hit."""
+
+    id: int
+    record: Record
+    sources: tuple[str, ...]
+    topic: str | None = None
+    first_seen: datetime | None = None
+    backfill: bool = False

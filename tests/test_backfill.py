@@ -98,14 +98,14 @@ def test_interrupted_backfill_resumes_where_it_stopped(app: App) -> None:
 
     first = pubmed_history(app, should_stop=stop_after_two_pages)
     assert not first.complete  # the stop cut a slice short
-    stored_before = app.repo.count("works")
+    stored_before = app.repo.count_works()
     checkpoints = len(app.repo.finished_slices("nlp", "pubmed"))
     assert checkpoints < 8
 
     second = pubmed_history(app)
     assert second.complete and second.slices_skipped == checkpoints
-    assert app.repo.count("works") >= stored_before
-    assert app.repo.count("topic_hits") == app.repo.count("works")  # nothing twice
+    assert app.repo.count_works() >= stored_before
+    assert app.repo.count_topic_hits() == app.repo.count_works()  # nothing twice
     third = pubmed_history(app)
     assert third.slices_skipped == 8 and third.runs == ()  # all done: no request at all
 
@@ -161,7 +161,7 @@ def test_backfill_runs_beside_the_daemon_on_one_database(emu: Emulator, tmp_path
     finally:
         daemon.stop()
         daemon_app.close()
-    assert daemon_app.repo.count("topic_hits") == daemon_app.repo.count("works")
+    assert daemon_app.repo.count_topic_hits() == daemon_app.repo.count_works()
 
 
 def test_backfill_command_logs_progress_and_resumes(emu: Emulator, tmp_path: Path) -> None:

@@ -298,12 +298,12 @@ def test_two_replicas_share_work_on_postgres(
         assert len({b[0] for b in repo.heartbeats()}) == 2
         for previous, current in zip(runs, runs[1:], strict=False):
             assert previous.finished_at is not None and previous.finished_at <= current.started_at
-        works = repo.count("works")
-        assert works >= 30 and repo.count("topic_hits") == works
+        works = repo.count_works()
+        assert works >= 30 and repo.count_topic_hits() == works
         # every study was mailed exactly once, whichever replica sent it
         mailed = [m.parsed() for m in smtp.messages]
-        assert sum(1 for _ in mailed) == repo.count("digests")
-        assert repo.count("digest_items") == works
+        assert sum(1 for _ in mailed) == repo.count_digests()
+        assert repo.count_digest_items() == works
         ids = [m["Message-ID"] for m in mailed]
         assert len(ids) == len(set(ids))
         engine.dispose()
@@ -356,8 +356,8 @@ def test_sigkill_at_random_points_loses_nothing(emulator: Emulator, tmp_path: Pa
     repo = Repository(engine, clock=lambda: datetime.now(UTC))
     stored = {w.record.ids.pmid for w in repo.works("nlp")}
     assert stored == expected
-    assert repo.count("works") == len(expected) == repo.count("topic_hits")
-    assert repo.count("provenance") == len(expected)
+    assert repo.count_works() == len(expected) == repo.count_topic_hits()
+    assert repo.count_provenance() == len(expected)
     ok_runs = [r for r in repo.runs("nlp", limit=1000) if r.status == "ok"]
     assert ok_runs, "the final harvest completed"
     assert repo.watermark("nlp", "pubmed") == max(r.window.end for r in ok_runs)

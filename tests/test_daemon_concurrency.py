@@ -356,6 +356,6 @@ def test_the_daemon_harvesting_four_sources_at_once_stores_the_works_of_a_sequen
         assert works_as_provenance(app) == expected
         owners = identifier_owners(app)
         assert set(owners) == set(expected_ids)  # no identifier row lost
-        assert app.repo.count("works") == len(expected) == app.repo.count("topic_hits")
+        assert app.repo.count_works() == len(expected) == app.repo.count_topic_hits()
     finally:
         app.close()

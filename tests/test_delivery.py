@@ -162,7 +162,7 @@ def test_dry_run_preview_stores_and_sends_nothing(
     digest, rendered = preview(app, sub)
     assert len(digest.items) == stored and rendered.count == stored
     assert "<html" in rendered.html.lower() and rendered.slack
-    assert app.repo.count("digests") == 0 and smtp.messages == []
+    assert app.repo.count_digests() == 0 and smtp.messages == []
     app.close()
 
 
@@ -290,7 +290,7 @@ def test_a_weekly_daemon_sends_nothing_on_its_retry_ticks(
     finally:
         daemon.scheduler.shutdown(wait=True)
     assert ticks.count(f"retry:{settings.subscriptions[0].key}") >= 10  # it did tick, often
-    assert smtp.messages == [] and app.repo.count("digests") == 0
+    assert smtp.messages == [] and app.repo.count_digests() == 0
     daemon.digest_job(0)  # the cadence fires
     (message,) = smtp.messages
     assert str(message.parsed()["Subject"]).startswith("harvester: 5 new studies (")
@@ -330,7 +330,7 @@ def test_the_daemon_schedule_has_a_retry_job_that_only_resends(
     daemon.retry_job(0)
     (message,) = smtp.messages
     assert message.parsed()["X-Harvester-Digest"]
-    assert app.repo.count("digests") == 1 and app.repo.pending_digests() == []
+    assert app.repo.count_digests() == 1 and app.repo.pending_digests() == []
     assert len(app.repo.pending(app.settings.subscriptions[0].key, ["nlp"])) == 15
     app.close()
 
@@ -588,7 +588,7 @@ def test_after_an_outage_a_manual_digest_sends_the_pending_one_first_with_every_
     for record in records[:20]:
         assert f"https://pubmed.ncbi.nlm.nih.gov/{record.ids.pmid}/" in text
     assert mail["Subject"] == "harvester: 20 new studies — nlp"
-    assert app.repo.pending_digests() == [] and app.repo.count("digests") == 1
+    assert app.repo.pending_digests() == [] and app.repo.count_digests() == 1
     # what each command said: the unsent digest, its studies, when it is retried
     assert first.returncode == second.returncode == 1
     assert "digest #1 (12 studies) still unsent" in first.stdout

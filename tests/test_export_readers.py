@@ -30,9 +30,10 @@ from typing import Any
 import pytest
 
 from harvester.exporters import EXPORTERS, atom_feed, tex_escape
+from harvester.records import StoredWork
 from harvester.sources.base import Window
 from harvester.store.database import open_engine
-from harvester.store.repository import Repository, StoredWork
+from harvester.store.repository import Repository
 from tests.conftest import FixedClock
 from tests.test_harvest_all_sources import ALL, recorded_records
 

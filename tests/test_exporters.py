@@ -13,10 +13,11 @@ import rispy
 from lxml import etree
 
 from harvester.exporters import EXPORTERS, atom_feed
+from harvester.records import StoredWork
 from harvester.sources.base import Window
 from harvester.sources.pubmed import parse_efetch
 from harvester.store.database import open_engine
-from harvester.store.repository import Repository, StoredWork
+from harvester.store.repository import Repository
 from tests.conftest import FixedClock, require_shared
 
 NOW = datetime(2025, 1, 15, 12, tzinfo=UTC)

@@ -124,7 +124,7 @@ def test_harvest_stores_the_recorded_records_and_a_second_run_adds_nothing(make_
     second = app.harvest(topic, "pubmed")
     assert second.status == "ok"
     assert (second.counts.new_works, second.counts.new_hits) == (0, 0)
-    assert app.repo.count("works") == len(expected)
+    assert app.repo.count_works() == len(expected)
 
 
 def test_window_starts_at_watermark_less_overlap(make_app, emu: Emulator) -> None:
@@ -200,7 +200,7 @@ def test_ncbi_error_body_fails_the_run_and_keeps_what_was_stored(make_app, emu: 
     assert "Neither query_key nor id specified" in (result.error or "")
     first_page = result.counts.matched  # records of the first page that are on topic
     assert result.counts.records == 10 and 0 < first_page == result.counts.new_works
-    assert app.repo.count("works") == first_page  # the first page stayed stored
+    assert app.repo.count_works() == first_page  # the first page stayed stored
     assert app.repo.watermark("nlp", "pubmed") is None  # never past records not stored
     (run,) = app.repo.runs("nlp", "pubmed")
     assert run.status == "failed" and run.error == result.error
@@ -209,7 +209,7 @@ def test_ncbi_error_body_fails_the_run_and_keeps_what_was_stored(make_app, emu: 
     # the next run reads the window again and completes it; nothing is stored twice
     again = app.harvest(app.settings.topics[0], "pubmed")
     assert again.status == "ok"
-    assert app.repo.count("works") == len(expected_records())
+    assert app.repo.count_works() == len(expected_records())
 
 
 def test_requests_are_paced_to_ncbi_limit(make_app, emu: Emulator) -> None:
@@ -260,4 +260,4 @@ def test_a_page_with_one_byte_that_is_not_utf8_is_stored_without_that_record(
     assert app.repo.watermark("nlp", "pubmed") == result.window.end
     skipped = [e for e in logs if e["event"] == "record skipped"]
     assert len(skipped) == 1 and "not UTF-8" in skipped[0]["reason"]
-    assert app.repo.count("works") == result.counts.new_works > 0
+    assert app.repo.count_works() == result.counts.new_works > 0

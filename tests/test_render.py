@@ -177,7 +177,7 @@ def test_published_in_note_is_rendered_when_a_digest_item_carries_it() -> None:
 
 def test_a_work_with_other_versions_says_also_published_as_in_every_format() -> None:
     from harvester.digests.assemble import assemble_digest
-    from harvester.store.repository import StoredWork
+    from harvester.records import StoredWork
     from tests.test_store import dataset_record
 
     # colrev_special_cases id_0000010, the 2014 journal article, and its other versions: the

@@ -10,7 +10,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from harvester.sources.base import Window
 from harvester.store.database import current_revision, head_revision, open_engine
-from harvester.store.repository import Repository, RunCounts
+from harvester.store.repository import Repository
+from harvester.store.values import RunCounts
 from tests.conftest import FixedClock
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -48,11 +49,11 @@ def test_old_runs_become_daily_counts_and_recent_ones_stay(database_url: str) ->
         add_run(repo, clock, "u", "crossref", NOW - timedelta(days=1), "ok")
         recent = add_run(repo, clock, "t", "pubmed", NOW - timedelta(days=2), "ok")
         clock.now = NOW
-        before = repo.count("harvest_runs")
+        before = repo.count_runs()
 
         rolled = repo.roll_up_runs(NOW - timedelta(days=90), batch=2)  # several batches
         assert rolled == 7  # t × pubmed's six scheduled runs, u's interrupted one
-        assert repo.count("harvest_runs") == before - 7
+        assert repo.count_runs() == before - 7
         kept = {(r.topic, r.source, r.status, r.backfill) for r in repo.runs(limit=100)}
         assert ("quiet", "arxiv", "ok", False) in kept  # its latest run, however old
         assert [(d["runs"], d["completed"]) for d in repo.run_days("u", "crossref")] == [(1, 0)]

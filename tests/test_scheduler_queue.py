@@ -25,7 +25,8 @@ from harvester.config import parse_settings
 from harvester.harvesting.scheduler import INTERVAL_ANCHOR, Daemon, first_due_after, harvest_trigger
 from harvester.sources.base import Window
 from harvester.store.database import open_engine
-from harvester.store.repository import Repository, RunCounts
+from harvester.store.repository import Repository
+from harvester.store.values import RunCounts
 from tests.emulator import Emulator
 from tests.paced_source import PacedSource
 from tests.recorded_source import TWO_RECORDS_QUERY

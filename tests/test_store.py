@@ -11,7 +11,8 @@ from harvester.records import Identifiers, Record
 from harvester.sources.base import Window
 from harvester.sources.pubmed import parse_efetch
 from harvester.store.database import current_revision, head_revision, open_engine
-from harvester.store.repository import Repository, RunCounts
+from harvester.store.repository import Repository
+from harvester.store.values import RunCounts
 from tests.conftest import FixedClock, require_shared
 
 
@@ -77,16 +78,25 @@ def test_upgrade_from_0001_keeps_what_was_delivered(database_url: str) -> None:
         engine.dispose()
 
 
+def work_counts(repo: Repository) -> dict[str, int]:
+    return {
+        "works": repo.count_works(),
+        "identifiers": repo.count_identifiers(),
+        "provenance": repo.count_provenance(),
+        "topic_hits": repo.count_topic_hits(),
+    }
+
+
 def test_storing_a_page_twice_changes_nothing(repo: Repository, clock: FixedClock) -> None:
     records = pubmed_records()
     run = repo.begin_run("nlp", "pubmed", window(clock))
     first = repo.store_page(run, "nlp", records)
     assert (first.new_works, first.new_hits, first.duplicates) == (len(records), len(records), 0)
-    counts = {t: repo.count(t) for t in ("works", "identifiers", "provenance", "topic_hits")}
+    counts = work_counts(repo)
 
     again = repo.store_page(run, "nlp", records)
     assert (again.new_works, again.new_hits, again.duplicates) == (0, 0, len(records))
-    assert {t: repo.count(t) for t in counts} == counts
+    assert work_counts(repo) == counts
     # every record's PMID and DOI became a unique identifier row
     expected_ids = sum(len(r.ids.items()) for r in records)
     assert counts["identifiers"] == expected_ids
@@ -116,7 +126,7 @@ def test_same_identifier_from_two_sources_is_one_work_with_two_provenances(
     assert work.record.ids.pmid == pubmed.ids.pmid and work.record.ids.doi == pubmed.ids.doi
     assert work.record.abstract == pubmed.abstract  # the complete abstract is kept
     assert work.record.title == pubmed.title  # PubMed is preferred for bibliographic fields
-    assert repo.count("provenance") == 2
+    assert repo.count_provenance() == 2
 
 
 def test_watermark_moves_forward_only(repo: Repository, clock: FixedClock) -> None:
@@ -206,6 +216,30 @@ def test_pending_skips_delivered_and_backfill(repo: Repository, clock: FixedCloc
     assert len(repo.pending("other-sub", ["t"])) == 3
 
 
+def test_pending_pages_read_what_pending_reads(repo: Repository, clock: FixedClock) -> None:
+    records = pubmed_records()[:12]
+    run = repo.begin_run("t", "pubmed", window(clock))
+    # hits of one page share their first_seen: the pages must break those ties by id
+    repo.store_page(run, "t", records[:5])
+    repo.store_page(run, "u", records[3:8])
+    clock.now += timedelta(seconds=1)
+    repo.store_page(run, "t", records[8:], backfill=True)
+    repo.store_page(run, "u", records[10:])
+    taken = repo.pending("sub", ["t"])[1:3]
+    assert repo.create_digest("sub", "email", [("t", w.id) for w in taken]) is not None
+    for backfill in (False, True):
+        whole = [
+            (w.topic, w.id) for w in repo.pending("sub", ["t", "u"], include_backfill=backfill)
+        ]
+        assert len(whole) == (14 if backfill else 10)
+        for size in (1, 2, 5, 100):
+            pages = list(
+                repo.pending_pages("sub", ["t", "u"], include_backfill=backfill, page=size)
+            )
+            assert all(0 < len(p) <= size for p in pages)
+            assert [(w.topic, w.id) for p in pages for w in p] == whole
+
+
 def test_outbox_keeps_a_digest_until_it_is_sent(repo: Repository, clock: FixedClock) -> None:
     records = pubmed_records()[:4]
     run = repo.begin_run("t", "pubmed", window(clock))
@@ -249,7 +283,7 @@ def test_record_without_ids_is_stored_once(repo: Repository, clock: FixedClock) 
     run = repo.begin_run("t", "pubmed", window(clock))
     assert repo.store_page(run, "t", [bare]).new_works == 1
     assert repo.store_page(run, "t", [bare]).new_works == 0
-    assert repo.count("works") == 1
+    assert repo.count_works() == 1
 
 
 def test_topic_hits_are_per_topic(repo: Repository, clock: FixedClock) -> None:
@@ -395,7 +429,7 @@ def test_supplement_doi_does_not_merge_different_abstracts(
     run = repo.begin_run("t", "crossref", window(clock))
     repo.store_page(run, "t", [a])
     assert repo.store_page(run, "t", [b]).new_works == 1
-    assert repo.count("works") == 2
+    assert repo.count_works() == 2
 
 
 def test_a_retry_time_set_by_a_clock_far_ahead_is_due_once_the_clock_is_right(

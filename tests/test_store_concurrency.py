@@ -107,9 +107,9 @@ def check_one_work_per_study(
         missing = pairs - set(work_of)
         assert not missing, f"identifier rows lost: {sorted(missing)}"
         assert len({work_of[p] for p in pairs}) == 1, (study.ids, {p: work_of[p] for p in pairs})
-    assert repo.count("works") == sequential_works == len(studies())
-    assert repo.count("provenance") == len(sources) * len(studies())
-    assert repo.count("topic_hits") == sequential_works
+    assert repo.count_works() == sequential_works == len(studies())
+    assert repo.count_provenance() == len(sources) * len(studies())
+    assert repo.count_topic_hits() == sequential_works
 
 
 def sequential_works(tmp_path: Path, sources: Sequence[str] = SOURCES) -> int:
@@ -118,8 +118,8 @@ def sequential_works(tmp_path: Path, sources: Sequence[str] = SOURCES) -> int:
         repo = Repository(engine, clock=lambda: NOW)
         for source in sources:
             store_all(repo, source, lambda: None)
-        check_one_work_per_study(repo, repo.count("works"), sources)
-        return repo.count("works")
+        check_one_work_per_study(repo, repo.count_works(), sources)
+        return repo.count_works()
     finally:
         engine.dispose()
 
@@ -232,7 +232,7 @@ def test_a_row_written_meanwhile_without_the_lock_makes_the_page_store_again(
         (work,) = repo.works("t")
         assert set(work.sources) == {"pubmed", other_source}
         assert (work.record.ids.doi, work.record.ids.pmid) == (study.ids.doi, study.ids.pmid)
-        assert repo.count("identifiers") == len(study.ids.items())
+        assert repo.count_identifiers() == len(study.ids.items())
     finally:
         sa.event.remove(engine, "before_cursor_execute", meanwhile)
         engine.dispose()

@@ -23,7 +23,7 @@ from harvester.cli.common import (
 from harvester.errors import ParseError
 
 if TYPE_CHECKING:
-    from harvester.store.repository import StoredWork
+    from harvester.records import StoredWork
 
 
 class ExportFormat(StrEnum):

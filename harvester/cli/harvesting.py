@@ -178,7 +178,8 @@ def try_(
     """What a query brings per source, merged: nothing stored, nothing sent."""
     from harvester.config import parse_settings
     from harvester.errors import QuerySyntaxError
-    from harvester.harvesting.trial import Connectors, render_trial, run_trial, trial_window
+    from harvester.harvesting.trial import Connectors, run_trial, trial_window
+    from harvester.harvesting.trial_report import render_trial
     from harvester.query.syntax import parse_query
 
     options: Options = ctx.obj

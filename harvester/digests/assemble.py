@@ -18,9 +18,8 @@ from harvester.config.subscriptions import Cadence
 from harvester.dedup.features import is_preprint
 from harvester.query.match import Match
 from harvester.query.syntax import Query
-from harvester.records import Author, Record
+from harvester.records import Author, Record, StoredWork
 from harvester.registry import SOURCE_LABELS
-from harvester.store.repository import StoredWork
 
 # U+00B7 MIDDLE DOT: in every mail font (U+25FD, used before, showed as a hollow box)
 SEPARATOR = " · "

@@ -31,7 +31,8 @@ from harvester.digests.assemble import (
 )
 from harvester.digests.render import HTML_LIMIT, html_size, render_digest
 from harvester.query.syntax import Query
-from harvester.store.repository import OutboxEntry, StoredWork
+from harvester.records import StoredWork
+from harvester.store.values import OutboxEntry
 
 log = structlog.get_logger(__name__)
 

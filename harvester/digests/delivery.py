@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 import structlog
 from structlog.contextvars import bound_contextvars
@@ -40,10 +41,11 @@ from harvester.config.subscriptions import SubscriptionSettings
 from harvester.digests.assemble import Digest, DigestSection, assemble_digest
 from harvester.digests.compose import backlog, fit_email, relevant_first, take_new, web_base
 from harvester.digests.render import RenderedDigest, render_digest
+from harvester.digests.select import held_back, room, shown_pending
 from harvester.errors import NotifyError
 from harvester.notifiers import Notifier, notifier_class
 from harvester.query.syntax import Query
-from harvester.store.repository import StoredWork
+from harvester.records import StoredWork
 
 log = structlog.get_logger(__name__)
 
@@ -99,7 +101,11 @@ def deliver(
     with bound_contextvars(subscription=key, channel=subscription.channel):
         outbox = repo.outbox(key)
         if fresh:
-            works = repo.pending(key, list(subscription.topics), include_backfill=include_backfill)
+            pages = repo.pending_pages(
+                key, list(subscription.topics), include_backfill=include_backfill
+            )
+            feedback = partial(by_feedback, app, subscription)
+            works = shown_pending(pages, queries, room(subscription, queries), feedback=feedback)
             if works:
                 kept, relevant = by_feedback(app, subscription, works)
                 take_new(app, subscription, kept, relevant, queries, outbox)
@@ -304,9 +310,9 @@ def preview(
 ) -> tuple[Digest, RenderedDigest]:
     """What :func:`deliver` would send as new studies now, without storing or sending it."""
     queries = {t: app.settings.topic(t).parsed_query for t in subscription.topics}
-    fresh = app.repo.pending(
-        subscription.key, list(subscription.topics), include_backfill=include_backfill
-    )
+    topics = list(subscription.topics)
+    pages = app.repo.pending_pages(subscription.key, topics, include_backfill=include_backfill)
+    fresh = shown_pending(pages, queries, room(subscription, queries))
     digest = assemble_digest(
         subscription.key,
         fresh,
@@ -315,6 +321,9 @@ def preview(
         max_items=subscription.max_items,
         published=app.repo.sent_versions(subscription.key, [w.id for w in fresh]),
         versions=app.repo.versions([w.id for w in fresh]),
+    )
+    digest = held_back(
+        digest, app.repo.waiting(subscription.key, topics, include_backfill=include_backfill)
     )
     if subscription.channel == "email":  # as many as one email would carry
         fitting = fit_email(app, subscription, [], list(digest.items), queries)

@@ -20,7 +20,7 @@ from harvester.exporters.bibtex import bibtex_entry, tex_escape, write_bibtex
 from harvester.exporters.citations import csl_item, write_csljson, write_ris
 from harvester.exporters.feed import atom_feed
 from harvester.exporters.tabular import CSV_COLUMNS, write_csv, write_jsonl
-from harvester.store.repository import StoredWork
+from harvester.records import StoredWork
 
 EXPORTERS: dict[str, Callable[[Iterable[StoredWork], TextIO], int]] = {
     "jsonl": write_jsonl,

@@ -9,8 +9,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from harvester.exporters.kinds import type_of
-from harvester.records import Author
-from harvester.store.repository import StoredWork
+from harvester.records import Author, StoredWork
 
 
 def _page_range(pages: str | None) -> tuple[str | None, str | None]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from harvester.errors import ConfigError
-from harvester.store.repository import StoredWork
+from harvester.records import StoredWork
 
 
 def atom_feed(

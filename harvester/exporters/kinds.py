@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harvester.store.repository import StoredWork
+from harvester.records import StoredWork
 
 # Record.type -> RIS TY, BibTeX entry type, CSL type
 TYPES: dict[str, tuple[str, str, str]] = {

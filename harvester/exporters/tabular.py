@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import TextIO
 
-from harvester.store.repository import StoredWork
+from harvester.records import StoredWork
 
 CSV_COLUMNS: tuple[str, ...] = (
     "record_id",

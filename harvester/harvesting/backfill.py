@@ -29,7 +29,7 @@ from harvester.config.topics import TopicSettings
 from harvester.errors import ConfigError
 from harvester.harvesting.harvest import HarvestResult, run_harvest
 from harvester.sources.base import Page, Window
-from harvester.store.repository import PageOutcome
+from harvester.store.values import PageOutcome
 
 log = structlog.get_logger(__name__)
 

@@ -32,11 +32,12 @@ from structlog.contextvars import bound_contextvars
 from harvester.errors import Interrupted, ParseError, SourceError, StoreError
 from harvester.query.syntax import Query
 from harvester.sources.base import Page, Source, Window
-from harvester.store.repository import SKIP_REASONS_KEPT, PageOutcome, Repository, RunCounts
+from harvester.store.repository import Repository
+from harvester.store.runs import SKIP_REASONS_KEPT
+from harvester.store.values import COMPLETED, PageOutcome, RunCounts, RunStatus
 
 log = structlog.get_logger(__name__)
 
-COMPLETE = frozenset({"ok", "partial"})  # statuses whose window was fetched and stored whole
 # A server's Date is trusted over the local clock beyond this: a watermark is never stored
 # later than the newest Date a source sent plus this margin (a clock 30 days ahead once set
 # one a month away, and the next window was empty).
@@ -57,7 +58,7 @@ class HarvestResult:
     @property
     def complete(self) -> bool:
         """Every page of the window was fetched and stored (records may have been skipped)."""
-        return self.status in COMPLETE
+        return self.status in COMPLETED
 
 
 class Prefetch:
@@ -194,7 +195,7 @@ def run_harvest(
     run_id = repo.begin_run(topic, source.name, window, backfill=backfill)
     counts = RunCounts()
     requests_before = request_count()
-    status, error = "ok", None
+    status, error = RunStatus.OK, None
     expected: int | None = None
     reasons: list[str] = []
     newest_server: datetime | None = None
@@ -220,7 +221,7 @@ def run_harvest(
                     # and the watermark must stay before the records it held
                     log.error("page unreadable", page=page.number, url=page.url, error=str(e))
                     counts = replace(counts, errors=counts.errors + 1)
-                    status, error = "failed", str(e)
+                    status, error = RunStatus.FAILED, str(e)
                     break
                 for skipped in result.skipped:
                     log.warning(
@@ -249,8 +250,8 @@ def run_harvest(
                     duplicates=counts.duplicates + outcome.duplicates,
                     skipped=counts.skipped + len(result.skipped),
                 )
-                if result.skipped and status == "ok":
-                    status = "partial"  # the page is stored: skipped records never hold it
+                if result.skipped and status == RunStatus.OK:
+                    status = RunStatus.PARTIAL  # the page is stored: skipped records never hold it
                 log.info(
                     "page stored",
                     page=page.number,
@@ -264,21 +265,21 @@ def run_harvest(
                 if on_page is not None:
                     on_page(page, outcome)
                 if should_stop():
-                    status, error = "interrupted", "stopped before the window was complete"
+                    status, error = RunStatus.INTERRUPTED, "stopped before the window was complete"
                     log.info("harvest interrupted", page=page.number)
                     break
         except Interrupted as e:
             # a stop request, not a failure of the source: the watermark holds
             log.info("harvest interrupted", error=str(e))
-            status, error = "interrupted", str(e)
+            status, error = RunStatus.INTERRUPTED, str(e)
         except SourceError as e:
             log.error("source failed", error=str(e))
             counts = replace(counts, errors=counts.errors + 1)
-            status, error = "failed", str(e)
+            status, error = RunStatus.FAILED, str(e)
         except StoreError as e:
             log.error("store failed", error=str(e))
             counts = replace(counts, errors=counts.errors + 1)
-            status, error = "failed", str(e)
+            status, error = RunStatus.FAILED, str(e)
         except Exception as e:
             # a parser or the store met what nobody foresaw (a RecursionError from deeply
             # nested JSON, a ValueError from a 5,000-digit integer, a bug): the run fails
@@ -287,14 +288,14 @@ def run_harvest(
             error = f"unexpected {type(e).__name__}: {_short(e)}"
             log.error("harvest crashed", error_type=type(e).__name__, error=_short(e))
             counts = replace(counts, errors=counts.errors + 1)
-            status = "failed"
+            status = RunStatus.FAILED
         except BaseException as e:  # KeyboardInterrupt, SystemExit: record, then let it go
             _finish_interrupted(repo, run_id, counts, f"interrupted by {type(e).__name__}")
             raise
         finally:
             pages.close()
         counts = replace(counts, requests=request_count() - requests_before)
-        complete = status in COMPLETE
+        complete = status in COMPLETED
         if complete and expected is not None and counts.records + counts.skipped < expected:
             # the source announced more than it gave: worth a look, but not a failure (some
             # APIs' totals are estimates); recorded with the run and shown by `status`
@@ -356,6 +357,6 @@ def _short(error: BaseException, limit: int = 300) -> str:
 def _finish_interrupted(repo: Repository, run_id: int, counts: RunCounts, reason: str) -> None:
     log.warning("harvest interrupted", reason=reason)
     try:
-        repo.finish_run(run_id, status="interrupted", counts=counts, error=reason)
+        repo.finish_run(run_id, status=RunStatus.INTERRUPTED, counts=counts, error=reason)
     except Exception as e:  # the interruption goes on; the next run marks this one anyway
         log.error("run not recorded as interrupted", error=_short(e))

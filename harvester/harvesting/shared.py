@@ -28,18 +28,17 @@ import structlog
 
 from harvester.errors import Interrupted, ParseError, SourceError, StoreError
 from harvester.harvesting.harvest import (
-    COMPLETE,
     HarvestResult,
     Prefetch,
     bounded_watermark,
 )
-from harvester.query.match import index_record
+from harvester.query.presearch import TopicIndex
 from harvester.query.syntax import Query
 from harvester.records import Record
 from harvester.sources.base import Source, Window
 from harvester.store.batch_runs import RunEnd
-from harvester.store.repository import RunCounts
 from harvester.store.sharing import SharedStore, StoredWindow
+from harvester.store.values import COMPLETED, RunCounts
 
 log = structlog.get_logger(__name__)
 
@@ -86,15 +85,11 @@ class Member:
 
 
 def match_topics(members: Sequence[Member]) -> Callable[[Record], list[str]]:
-    """The topics a record matches: the record tokenized once, then each topic's own
-    evaluator in turn (the one place to swap for an indexed matcher)."""
-    pairs = [(m.topic, m.query) for m in members]
-
-    def matching(record: Record) -> list[str]:
-        index = index_record(record)
-        return [topic for topic, query in pairs if query.match(index) is not None]
-
-    return matching
+    """The topics a record matches: the members' queries indexed by the words a matching
+    record must contain (harvester.query.presearch), each candidate confirmed by its exact
+    evaluator, the record tokenized once."""
+    index = TopicIndex.build({m.topic: m.query for m in members})
+    return index.matching
 
 
 def combine(terms: Sequence[str], mode: Mode) -> list[tuple[str, list[int]]]:
@@ -363,7 +358,7 @@ class SharedHarvest:
         ends: dict[str, RunEnd] = {}
         for m in self.members:
             t = self.tallies[m.topic]
-            mark = bounded_watermark(m.need, t.server) if t.status in COMPLETE else None
+            mark = bounded_watermark(m.need, t.server) if t.status in COMPLETED else None
             ends[m.topic] = RunEnd(t.status, t.counts, t.error, mark, None, t.reasons)
         self.store.finish_runs(self.source.name, self.runs, ends)
         redact = self.store.repo.redact

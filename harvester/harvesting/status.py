@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from harvester.app import App
-from harvester.harvesting.scheduler import DONE_STATUSES, first_due_after, harvest_trigger
+from harvester.harvesting.scheduler import first_due_after, harvest_trigger
 from harvester.sources import missing_key
-from harvester.store.repository import Repository, RunRow
+from harvester.store.repository import Repository
+
+# A daemon beats every `heartbeat_seconds` (30 s); one that missed three beats is stale
+from harvester.store.values import COMPLETED, RunRow, RunStatus
 
 # A daemon beats every `heartbeat_seconds` (30 s); one that missed three beats is stale
 # (killed with -9, its host down, or its database unreachable), and is listed as stale for a
@@ -74,7 +77,7 @@ def _backfill_line(repo: Repository, topic: str, source: str, now: datetime) -> 
             f"    backfill: {coverage.start:%Y-%m-%d} through {coverage.end:%Y-%m-%d} "
             f"({coverage.slices} slice{'s' if coverage.slices != 1 else ''})"
         )
-    if latest and latest[0].status not in ("ok", "partial"):
+    if latest and latest[0].status not in COMPLETED:
         run = latest[0]
         line += (
             f"; last slice ({run.window.start:%Y-%m-%d}…) {run.status} {_when(run.started_at, now)}"
@@ -114,16 +117,16 @@ def render_status(app: App) -> str:
             # the scheduled runs only: a backfill's slices have a line of their own
             runs = repo.runs(topic.name, source, limit=10, backfill=False)
             if missing_key(source, app.settings.source(source)) is None:
-                done = next((r.started_at for r in runs if r.status in DONE_STATUSES), None)
+                done = next((r.started_at for r in runs if r.status in COMPLETED), None)
                 due = first_due_after(trigger, done, now)
                 queue = queues.setdefault(source, [])
-                if runs and runs[0].status == "running":
+                if runs and runs[0].status == RunStatus.RUNNING:
                     running[source] = running.get(source, 0) + 1
                 elif due is not None:
                     queue.append(due)
             failures = 0
             for run in runs:
-                if run.status != "failed":
+                if run.status != RunStatus.FAILED:
                     break
                 failures += 1
             watermark = repo.watermark(topic.name, source)
@@ -157,19 +160,21 @@ def render_status(app: App) -> str:
         lines.append("  (no subscriptions)")
     for sub in app.settings.subscriptions:
         waiting = len(repo.pending(sub.key, list(sub.topics)))
-        stuck = [d for d in unsent if d[0] == sub.key]
+        stuck = [d for d in unsent if d.subscription == sub.key]
         line = f"  {sub.key} ({sub.cadence}): {waiting} new studies waiting"
         if stuck:
-            attempts = ", ".join(f"#{d[1]} after {d[2]} attempts: {d[3]}" for d in stuck)
+            attempts = ", ".join(
+                f"#{d.digest_id} after {d.attempts} attempts: {d.last_error}" for d in stuck
+            )
             line += f"; unsent digests: {attempts}"
         lines.append(line)
     lines += _feedback_lines(repo)
     lines.append("")
     lines.append("daemons")
     lapse = timedelta(seconds=MISSED_BEATS * app.settings.daemon.heartbeat_seconds)
-    unstopped = [b for b in repo.heartbeats() if b[5] is None]
-    beats = [b for b in unstopped if now - b[4] <= lapse]
-    stale = [b for b in unstopped if lapse < now - b[4] <= STALE_SHOWN]
+    unstopped = [b for b in repo.heartbeats() if b.stopped_at is None]
+    beats = [b for b in unstopped if now - b.beat_at <= lapse]
+    stale = [b for b in unstopped if lapse < now - b.beat_at <= STALE_SHOWN]
     if not beats:
         lines.append("  none running")
     for daemon_id, host, pid, started, beat, _ in beats:

@@ -13,7 +13,8 @@ from sqlalchemy import Table, bindparam, func, select, update
 
 from harvester.sources.base import Window
 from harvester.store.models import HarvestRun, Watermark
-from harvester.store.repository import Repository, RunCounts
+from harvester.store.repository import Repository
+from harvester.store.values import RunCounts
 
 COMPLETE = ("ok", "partial")
 _CHUNK = 500

@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import (
     JSON,
@@ -63,6 +63,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
+# the columns most tables share: a surrogate key, and references to a work and to a run
+Key = Annotated[int, mapped_column(Id, primary_key=True, autoincrement=True)]
+WorkRef = Annotated[int, mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)]
+RunRef = Annotated[
+    int | None, mapped_column(ForeignKey("harvest_runs.id", ondelete="SET NULL"), index=True)
+]
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
 
@@ -70,7 +78,7 @@ class Base(DeclarativeBase):
 class Work(Base):
     __tablename__ = "works"
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    id: Mapped[Key]
     title: Mapped[str | None] = mapped_column(Text)
     year: Mapped[int | None] = mapped_column(Integer)
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -82,8 +90,8 @@ class Identifier(Base):
     __tablename__ = "identifiers"
     __table_args__ = (UniqueConstraint("scheme", "value", name="uq_identifiers_scheme_value"),)
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
+    id: Mapped[Key]
+    work_id: Mapped[WorkRef]
     scheme: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(String(255))
 
@@ -92,14 +100,12 @@ class Provenance(Base):
     __tablename__ = "provenance"
     __table_args__ = (UniqueConstraint("source", "source_id", name="uq_provenance_source_record"),)
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
+    id: Mapped[Key]
+    work_id: Mapped[WorkRef]
     source: Mapped[str] = mapped_column(String(32))
     source_id: Mapped[str] = mapped_column(String(255))
     fetched_at: Mapped[datetime]
-    run_id: Mapped[int | None] = mapped_column(
-        ForeignKey("harvest_runs.id", ondelete="SET NULL"), index=True
-    )
+    run_id: Mapped[RunRef]
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
@@ -110,15 +116,13 @@ class TopicHit(Base):
         Index("ix_topic_hits_topic_first_seen", "topic", "first_seen"),
     )
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    id: Mapped[Key]
     topic: Mapped[str] = mapped_column(String(128))
-    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
+    work_id: Mapped[WorkRef]
     first_seen: Mapped[datetime]
     backfill: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(32))
-    run_id: Mapped[int | None] = mapped_column(
-        ForeignKey("harvest_runs.id", ondelete="SET NULL"), index=True
-    )
+    run_id: Mapped[RunRef]
 
 
 class HarvestRun(Base):
@@ -127,7 +131,7 @@ class HarvestRun(Base):
         Index("ix_harvest_runs_topic_source_started", "topic", "source", "started_at"),
     )
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    id: Mapped[Key]
     topic: Mapped[str] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(String(32))
     window_start: Mapped[datetime]
@@ -171,7 +175,7 @@ class Digest(Base):
     __tablename__ = "digests"
     __table_args__ = (Index("ix_digests_subscription_status", "subscription", "status"),)
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    id: Mapped[Key]
     subscription: Mapped[str] = mapped_column(String(255))
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
@@ -197,11 +201,11 @@ class DigestItem(Base):
         UniqueConstraint("subscription", "topic", "work_id", name="uq_digest_items_sub_topic_work"),
     )
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    id: Mapped[Key]
     digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"), index=True)
     subscription: Mapped[str] = mapped_column(String(255))
     topic: Mapped[str] = mapped_column(String(128))
-    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
+    work_id: Mapped[WorkRef]
 
 
 class Heartbeat(Base):
@@ -225,14 +229,12 @@ class BackfillSlice(Base):
         UniqueConstraint("topic", "source", "slice_start", "slice_end", name="uq_backfill_slice"),
     )
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    id: Mapped[Key]
     topic: Mapped[str] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(String(32))
     slice_start: Mapped[datetime]
     slice_end: Mapped[datetime]
-    run_id: Mapped[int | None] = mapped_column(
-        ForeignKey("harvest_runs.id", ondelete="SET NULL"), index=True
-    )
+    run_id: Mapped[RunRef]
     finished_at: Mapped[datetime]
 
 
@@ -256,11 +258,9 @@ class WorkLink(Base):
     __tablename__ = "work_links"
     __table_args__ = (UniqueConstraint("work_id", "other_work_id", name="uq_work_links_pair"),)
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
-    other_work_id: Mapped[int] = mapped_column(
-        ForeignKey("works.id", ondelete="CASCADE"), index=True
-    )
+    id: Mapped[Key]
+    work_id: Mapped[WorkRef]
+    other_work_id: Mapped[WorkRef]
     reason: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16), server_default="preprint")
     created_at: Mapped[datetime]
@@ -285,7 +285,7 @@ class HarvestRunDay(Base):
         UniqueConstraint("topic", "source", "day", "backfill", name="uq_harvest_run_days"),
     )
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    id: Mapped[Key]
     topic: Mapped[str] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(String(32))
     day: Mapped[date] = mapped_column(Date)
@@ -309,7 +309,7 @@ class Unsubscription(Base):
         UniqueConstraint("subscription", "recipient", name="uq_unsubscriptions_sub_recipient"),
     )
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    id: Mapped[Key]
     subscription: Mapped[str] = mapped_column(String(255))
     recipient: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime]
@@ -324,11 +324,11 @@ class Feedback(Base):
         UniqueConstraint("recipient", "topic", "work_id", name="uq_feedback_recipient_topic_work"),
     )
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    id: Mapped[Key]
     recipient: Mapped[str] = mapped_column(String(320))
     subscription: Mapped[str] = mapped_column(String(255))
     topic: Mapped[str] = mapped_column(String(128), index=True)
-    work_id: Mapped[int] = mapped_column(ForeignKey("works.id", ondelete="CASCADE"), index=True)
+    work_id: Mapped[WorkRef]
     verdict: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
 

@@ -32,7 +32,7 @@ from harvester.sources.base import Window
 from harvester.store.batch_runs import BatchRuns, chunks
 from harvester.store.lookup import provenance_key
 from harvester.store.models import SourceRecord, SourceWindow, TopicHit
-from harvester.store.repository import STORE_ATTEMPTS
+from harvester.store.works import STORE_ATTEMPTS
 from harvester.store.writer import PageWriter, WriteConflict, lock_writes
 
 log = structlog.get_logger(__name__)

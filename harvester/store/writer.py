@@ -41,7 +41,7 @@ from harvester.store.models import (
 )
 
 if TYPE_CHECKING:
-    from harvester.store.repository import Repository
+    from harvester.store.base import Store as Repository
 
 
 # The write lock on PostgreSQL: pg_advisory_xact_lock(class, hashtext(current_schema())), so

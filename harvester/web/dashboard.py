@@ -14,7 +14,7 @@ from harvester.harvesting.scheduler import harvest_trigger
 from harvester.harvesting.status import MISSED_BEATS, STALE_SHOWN
 from harvester.records import Record
 from harvester.store.models import Digest, DigestItem, Identifier, Provenance, TopicHit, Work
-from harvester.store.repository import RunRow
+from harvester.store.values import RunRow
 from harvester.web import store as web_store
 
 

@@ -103,7 +103,7 @@ def create_app(
             body = ("ok" if healthy else "unhealthy") + f": {detail}\n"
             return PlainTextResponse(body, status_code=200 if healthy else 503)
         try:
-            repo.count("works")
+            repo.count_works()
         except Exception as e:  # the database is what this process needs to answer anything
             log.warning("health check failed", error=str(e))
             return JSONResponse({"ok": False, "detail": "database unreachable"}, status_code=503)

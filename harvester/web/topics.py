@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from harvester.digests.assemble import DigestItem, work_item
 from harvester.digests.view import safe_url, view_item
-from harvester.store.repository import StoredWork
+from harvester.records import StoredWork
 from harvester.web import store as web_store
 from harvester.web.site import FORM_EXPIRED, Site, csrf_ok, login_redirect
 from harvester.web.tokens import VERDICTS
