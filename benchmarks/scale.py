@@ -21,6 +21,12 @@ does is the store (SQLite's one writer, busy with the workers' pages) and the GI
 compressed: × S overstates that lateness at real speed, where the same writes are S times
 sparser and the interval is 30 s.
 
+**Requests per source** (benchmarks/scale_shared.py): N generated topics (real title
+vocabulary) on every source of the emulator, which serves a daily delta synthesized from
+the real fixtures' records; per source the requests of one daily tick, the wall time they
+take at the published rate, records fetched and topic matches, against the per-topic
+harvests of before (measured at 10 topics).
+
 **Ingest.** A SQLite store of ``--ingest-works`` one-record works (a work, its provenance,
 a DOI; bulk-loaded rows, no ANALYZE, as a real store is), then one page of 500 real PubMed
 records (the fixtures, PMIDs and DOIs offset per copy) through ``Repository.store_page`` on
@@ -56,11 +62,14 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
     from harvester.harvesting.scheduler import Daemon
     from harvester.sources import SOURCES, missing_key
     from harvester.sources.base import Window
+    from harvester.store.batch_runs import RunEnd
+    from harvester.store.sharing import SharedStore
     from harvester.store.values import RunCounts
     from tests.paced_source import PacedSource
     from tests.recorded_source import TWO_RECORDS_QUERY
 
-    start = datetime.now(UTC) + timedelta(seconds=20)
+    # building the settings and seeding the runs of 10,000 topics takes about a minute
+    start = datetime.now(UTC) + timedelta(seconds=20 + topics * 0.008)
     fire = (start + timedelta(minutes=1)).replace(second=0, microsecond=0)
     probe = parse_settings({"topics": [{"name": "p", "query": "x"}]}, path="p.toml")
     sources = [n for n in SOURCES if missing_key(n, probe.source(n)) is None]
@@ -98,10 +107,13 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
             paced.fetch = fetch  # type: ignore[method-assign]
             app._sources[name] = paced
         now = datetime.now(UTC)
-        for topic in settings.topics:
-            for name in sources:
-                run = app.repo.begin_run(topic.name, name, Window(now - timedelta(days=1), now))
-                app.repo.finish_run(run, status="ok", counts=RunCounts(), watermark=now)
+        store = SharedStore(app.repo)
+        names = [t.name for t in settings.topics]
+        for name in sources:  # a completed run of every topic × source (in bulk)
+            runs = store.begin_runs(name, {t: Window(now - timedelta(days=1), now) for t in names})
+            store.finish_runs(
+                name, runs, {t: RunEnd("ok", RunCounts(), watermark=now) for t in names}
+            )
         interval = 30.0 / speedup
         daemon = Daemon(
             app,
@@ -126,12 +138,10 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
                 time.sleep(0.2)
             fired = time.monotonic()
             last, last_change, done = -1, time.monotonic(), 0
-            idle = max(10.0, 3 * interval)
+            idle = max(60.0, 3 * interval)
             while True:
                 time.sleep(1.0)
-                runs = app.repo.runs(None, None, limit=10 * due + 100, backfill=False)
-                done = len({(r.topic, r.source) for r in runs if r.started_at >= fire})
-                running = [r for r in runs if r.status == "running"]
+                done, running = harvested_since(app, fire)
                 if done != last:
                     last, last_change = done, time.monotonic()
                 if done >= due and not running:
@@ -155,6 +165,27 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
         "beat_late_compressed_s": round(max(late, 0.0) * speedup, 1),
         "interval_s": round(interval, 3),
     }
+
+
+def harvested_since(app, fire: datetime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """(topic × source windows completed by a run started at or after ``fire``, runs running)."""
+    import sqlalchemy as sa
+
+    from harvester.store.models import HarvestRun
+
+    with app.engine.connect() as conn:
+        done = conn.execute(
+            sa.select(sa.func.count()).select_from(
+                sa.select(HarvestRun.topic, HarvestRun.source)
+                .where(HarvestRun.started_at >= fire, HarvestRun.status.in_(("ok", "partial")))
+                .distinct()
+                .subquery()
+            )
+        ).scalar_one()
+        running = conn.execute(
+            sa.select(sa.func.count()).where(HarvestRun.status == "running")
+        ).scalar_one()
+    return int(done), int(running)
 
 
 # --- ingest --------------------------------------------------------------------------------------
@@ -273,6 +304,13 @@ def main() -> None:
     parser.add_argument("--speedup", type=float, default=60.0, help="time compression")
     parser.add_argument("--requests", type=int, default=2, help="requests per harvest")
     parser.add_argument("--ingest-works", type=int, default=300_000)
+    parser.add_argument(
+        "--shared-topics", default="10,100,1000,10000", help="topic counts, requests per source"
+    )
+    parser.add_argument(
+        "--volume", type=float, default=0.02, help="daily delta × this (page sizes too)"
+    )
+    parser.add_argument("--skip-shared", action="store_true")
     parser.add_argument("--skip-tick", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args()
@@ -281,6 +319,14 @@ def main() -> None:
     from harvester.logs import configure_logging
 
     configure_logging("json", level=logging.WARNING)  # the figures, not the daemon's lines
+    if not args.skip_shared:
+        from benchmarks.scale_shared import per_day_note, report
+
+        print("## Requests per daily tick and source: N topics, one fetch per source\n")
+        print(f"(daily deltas synthesized from the real fixtures' records: {per_day_note()})\n")
+        for line in report([int(x) for x in args.shared_topics.split(",")], args.volume):
+            print(line, flush=True)
+        print()
     if not args.skip_tick:
         print("## A daily tick: N topics on one cron fire time, every keyless source\n")
         print(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +20,7 @@ from harvester.config import Settings
 from harvester.config.topics import TopicSettings
 from harvester.errors import ConfigError
 from harvester.harvesting.harvest import HarvestResult, plan_window, run_harvest
+from harvester.harvesting.shared import Member, SharedHarvest
 from harvester.http.fetcher import Fetcher
 from harvester.http.ratelimit import RateLimiter
 from harvester.http.transport import build_client
@@ -28,6 +29,7 @@ from harvester.sources import SOURCES, Source, Window, missing_key, source_from_
 from harvester.store.database import open_engine
 from harvester.store.locks import Claims, claims_for
 from harvester.store.repository import Repository
+from harvester.store.sharing import SharedStore
 from harvester.store.values import RunCounts
 
 log = structlog.get_logger(__name__)
@@ -97,6 +99,43 @@ class App:
                 request_count=requests,
                 should_stop=should_stop,
             )
+
+    def harvest_shared(
+        self,
+        topics: Sequence[TopicSettings],
+        source_name: str,
+        *,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> list[HarvestResult]:
+        """The scheduled harvests of ``topics`` on one source, fetched once for all of them
+        (harvester.harvesting.shared); a topic with its own raw query for the source runs
+        alone, as :meth:`harvest`."""
+        source = self.source(source_name)
+        alone = [t for t in topics if t.raw_queries.get(source_name)]
+        together = [t for t in topics if not t.raw_queries.get(source_name)]
+        results = [self.harvest(t, source_name, should_stop=should_stop) for t in alone]
+        store = SharedStore(self.repo)
+        marks = store.watermarks(source_name, [t.name for t in together])
+        now, overlap = self.clock(), self.overlap(source_name)
+        members = [
+            Member(
+                t.name,
+                t.parsed_query,
+                source.translate(t.parsed_query),
+                plan_window(marks.get(t.name), now, lookback_days=t.lookback_days, overlap=overlap),
+            )
+            for t in together
+        ]
+        with self.fetcher.counting() as requests:
+            shared = SharedHarvest(
+                source=source,
+                store=store,
+                members=members,
+                overlap=overlap,
+                request_count=requests,
+                should_stop=should_stop,
+            )
+            return results + shared.run()
 
     def usable_sources(self, topic: TopicSettings) -> tuple[str, ...]:
         """The topic's sources that can run; one warning for each that needs a missing key."""

@@ -31,201 +31,67 @@ that has run past ``max_run_seconds``.
 from __future__ import annotations
 
 import functools
-import heapq
 import os
 import random
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from types import FrameType
-from typing import Any
 
 import structlog
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from harvester.app import App
-from harvester.config.subscriptions import SubscriptionSettings
 from harvester.config.topics import TopicSettings
-from harvester.harvesting.harvest import HarvestResult
+from harvester.harvesting.queues import (
+    FAILURE_BACKOFF_BASE,
+    FAILURE_BACKOFF_MAX,
+    INTERVAL_ANCHOR,
+    Due,
+    SourceQueue,
+    digest_trigger,
+    failure_backoff,
+    first_due_after,
+    harvest_trigger,
+    latest_fire,
+    missed_since,
+)
 from harvester.harvesting.updates import add_update_job
+from harvester.harvesting.workers import DONE_STATUSES, HarvestWorkers
+from harvester.store.sharing import SharedStore
 
 log = structlog.get_logger(__name__)
 
-FAILURE_BACKOFF_BASE = timedelta(minutes=5)
-FAILURE_BACKOFF_MAX = timedelta(hours=6)
+__all__ = [
+    "FAILURE_BACKOFF_BASE",
+    "FAILURE_BACKOFF_MAX",
+    "INTERVAL_ANCHOR",
+    "DONE_STATUSES",
+    "Daemon",
+    "Due",
+    "SourceQueue",
+    "digest_trigger",
+    "failure_backoff",
+    "first_due_after",
+    "harvest_trigger",
+    "latest_fire",
+    "missed_since",
+]
+
 MAX_RUN_SECONDS = 3 * 3600.0  # a harvest running longer is reported stuck by /healthz
-# "every N" schedules fire at whole multiples of N from this moment (a Monday, 00:00 UTC),
-# so every replica (and `status`) sees the same fire times
-INTERVAL_ANCHOR = datetime(2000, 1, 3, tzinfo=UTC)
 CLAIMED_RECHECK_SECONDS = 10.0  # a window another process holds is looked at again after this
-DONE_STATUSES = ("ok", "partial")  # a run that completed its window
+SWITCH_INTERVAL = 0.001  # seconds: see Daemon._start_threads
 ROLLUP_HOURS = 6  # how often runs past the retention are rolled up into daily counts
 
 
-def harvest_trigger(topic: TopicSettings, *, jitter: int | None = None) -> BaseTrigger:
-    """The topic's schedule: its cron in its timezone, or a fixed interval."""
-    seconds = topic.interval_seconds
-    if seconds is not None:
-        return IntervalTrigger(
-            seconds=seconds, start_date=INTERVAL_ANCHOR, timezone=topic.zone, jitter=jitter
-        )
-    minute, hour, day, month, day_of_week = topic.schedule.split()
-    # CronTrigger.from_crontab has no jitter; the fields are the same
-    return CronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=day_of_week,
-        timezone=topic.zone,
-        jitter=jitter,
-    )
-
-
-def digest_trigger(subscription: SubscriptionSettings, topic: TopicSettings) -> BaseTrigger | None:
-    """When the subscription's digest is due, in its first topic's timezone; None for
-    "immediate" (sent after each harvest that found something)."""
-    cadence = subscription.parsed_cadence
-    if cadence.kind == "immediate":
-        return None
-    fields: dict[str, Any] = {"hour": cadence.hour, "minute": cadence.minute}
-    if cadence.kind == "weekly":
-        fields["day_of_week"] = cadence.weekday
-    return CronTrigger(timezone=topic.zone, **fields)
-
-
-def missed_since(trigger: BaseTrigger, watermark: datetime | None, now: datetime) -> bool:
-    """Whether a run was due between the last completed window and now (pure)."""
-    if watermark is None:
-        return True
-    if isinstance(trigger, IntervalTrigger):
-        period: timedelta = trigger.interval
-        return now - watermark >= period
-    due: datetime | None = trigger.get_next_fire_time(None, watermark)
-    return due is not None and due <= now
-
-
-def latest_fire(
-    trigger: BaseTrigger, fire: datetime, now: datetime
-) -> tuple[datetime, datetime | None]:
-    """From a fire time that has come, the latest one not after ``now`` (the missed ones
-    coalesced into it) and the next one after ``now`` (pure)."""
-    due = fire
-    while True:
-        after: datetime | None = trigger.get_next_fire_time(due, now)
-        if after is None or after > now:
-            return due, after
-        due = after
-
-
-def first_due_after(
-    trigger: BaseTrigger, started: datetime | None, now: datetime
-) -> datetime | None:
-    """When a topic × source whose last completed run started at ``started`` fell due again,
-    if it has by ``now``: its next fire time after that start (None: not due)."""
-    if started is None:
-        return now
-    due: datetime | None = trigger.get_next_fire_time(None, started)
-    if due is not None and due <= started:
-        due = trigger.get_next_fire_time(due, started + timedelta(microseconds=1))
-    return due if due is not None and due <= now else None
-
-
-@dataclass(slots=True)
-class Due:
-    """A topic's window waiting on a source's queue."""
-
-    topic: str
-    due: datetime  # the fire time it answers: a run started at or after it completes it
-    not_before: datetime  # jitter, or when a window claimed elsewhere is looked at again
-    retry: bool = False  # after a failure's back-off
-    seq: int = 0
-
-
-class SourceQueue:
-    """One source's due windows, one per topic (a later fire coalesces into a waiting one),
-    taken earliest first; ties in an order of the daemon's own, so replicas draining the
-    same windows mostly meet different ones."""
-
-    def __init__(self, source: str, salt: str) -> None:
-        self.source = source
-        self.salt = salt
-        self._waiting: dict[str, Due] = {}
-        self._heap: list[tuple[datetime, int, int, str]] = []
-        self._cond = threading.Condition()
-        self._seq = 0
-        self.running: str | None = None
-        self.done = 0  # windows harvested (or found done elsewhere) since the start
-
-    def put(self, item: Due) -> None:
-        with self._cond:
-            have = self._waiting.get(item.topic)
-            if have is not None:
-                have.due = max(have.due, item.due)
-                have.retry = have.retry or item.retry
-                if item.not_before >= have.not_before:
-                    return
-                have.not_before = item.not_before
-                item = have
-            else:
-                self._waiting[item.topic] = item
-            self._seq += 1
-            item.seq = self._seq
-            order = hash((self.salt, item.topic)) & 0xFFFFFFFF
-            heapq.heappush(self._heap, (item.not_before, order, item.seq, item.topic))
-            self._cond.notify()
-
-    def take(self, clock: Callable[[], datetime], stopping: threading.Event) -> Due | None:
-        """The next window whose time has come; None once ``stopping`` is set."""
-        with self._cond:
-            while not stopping.is_set():
-                while self._heap:
-                    not_before, _order, seq, topic = self._heap[0]
-                    item = self._waiting.get(topic)
-                    if item is None or item.seq != seq:
-                        heapq.heappop(self._heap)  # coalesced into a newer entry
-                        continue
-                    break
-                wait = 5.0
-                if self._heap:
-                    wait = (self._heap[0][0] - clock()).total_seconds()
-                    if wait <= 0:
-                        topic = heapq.heappop(self._heap)[3]
-                        return self._waiting.pop(topic)
-                self._cond.wait(min(max(wait, 0.01), 5.0))
-            return None
-
-    def wake(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._waiting)
-
-    def oldest(self) -> datetime | None:
-        with self._cond:
-            return min((d.due for d in self._waiting.values()), default=None)
-
-
-def failure_backoff(consecutive_failures: int) -> timedelta:
-    """The wait before retrying a failing topic × source: doubles per failure, capped."""
-    if consecutive_failures <= 0:
-        return timedelta(0)
-    return min(FAILURE_BACKOFF_BASE * (1 << (consecutive_failures - 1)), FAILURE_BACKOFF_MAX)
-
-
-class Daemon:
+class Daemon(HarvestWorkers):
     """Schedules every topic's harvests and every subscription's digests on ``scheduler``."""
 
     def __init__(
@@ -274,22 +140,28 @@ class Daemon:
         """Add every job; catch up on windows missed while no daemon ran."""
         settings = self.app.settings
         now = self.app.clock()
+        by_source: dict[str, list[TopicSettings]] = {}
         for topic in settings.topics:
             key = (topic.schedule, str(topic.zone))
             if key not in self._groups:
                 self._groups[key] = (harvest_trigger(topic), [])
             self._groups[key][1].append(topic.name)
             for source in self.app.usable_sources(topic):
-                self.queue(source)
-                watermark = self.app.repo.watermark(topic.name, source)
-                if missed_since(harvest_trigger(topic), watermark, now):
+                by_source.setdefault(source, []).append(topic)
+        for source, topics in by_source.items():
+            marks = SharedStore(self.app.repo).watermarks(source, [t.name for t in topics])
+            late = []
+            for topic in topics:
+                watermark = marks.get(topic.name)
+                if missed_since(self._groups[(topic.schedule, str(topic.zone))][0], watermark, now):
                     log.info(
                         "catching up",
                         topic=topic.name,
                         source=source,
                         watermark=watermark.isoformat() if watermark else None,
                     )
-                    self.queue(source).put(Due(topic.name, now, now))
+                    late.append(Due(topic.name, now, now))
+            self.queue(source).put_many(late)
         for index, sub in enumerate(settings.subscriptions):
             first_topic = settings.topic(sub.topics[0])
             job_id = f"digest:{sub.key}"
@@ -330,16 +202,15 @@ class Daemon:
         self.beat()
         self._start_threads()
 
-    def queue(self, source: str) -> SourceQueue:
-        if source not in self.queues:
-            self.queues[source] = SourceQueue(source, self.daemon_id)
-        return self.queues[source]
-
     def _start_threads(self) -> None:
         """The heartbeat, the planner and one worker per source: threads of their own, so
         neither a source's pace nor a crowd of due windows delays another."""
         if self._threads:
             return
+        # A worker matching records holds the GIL; the heartbeat's database write gives it
+        # up at each call into SQLite or the socket and waits up to a switch interval to get
+        # it back, each time: a shorter interval keeps the beat on time (5 ms → 1 ms).
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         targets: list[tuple[str, Callable[[], None]]] = [
             ("heartbeat", self._beat_loop),
             ("planner", self._plan_loop),
@@ -384,175 +255,22 @@ class Daemon:
         """The windows of ``topics`` fell due at ``due``: queue them (jittered)."""
         queued = 0
         by_name = {t.name: t for t in self.app.settings.topics}
+        batches: dict[str, list[Due]] = {}
         for name in topics:
             for source in self.app.usable_sources(by_name[name]):
                 delay = self._random.uniform(0, self.jitter) if self.jitter else 0.0
-                self.queue(source).put(Due(name, due, due + timedelta(seconds=delay)))
+                batches.setdefault(source, []).append(
+                    Due(name, due, due + timedelta(seconds=delay))
+                )
                 queued += 1
+        for source, items in batches.items():  # at once: a worker takes them as one batch
+            self.queue(source).put_many(items)
         log.info(
             "harvests due",
             due=due.isoformat(),
             windows=queued,
             queued={s: len(q) for s, q in self.queues.items()},
         )
-
-    def _drain(self, queue: SourceQueue) -> None:
-        """A source's worker: its due windows one after the other, until stopped."""
-        while True:
-            item = queue.take(self.app.clock, self.stopping)
-            if item is None:
-                return
-            queue.running = item.topic
-            try:
-                self.harvest_job(item.topic, queue.source, item.retry, due=item.due)
-            except Exception as e:  # harvest_job keeps its own; a bug must not end the worker
-                log.error(
-                    "harvest worker error",
-                    source=queue.source,
-                    error=f"{type(e).__name__}: {_short(e)}",
-                )
-            finally:
-                queue.running = None
-                queue.done += 1
-
-    def _retry_due(self, topic: str, source: str) -> None:
-        """A failed window's back-off is over: back on its source's queue."""
-        now = self.app.clock()
-        self.queue(source).put(Due(topic, now, now, retry=True))
-
-    def _once(
-        self, job_id: str, func: Callable[..., object], args: tuple[Any, ...], when: datetime
-    ) -> None:
-        self.scheduler.add_job(
-            func,
-            DateTrigger(run_date=when),
-            args=args,
-            id=job_id,
-            name=job_id,
-            misfire_grace_time=None,
-            replace_existing=True,
-        )
-
-    # -- jobs --------------------------------------------------------------------------------
-
-    def harvest_job(
-        self, topic_name: str, source: str, retry: bool = False, *, due: datetime | None = None
-    ) -> HarvestResult | None:
-        """One harvest of ``topic_name`` × ``source`` under its claim. With ``due`` (a queued
-        window): none if a run started since ``due`` completed it (another replica did)."""
-        if self.stopping.is_set():
-            return None
-        key = (topic_name, source)
-        not_before = self._not_before.get(key)
-        if not retry and not_before is not None and self.app.clock() < not_before:
-            # the retry job is due at not_before; a scheduled fire before it adds nothing
-            log.debug("harvest backing off", topic=topic_name, source=source)
-            return None
-        job = f"harvest:{topic_name}:{source}"
-        try:
-            with self.tracked(job):
-                result = self._harvest(topic_name, source, due)
-        except Exception as e:
-            # the database went away (or worse): one line, no traceback, and the back-off
-            self._retry_later(topic_name, source, error=f"{type(e).__name__}: {_short(e)}")
-            return None
-        if result is None:
-            return None
-        if result.status == "failed":
-            self._retry_later(topic_name, source)
-        else:
-            self._failures.pop(key, None)
-            self._not_before.pop(key, None)
-            if result.counts.new_hits:
-                self._notify_immediately(topic_name)
-        return result
-
-    def _harvest(
-        self, topic_name: str, source: str, due: datetime | None = None
-    ) -> HarvestResult | None:
-        topic = self.app.settings.topic(topic_name)
-        with self.app.claim_for(f"harvest:{topic_name}:{source}") as mine:
-            if not mine:
-                log.info("harvest claimed elsewhere", topic=topic_name, source=source)
-                if due is not None and not self.stopping.is_set():
-                    # the holder may be running an older window (a command, a replica's
-                    # late one): look again later, and drop it then if it was done
-                    again = self.app.clock() + self.claimed_recheck
-                    self.queue(source).put(Due(topic_name, due, again))
-                return None
-            if due is not None and self.done_since(topic_name, source, due):
-                log.debug("harvest done elsewhere", topic=topic_name, source=source)
-                return None
-            return self.app.harvest(topic, source, should_stop=self.stopping.is_set)
-
-    def done_since(self, topic: str, source: str, due: datetime) -> bool:
-        """Whether a run that started at or after ``due`` completed its window."""
-        return any(
-            run.status in DONE_STATUSES and run.started_at >= due
-            for run in self.app.repo.runs(topic, source, limit=5, backfill=False)
-        )
-
-    def _retry_later(self, topic: str, source: str, *, error: str | None = None) -> None:
-        key = (topic, source)
-        self._failures[key] = self._failures.get(key, 0) + 1
-        failures = self._failures[key]
-        if error is None:  # a failed run is recorded: count the failures in a row there
-            try:
-                recorded = 0
-                for run in self.app.repo.runs(topic, source, limit=20, backfill=False):
-                    if run.status != "failed":
-                        break
-                    recorded += 1
-                failures = max(failures, recorded)
-            except Exception as e:  # the database went away meanwhile: the count we have
-                error = f"{type(e).__name__}: {_short(e)}"
-        delay = failure_backoff(failures)
-        when = self.app.clock() + delay
-        self._not_before[key] = when
-        fields: dict[str, Any] = {
-            "topic": topic,
-            "source": source,
-            "consecutive_failures": failures,
-            "retry_in_seconds": int(delay.total_seconds()),
-        }
-        if error is not None:
-            log.error("harvest job failed; retrying later", error=error, **fields)
-        else:
-            log.warning("harvest failed; retrying later", **fields)
-        if not self.stopping.is_set():
-            self._once(f"retry:{topic}:{source}", self._retry_due, (topic, source), when)
-
-    @contextmanager
-    def tracked(self, job: str) -> Iterator[None]:
-        """Mark ``job`` running while the block runs, for :meth:`overdue`."""
-        with self._running_lock:
-            self._running[job] = self._monotonic()
-        try:
-            yield
-        finally:
-            with self._running_lock:
-                self._running.pop(job, None)
-
-    def dead_threads(self) -> list[str]:
-        """The daemon's threads (heartbeat, planner, a source's worker) that ended while it
-        runs: a bug, since each catches its own failures; /healthz names them."""
-        if self.stopping.is_set():
-            return []
-        return [t.name for t in self._threads if not t.is_alive()]
-
-    def overdue(self) -> list[tuple[str, float]]:
-        """The jobs running longer than ``max_run_seconds``: (job, seconds so far)."""
-        now = self._monotonic()
-        with self._running_lock:
-            running = list(self._running.items())
-        return sorted(
-            (job, now - started) for job, started in running if now - started > self.max_run_seconds
-        )
-
-    def _notify_immediately(self, topic: str) -> None:
-        for index, sub in enumerate(self.app.settings.subscriptions):
-            if topic in sub.topics and sub.parsed_cadence.kind == "immediate":
-                self._once(f"immediate:{sub.key}", self.digest_job, (index,), self.app.clock())
 
     def digest_job(self, index: int) -> None:
         """The cadence is due (or new hits for "immediate"): new studies go out."""
@@ -574,7 +292,8 @@ class Daemon:
             self.deliver(sub, fresh=fresh)
 
     def rollup_job(self) -> int:
-        """Runs older than the retention become daily counts (one replica at a time)."""
+        """Runs older than the retention become daily counts, and shared windows older than
+        it are dropped with their records (one replica at a time)."""
         if self.stopping.is_set() or self.run_retention_days <= 0:
             return 0
         try:
@@ -583,11 +302,12 @@ class Daemon:
                     return 0
                 before = self.app.clock() - timedelta(days=self.run_retention_days)
                 rolled = self.app.repo.roll_up_runs(before)
+                pruned = SharedStore(self.app.repo).prune(before)
         except Exception as e:
             log.error("run rollup failed", error=f"{type(e).__name__}: {_short(e)}")
             return 0
-        if rolled:
-            log.info("runs rolled up", runs=rolled, before=before.isoformat())
+        if rolled or pruned:
+            log.info("runs rolled up", runs=rolled, windows=pruned, before=before.isoformat())
         return rolled
 
     def beat(self, *, stopped: bool = False) -> None:

@@ -12,6 +12,8 @@
     watermarks               (topic, source) → end of the last completely stored window
     heartbeats               one row per daemon, refreshed while it runs
     backfill_slices          checkpoints of a backfill, one per finished date slice
+    source_windows ─< source_records   a source's window fetched once for every topic, and
+                             what it held (JSON kept only for records no topic matched)
 """
 
 from __future__ import annotations
@@ -329,3 +331,43 @@ class Feedback(Base):
     work_id: Mapped[WorkRef]
     verdict: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
+
+
+class SourceWindow(Base):
+    """One window of a source fetched once for every topic that uses it (shared harvesting):
+    what it asked, how it ended. Its records are ``source_records``; a completed window
+    (ok/partial) is what a topic joining later reads from the store instead of fetching."""
+
+    __tablename__ = "source_windows"
+    __table_args__ = (Index("ix_source_windows_source_end", "source", "window_end"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(16))  # window (the whole delta) | combined
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))  # running | ok | partial | failed | ...
+    topics: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SourceRecord(Base):
+    """A record a shared window fetched. Its JSON is kept here only while no topic matched
+    it (then it is the provenance row's, and ``record`` is null): each record stored once."""
+
+    __tablename__ = "source_records"
+    __table_args__ = (
+        UniqueConstraint("window_id", "source", "source_id", name="uq_source_records"),
+        Index("ix_source_records_source_record", "source", "source_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    window_id: Mapped[int] = mapped_column(ForeignKey("source_windows.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(255))
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -131,6 +131,7 @@ class PageWriter:
         self.new_keys: dict[tuple[str, int], None] = {}
         self.new_links: dict[tuple[int, int], tuple[str, str]] = {}
         self.hits: dict[int, str] = {}
+        self.real: dict[int, int] = {}
 
     # -- matching, in page order -----------------------------------------------------------
 
@@ -284,6 +285,7 @@ class PageWriter:
                 .all()
             )
             real = dict(zip(self.new_order, ids, strict=True))
+        self.real = real  # placeholder → inserted id (store.sharing writes hits beside)
 
         def rid(work_id: int) -> int:
             return real[work_id] if work_id < 0 else work_id

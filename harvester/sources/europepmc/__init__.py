@@ -80,9 +80,11 @@ class EuropePMCSource:
         return parse_search(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     def search_query(self, term: str, window: Window) -> str:
-        """``term`` restricted to records first indexed within the window (days, inclusive)."""
+        """``term`` restricted to records first indexed within the window (days, inclusive);
+        no term: the window's whole delta (shared harvesting)."""
         first, last = window.start.date().isoformat(), window.end.date().isoformat()
-        return f"({term}) AND FIRST_IDATE:[{first} TO {last}]"
+        span = f"FIRST_IDATE:[{first} TO {last}]"
+        return f"({term}) AND {span}" if term.strip() else span
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         cursor = resume or "*"
