@@ -215,3 +215,23 @@ def test_record_json_keeps_the_updates() -> None:
 )
 def test_notice_titles(title: str, is_notice: bool) -> None:
     assert notice_title(title) is is_notice
+
+
+def test_a_record_without_source_id_keeps_its_provenance_key_when_a_notice_arrives() -> None:
+    """The content hash that stands in for a missing source id must not change when a source
+    adds update information to the same record (a retraction indexed after the first harvest),
+    nor differ from the key stored before records carried ``updates`` at all."""
+    from dataclasses import replace
+
+    from harvester.store.lookup import provenance_key
+
+    [first, *_] = [
+        r
+        for r in pubmed("efetch_pubmed_retracted_and_retraction_notice_pair_9500320_20137807.xml")
+        if r.updates
+    ]
+    bare = replace(first, source_id=None, updates=())
+    noticed = replace(bare, updates=first.updates)
+    assert provenance_key(bare) == provenance_key(noticed)
+    assert provenance_key(bare).startswith("sha1:")
+    assert provenance_key(bare) != provenance_key(replace(bare, title="Another study"))

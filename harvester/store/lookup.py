@@ -40,11 +40,16 @@ ProvenanceRow = tuple[int, str, str, dict[str, Any]]
 
 
 def provenance_key(record: Record) -> str:
-    """The source's own id, or a content hash for a record that has none."""
+    """The source's own id, or a content hash for a record that has none.
+
+    The hash leaves out ``updates``: a notice the source adds to a record later (or the field's
+    arrival in the schema) must not turn the same record into a second provenance."""
     if record.source_id:
         return record.source_id
+    content = record.to_json()
+    content.pop("updates", None)
     digest = hashlib.sha1(
-        json.dumps(record.to_json(), sort_keys=True).encode("utf-8"), usedforsecurity=False
+        json.dumps(content, sort_keys=True).encode("utf-8"), usedforsecurity=False
     )
     return "sha1:" + digest.hexdigest()
 
