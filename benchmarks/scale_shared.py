@@ -307,4 +307,24 @@ def per_day_note() -> str:
     )
 
 
+def main() -> None:
+    """The requests section of scale.py on its own (``scale.py --skip-tick --skip-ingest``)."""
+    import argparse
+    import logging
+
+    from harvester.logs import configure_logging
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--topics", default="10,100,1000,10000", help="topic counts")
+    parser.add_argument("--volume", type=float, default=0.02, help="share of published volume")
+    args = parser.parse_args()
+    configure_logging("json", level=logging.WARNING)
+    print(f"(daily deltas synthesized from the real fixtures' records: {per_day_note()})\n")
+    for line in report([int(x) for x in args.topics.split(",")], args.volume):
+        print(line, flush=True)
+
+
 __all__ = ["report", "tick", "synthesize", "topic_queries", "per_day_note", "replace"]
+
+if __name__ == "__main__":
+    main()

@@ -336,6 +336,8 @@ class SharedHarvest:
                 t.server = max(t.server or newest, newest)
             if status != "ok":
                 t.fail(status, error or "")
+        if status == "interrupted":  # the event operators (and `harvest`'s own path) know
+            log.info("harvest interrupted", source=name, topics=len(takers), error=error)
         log.info("shared fetch finished", source=name, status=status, requests=requests)
 
     def _store(
