@@ -29,12 +29,12 @@ import structlog
 from lxml import etree
 
 from harvester.errors import ParseError
-from harvester.query.syntax import Query
 from harvester.query.translate import to_arxiv
 from harvester.records import Author, Identifiers, Record
 from harvester.registry import SOURCE_INFO
 from harvester.sources.base import (
     MAX_RECORD_BYTES,
+    ApiSource,
     Page,
     ParseResult,
     Skipped,
@@ -244,13 +244,14 @@ def _journal_doi(entry: _Element) -> str | None:
 # --- fetching --------------------------------------------------------------------------------
 
 
-class ArxivSource:
+class ArxivSource(ApiSource):
     """arXiv API search by submission date, oldest first, in pages of up to 2,000."""
 
     INFO = SOURCE_INFO["arxiv"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "arxiv"
-    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
+    read_answer = staticmethod(parse_feed)
+    to_syntax = staticmethod(to_arxiv)
     BASE_URL = "https://export.arxiv.org/api"
     # arXiv API terms of use: "no more than one request every three seconds", on one
     # connection at a time.
@@ -292,17 +293,6 @@ class ArxivSource:
             base_url=settings.base_url or cls.BASE_URL,
             page_size=min(settings.page_size or cls.PAGE_SIZE, cls.PAGE_SIZE),
         )
-
-    @classmethod
-    def rate(cls, settings: SourceSettings) -> float:
-        return settings.requests_per_second or cls.RATE
-
-    def translate(self, query: Query) -> str:
-        return to_arxiv(query)
-
-    @staticmethod
-    def parse(page: Page) -> ParseResult:
-        return parse_feed(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     @staticmethod
     def search_query(term: str, window: Window) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from harvester.records import Record
 
@@ -278,6 +278,40 @@ class Source(Protocol):
     def parse(self, page: Page) -> ParseResult:
         """The records of one page (pure; raises ParseError if the page is unreadable)."""
         ...
+
+
+class AnswerReader(Protocol):
+    """A source's pure reader of one API answer: its bytes to records."""
+
+    def __call__(self, body: bytes, *, url: str, max_record_bytes: int) -> ParseResult: ...
+
+
+class QueryTranslator(Protocol):
+    """A source's translator of the portable query into its API's search syntax."""
+
+    def __call__(self, query: Query) -> str: ...
+
+
+class ApiSource:
+    """What the source classes share: a subclass names its answer reader (``read_answer``)
+    and its query translator (``to_syntax``), and its pace ``RATE`` unless ``rate`` is its
+    own (a pace that depends on a key or a contact)."""
+
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
+    RATE: ClassVar[float]
+    read_answer: ClassVar[AnswerReader]
+    to_syntax: ClassVar[QueryTranslator]
+
+    @classmethod
+    def rate(cls, settings: SourceSettings) -> float:
+        return settings.requests_per_second or cls.RATE
+
+    def translate(self, query: Query) -> str:
+        return type(self).to_syntax(query)
+
+    @classmethod
+    def parse(cls, page: Page) -> ParseResult:
+        return cls.read_answer(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
 
 class SourceFactory(Protocol):

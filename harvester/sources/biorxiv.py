@@ -31,7 +31,15 @@ from harvester.errors import ParseError
 from harvester.query.syntax import Query
 from harvester.records import Author, Identifiers, Record
 from harvester.registry import SOURCE_INFO
-from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Skipped, Window, record_size
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    ApiSource,
+    Page,
+    ParseResult,
+    Skipped,
+    Window,
+    record_size,
+)
 from harvester.sources.envelope import JsonBody, expect_object, read_json
 from harvester.text.fields import partial_date, split_name
 from harvester.text.identifiers import normalize_doi
@@ -220,7 +228,7 @@ def _authors(text: str | None) -> tuple[Author, ...]:
 # --- fetching --------------------------------------------------------------------------------
 
 
-class BiorxivSource:
+class BiorxivSource(ApiSource):
     """Every preprint a server posted in the window, 100 per page (the API's page size)."""
 
     INFO = SOURCE_INFO["biorxiv"]  # the registry entry: label, key, caps, preference
@@ -228,7 +236,6 @@ class BiorxivSource:
     server: ClassVar[str] = "biorxiv"
     # bioRxiv and medRxiv share api.biorxiv.org, hence one pace for both.
     rate_key = "biorxiv"
-    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.biorxiv.org"
     # No published limit; one request a second is the courtesy the API's users keep to.
     RATE = 1.0
@@ -242,10 +249,6 @@ class BiorxivSource:
     @classmethod
     def from_settings(cls, settings: SourceSettings, fetcher: Fetcher) -> BiorxivSource:
         return cls(fetcher, base_url=settings.base_url or cls.BASE_URL)
-
-    @classmethod
-    def rate(cls, settings: SourceSettings) -> float:
-        return settings.requests_per_second or cls.RATE
 
     def translate(self, query: Query) -> str:
         return ""  # no search parameter: the whole window is listed, the query runs locally

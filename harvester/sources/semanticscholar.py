@@ -18,11 +18,17 @@ from typing import TYPE_CHECKING
 import structlog
 
 from harvester.errors import ParseError
-from harvester.query.syntax import Query
 from harvester.query.translate import to_semanticscholar
 from harvester.records import Author, Identifiers, Record
 from harvester.registry import SOURCE_INFO
-from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window, parse_items
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    ApiSource,
+    Page,
+    ParseResult,
+    Window,
+    parse_items,
+)
 from harvester.sources.envelope import (
     JsonBody,
     UnexpectedValue,
@@ -74,14 +80,14 @@ _TYPES: tuple[tuple[str, str], ...] = (
 _DASH = re.compile(r"\s*[-\u2010-\u2015\u2212]+\s*")
 
 
-class SemanticScholarSource:
+class SemanticScholarSource(ApiSource):
     """Semantic Scholar bulk search: ``query`` plus ``publicationDateOrYear``, paged with
     the ``token`` each answer carries until it is null."""
 
     INFO = SOURCE_INFO["semanticscholar"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "semanticscholar"
-    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
+    to_syntax = staticmethod(to_semanticscholar)
     BASE_URL = "https://api.semanticscholar.org/graph/v1"
     REQUIRES_KEY = INFO.requires_key
     KEY_ENV = INFO.key_env
@@ -114,11 +120,9 @@ class SemanticScholarSource:
         default = cls.RATE_WITH_KEY if settings.api_key else cls.RATE_ANONYMOUS
         return settings.requests_per_second or default
 
-    def translate(self, query: Query) -> str:
-        return to_semanticscholar(query)
-
     @staticmethod
     def parse(page: Page) -> ParseResult:
+        # its own: parse_papers is defined below the class
         return parse_papers(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:

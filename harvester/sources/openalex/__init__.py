@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING
 import structlog
 
 from harvester.errors import ConfigError, FetchError
-from harvester.query.syntax import Query
 from harvester.query.translate import to_openalex
 from harvester.registry import SOURCE_INFO
-from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
+from harvester.sources.base import ApiSource, Page, Window
 from harvester.sources.openalex.records import (
     _listing_meta,
     abstract_from_inverted_index,
@@ -44,14 +43,15 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 
-class OpenAlexSource:
+class OpenAlexSource(ApiSource):
     """OpenAlex ``/works`` filtered by title/abstract search and publication date, paged
     with ``cursor=*`` then ``meta.next_cursor`` until it is null or a page is empty."""
 
     INFO = SOURCE_INFO["openalex"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "openalex"
-    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
+    read_answer = staticmethod(parse_works)
+    to_syntax = staticmethod(to_openalex)
     BASE_URL = "https://api.openalex.org"
     # OpenAlex: an API key is required from 13 February 2026 (keyless use gets $0.01/day).
     REQUIRES_KEY = INFO.requires_key
@@ -97,17 +97,6 @@ class OpenAlexSource:
             mailto=settings.contact,
             per_page=settings.page_size or cls.PER_PAGE,
         )
-
-    @classmethod
-    def rate(cls, settings: SourceSettings) -> float:
-        return settings.requests_per_second or cls.RATE
-
-    def translate(self, query: Query) -> str:
-        return to_openalex(query)
-
-    @staticmethod
-    def parse(page: Page) -> ParseResult:
-        return parse_works(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
     def fetch(
         self, term: str, window: Window, *, resume: str | None = None, dates: str | None = None
