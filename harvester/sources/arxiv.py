@@ -41,6 +41,7 @@ from harvester.sources.base import (
     Window,
     cut_records,
     is_utf8,
+    offset_cursor,
     parse_items,
 )
 from harvester.text.fields import partial_date, split_name
@@ -304,7 +305,7 @@ class ArxivSource(ApiSource):
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         """Pages oldest first; the cursor is the ``start`` of the next page of this window."""
         search = self.search_query(term, window)
-        start = _read_cursor(resume)
+        start = offset_cursor(resume, what="an arXiv cursor")
         number = 0
         while True:
             response, info = self._get(search, start)
@@ -355,11 +356,3 @@ class ArxivSource(ApiSource):
 
 def _minute(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%d%H%M")
-
-
-def _read_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    if not cursor.isdigit():
-        raise ValueError(f"not an arXiv cursor: {cursor!r}")
-    return int(cursor)

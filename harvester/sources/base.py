@@ -253,6 +253,16 @@ def cut_records(
     return b"".join(kept), tuple(skipped)
 
 
+def offset_cursor(cursor: str | None, *, what: str) -> int:
+    """A cursor that is the offset of the next result (none: from the start); ``what`` names
+    it in the error, e.g. ``"an arXiv cursor"``."""
+    if not cursor:
+        return 0
+    if not cursor.isdigit():
+        raise ValueError(f"not {what}: {cursor!r}")
+    return int(cursor)
+
+
 def is_utf8(body: bytes) -> bool:
     try:
         body.decode("utf-8")

@@ -38,6 +38,7 @@ from harvester.sources.base import (
     ParseResult,
     Skipped,
     Window,
+    offset_cursor,
     record_size,
 )
 from harvester.sources.envelope import JsonBody, expect_object, read_json
@@ -262,7 +263,7 @@ class BiorxivSource(ApiSource):
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         """Pages of the window's days (both inclusive); the cursor is the next API cursor."""
         first, last = window.start.date().isoformat(), window.end.date().isoformat()
-        cursor = _read_cursor(resume)
+        cursor = offset_cursor(resume, what="a bioRxiv cursor")
         number = 0
         while True:
             response = self.fetcher.get(
@@ -299,11 +300,3 @@ class MedrxivSource(BiorxivSource):
     INFO = SOURCE_INFO["medrxiv"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     server: ClassVar[str] = "medrxiv"
-
-
-def _read_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    if not cursor.isdigit():
-        raise ValueError(f"not a bioRxiv cursor: {cursor!r}")
-    return int(cursor)
