@@ -251,8 +251,6 @@ class ArxivSource(ApiSource):
     INFO = SOURCE_INFO["arxiv"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "arxiv"
-    read_answer = staticmethod(parse_feed)
-    to_syntax = staticmethod(to_arxiv)
     BASE_URL = "https://export.arxiv.org/api"
     # arXiv API terms of use: "no more than one request every three seconds", on one
     # connection at a time.
@@ -301,6 +299,10 @@ class ArxivSource(ApiSource):
         both ends inclusive; the overlap makes the inclusive start harmless)."""
         span = f"submittedDate:[{_minute(window.start)} TO {_minute(window.end)}]"
         return f"({term}) AND {span}" if term.strip() else span
+
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_arxiv)
+    read_answer = staticmethod(parse_feed)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         """Pages oldest first; the cursor is the ``start`` of the next page of this window."""

@@ -87,7 +87,6 @@ class SemanticScholarSource(ApiSource):
     INFO = SOURCE_INFO["semanticscholar"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "semanticscholar"
-    to_syntax = staticmethod(to_semanticscholar)
     BASE_URL = "https://api.semanticscholar.org/graph/v1"
     REQUIRES_KEY = INFO.requires_key
     KEY_ENV = INFO.key_env
@@ -124,6 +123,9 @@ class SemanticScholarSource(ApiSource):
     def parse(page: Page) -> ParseResult:
         # its own: parse_papers is defined below the class
         return parse_papers(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
+
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_semanticscholar)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         dates = f"{window.start.date().isoformat()}:{window.end.date().isoformat()}"

@@ -46,8 +46,6 @@ class CrossrefSource(ApiSource):
     INFO = SOURCE_INFO["crossref"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "crossref"
-    read_answer = staticmethod(parse_works)
-    to_syntax = staticmethod(to_crossref)
     BASE_URL = "https://api.crossref.org"
     # Crossref REST API etiquette (Dec 2025): anonymous ("public") 5 requests/s and one
     # at a time; with a mailto ("polite") 10 requests/s and 3 at a time (the in-flight caps
@@ -90,6 +88,10 @@ class CrossrefSource(ApiSource):
     def rate(cls, settings: SourceSettings) -> float:
         default = cls.RATE_POLITE if settings.contact else cls.RATE_ANONYMOUS
         return settings.requests_per_second or default
+
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_crossref)
+    read_answer = staticmethod(parse_works)
 
     def fetch(
         self, term: str, window: Window, *, resume: str | None = None, filters: str = ""

@@ -36,8 +36,6 @@ class EuropePMCSource(ApiSource):
     INFO = SOURCE_INFO["europepmc"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "europepmc"
-    read_answer = staticmethod(parse_search)
-    to_syntax = staticmethod(to_europepmc)
     BASE_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest"
     # Europe PMC: at most 10 requests a second and 500 a minute; 500/60 (8.33/s) keeps both.
     RATE = 500 / 60
@@ -74,6 +72,10 @@ class EuropePMCSource(ApiSource):
         first, last = window.start.date().isoformat(), window.end.date().isoformat()
         span = f"FIRST_IDATE:[{first} TO {last}]"
         return f"({term}) AND {span}" if term.strip() else span
+
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_europepmc)
+    read_answer = staticmethod(parse_search)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         cursor = resume or "*"

@@ -50,8 +50,6 @@ class OpenAlexSource(ApiSource):
     INFO = SOURCE_INFO["openalex"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "openalex"
-    read_answer = staticmethod(parse_works)
-    to_syntax = staticmethod(to_openalex)
     BASE_URL = "https://api.openalex.org"
     # OpenAlex: an API key is required from 13 February 2026 (keyless use gets $0.01/day).
     REQUIRES_KEY = INFO.requires_key
@@ -97,6 +95,10 @@ class OpenAlexSource(ApiSource):
             mailto=settings.contact,
             per_page=settings.page_size or cls.PER_PAGE,
         )
+
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_openalex)
+    read_answer = staticmethod(parse_works)
 
     def fetch(
         self, term: str, window: Window, *, resume: str | None = None, dates: str | None = None

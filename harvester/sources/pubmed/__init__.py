@@ -37,8 +37,6 @@ class PubMedSource(ApiSource):
     INFO = SOURCE_INFO["pubmed"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "pubmed"
-    read_answer = staticmethod(parse_efetch)
-    to_syntax = staticmethod(to_pubmed)
     BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
     # NCBI: "no more than 3 requests per second" without an API key, 10 with one
     RATE_ANONYMOUS = 3.0
@@ -84,6 +82,10 @@ class PubMedSource(ApiSource):
     def rate(cls, settings: SourceSettings) -> float:
         default = cls.RATE_WITH_KEY if settings.api_key else cls.RATE_ANONYMOUS
         return settings.requests_per_second or default
+
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_pubmed)
+    read_answer = staticmethod(parse_efetch)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         first, last = window.start.date(), window.end.date()
