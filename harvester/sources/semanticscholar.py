@@ -33,6 +33,7 @@ from harvester.sources.envelope import (
     JsonBody,
     UnexpectedValue,
     expect_object,
+    json_date,
     json_int,
     json_list,
     json_object,
@@ -260,7 +261,7 @@ def parse_paper(value: object, *, where: str = "paper") -> Record:
     journal = json_object(paper.get("journal"), f"{where}.journal") or {}
     year = json_int(paper.get("year"), f"{where}.year")
     year = year if year is not None and 1000 <= year <= 9999 else None
-    published = _date(json_text(paper.get("publicationDate"), f"{where}.publicationDate"))
+    published = json_date(json_text(paper.get("publicationDate"), f"{where}.publicationDate"))
     listed = json_object(paper.get("publicationVenue"), f"{where}.publicationVenue") or {}
     return Record(
         source=SOURCE,
@@ -288,11 +289,6 @@ def parse_paper(value: object, *, where: str = "paper") -> Record:
         type=_type(paper.get("publicationTypes"), f"{where}.publicationTypes"),
         url=strip_markup(json_text(paper.get("url"), f"{where}.url")),
     )
-
-
-def _date(value: str | None) -> str | None:
-    parts = (value or "").strip().split("-")
-    return partial_date(*parts[:3]) if parts[0] else None
 
 
 def _volume(value: str | None) -> str | None:
