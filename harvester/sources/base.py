@@ -303,14 +303,23 @@ class QueryTranslator(Protocol):
 
 
 class ApiSource:
-    """What the source classes share: a subclass names its answer reader (``read_answer``)
-    and its query translator (``to_syntax``), and its pace ``RATE`` unless ``rate`` is its
-    own (a pace that depends on a key or a contact)."""
+    """What the source classes share: a subclass names its registry entry (``INFO``, which
+    gives it ``REQUIRES_KEY`` and ``KEY_ENV``), its answer reader (``read_answer``) and its
+    query translator (``to_syntax``), and its pace ``RATE`` unless ``rate`` is its own (a
+    pace that depends on a key or a contact)."""
 
+    INFO: ClassVar[SourceInfo]  # its entry in harvester.registry
     max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
+    REQUIRES_KEY: ClassVar[bool]  # INFO's requires_key and key_env, set for each subclass
+    KEY_ENV: ClassVar[str | None]
     RATE: ClassVar[float]
     read_answer: ClassVar[AnswerReader]
     to_syntax: ClassVar[QueryTranslator]
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.REQUIRES_KEY = cls.INFO.requires_key
+        cls.KEY_ENV = cls.INFO.key_env
 
     @classmethod
     def rate(cls, settings: SourceSettings) -> float:

@@ -89,8 +89,6 @@ class SemanticScholarSource(ApiSource):
     name = INFO.name
     rate_key = "semanticscholar"
     BASE_URL = "https://api.semanticscholar.org/graph/v1"
-    REQUIRES_KEY = INFO.requires_key
-    KEY_ENV = INFO.key_env
     # Semantic Scholar: an API key gets 1 request per second on every endpoint; without
     # one, requests share a pool of 100 requests per 5 minutes with every keyless user,
     # so one request every 3 seconds is the most one client may assume.

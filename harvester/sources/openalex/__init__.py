@@ -51,9 +51,8 @@ class OpenAlexSource(ApiSource):
     name = INFO.name
     rate_key = "openalex"
     BASE_URL = "https://api.openalex.org"
-    # OpenAlex: an API key is required from 13 February 2026 (keyless use gets $0.01/day).
-    REQUIRES_KEY = INFO.requires_key
-    KEY_ENV = INFO.key_env
+    # OpenAlex: an API key is required from 13 February 2026 (keyless use gets $0.01/day):
+    # INFO.requires_key, hence REQUIRES_KEY.
     # OpenAlex allows 100 requests/s; the daily credit budget is the real limit, so a
     # modest pace leaves room for other jobs sharing the key.
     RATE = 10.0
