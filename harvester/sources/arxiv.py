@@ -278,8 +278,7 @@ class ArxivSource(ApiSource):
     ) -> None:
         if not 1 <= page_size <= self.PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{self.PAGE_SIZE}, not {page_size}")
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         self.page_size = page_size
         self.empty_page_retries = empty_page_retries
         self.empty_page_delay = empty_page_delay

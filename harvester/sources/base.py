@@ -316,6 +316,10 @@ class ApiSource:
     read_answer: ClassVar[AnswerReader]
     to_syntax: ClassVar[QueryTranslator]
 
+    def __init__(self, fetcher: Fetcher, base_url: str) -> None:
+        self.fetcher = fetcher
+        self.base_url = base_url.rstrip("/")
+
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
         cls.REQUIRES_KEY = cls.INFO.requires_key

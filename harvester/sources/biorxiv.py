@@ -244,8 +244,7 @@ class BiorxivSource(ApiSource):
     DEFAULT_OVERLAP = timedelta(days=3)
 
     def __init__(self, fetcher: Fetcher, *, base_url: str = BASE_URL) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
 
     @classmethod
     def from_settings(cls, settings: SourceSettings, fetcher: Fetcher) -> BiorxivSource:

@@ -99,8 +99,7 @@ class SemanticScholarSource(ApiSource):
     def __init__(
         self, fetcher: Fetcher, *, base_url: str = BASE_URL, api_key: str | None = None
     ) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         # In a header, never in the URL: it stays out of Page.url, logs and errors.
         self._headers = {"x-api-key": api_key} if api_key else {}
 

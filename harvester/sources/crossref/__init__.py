@@ -69,8 +69,7 @@ class CrossrefSource(ApiSource):
         rows: int = ROWS,
         max_restarts: int = MAX_RESTARTS,
     ) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         self.rows = max(1, min(rows, self.ROWS))
         self.max_restarts = max_restarts
         self._identity = {"mailto": mailto} if mailto else {}

@@ -51,8 +51,7 @@ class EuropePMCSource(ApiSource):
         email: str | None = None,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         self.page_size = max(1, min(page_size, self.PAGE_SIZE))
         # Europe PMC asks heavy users to identify themselves with the `email` parameter.
         self._identity = {"email": email} if email else {}

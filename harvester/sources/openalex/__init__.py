@@ -75,8 +75,7 @@ class OpenAlexSource(ApiSource):
         mailto: str | None = None,
         per_page: int = PER_PAGE,
     ) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         self.per_page = min(per_page, self.PER_PAGE)
         self._identity = {"api_key": api_key, **({"mailto": mailto} if mailto else {})}
 

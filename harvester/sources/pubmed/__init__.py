@@ -58,8 +58,7 @@ class PubMedSource(ApiSource):
         batch_size: int = BATCH,
         max_per_search: int = MAX_PER_SEARCH,
     ) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         self.batch_size = batch_size
         self.max_per_search = max_per_search
         self._identity: dict[str, str] = {"tool": tool}
