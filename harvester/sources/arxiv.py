@@ -29,18 +29,19 @@ import structlog
 from lxml import etree
 
 from harvester.errors import ParseError
-from harvester.query.syntax import Query
 from harvester.query.translate import to_arxiv
 from harvester.records import Author, Identifiers, Record
 from harvester.registry import SOURCE_INFO
 from harvester.sources.base import (
     MAX_RECORD_BYTES,
+    ApiSource,
     Page,
     ParseResult,
     Skipped,
     Window,
     cut_records,
     is_utf8,
+    offset_cursor,
     parse_items,
 )
 from harvester.text.fields import partial_date, split_name
@@ -244,13 +245,12 @@ def _journal_doi(entry: _Element) -> str | None:
 # --- fetching --------------------------------------------------------------------------------
 
 
-class ArxivSource:
+class ArxivSource(ApiSource):
     """arXiv API search by submission date, oldest first, in pages of up to 2,000."""
 
     INFO = SOURCE_INFO["arxiv"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "arxiv"
-    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://export.arxiv.org/api"
     # arXiv API terms of use: "no more than one request every three seconds", on one
     # connection at a time.
@@ -278,8 +278,7 @@ class ArxivSource:
     ) -> None:
         if not 1 <= page_size <= self.PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{self.PAGE_SIZE}, not {page_size}")
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         self.page_size = page_size
         self.empty_page_retries = empty_page_retries
         self.empty_page_delay = empty_page_delay
@@ -293,17 +292,6 @@ class ArxivSource:
             page_size=min(settings.page_size or cls.PAGE_SIZE, cls.PAGE_SIZE),
         )
 
-    @classmethod
-    def rate(cls, settings: SourceSettings) -> float:
-        return settings.requests_per_second or cls.RATE
-
-    def translate(self, query: Query) -> str:
-        return to_arxiv(query)
-
-    @staticmethod
-    def parse(page: Page) -> ParseResult:
-        return parse_feed(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
-
     @staticmethod
     def search_query(term: str, window: Window) -> str:
         """``term`` restricted to the window's submission dates (arXiv: GMT, to the minute,
@@ -311,10 +299,14 @@ class ArxivSource:
         span = f"submittedDate:[{_minute(window.start)} TO {_minute(window.end)}]"
         return f"({term}) AND {span}" if term.strip() else span
 
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_arxiv)
+    read_answer = staticmethod(parse_feed)
+
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         """Pages oldest first; the cursor is the ``start`` of the next page of this window."""
         search = self.search_query(term, window)
-        start = _read_cursor(resume)
+        start = offset_cursor(resume, what="an arXiv cursor")
         number = 0
         while True:
             response, info = self._get(search, start)
@@ -365,11 +357,3 @@ class ArxivSource:
 
 def _minute(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%d%H%M")
-
-
-def _read_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    if not cursor.isdigit():
-        raise ValueError(f"not an arXiv cursor: {cursor!r}")
-    return int(cursor)

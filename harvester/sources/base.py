@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from harvester.records import Record
 
@@ -253,6 +253,16 @@ def cut_records(
     return b"".join(kept), tuple(skipped)
 
 
+def offset_cursor(cursor: str | None, *, what: str) -> int:
+    """A cursor that is the offset of the next result (none: from the start); ``what`` names
+    it in the error, e.g. ``"an arXiv cursor"``."""
+    if not cursor:
+        return 0
+    if not cursor.isdigit():
+        raise ValueError(f"not {what}: {cursor!r}")
+    return int(cursor)
+
+
 def is_utf8(body: bytes) -> bool:
     try:
         body.decode("utf-8")
@@ -278,6 +288,53 @@ class Source(Protocol):
     def parse(self, page: Page) -> ParseResult:
         """The records of one page (pure; raises ParseError if the page is unreadable)."""
         ...
+
+
+class AnswerReader(Protocol):
+    """A source's pure reader of one API answer: its bytes to records."""
+
+    def __call__(self, body: bytes, *, url: str, max_record_bytes: int) -> ParseResult: ...
+
+
+class QueryTranslator(Protocol):
+    """A source's translator of the portable query into its API's search syntax."""
+
+    def __call__(self, query: Query) -> str: ...
+
+
+class ApiSource:
+    """What the source classes share: a subclass names its registry entry (``INFO``, which
+    gives it ``REQUIRES_KEY`` and ``KEY_ENV``), its answer reader (``read_answer``) and its
+    query translator (``to_syntax``), and its pace ``RATE`` unless ``rate`` is its own (a
+    pace that depends on a key or a contact)."""
+
+    INFO: ClassVar[SourceInfo]  # its entry in harvester.registry
+    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
+    REQUIRES_KEY: ClassVar[bool]  # INFO's requires_key and key_env, set for each subclass
+    KEY_ENV: ClassVar[str | None]
+    RATE: ClassVar[float]
+    read_answer: ClassVar[AnswerReader]
+    to_syntax: ClassVar[QueryTranslator]
+
+    def __init__(self, fetcher: Fetcher, base_url: str) -> None:
+        self.fetcher = fetcher
+        self.base_url = base_url.rstrip("/")
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.REQUIRES_KEY = cls.INFO.requires_key
+        cls.KEY_ENV = cls.INFO.key_env
+
+    @classmethod
+    def rate(cls, settings: SourceSettings) -> float:
+        return settings.requests_per_second or cls.RATE
+
+    def translate(self, query: Query) -> str:
+        return type(self).to_syntax(query)
+
+    @classmethod
+    def parse(cls, page: Page) -> ParseResult:
+        return cls.read_answer(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
 
 
 class SourceFactory(Protocol):

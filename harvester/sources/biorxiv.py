@@ -31,7 +31,16 @@ from harvester.errors import ParseError
 from harvester.query.syntax import Query
 from harvester.records import Author, Identifiers, Record
 from harvester.registry import SOURCE_INFO
-from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Skipped, Window, record_size
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    ApiSource,
+    Page,
+    ParseResult,
+    Skipped,
+    Window,
+    offset_cursor,
+    record_size,
+)
 from harvester.sources.envelope import JsonBody, expect_object, read_json
 from harvester.text.fields import partial_date, split_name
 from harvester.text.identifiers import normalize_doi
@@ -220,7 +229,7 @@ def _authors(text: str | None) -> tuple[Author, ...]:
 # --- fetching --------------------------------------------------------------------------------
 
 
-class BiorxivSource:
+class BiorxivSource(ApiSource):
     """Every preprint a server posted in the window, 100 per page (the API's page size)."""
 
     INFO = SOURCE_INFO["biorxiv"]  # the registry entry: label, key, caps, preference
@@ -228,7 +237,6 @@ class BiorxivSource:
     server: ClassVar[str] = "biorxiv"
     # bioRxiv and medRxiv share api.biorxiv.org, hence one pace for both.
     rate_key = "biorxiv"
-    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.biorxiv.org"
     # No published limit; one request a second is the courtesy the API's users keep to.
     RATE = 1.0
@@ -236,16 +244,11 @@ class BiorxivSource:
     DEFAULT_OVERLAP = timedelta(days=3)
 
     def __init__(self, fetcher: Fetcher, *, base_url: str = BASE_URL) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
 
     @classmethod
     def from_settings(cls, settings: SourceSettings, fetcher: Fetcher) -> BiorxivSource:
         return cls(fetcher, base_url=settings.base_url or cls.BASE_URL)
-
-    @classmethod
-    def rate(cls, settings: SourceSettings) -> float:
-        return settings.requests_per_second or cls.RATE
 
     def translate(self, query: Query) -> str:
         return ""  # no search parameter: the whole window is listed, the query runs locally
@@ -259,7 +262,7 @@ class BiorxivSource:
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         """Pages of the window's days (both inclusive); the cursor is the next API cursor."""
         first, last = window.start.date().isoformat(), window.end.date().isoformat()
-        cursor = _read_cursor(resume)
+        cursor = offset_cursor(resume, what="a bioRxiv cursor")
         number = 0
         while True:
             response = self.fetcher.get(
@@ -296,11 +299,3 @@ class MedrxivSource(BiorxivSource):
     INFO = SOURCE_INFO["medrxiv"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     server: ClassVar[str] = "medrxiv"
-
-
-def _read_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    if not cursor.isdigit():
-        raise ValueError(f"not a bioRxiv cursor: {cursor!r}")
-    return int(cursor)

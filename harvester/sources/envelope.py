@@ -16,6 +16,7 @@ from typing import Any
 
 from harvester.errors import ParseError
 from harvester.sources.base import LONE_SURROGATE, MAX_RECORD_BYTES
+from harvester.text.fields import partial_date
 from harvester.text.fold import collapse_whitespace
 
 # --- JSON bodies -----------------------------------------------------------------------------
@@ -198,6 +199,13 @@ def json_text(value: object, where: str, *, numbers: bool = False) -> str | None
     if numbers and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     raise UnexpectedValue(f"{where}: expected a string, got {_json_type(value)}")
+
+
+def json_date(value: str | None) -> str | None:
+    """The partial date of a JSON API's ISO date text (``2024-03-05``, ``2024-03``,
+    ``2024``); none when it is empty."""
+    parts = (value or "").strip().split("-")
+    return partial_date(*parts[:3]) if parts[0] else None
 
 
 def json_int(value: object, where: str) -> int | None:

@@ -18,15 +18,22 @@ from typing import TYPE_CHECKING
 import structlog
 
 from harvester.errors import ParseError
-from harvester.query.syntax import Query
 from harvester.query.translate import to_semanticscholar
 from harvester.records import Author, Identifiers, Record
 from harvester.registry import SOURCE_INFO
-from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window, parse_items
+from harvester.sources.base import (
+    MAX_RECORD_BYTES,
+    ApiSource,
+    Page,
+    ParseResult,
+    Window,
+    parse_items,
+)
 from harvester.sources.envelope import (
     JsonBody,
     UnexpectedValue,
     expect_object,
+    json_date,
     json_int,
     json_list,
     json_object,
@@ -74,17 +81,14 @@ _TYPES: tuple[tuple[str, str], ...] = (
 _DASH = re.compile(r"\s*[-\u2010-\u2015\u2212]+\s*")
 
 
-class SemanticScholarSource:
+class SemanticScholarSource(ApiSource):
     """Semantic Scholar bulk search: ``query`` plus ``publicationDateOrYear``, paged with
     the ``token`` each answer carries until it is null."""
 
     INFO = SOURCE_INFO["semanticscholar"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "semanticscholar"
-    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.semanticscholar.org/graph/v1"
-    REQUIRES_KEY = INFO.requires_key
-    KEY_ENV = INFO.key_env
     # Semantic Scholar: an API key gets 1 request per second on every endpoint; without
     # one, requests share a pool of 100 requests per 5 minutes with every keyless user,
     # so one request every 3 seconds is the most one client may assume.
@@ -95,8 +99,7 @@ class SemanticScholarSource:
     def __init__(
         self, fetcher: Fetcher, *, base_url: str = BASE_URL, api_key: str | None = None
     ) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         # In a header, never in the URL: it stays out of Page.url, logs and errors.
         self._headers = {"x-api-key": api_key} if api_key else {}
 
@@ -114,12 +117,13 @@ class SemanticScholarSource:
         default = cls.RATE_WITH_KEY if settings.api_key else cls.RATE_ANONYMOUS
         return settings.requests_per_second or default
 
-    def translate(self, query: Query) -> str:
-        return to_semanticscholar(query)
-
     @staticmethod
     def parse(page: Page) -> ParseResult:
+        # its own: parse_papers is defined below the class
         return parse_papers(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
+
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_semanticscholar)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         dates = f"{window.start.date().isoformat()}:{window.end.date().isoformat()}"
@@ -254,7 +258,7 @@ def parse_paper(value: object, *, where: str = "paper") -> Record:
     journal = json_object(paper.get("journal"), f"{where}.journal") or {}
     year = json_int(paper.get("year"), f"{where}.year")
     year = year if year is not None and 1000 <= year <= 9999 else None
-    published = _date(json_text(paper.get("publicationDate"), f"{where}.publicationDate"))
+    published = json_date(json_text(paper.get("publicationDate"), f"{where}.publicationDate"))
     listed = json_object(paper.get("publicationVenue"), f"{where}.publicationVenue") or {}
     return Record(
         source=SOURCE,
@@ -282,11 +286,6 @@ def parse_paper(value: object, *, where: str = "paper") -> Record:
         type=_type(paper.get("publicationTypes"), f"{where}.publicationTypes"),
         url=strip_markup(json_text(paper.get("url"), f"{where}.url")),
     )
-
-
-def _date(value: str | None) -> str | None:
-    parts = (value or "").strip().split("-")
-    return partial_date(*parts[:3]) if parts[0] else None
 
 
 def _volume(value: str | None) -> str | None:

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING
 import structlog
 
 from harvester.errors import FetchError
-from harvester.query.syntax import Query
 from harvester.query.translate import to_crossref
 from harvester.registry import SOURCE_INFO
-from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
+from harvester.sources.base import ApiSource, Page, Window
 from harvester.sources.crossref.records import WorksHeader, error_text, parse_works, read_header
 
 if TYPE_CHECKING:
@@ -35,7 +34,7 @@ _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-class CrossrefSource:
+class CrossrefSource(ApiSource):
     """Crossref ``/works`` filtered on the index date, paged with ``cursor``.
 
     The window is on ``indexed`` (from-index-date/until-index-date): the day Crossref last
@@ -47,7 +46,6 @@ class CrossrefSource:
     INFO = SOURCE_INFO["crossref"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "crossref"
-    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.crossref.org"
     # Crossref REST API etiquette (Dec 2025): anonymous ("public") 5 requests/s and one
     # at a time; with a mailto ("polite") 10 requests/s and 3 at a time (the in-flight caps
@@ -71,8 +69,7 @@ class CrossrefSource:
         rows: int = ROWS,
         max_restarts: int = MAX_RESTARTS,
     ) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         self.rows = max(1, min(rows, self.ROWS))
         self.max_restarts = max_restarts
         self._identity = {"mailto": mailto} if mailto else {}
@@ -91,12 +88,9 @@ class CrossrefSource:
         default = cls.RATE_POLITE if settings.contact else cls.RATE_ANONYMOUS
         return settings.requests_per_second or default
 
-    def translate(self, query: Query) -> str:
-        return to_crossref(query)
-
-    @staticmethod
-    def parse(page: Page) -> ParseResult:
-        return parse_works(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_crossref)
+    read_answer = staticmethod(parse_works)
 
     def fetch(
         self, term: str, window: Window, *, resume: str | None = None, filters: str = ""

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from harvester.query.syntax import Query
 from harvester.query.translate import to_europepmc
 from harvester.registry import SOURCE_INFO
-from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
+from harvester.sources.base import ApiSource, Page, Window
 from harvester.sources.europepmc.records import SearchHeader, parse_search, read_header
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ log = structlog.get_logger(__name__)
 __all__ = ["EuropePMCSource", "SearchHeader", "parse_search", "read_header"]
 
 
-class EuropePMCSource:
+class EuropePMCSource(ApiSource):
     """Europe PMC ``search`` with ``resultType=core``, paged by ``cursorMark``.
 
     The window is on ``FIRST_IDATE``, the day a record was first indexed by Europe PMC, so
@@ -37,7 +36,6 @@ class EuropePMCSource:
     INFO = SOURCE_INFO["europepmc"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "europepmc"
-    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest"
     # Europe PMC: at most 10 requests a second and 500 a minute; 500/60 (8.33/s) keeps both.
     RATE = 500 / 60
@@ -53,8 +51,7 @@ class EuropePMCSource:
         email: str | None = None,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         self.page_size = max(1, min(page_size, self.PAGE_SIZE))
         # Europe PMC asks heavy users to identify themselves with the `email` parameter.
         self._identity = {"email": email} if email else {}
@@ -68,23 +65,16 @@ class EuropePMCSource:
             page_size=settings.page_size or cls.PAGE_SIZE,
         )
 
-    @classmethod
-    def rate(cls, settings: SourceSettings) -> float:
-        return settings.requests_per_second or cls.RATE
-
-    def translate(self, query: Query) -> str:
-        return to_europepmc(query)
-
-    @staticmethod
-    def parse(page: Page) -> ParseResult:
-        return parse_search(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
-
     def search_query(self, term: str, window: Window) -> str:
         """``term`` restricted to records first indexed within the window (days, inclusive);
         no term: the window's whole delta (shared harvesting)."""
         first, last = window.start.date().isoformat(), window.end.date().isoformat()
         span = f"FIRST_IDATE:[{first} TO {last}]"
         return f"({term}) AND {span}" if term.strip() else span
+
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_europepmc)
+    read_answer = staticmethod(parse_search)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         cursor = resume or "*"

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING
 import structlog
 
 from harvester.errors import ConfigError, FetchError
-from harvester.query.syntax import Query
 from harvester.query.translate import to_openalex
 from harvester.registry import SOURCE_INFO
-from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
+from harvester.sources.base import ApiSource, Page, Window
 from harvester.sources.openalex.records import (
     _listing_meta,
     abstract_from_inverted_index,
@@ -44,18 +43,16 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 
-class OpenAlexSource:
+class OpenAlexSource(ApiSource):
     """OpenAlex ``/works`` filtered by title/abstract search and publication date, paged
     with ``cursor=*`` then ``meta.next_cursor`` until it is null or a page is empty."""
 
     INFO = SOURCE_INFO["openalex"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "openalex"
-    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://api.openalex.org"
-    # OpenAlex: an API key is required from 13 February 2026 (keyless use gets $0.01/day).
-    REQUIRES_KEY = INFO.requires_key
-    KEY_ENV = INFO.key_env
+    # OpenAlex: an API key is required from 13 February 2026 (keyless use gets $0.01/day):
+    # INFO.requires_key, hence REQUIRES_KEY.
     # OpenAlex allows 100 requests/s; the daily credit budget is the real limit, so a
     # modest pace leaves room for other jobs sharing the key.
     RATE = 10.0
@@ -78,8 +75,7 @@ class OpenAlexSource:
         mailto: str | None = None,
         per_page: int = PER_PAGE,
     ) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         self.per_page = min(per_page, self.PER_PAGE)
         self._identity = {"api_key": api_key, **({"mailto": mailto} if mailto else {})}
 
@@ -98,16 +94,9 @@ class OpenAlexSource:
             per_page=settings.page_size or cls.PER_PAGE,
         )
 
-    @classmethod
-    def rate(cls, settings: SourceSettings) -> float:
-        return settings.requests_per_second or cls.RATE
-
-    def translate(self, query: Query) -> str:
-        return to_openalex(query)
-
-    @staticmethod
-    def parse(page: Page) -> ParseResult:
-        return parse_works(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_openalex)
+    read_answer = staticmethod(parse_works)
 
     def fetch(
         self, term: str, window: Window, *, resume: str | None = None, dates: str | None = None

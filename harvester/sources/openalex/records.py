@@ -17,6 +17,7 @@ from harvester.sources.envelope import (
     JsonBody,
     UnexpectedValue,
     expect_object,
+    json_date,
     json_int,
     json_list,
     json_object,
@@ -160,7 +161,7 @@ def parse_work(value: object, *, where: str = "work") -> Record:
     primary = json_object(work.get("primary_location"), f"{where}.primary_location") or {}
     biblio = json_object(work.get("biblio"), f"{where}.biblio") or {}
     year = json_int(work.get("publication_year"), f"{where}.publication_year")
-    published = _date(json_text(work.get("publication_date"), f"{where}.publication_date"))
+    published = json_date(json_text(work.get("publication_date"), f"{where}.publication_date"))
     return Record(
         source=SOURCE,
         source_id=work_id,
@@ -211,11 +212,6 @@ def abstract_from_inverted_index(value: object, where: str) -> str | None:
 
 def _text(value: object, where: str) -> str | None:
     return markup_to_text(json_text(value, where, numbers=True))
-
-
-def _date(value: str | None) -> str | None:
-    parts = (value or "").strip().split("-")
-    return partial_date(*parts[:3]) if parts[0] else None
 
 
 def _authors(value: object, where: str) -> tuple[Author, ...]:

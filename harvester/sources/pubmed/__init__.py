@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from harvester.query.syntax import Query
 from harvester.query.translate import to_pubmed
 from harvester.registry import SOURCE_INFO
-from harvester.sources.base import MAX_RECORD_BYTES, Page, ParseResult, Window
+from harvester.sources.base import ApiSource, Page, Window
 from harvester.sources.pubmed.cutter import parse_efetch
 from harvester.sources.pubmed.esearch import ESearchResult, parse_esearch
 
@@ -28,7 +27,7 @@ log = structlog.get_logger(__name__)
 __all__ = ["ESearchResult", "PubMedSource", "parse_efetch", "parse_esearch"]
 
 
-class PubMedSource:
+class PubMedSource(ApiSource):
     """NCBI E-utilities: esearch (history server) then efetch in batches.
 
     The window is on the Entrez date (``datetype=edat``): the day a record entered PubMed.
@@ -38,7 +37,6 @@ class PubMedSource:
     INFO = SOURCE_INFO["pubmed"]  # the registry entry: label, key, caps, preference
     name = INFO.name
     rate_key = "pubmed"
-    max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
     # NCBI: "no more than 3 requests per second" without an API key, 10 with one
     RATE_ANONYMOUS = 3.0
@@ -60,8 +58,7 @@ class PubMedSource:
         batch_size: int = BATCH,
         max_per_search: int = MAX_PER_SEARCH,
     ) -> None:
-        self.fetcher = fetcher
-        self.base_url = base_url.rstrip("/")
+        super().__init__(fetcher, base_url)
         self.batch_size = batch_size
         self.max_per_search = max_per_search
         self._identity: dict[str, str] = {"tool": tool}
@@ -85,12 +82,9 @@ class PubMedSource:
         default = cls.RATE_WITH_KEY if settings.api_key else cls.RATE_ANONYMOUS
         return settings.requests_per_second or default
 
-    def translate(self, query: Query) -> str:
-        return to_pubmed(query)
-
-    @staticmethod
-    def parse(page: Page) -> ParseResult:
-        return parse_efetch(page.body, url=page.url, max_record_bytes=page.max_record_bytes)
+    # what ApiSource's translate() and parse() call
+    to_syntax = staticmethod(to_pubmed)
+    read_answer = staticmethod(parse_efetch)
 
     def fetch(self, term: str, window: Window, *, resume: str | None = None) -> Iterator[Page]:
         first, last = window.start.date(), window.end.date()
