@@ -225,20 +225,11 @@ class UpdateStore:
                 return 0
             if digest_id is not None:
                 digest = session.get(Digest, digest_id, with_for_update=True)
-                if digest is None or digest.status != "pending" or digest.sealed:
+                if digest is None or not digest.takes_items:
                     digest_id = None
             if digest_id is not None:
                 return add_alerts(session, self.insert, digest_id, subscription, alerts)
-            digest = Digest(
-                subscription=subscription,
-                channel=channel,
-                created_at=now,
-                status="pending",
-                attempts=0,
-                parts_sent=0,
-                next_attempt_at=now,
-                sealed=False,
-            )
+            digest = Digest.pending(subscription, channel, now)
             session.add(digest)
             session.flush()
             taken = add_alerts(session, self.insert, digest.id, subscription, alerts)
