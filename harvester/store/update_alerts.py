@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,6 +28,7 @@ from harvester.records import UPDATE_KINDS, Record, Update
 from harvester.store.models import Digest, DigestItem, Watermark, Work
 from harvester.store.update_models import DigestUpdate, PendingUpdate, WorkUpdate
 from harvester.store.updates import (
+    Insert,
     apply_facts,
     event_of,
     facts_of,
@@ -44,7 +44,6 @@ from harvester.store.writer import lock_writes
 # The update job's watermark lives beside the harvests' under this topic name, which no
 # configured topic can take (topic names are slugs).
 JOB_TOPIC = "(updates)"
-Insert = Callable[[Any], Any]
 
 
 # -- digests -------------------------------------------------------------------------------
