@@ -1,9 +1,4 @@
-"""Initial schema: works, identifiers, provenance, topic hits, harvest runs, watermarks, deliveries.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-25
-"""
+"""The initial schema: works, identifiers, provenance, hits, runs, watermarks, deliveries."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from harvester.store.models import UTCDateTime
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 

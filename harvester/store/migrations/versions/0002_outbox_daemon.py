@@ -1,9 +1,4 @@
-"""Outbox (digests, digest items), daemon heartbeats, backfill checkpoints, run completeness.
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-25
-"""
+"""Outbox (digests, digest items), daemon heartbeats, backfill checkpoints, run completeness."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from harvester.store.models import UTCDateTime
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 

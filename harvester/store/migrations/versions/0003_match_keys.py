@@ -1,9 +1,4 @@
-"""Fuzzy matching against stored works: indexed blocking keys, and version links.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-25
-"""
+"""Fuzzy matching against stored works: indexed blocking keys, and version links."""
 
 from __future__ import annotations
 
@@ -23,8 +18,6 @@ from harvester.store.models import UTCDateTime
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 

@@ -1,9 +1,4 @@
-"""Outbox: a digest that may have reached its reader is sealed; the deployment's own id.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-01
-"""
+"""Outbox: a digest that may have reached its reader is sealed; the deployment's own id."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from harvester.store.models import UTCDateTime
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,5 @@
 """Old harvest runs are rolled up into daily counts per topic × source; the columns that
 point at a run get an index, so deleting runs does not scan provenance for each one.
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-01
 """
 
 from __future__ import annotations
@@ -13,8 +9,6 @@ from alembic import op
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,4 @@
-"""Web: one-click unsubscriptions and readers' feedback on studies.
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-01
-"""
+"""Web: one-click unsubscriptions and readers' feedback on studies."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from harvester.store.models import Id, UTCDateTime
 
 revision = "0007"
 down_revision = "0006"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,4 @@
-"""Version links say what they join: a preprint and its article, or a paper in two venues.
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-02
-"""
+"""Version links say what they join: a preprint and its article, or a paper in two venues."""
 
 from __future__ import annotations
 
@@ -12,8 +7,6 @@ from alembic import op
 
 revision = "0008"
 down_revision = "0007"
-branch_labels = None
-depends_on = None
 
 # The reason the page writer gave a venue link before this revision (harvester.dedup.rules);
 # every other link it wrote joined a preprint and its article.

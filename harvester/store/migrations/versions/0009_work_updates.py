@@ -1,9 +1,4 @@
-"""Retraction and correction notices: per work, pending (target not stored yet), per digest.
-
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-02
-"""
+"""Retraction and correction notices: per work, pending (target not stored yet), per digest."""
 
 from __future__ import annotations
 
@@ -14,8 +9,6 @@ from harvester.store.models import Id, UTCDateTime
 
 revision = "0009"
 down_revision = "0008"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,9 +1,5 @@
 """Shared harvesting: the windows a source fetched once for every topic, and their records
 (the JSON only of those no topic matched; the rest are provenance rows).
-
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-12-02
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from harvester.store.models import Id, UTCDateTime
 
 revision = "0010"
 down_revision = "0009"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
