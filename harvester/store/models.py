@@ -192,6 +192,25 @@ class Digest(Base):
     # up with newer studies
     sealed: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    @classmethod
+    def pending(cls, subscription: str, channel: str, now: datetime) -> Digest:
+        """A new digest for ``channel``, due at once, nothing of it sent yet."""
+        return cls(
+            subscription=subscription,
+            channel=channel,
+            created_at=now,
+            status="pending",
+            attempts=0,
+            parts_sent=0,
+            next_attempt_at=now,
+            sealed=False,
+        )
+
+    @property
+    def takes_items(self) -> bool:
+        """Pending and never possibly seen (not sealed): items may still be added."""
+        return self.status == "pending" and not self.sealed
+
 
 class DigestItem(Base):
     """One study in one digest; unique per subscription, so an item is sent at most once."""

@@ -150,16 +150,7 @@ class OutboxRepository(Store):
         """
         now = self.clock()
         with self._session() as session, session.begin():
-            digest = Digest(
-                subscription=subscription,
-                channel=channel,
-                created_at=now,
-                status="pending",
-                attempts=0,
-                parts_sent=0,
-                next_attempt_at=now,
-                sealed=False,
-            )
+            digest = Digest.pending(subscription, channel, now)
             session.add(digest)
             session.flush()
             if not self._add_items(session, digest.id, subscription, items):
@@ -175,7 +166,7 @@ class OutboxRepository(Store):
         already in a digest of the subscription are left out, as in :meth:`create_digest`."""
         with self._session() as session, session.begin():
             digest = session.get(Digest, digest_id, with_for_update=True)
-            if digest is None or digest.status != "pending" or digest.sealed:
+            if digest is None or not digest.takes_items:
                 return 0
             return self._add_items(session, digest_id, subscription, items)
 

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,6 +28,7 @@ from harvester.records import UPDATE_KINDS, Record, Update
 from harvester.store.models import Digest, DigestItem, Watermark, Work
 from harvester.store.update_models import DigestUpdate, PendingUpdate, WorkUpdate
 from harvester.store.updates import (
+    Insert,
     apply_facts,
     event_of,
     facts_of,
@@ -44,7 +44,6 @@ from harvester.store.writer import lock_writes
 # The update job's watermark lives beside the harvests' under this topic name, which no
 # configured topic can take (topic names are slugs).
 JOB_TOPIC = "(updates)"
-Insert = Callable[[Any], Any]
 
 
 # -- digests -------------------------------------------------------------------------------
@@ -225,20 +224,11 @@ class UpdateStore:
                 return 0
             if digest_id is not None:
                 digest = session.get(Digest, digest_id, with_for_update=True)
-                if digest is None or digest.status != "pending" or digest.sealed:
+                if digest is None or not digest.takes_items:
                     digest_id = None
             if digest_id is not None:
                 return add_alerts(session, self.insert, digest_id, subscription, alerts)
-            digest = Digest(
-                subscription=subscription,
-                channel=channel,
-                created_at=now,
-                status="pending",
-                attempts=0,
-                parts_sent=0,
-                next_attempt_at=now,
-                sealed=False,
-            )
+            digest = Digest.pending(subscription, channel, now)
             session.add(digest)
             session.flush()
             taken = add_alerts(session, self.insert, digest.id, subscription, alerts)

@@ -31,6 +31,7 @@ from harvester.store.update_models import PendingUpdate, WorkUpdate
 LOWER_TIER: tuple[str, ...] = ("correction", "erratum")
 _CHUNK = 500
 
+# a dialect's ``insert`` (PostgreSQL's or SQLite's, both with ``on_conflict_do_nothing``)
 Insert = Callable[[Any], Any]
 
 
