@@ -26,14 +26,13 @@ from typing import Any
 import structlog
 from sqlalchemy import delete, select, update
 
-from harvester.errors import StoreError
 from harvester.records import Record
 from harvester.sources.base import Window
 from harvester.store.batch_runs import BatchRuns, chunks
 from harvester.store.lookup import provenance_key
 from harvester.store.models import SourceRecord, SourceWindow, TopicHit
-from harvester.store.works import STORE_ATTEMPTS
-from harvester.store.writer import PageWriter, WriteConflict, lock_writes
+from harvester.store.works import store_again_on_conflict
+from harvester.store.writer import PageWriter, lock_writes
 
 log = structlog.get_logger(__name__)
 
@@ -173,18 +172,10 @@ class SharedStore(BatchRuns):
     ) -> dict[str, TopicPage]:
         """Store a page fetched for many topics (``window_id``) or records read back from
         the store (``None``): ``matches[i]`` are the topics record ``i`` matched."""
-        for attempt in range(1, STORE_ATTEMPTS + 1):
-            try:
-                return self._store_page_once(window_id, records, matches, runs)
-            except (WriteConflict, StoreError) as e:
-                if isinstance(e, StoreError) and "unique" not in str(e).lower():
-                    raise
-                if attempt == STORE_ATTEMPTS:
-                    raise StoreError(
-                        f"shared page still conflicts after {attempt} attempts: {e}"
-                    ) from e
-                log.warning("page write conflict, storing again", attempt=attempt, error=str(e))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return store_again_on_conflict(
+            lambda: self._store_page_once(window_id, records, matches, runs),
+            "shared page still conflicts",
+        )
 
     def _store_page_once(
         self,

@@ -8,8 +8,9 @@ repeats at most one page, and storing a page twice changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import Select, select, update
@@ -28,6 +29,26 @@ log = structlog.get_logger(__name__)
 
 # Times a page is stored before a write conflict that keeps coming back fails its run.
 STORE_ATTEMPTS = 3
+
+T = TypeVar("T")
+
+
+def store_again_on_conflict(write: Callable[[], T], what: str, **context: Any) -> T:
+    """``write()``, repeated from a fresh read while it meets a row another writer inserted
+    meanwhile (a :class:`WriteConflict`, or a unique index refusing the insert), up to
+    ``STORE_ATTEMPTS`` times; then a StoreError says ``what`` (e.g. "page … still conflicts")."""
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            return write()
+        except (WriteConflict, StoreError) as e:
+            if not (isinstance(e, WriteConflict) or unique_violation(e)):
+                raise
+            if attempt == STORE_ATTEMPTS:
+                raise StoreError(f"{what} after {attempt} attempts: {e}") from e
+            log.warning(
+                "page write conflict, storing again", attempt=attempt, error=str(e), **context
+            )
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class WorkRepository(Store):
@@ -54,24 +75,11 @@ class WorkRepository(Store):
         appeared meanwhile all the same (an identifier of another work, a provenance row:
         a writer without the lock) rolls the page back and it is stored again from a fresh
         read, up to ``STORE_ATTEMPTS`` times."""
-        for attempt in range(1, STORE_ATTEMPTS + 1):
-            try:
-                return self._store_page_once(run_id, topic, records, backfill, cursor)
-            except (WriteConflict, StoreError) as e:
-                if not (isinstance(e, WriteConflict) or unique_violation(e)):
-                    raise
-                if attempt == STORE_ATTEMPTS:
-                    raise StoreError(
-                        f"page of run {run_id} still conflicts with another writer after "
-                        f"{attempt} attempts: {e}"
-                    ) from e
-                log.warning(
-                    "page write conflict, storing again",
-                    run_id=run_id,
-                    attempt=attempt,
-                    error=str(e),
-                )
-        raise AssertionError("unreachable")  # pragma: no cover
+        return store_again_on_conflict(
+            lambda: self._store_page_once(run_id, topic, records, backfill, cursor),
+            f"page of run {run_id} still conflicts with another writer",
+            run_id=run_id,
+        )
 
     def _store_page_once(
         self,

@@ -41,7 +41,7 @@ from harvester.store.models import (
 )
 
 if TYPE_CHECKING:
-    from harvester.store.base import Store as Repository
+    from harvester.store.base import Store
 
 
 # The write lock on PostgreSQL: pg_advisory_xact_lock(class, hashtext(current_schema())), so
@@ -117,7 +117,7 @@ class PageWriter:
     are inserted.
     """
 
-    def __init__(self, repo: Repository, session: Session, run_id: int, now: datetime) -> None:
+    def __init__(self, repo: Store, session: Session, run_id: int, now: datetime) -> None:
         self.repo = repo
         self.session = session
         self.run_id = run_id
