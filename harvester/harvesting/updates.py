@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import structlog
 from structlog.contextvars import bound_contextvars
 
-from harvester.errors import ConfigError, HarvesterError
-from harvester.harvesting.harvest import bounded_watermark
+from harvester.errors import ConfigError, HarvesterError, Interrupted
+from harvester.harvesting.harvest import bounded_watermark, plan_window
 from harvester.sources.base import Page, Window
 from harvester.store.update_alerts import UpdateStore
 
@@ -110,13 +110,11 @@ def notice_pages(app: App, name: str, window: Window) -> Iterator[Page]:
 def plan(
     watermark: datetime | None, now: datetime, overlap: timedelta, since: datetime | None
 ) -> Window:
-    """The job's window: from ``since`` if given, else the watermark less the overlap, else
-    the lookback; up to now."""
+    """The job's window: from ``since`` if given, else a harvest's window (the watermark less
+    the overlap, or the lookback on the first run), up to now."""
     if since is not None:
         return Window(min(since, now), now)
-    if watermark is None:
-        return Window(now - LOOKBACK, now)
-    return Window(min(watermark, now) - overlap, now)
+    return plan_window(watermark, now, lookback_days=LOOKBACK.days, overlap=overlap)
 
 
 def run_updates(
@@ -154,7 +152,7 @@ def _run_one(
             try:
                 for page in notice_pages(app, name, window):
                     if should_stop():
-                        raise InterruptedError("stopping")
+                        raise Interrupted("stopping")
                     result = app.source(name).parse(page)
                     new, waiting = store.apply(result.records)
                     pages += 1
@@ -164,7 +162,7 @@ def _run_one(
                     skipped += len(result.skipped)
                     server_date = page.server_date or server_date
                     log.info("notices applied", page=pages, notices=len(result.records), new=new)
-            except (HarvesterError, InterruptedError) as e:
+            except HarvesterError as e:  # a stop (Interrupted) included
                 log.warning("update job failed; watermark held", error=str(e))
                 return UpdateRun(
                     name, window, "failed", requests(), pages, notices, applied, pending, skipped,
