@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.headerregistry import Address
@@ -32,12 +31,10 @@ from pydantic import SecretStr
 
 from harvester.digests.render import one_line
 from harvester.errors import ConfigError
-from harvester.notifiers.base import ChannelError
+from harvester.notifiers.base import ChannelError, ChannelNotifier, Wiring
 from harvester.notifiers.smtp import Security, Watchdog, connect
 
 if TYPE_CHECKING:
-    import httpx
-
     from harvester.config import Settings
     from harvester.config.subscriptions import SubscriptionSettings
     from harvester.digests.render import RenderedDigest
@@ -51,7 +48,7 @@ DEFAULT_DEADLINE = 120.0
 """Seconds one SMTP session may take in all, from connecting to the server's last reply."""
 
 
-class EmailNotifier:
+class EmailNotifier(ChannelNotifier):
     """Sends digests to ``to`` through one SMTP server."""
 
     name = "email"
@@ -96,20 +93,12 @@ class EmailNotifier:
         self.left = left
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        subscription: SubscriptionSettings,
-        *,
-        client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] | None = None,
-        unsubscribe: str | None = None,
-        ssl_context: ssl.SSLContext | None = None,
+    def build(
+        cls, settings: Settings, subscription: SubscriptionSettings, wiring: Wiring
     ) -> EmailNotifier:
-        """The notifier for one email subscription (``client`` and ``sleep`` are unused: SMTP
-        retries are the outbox's, on its next tick). Recipients who unsubscribed through the
-        web interface are left out by the caller (delivery.notifier_for)."""
+        """The notifier for one email subscription (the wiring's client and sleep are unused:
+        SMTP retries are the outbox's, on its next tick). Recipients who unsubscribed through
+        the web interface are left out by the caller (delivery.notifier_for)."""
         channel = settings.channels.email
         if channel is None:
             raise ConfigError(
@@ -123,11 +112,9 @@ class EmailNotifier:
             to=subscription.to,
             username=channel.username,
             password=channel.password,
-            unsubscribe=unsubscribe,
             timeout=channel.timeout,
             deadline=channel.deadline,
-            ssl_context=ssl_context,
-            clock=clock or (lambda: datetime.now(UTC)),
+            clock=wiring.clock or (lambda: datetime.now(UTC)),
             signer=_signer(settings),
         )
 
