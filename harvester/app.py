@@ -80,6 +80,7 @@ class App:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> HarvestResult:
         """One scheduled harvest: from the watermark (or the lookback) to now."""
+        self.source(source_name)  # an unknown source is a ConfigError before anything is read
         window = plan_window(
             self.repo.watermark(topic.name, source_name),
             self.clock(),
