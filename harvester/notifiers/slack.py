@@ -63,7 +63,7 @@ class SlackNotifier(ChannelNotifier):
         cls, settings: Settings, subscription: SubscriptionSettings, wiring: Wiring
     ) -> SlackNotifier:
         """The notifier for one Slack subscription: its own webhook, else ``[channels.slack]``'s.
-        ``client`` is the app's shared httpx client (required)."""
+        The wiring's ``client`` (the app's shared httpx client) is required."""
         url = subscription.webhook_url or (
             settings.channels.slack.webhook_url if settings.channels.slack else None
         )
