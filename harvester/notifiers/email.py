@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import structlog
 from pydantic import SecretStr
@@ -93,9 +93,7 @@ class EmailNotifier(ChannelNotifier):
         self.left = left
 
     @classmethod
-    def build(
-        cls, settings: Settings, subscription: SubscriptionSettings, wiring: Wiring
-    ) -> EmailNotifier:
+    def build(cls, settings: Settings, subscription: SubscriptionSettings, wiring: Wiring) -> Self:
         """The notifier for one email subscription (the wiring's client and sleep are unused:
         SMTP retries are the outbox's, on its next tick). Recipients who unsubscribed through
         the web interface are left out by the caller (delivery.notifier_for)."""

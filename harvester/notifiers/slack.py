@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import structlog
@@ -59,9 +59,7 @@ class SlackNotifier(ChannelNotifier):
         self.max_retry_after = max_retry_after
 
     @classmethod
-    def build(
-        cls, settings: Settings, subscription: SubscriptionSettings, wiring: Wiring
-    ) -> SlackNotifier:
+    def build(cls, settings: Settings, subscription: SubscriptionSettings, wiring: Wiring) -> Self:
         """The notifier for one Slack subscription: its own webhook, else ``[channels.slack]``'s.
         The wiring's ``client`` (the app's shared httpx client) is required."""
         url = subscription.webhook_url or (
