@@ -277,7 +277,7 @@ class Source(Protocol):
     max_record_bytes: int
 
     @property
-    def name(self) -> str: ...  # a class's, for the API classes (ApiSource)
+    def name(self) -> str: ...  # the API classes (ApiSource) set it on the class
 
     def translate(self, query: Query) -> str:
         """The portable query in this API's own search syntax (pure)."""
