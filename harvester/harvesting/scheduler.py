@@ -311,8 +311,13 @@ class Daemon(HarvestWorkers):
         return rolled
 
     def beat(self, *, stopped: bool = False) -> None:
+        # a beat that waits longer than an interval for the database is a missed one
         self.app.repo.beat(
-            self.daemon_id, host=socket.gethostname(), pid=os.getpid(), stopped=stopped
+            self.daemon_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            stopped=stopped,
+            patience=self.heartbeat_seconds,
         )
 
     def beat_job(self) -> None:
