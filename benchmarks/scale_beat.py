@@ -13,13 +13,17 @@ beats around the longest gap between two beats, splits the gap into its parts:
 - **statements**: each statement's wall time, and which other threads held the database's
   write lock meanwhile (from their first write statement to their commit or rollback: on
   SQLite the one writer, on PostgreSQL row locks);
-- **cpu**: the beat thread's own CPU time; wall time not spent in a statement, a checkout or
-  on the CPU is time waiting for the GIL.
+- **lock**: on SQLite, the beat's wait for the write lock (``take_write_lock``), and which
+  other threads held it meanwhile;
+- **gc**: the garbage collector's passes during the gap (each one stops every thread);
+- **cpu**: the beat thread's own CPU time; wall time not spent in a statement, a checkout,
+  the lock or on the CPU is time waiting for the GIL.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import threading
 import time
@@ -41,6 +45,7 @@ class Beat:
     checkout: float | None = None
     ended: float = 0.0
     cpu: float = 0.0
+    lock: tuple[float, float] | None = None
     statements: list[tuple[float, float, str]] = field(default_factory=list)
 
 
@@ -78,6 +83,8 @@ class BeatTrace:
         self._wakes: dict[int, float] = {}
         self._current: Beat | None = None
         self._lock = threading.Lock()
+        self.collections: list[tuple[float, float, int]] = []  # start, end, generation
+        self._gc_began = 0.0
 
     def install(self, app: Any, daemon: Any) -> None:
         from sqlalchemy import event
@@ -104,6 +111,26 @@ class BeatTrace:
                 self.beats.append(beat)
 
         daemon.beat_job = beat_job
+        from harvester.store import daemons
+
+        take = daemons.take_write_lock
+
+        def take_write_lock(session: Any, **kwargs: Any) -> None:
+            began = time.monotonic()
+            try:
+                take(session, **kwargs)
+            finally:
+                if self._current is not None:
+                    self._current.lock = (began, time.monotonic())
+
+        daemons.take_write_lock = take_write_lock  # type: ignore[assignment]
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_began = time.monotonic()
+        else:
+            self.collections.append((self._gc_began, time.monotonic(), info["generation"]))
 
     def _mine(self) -> Beat | None:
         return self._current if threading.current_thread().name == "heartbeat" else None
@@ -150,13 +177,26 @@ class BeatTrace:
             wall = beat.ended - beat.started
             in_sql = sum(e - s for s, e, _ in beat.statements)
             checkout = beat.checkout or 0.0
+            lock = beat.lock[1] - beat.lock[0] if beat.lock else 0.0
+            rest = max(0.0, wall - in_sql - checkout - lock - beat.cpu)
+            paused = [
+                (s, e, g) for s, e, g in self.collections if e > before.ended and s < beat.ended
+            ]
             lines.append(
                 f"gap {beat.ended - before.ended:.3f} s (late {late:.3f}): previous beat took "
                 f"{before.ended - before.started:.3f}, this one woke {beat.wake_late:.3f} late "
-                f"and took {wall:.3f} (checkout {checkout:.3f}, statements {in_sql:.3f}, "
-                f"cpu {beat.cpu:.3f}, the rest {max(0.0, wall - in_sql - checkout - beat.cpu):.3f})"
+                f"and took {wall:.3f} (checkout {checkout:.3f}, lock {lock:.3f}, statements "
+                f"{in_sql:.3f}, cpu {beat.cpu:.3f}, the rest {rest:.3f}); gc in the gap: "
+                f"{len(paused)} passes, {sum(e - s for s, e, _ in paused):.3f} s, longest "
+                + ", ".join(
+                    f"gen {g} {e - s:.3f} s"
+                    for s, e, g in sorted(paused, key=lambda c: c[0] - c[1])[:2]
+                )
             )
-            for start, end, text in beat.statements:
+            spans = list(beat.statements)
+            if beat.lock:
+                spans.insert(0, (*beat.lock, "write lock"))
+            for start, end, text in spans:
                 held = [
                     h
                     for h in self.holds
@@ -169,6 +209,15 @@ class BeatTrace:
                     f"    {text}: {end - start:.3f} s" + (f"; writers: {who}" if who else "")
                 )
         holds = sorted((h for h in self.holds if h.end >= since), key=lambda h: h.start - h.end)
+        passes = [(s, e, g) for s, e, g in self.collections if e >= since]
+        lines.append(
+            f"gc during the tick: {len(passes)} passes, {sum(e - s for s, e, _ in passes):.2f} s; "
+            "longest: "
+            + ", ".join(
+                f"gen {g} {e - s:.3f} s"
+                for s, e, g in sorted(passes, key=lambda c: c[0] - c[1])[:5]
+            )
+        )
         lines.append("longest write holds during the tick:")
         for h in holds[:5]:
             lines.append(

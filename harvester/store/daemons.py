@@ -1,11 +1,12 @@
 """Daemon bookkeeping: each daemon's heartbeat, refreshed while it runs.
 
 On SQLite the beat is a write, so it needs the database's one write lock, which the daemon's
-own workers take and release many times a second while they store pages. SQLite's busy
-handler sleeps between its tries (up to 100 ms each), so a waiting beat mostly finds the
-lock taken again by the next writer and waited 8.8 s at 10,000 topics (benchmarks/
-scale_beat.py). The beat tries itself every millisecond instead, and takes the lock in the
-first gap between two writers' transactions.
+own workers take and release many times a second while they store pages and runs. A writer
+waiting in SQLite's busy handler sleeps longer and longer between its tries (up to 100 ms
+each), so a beat waiting there mostly found the lock taken again by the next writer: seconds
+late at 10,000 topics (benchmarks/scale_beat.py). The beat waits in short busy timeouts
+instead (tries 1, 2 and 5 ms apart, again and again), and takes the lock in the first gap
+between two writers' transactions.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from harvester.store.base import Store
 from harvester.store.models import Heartbeat
 from harvester.store.values import DaemonBeat
 
-BEAT_POLL_SECONDS = 0.001  # how often a beat tries SQLite's write lock while it waits
+# SQLite's busy handler tries again after 1, 2, 5, 10 … ms: a timeout of 10 ms is four quick
+# tries, in C, without the GIL (which the workers' matching keeps busy)
+BEAT_BUSY_MS = 10
 
 
 class DaemonRepository(Store):
@@ -72,13 +75,12 @@ def take_write_lock(
     session: Session,
     *,
     patience: float,
-    poll: float = BEAT_POLL_SECONDS,
+    busy_ms: int = BEAT_BUSY_MS,
     monotonic: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """On SQLite, begin the session's transaction holding the write lock, trying every
-    ``poll`` seconds for up to ``patience`` (the connection's own busy timeout is off
-    meanwhile, and restored). PostgreSQL has no such lock: nothing to do."""
+    """On SQLite, begin the session's transaction holding the write lock, waiting in busy
+    timeouts of ``busy_ms`` again and again for up to ``patience`` seconds (the connection's
+    own timeout is restored after). PostgreSQL has no such lock: nothing to do."""
     conn = session.connection()
     if conn.dialect.name != "sqlite":
         return
@@ -87,7 +89,7 @@ def take_write_lock(
     if raw.in_transaction:
         raise StoreError("take_write_lock needs a session whose transaction has not begun")
     (timeout,) = raw.execute("PRAGMA busy_timeout").fetchone()
-    raw.execute("PRAGMA busy_timeout = 0")
+    raw.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
     deadline = monotonic() + patience
     try:
         while True:
@@ -101,6 +103,5 @@ def take_write_lock(
                     raise StoreError(
                         f"database is locked: no write lock within {patience:g} s"
                     ) from e
-            sleep(poll)
     finally:
         raw.execute(f"PRAGMA busy_timeout = {int(timeout)}")
