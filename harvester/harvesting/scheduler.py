@@ -64,9 +64,9 @@ from harvester.harvesting.queues import (
     latest_fire,
     missed_since,
 )
-from harvester.harvesting.status import MISSED_BEATS
 from harvester.harvesting.updates import add_update_job
 from harvester.harvesting.workers import DONE_STATUSES, HarvestWorkers
+from harvester.store.daemons import MISSED_BEATS
 from harvester.store.sharing import SharedStore
 
 log = structlog.get_logger(__name__)

@@ -23,6 +23,7 @@ from harvester.store.base import Store
 from harvester.store.models import Heartbeat
 from harvester.store.values import DaemonBeat
 
+MISSED_BEATS = 3  # beats a daemon may miss before `status` calls it stale
 # SQLite's busy handler tries again after 1, 2, 5, 10 … ms: a timeout of 10 ms is four quick
 # tries, in C, without the GIL (which the workers' matching keeps busy)
 BEAT_BUSY_MS = 10
