@@ -28,7 +28,7 @@ from harvester.logs import SecretRedactor
 from harvester.sources import SOURCES, Source, Window, missing_key, source_from_settings
 from harvester.sources.base import Page
 from harvester.store.database import open_engine
-from harvester.store.locks import Claims, claims_for
+from harvester.store.locks import Claims, claim_window, claims_for
 from harvester.store.repository import Repository
 from harvester.store.sharing import SharedStore
 from harvester.store.values import PageOutcome, RunCounts
@@ -175,12 +175,19 @@ class App:
                 )
         return tuple(usable)
 
-    def claim_for(self, key: str) -> AbstractContextManager[bool]:
-        """The claim on ``key`` (``harvest:TOPIC:SOURCE``, ``digest:SUB``) that the daemon
+    def claim_for(self, key: str, *, shared: bool = False) -> AbstractContextManager[bool]:
+        """The claim on ``key`` (``harvest-source:SOURCE``, ``digest:SUB``) that the daemon
         and every command take, so none runs one window or digest twice at once."""
         if self.claims is None:
             self.claims = claims_for(self.engine)
-        return self.claims.claim(key)
+        return self.claims.claim(key, shared=shared)
+
+    def claim_window(self, topic: str, source: str) -> AbstractContextManager[bool]:
+        """The claim on one topic's daily window of ``source`` run on its own (not while a
+        daemon's batch drains the source: harvester.store.locks)."""
+        if self.claims is None:
+            self.claims = claims_for(self.engine)
+        return claim_window(self.claims, topic, source)
 
     def harvest_all(
         self, topics: Iterable[TopicSettings], only_source: str | None = None
@@ -191,7 +198,7 @@ class App:
         for topic in topics:
             for name in self.usable_sources(topic):
                 if only_source is None or name == only_source:
-                    with self.claim_for(f"harvest:{topic.name}:{name}") as mine:
+                    with self.claim_window(topic.name, name) as mine:
                         if mine:
                             results.append(self.harvest(topic, name))
                             continue
