@@ -24,19 +24,16 @@ from harvester.dedup.features import Features
 from harvester.dedup.rules import beyond_year_window
 from harvester.records import Record
 from harvester.store.models import Identifier, Provenance, Work, WorkMatchKey
+from harvester.store.provenance import provenance_rows
 
 # Rows per IN (...) list: well under SQLite's and PostgreSQL's bound-parameter limits.
 _CHUNK = 1000
-# A provenance row as the lookups read it: id, source, source_id, work_id, record.
-_PROVENANCE_ROW = (
-    Provenance.id,
-    Provenance.source,
-    Provenance.source_id,
-    Provenance.work_id,
-    Provenance.record,
-)
+# A provenance row as the lookups read it: id, source, source_id, work_id, then (added by
+# provenance_rows) whether it is held as its work's record, and the record it stands for.
+_PROVENANCE_ROW = (Provenance.id, Provenance.source, Provenance.source_id, Provenance.work_id)
 
-ProvenanceRow = tuple[int, str, str, dict[str, Any]]
+# id, source, source_id, record, elided
+ProvenanceRow = tuple[int, str, str, dict[str, Any], bool]
 
 
 def provenance_key(record: Record) -> str:
@@ -84,12 +81,14 @@ class Item:
 
 @dataclass(slots=True)
 class Prov:
-    """A provenance row as the page leaves it (id None: inserted by this page)."""
+    """A provenance row as the page leaves it (id None: inserted by this page); ``elided``:
+    stored as NULL, its work's record (:mod:`harvester.store.provenance`)."""
 
     id: int | None
     work_id: int
     record: dict[str, Any]
     changed: bool = False
+    elided: bool = False
 
 
 class PageLookup:
@@ -113,12 +112,12 @@ class PageLookup:
         pairs = list(dict.fromkeys(item.key for item in items))
         for source, source_ids in _grouped(pairs):
             for chunk in _chunks(source_ids, 500):
-                for pid, src, source_id, work_id, rec in s.execute(
-                    select(*_PROVENANCE_ROW).where(
+                for pid, src, source_id, work_id, elided, rec in s.execute(
+                    provenance_rows(*_PROVENANCE_ROW).where(
                         Provenance.source == source, Provenance.source_id.in_(chunk)
                     )
                 ):
-                    self.provs[(src, source_id)] = Prov(pid, work_id, rec)
+                    self.provs[(src, source_id)] = Prov(pid, work_id, rec, elided=elided)
         unmatched = [item for item in items if item.key not in self.provs]
         id_pairs = list(dict.fromkeys(p for item in items for p in item.record.ids.items()))
         for scheme, values in _grouped(id_pairs):
@@ -153,12 +152,12 @@ class PageLookup:
         self.load(needed)
         # the provenance of the works a record may join, for re-merging them
         for chunk in _chunks(needed, self._chunk):
-            for pid, source, source_id, work_id, rec in s.execute(
-                select(*_PROVENANCE_ROW)
+            for pid, source, source_id, work_id, elided, rec in s.execute(
+                provenance_rows(*_PROVENANCE_ROW)
                 .where(self._among(Provenance.work_id, chunk))
                 .order_by(Provenance.id)
             ):
-                self.prov_rows.setdefault(work_id, []).append((pid, source, source_id, rec))
+                self.prov_rows.setdefault(work_id, []).append((pid, source, source_id, rec, elided))
 
     def _linked(self, item: Item) -> set[int] | None:
         """The stored works that share an identifier with the record, or whose DOI is its
@@ -243,9 +242,9 @@ class PageLookup:
         if rows is not None:
             return rows
         return [
-            (pid, source, source_id, rec)
-            for pid, source, source_id, rec in self.session.execute(
-                select(Provenance.id, Provenance.source, Provenance.source_id, Provenance.record)
+            (pid, source, source_id, rec, elided)
+            for pid, source, source_id, _, elided, rec in self.session.execute(
+                provenance_rows(*_PROVENANCE_ROW)
                 .where(Provenance.work_id == work_id)
                 .order_by(Provenance.id)
             )
