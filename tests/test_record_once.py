@@ -196,7 +196,7 @@ def test_migration_0011_up_and_down(repo: Repository, clock: FixedClock) -> None
     assert current_revision(engine) == "0010" and not record_nullable(engine)
     copies = rows(engine)
     assert all(own is not None for _, own, _ in copies.values())
-    for key, (work, own, work_json) in copies.items():
+    for key, (_, own, work_json) in copies.items():
         if before[key][1] is None:
             assert own == work_json  # the copy restored, byte for byte
         else:

@@ -24,7 +24,7 @@ from harvester.dedup.features import Features
 from harvester.dedup.rules import beyond_year_window
 from harvester.records import Record
 from harvester.store.models import Identifier, Provenance, Work, WorkMatchKey
-from harvester.store.provenance import provenance_rows
+from harvester.store.provenance import Prov, provenance_rows
 
 # Rows per IN (...) list: well under SQLite's and PostgreSQL's bound-parameter limits.
 _CHUNK = 1000
@@ -77,18 +77,6 @@ class Item:
     f: Features
     keys: list[str]
     linked: set[int] | None = None
-
-
-@dataclass(slots=True)
-class Prov:
-    """A provenance row as the page leaves it (id None: inserted by this page); ``elided``:
-    stored as NULL, its work's record (:mod:`harvester.store.provenance`)."""
-
-    id: int | None
-    work_id: int
-    record: dict[str, Any]
-    changed: bool = False
-    elided: bool = False
 
 
 class PageLookup:

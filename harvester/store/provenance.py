@@ -16,21 +16,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import JSON, Select, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from harvester.store.models import Provenance, Work
 
-if TYPE_CHECKING:
-    from harvester.store.lookup import Prov
-
 # The record a provenance row stands for: its own JSON, or (NULL) its work's.
 RECORD = func.coalesce(Provenance.record, Work.record, type_=JSON)
 # True where the row holds NULL (the work's record stands for it).
 ELIDED = Provenance.record.is_(None)
+
+
+@dataclass(slots=True)
+class Prov:
+    """A provenance row as the page leaves it (id None: inserted by this page); ``elided``:
+    stored as NULL, its work's record standing for it; ``record`` is the one it stands for."""
+
+    id: int | None
+    work_id: int
+    record: dict[str, Any]
+    changed: bool = False
+    elided: bool = False
 
 
 def provenance_rows(*columns: Any) -> Select[Any]:

@@ -30,9 +30,9 @@ from harvester.dedup.features import Features, features, keys_of
 from harvester.dedup.merge import merge_records
 from harvester.dedup.rules import Link, choose
 from harvester.records import Record
-from harvester.store.lookup import Item, PageLookup, Prov, provenance_key
+from harvester.store.lookup import Item, PageLookup, provenance_key
 from harvester.store.models import Identifier, TopicHit, Work, WorkLink, WorkMatchKey
-from harvester.store.provenance import write_provenance
+from harvester.store.provenance import Prov, write_provenance
 
 if TYPE_CHECKING:
     from harvester.store.base import Store
