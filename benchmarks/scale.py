@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/scale.py [--topics 10,100,1000] [--speedup 60] [--requests 2]
-        [--ingest-works 300000] [--skip-tick] [--skip-ingest]
+        [--ingest-works 1000000] [--ingest-pages 4] [--ingest-page 500]
+        [--database-url URL] [--ingest-keep DIR] [--skip-tick] [--skip-ingest]
 
 **Daily tick.** N topics share one daily cron fire time (``M H * * *``, the next whole
 minute at least 20 s away, so the run waits for it as the daemon would wait for 06:00) on
@@ -27,12 +28,20 @@ the real fixtures' records; per source the requests of one daily tick, the wall 
 take at the published rate, records fetched and topic matches, against the per-topic
 harvests of before (measured at 10 topics).
 
-**Ingest.** A SQLite store of ``--ingest-works`` one-record works (a work, its provenance,
-a DOI; bulk-loaded rows, no ANALYZE, as a real store is), then one page of 500 real PubMed
-records (the fixtures, PMIDs and DOIs offset per copy) through ``Repository.store_page`` on
-an empty store and on the large one: records/s. And the provenance lookup of 500 keys in
-the two shapes: the row-value ``(source, source_id) IN (VALUES …)`` the writer sent before,
-and ``source = ? AND source_id IN (…)`` it sends now, with SQLite's plan of each.
+**Ingest.** Per backend (SQLite; PostgreSQL too with ``--database-url``, a schema per store),
+an empty store and one of ``--ingest-works`` works, bulk-loaded as benchmarks/dedup_incremental.py
+loads them (copies of the real records of ../shared/dedup and the PubMed fixtures, each a
+one-record work with the rows store_page writes: works, provenance, identifiers,
+work_match_keys; COPY on PostgreSQL, then ANALYZE), not through store_page. Then
+``--ingest-pages`` pages of ``--ingest-page`` new records (copies of the same real records
+beyond the stored ones: they meet the store's works through their blocking keys) through
+the per-topic page writer (``Repository.store_page``) and through the shared-window write
+(``SharedStore.store_page``, five topics, each record matched by none to three), each in a
+transaction rolled back afterwards (so no final COMMIT is timed, and both meet the same
+store): records/s, and the rate against the large store as a share of the empty one's.
+``--ingest-keep DIR`` keeps the filled stores (SQLite files in DIR, PostgreSQL schemas
+``ingest_N``) for the next run, which migrates one found at an older schema first and prints
+the migration's time and the store's bytes before and after (compacted with VACUUM).
 """
 
 from __future__ import annotations

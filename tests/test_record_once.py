@@ -6,21 +6,20 @@ gave. Real PubMed records; SQLite and PostgreSQL; migration 0011 both ways."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from harvester.records import Identifiers, Record
-from harvester.sources.base import Window
-from harvester.store.database import _alembic_config, create, current_revision, upgrade
+from harvester.store.database import _alembic_config, current_revision, upgrade
 from harvester.store.lookup import provenance_key
 from harvester.store.repository import Repository
 from harvester.store.sharing import SharedStore
 from tests.conftest import FixedClock
-from tests.test_store import pubmed_records
+from tests.test_store import pubmed_records, repo, window
+
+__all__ = ["repo"]  # the store fixture of test_store, on both backends
 
 # (source, source_id) → (work id, provenance.record as stored (text or None), works.record text)
 Rows = dict[tuple[str, str], tuple[int, str | None, str]]
@@ -47,18 +46,6 @@ def effective(engine: sa.Engine) -> dict[tuple[str, str], dict[str, Any]]:
 
 def given(records: list[Record]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(r.source, provenance_key(r)): r.to_json() for r in records}
-
-
-@pytest.fixture
-def repo(database_url: str, clock: FixedClock) -> Repository:
-    engine = create(database_url)
-    upgrade(engine)
-    yield Repository(engine, clock=clock)
-    engine.dispose()
-
-
-def window(clock: FixedClock) -> Window:
-    return Window(clock.now - timedelta(days=7), clock.now)
 
 
 def crossref_twin(pubmed: Record) -> Record:
