@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, func, literal, select, text
+from sqlalchemy import BigInteger, any_, literal, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from harvester.dedup.cluster import MAX_BLOCK
 from harvester.dedup.features import Features
 from harvester.dedup.rules import beyond_year_window
 from harvester.records import Record
-from harvester.store.models import Identifier, Provenance, Work, WorkMatchKey
+from harvester.store.models import Identifier, Provenance, Work
 from harvester.store.provenance import Prov, provenance_rows
 
 # Rows per IN (...) list: well under SQLite's and PostgreSQL's bound-parameter limits.
@@ -34,6 +34,7 @@ _PROVENANCE_ROW = (Provenance.id, Provenance.source, Provenance.source_id, Prove
 
 # id, source, source_id, record, elided
 ProvenanceRow = tuple[int, str, str, dict[str, Any], bool]
+_SQLITE_KEY_ROWS = "SELECT work_id FROM work_match_keys WHERE key = ? LIMIT ?"
 
 
 def provenance_key(record: Record) -> str:
@@ -117,9 +118,8 @@ class PageLookup:
                 ):
                     self.ids[(found, value)] = work_id
         keys = list(dict.fromkeys(k for item in unmatched for k in item.keys))
-        for chunk in _chunks(keys, self._chunk):
-            for key, work_id in s.execute(self._key_query(chunk)):
-                self.db_keys.setdefault(key, []).append(work_id)
+        for key, work_id in self._key_rows(keys):
+            self.db_keys.setdefault(key, []).append(work_id)
         # the year and title of every stored work a record meets; the whole record only of
         # those they leave a chance of being the same work or a version of it (see skip)
         wanted: dict[int, None] = {}
@@ -185,25 +185,26 @@ class PageLookup:
             return column == any_(literal(list(values), postgresql.ARRAY(BigInteger)))
         return column.in_(values)
 
-    def _key_query(self, keys: Sequence[str]) -> Any:
+    def _key_rows(self, keys: Sequence[str]) -> Iterator[tuple[str, int]]:
         """(key, work id) rows of ``keys``, at most MAX_BLOCK + 1 per key: a key with more is
         common and skipped, and its other rows need not be read."""
+        conn = self.session.connection()
         if self.postgres:
-            return text(
-                "SELECT k.key, m.work_id FROM unnest(CAST(:keys AS varchar[])) AS k(key) "
-                "CROSS JOIN LATERAL (SELECT w.work_id FROM work_match_keys w "
-                "WHERE w.key = k.key LIMIT :n) AS m"
-            ).bindparams(keys=list(keys), n=MAX_BLOCK + 1)
-        numbered = (
-            select(
-                WorkMatchKey.key,
-                WorkMatchKey.work_id,
-                func.row_number().over(partition_by=WorkMatchKey.key).label("n"),
-            )
-            .where(WorkMatchKey.key.in_(keys))
-            .subquery()
-        )
-        return select(numbered.c.key, numbered.c.work_id).where(numbered.c.n <= MAX_BLOCK + 1)
+            for chunk in _chunks(keys, self._chunk):
+                yield from conn.execute(
+                    text(
+                        "SELECT k.key, m.work_id FROM unnest(CAST(:keys AS varchar[])) AS k(key) "
+                        "CROSS JOIN LATERAL (SELECT w.work_id FROM work_match_keys w "
+                        "WHERE w.key = k.key LIMIT :n) AS m"
+                    ).bindparams(keys=list(chunk), n=MAX_BLOCK + 1)
+                ).tuples()
+            return
+        # SQLite: a statement per key, each stopping at its LIMIT; row_number() over key IN (…)
+        # reads every row of a common key first (a page against 1M works: 1.2-2.6 s, against
+        # 0.2-0.6 s so; SQLite statements cost no round trip)
+        for key in keys:
+            for (work_id,) in conn.exec_driver_sql(_SQLITE_KEY_ROWS, (key, MAX_BLOCK + 1)):
+                yield key, work_id
 
     def _stored_candidates(self, item: Item) -> list[int]:
         """Stored works holding the record's identifiers or under its keys (not common ones)."""
