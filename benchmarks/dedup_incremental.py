@@ -233,7 +233,7 @@ class Rows:
     works: list[tuple[int, str, int | None, str]] = field(default_factory=list)
     identifiers: list[tuple[int, int, str, str]] = field(default_factory=list)
     provenance: list[tuple[int, int, str, str, str | None]] = field(default_factory=list)
-    keys: list[tuple[str, int]] = field(default_factory=list)
+    keys: list[tuple[str, int, int | None]] = field(default_factory=list)
 
 
 def rows_for(
@@ -254,7 +254,7 @@ def rows_for(
             out.identifiers.append((next_ident, work_id, scheme, value))
             next_ident += 1
         for key in dict.fromkeys(k[:255] for k in blocking_keys(record)):
-            out.keys.append((key, work_id))
+            out.keys.append((key, work_id, record.year))
     return out
 
 
@@ -278,7 +278,11 @@ def load(engine: Engine, base: Sequence[Record], n: int, chunk: int = 20_000) ->
     """Bulk-load n works; returns seconds."""
     start = time.perf_counter()
     pg = engine.dialect.name == "postgresql"
-    once = (current_revision(engine) or "") >= "0011"
+    revision = current_revision(engine) or ""
+    once = revision >= "0011"
+    # the keys' year column (schema 0012 on), or only (key, work_id)
+    key_columns = "key, work_id, year" if revision >= "0012" else "key, work_id"
+    width = len(key_columns.split(", "))
     stamp = NOW.isoformat() if pg else NOW.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
     raw = engine.raw_connection()
     try:
@@ -295,7 +299,7 @@ def load(engine: Engine, base: Sequence[Record], n: int, chunk: int = 20_000) ->
                 _copy(cur, "works", "id, title, year, record, created_at, updated_at", works)
                 _copy(cur, "provenance", "id, work_id, source, source_id, fetched_at, record", prov)
                 _copy(cur, "identifiers", "id, work_id, scheme, value", rows.identifiers)
-                _copy(cur, "work_match_keys", "key, work_id", rows.keys)
+                _copy(cur, "work_match_keys", key_columns, [k[:width] for k in rows.keys])
             else:
                 cur.executemany(
                     "INSERT INTO works (id, title, year, record, created_at, "
@@ -312,7 +316,9 @@ def load(engine: Engine, base: Sequence[Record], n: int, chunk: int = 20_000) ->
                     rows.identifiers,
                 )
                 cur.executemany(
-                    "INSERT INTO work_match_keys (key, work_id) VALUES (?, ?)", rows.keys
+                    f"INSERT INTO work_match_keys ({key_columns}) "
+                    f"VALUES ({', '.join('?' * width)})",
+                    [k[:width] for k in rows.keys],
                 )
             raw.commit()
             done = min(n, lo + chunk)

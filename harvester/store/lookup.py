@@ -34,7 +34,7 @@ _PROVENANCE_ROW = (Provenance.id, Provenance.source, Provenance.source_id, Prove
 
 # id, source, source_id, record, elided
 ProvenanceRow = tuple[int, str, str, dict[str, Any], bool]
-_SQLITE_KEY_ROWS = "SELECT work_id FROM work_match_keys WHERE key = ? LIMIT ?"
+_SQLITE_KEY_ROWS = "SELECT work_id, year FROM work_match_keys WHERE key = ? LIMIT ?"
 
 
 def provenance_key(record: Record) -> str:
@@ -118,14 +118,20 @@ class PageLookup:
                 ):
                     self.ids[(found, value)] = work_id
         keys = list(dict.fromkeys(k for item in unmatched for k in item.keys))
-        for key, work_id in self._key_rows(keys):
+        for key, work_id, year in self._key_rows(keys):
             self.db_keys.setdefault(key, []).append(work_id)
-        # the year and title of every stored work a record meets; the whole record only of
-        # those they leave a chance of being the same work or a version of it (see skip)
+            if year is not None:
+                self.years[work_id] = (year, None)
+        # the year and title of every stored work a record meets that its keys' year leaves
+        # within reach (beyond the year window by year alone is beyond it whatever the title);
+        # the whole record only of those they leave a chance of being the same work or a
+        # version of it (see skip)
         wanted: dict[int, None] = {}
         for item in unmatched:
             item.linked = self._linked(item)
-            wanted.update(dict.fromkeys(self._stored_candidates(item)))
+            wanted.update(
+                (w, None) for w in self._stored_candidates(item) if not self.skip(item, w)
+            )
         for chunk in _chunks(list(wanted), self._chunk):
             for work_id, year, title in s.execute(
                 select(Work.id, Work.year, Work.title).where(self._among(Work.id, chunk))
@@ -185,16 +191,17 @@ class PageLookup:
             return column == any_(literal(list(values), postgresql.ARRAY(BigInteger)))
         return column.in_(values)
 
-    def _key_rows(self, keys: Sequence[str]) -> Iterator[tuple[str, int]]:
-        """(key, work id) rows of ``keys``, at most MAX_BLOCK + 1 per key: a key with more is
-        common and skipped, and its other rows need not be read."""
+    def _key_rows(self, keys: Sequence[str]) -> Iterator[tuple[str, int, int | None]]:
+        """(key, work id, the work's year) rows of ``keys``, at most MAX_BLOCK + 1 per key: a
+        key with more is common and skipped, and its other rows need not be read."""
         conn = self.session.connection()
         if self.postgres:
             for chunk in _chunks(keys, self._chunk):
                 yield from conn.execute(
                     text(
-                        "SELECT k.key, m.work_id FROM unnest(CAST(:keys AS varchar[])) AS k(key) "
-                        "CROSS JOIN LATERAL (SELECT w.work_id FROM work_match_keys w "
+                        "SELECT k.key, m.work_id, m.year "
+                        "FROM unnest(CAST(:keys AS varchar[])) AS k(key) "
+                        "CROSS JOIN LATERAL (SELECT w.work_id, w.year FROM work_match_keys w "
                         "WHERE w.key = k.key LIMIT :n) AS m"
                     ).bindparams(keys=list(chunk), n=MAX_BLOCK + 1)
                 ).tuples()
@@ -203,8 +210,8 @@ class PageLookup:
         # reads every row of a common key first (a page against 1M works: 1.2-2.6 s, against
         # 0.2-0.6 s so; SQLite statements cost no round trip)
         for key in keys:
-            for (work_id,) in conn.exec_driver_sql(_SQLITE_KEY_ROWS, (key, MAX_BLOCK + 1)):
-                yield key, work_id
+            for work_id, year in conn.exec_driver_sql(_SQLITE_KEY_ROWS, (key, MAX_BLOCK + 1)):
+                yield key, work_id, year
 
     def _stored_candidates(self, item: Item) -> list[int]:
         """Stored works holding the record's identifiers or under its keys (not common ones)."""

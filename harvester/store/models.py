@@ -270,6 +270,9 @@ class WorkMatchKey(Base):
     work_id: Mapped[int] = mapped_column(
         ForeignKey("works.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    # the work's year (works.year, kept equal by the page writer; NULL: not known here), so a
+    # candidate beyond the year window is dropped without reading its works row
+    year: Mapped[int | None] = mapped_column(Integer)
 
 
 class WorkLink(Base):

@@ -251,6 +251,11 @@ class PageWriter:
                 page_work.provs.append(prov)
         return page_work
 
+    def _year(self, work_id: int) -> Any:
+        """The year a work leaves the page with; None where the page did not read it."""
+        page_work = self.works.get(work_id)
+        return None if page_work is None else page_work.record.get("year")
+
     def _remerge(self, work_id: int) -> None:
         page_work = self._touch(work_id)
         merged = merge_records([Record.from_json(p.record) for p in page_work.provs]).to_json()
@@ -341,7 +346,20 @@ class PageWriter:
         if self.new_keys:
             s.execute(
                 insert(WorkMatchKey).on_conflict_do_nothing(index_elements=["key", "work_id"]),
-                [{"key": k, "work_id": rid(w)} for k, w in self.new_keys],
+                [{"key": k, "work_id": rid(w), "year": self._year(w)} for k, w in self.new_keys],
+            )
+        moved = [
+            {"wid": w, "year": pw.record.get("year")}
+            for w, pw in self.works.items()
+            if w > 0 and pw.stored is not None and pw.record.get("year") != pw.stored.get("year")
+        ]
+        if moved:  # the keys carry their work's year: they move with it
+            keys = cast(Table, WorkMatchKey.__table__)
+            s.execute(
+                update(keys)
+                .where(keys.c.work_id == bindparam("wid"))
+                .values(year=bindparam("year")),
+                moved,
             )
         links: dict[tuple[int, int], tuple[str, str]] = {}
         for (a, b), link in self.new_links.items():
