@@ -208,10 +208,16 @@ class PageLookup:
             return
         # SQLite: a statement per key, each stopping at its LIMIT; row_number() over key IN (…)
         # reads every row of a common key first (a page against 1M works: 1.2-2.6 s, against
-        # 0.2-0.6 s so; SQLite statements cost no round trip)
-        for key in keys:
-            for work_id, year in conn.exec_driver_sql(_SQLITE_KEY_ROWS, (key, MAX_BLOCK + 1)):
-                yield key, work_id, year
+        # 0.2-0.6 s so). On the driver's cursor: SQLite statements cost no round trip, and
+        # SQLAlchemy's ~0.1 ms each would (0.3 s a page)
+        cursor = conn.connection.cursor()
+        try:
+            for key in keys:
+                cursor.execute(_SQLITE_KEY_ROWS, (key, MAX_BLOCK + 1))
+                for work_id, year in cursor.fetchall():
+                    yield key, work_id, year
+        finally:
+            cursor.close()
 
     def _stored_candidates(self, item: Item) -> list[int]:
         """Stored works holding the record's identifiers or under its keys (not common ones)."""
