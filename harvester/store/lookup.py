@@ -204,7 +204,7 @@ class PageLookup:
                         "CROSS JOIN LATERAL (SELECT w.work_id, w.year FROM work_match_keys w "
                         "WHERE w.key = k.key LIMIT :n) AS m"
                     ).bindparams(keys=list(chunk), n=MAX_BLOCK + 1)
-                ).tuples()
+                )
             return
         # SQLite: a statement per key, each stopping at its LIMIT; row_number() over key IN (…)
         # reads every row of a common key first (a page against 1M works: 1.2-2.6 s, against
