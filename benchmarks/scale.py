@@ -290,6 +290,8 @@ def ingest_store(args, backend, stored, base, notes):  # type: ignore[no-untyped
     """A store of ``stored`` works (bulk-loaded as dedup_incremental.load does), kept and
     reused under ``--ingest-keep``; one kept at an older schema is migrated first (timed, and
     its bytes before and after, compacted, noted)."""
+    import uuid
+
     import sqlalchemy as sa
 
     from benchmarks.dedup_incremental import _schema_url, load
@@ -304,7 +306,8 @@ def ingest_store(args, backend, stored, base, notes):  # type: ignore[no-untyped
         fresh = not file.exists()
         engine = create(f"sqlite:///{file}")
     else:
-        schema = f"ingest_{stored}"
+        # kept: a name the next run finds; else one of this run's own, dropped afterwards
+        schema = f"ingest_{stored}" if keep else f"ingest_{stored}_{uuid.uuid4().hex[:8]}"
         admin = create(args.database_url)
         with admin.begin() as conn:
             fresh = not conn.execute(
@@ -334,7 +337,7 @@ def ingest_store(args, backend, stored, base, notes):  # type: ignore[no-untyped
         if admin is not None:
             if not keep:
                 with admin.begin() as conn:
-                    conn.execute(sa.text(f'DROP SCHEMA "ingest_{stored}" CASCADE'))
+                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
             admin.dispose()
         elif not keep:
             for leftover in file.parent.glob(file.name + "*"):
