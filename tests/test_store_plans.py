@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from harvester.sources.base import Window
 from harvester.store.database import open_engine
@@ -122,3 +123,54 @@ def test_lookup_pairs_are_grouped_in_first_seen_order(pairs: list[tuple[str, str
     from harvester.store.lookup import _grouped
 
     assert _grouped(pairs) == [("pubmed", ["1", "2"]), ("doi", ["x"])]
+
+
+def test_blocking_key_rows_are_read_from_the_key_index(database_url: str) -> None:
+    """The blocking-key lookup (one statement per key on SQLite, a LATERAL join on PostgreSQL)
+    searches work_match_keys by its (key, work_id) key: no scan of its 120,000 rows."""
+    from harvester.store.lookup import PageLookup
+
+    engine = open_engine(database_url)
+    try:
+        fill(engine, FILLER)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO work_match_keys (key, work_id, year) VALUES (:k, :w, 2000)"),
+                [
+                    {"k": f"{kind}:filler{n % 5000}", "w": 10_000_000 + n}
+                    for n in range(FILLER)
+                    for kind in ("ts", "te", "tw", "ay", "id", "xx")
+                ],
+            )
+            conn.execute(sa.text("ANALYZE"))
+        seen: list[tuple[str, Any]] = []
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if engine.dialect.name == "sqlite":
+                from harvester.store.lookup import _SQLITE_KEY_ROWS
+
+                cursor.execute("EXPLAIN QUERY PLAN " + _SQLITE_KEY_ROWS, ("ts:filler7", 201))
+                plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
+                assert "SEARCH work_match_keys USING" in plan and "INDEX" in plan, plan
+                assert "SCAN work_match_keys" not in plan, plan
+            else:
+
+                def before(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+                    if "work_match_keys" in statement:
+                        seen.append((statement, parameters))
+
+                sa.event.listen(engine, "before_cursor_execute", before)
+                with Session(engine) as session:
+                    rows = list(PageLookup(session, True)._key_rows(["ts:filler7", "ay:filler8"]))
+                sa.event.remove(engine, "before_cursor_execute", before)
+                assert len(rows) == 8 and all(year == 2000 for _, _, year in rows)
+                ((statement, parameters),) = seen
+                cursor.execute("EXPLAIN " + statement, parameters)
+                plan = " | ".join(str(row[0]) for row in cursor.fetchall())
+                assert "Seq Scan on work_match_keys" not in plan, plan
+                assert "work_match_keys_pkey" in plan, plan
+        finally:
+            raw.close()
+    finally:
+        engine.dispose()
