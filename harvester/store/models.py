@@ -265,6 +265,9 @@ class WorkMatchKey(Base):
     record meets only the few stored works that could be the same study."""
 
     __tablename__ = "work_match_keys"
+    # its rows are its (key, work_id) index: the key lookup reads work_id and year from it
+    # alone (on PostgreSQL the primary key INCLUDEs year: migration 0013)
+    __table_args__ = {"sqlite_with_rowid": False}
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     work_id: Mapped[int] = mapped_column(
