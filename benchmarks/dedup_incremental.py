@@ -58,7 +58,7 @@ from harvester.dedup.files import read_csv
 from harvester.records import Author, Identifiers, Record
 from harvester.sources.base import Window
 from harvester.sources.pubmed.cutter import parse_efetch
-from harvester.store.database import create, open_engine
+from harvester.store.database import create, current_revision, open_engine
 from harvester.store.lookup import provenance_key
 from harvester.store.repository import Repository
 
@@ -232,24 +232,29 @@ def plan_page(base: Sequence[Record], n_works: int, size: int, seed: int) -> Pla
 class Rows:
     works: list[tuple[int, str, int | None, str]] = field(default_factory=list)
     identifiers: list[tuple[int, int, str, str]] = field(default_factory=list)
-    provenance: list[tuple[int, int, str, str, str]] = field(default_factory=list)
-    keys: list[tuple[str, int]] = field(default_factory=list)
+    provenance: list[tuple[int, int, str, str, str | None]] = field(default_factory=list)
+    keys: list[tuple[str, int, int | None]] = field(default_factory=list)
 
 
-def rows_for(base: Sequence[Record], start: int, stop: int, next_ident: int) -> Rows:
-    """The rows store_page writes for works start+1 … stop (one record each)."""
+def rows_for(
+    base: Sequence[Record], start: int, stop: int, next_ident: int, *, once: bool = True
+) -> Rows:
+    """The rows store_page writes for works start+1 … stop (one record each); ``once``: the
+    provenance row's record is NULL, being its work's (schema 0011 on)."""
     out = Rows()
     for i in range(start, stop):
         work_id = i + 1
         record = stored(base, i)
-        payload = json.dumps(record.to_json(), separators=(",", ":"))
+        payload = json.dumps(record.to_json())
         out.works.append((work_id, record.title or "", record.year, payload))
-        out.provenance.append((work_id, work_id, record.source, provenance_key(record), payload))
+        out.provenance.append(
+            (work_id, work_id, record.source, provenance_key(record), None if once else payload)
+        )
         for scheme, value in record.ids.items():
             out.identifiers.append((next_ident, work_id, scheme, value))
             next_ident += 1
         for key in dict.fromkeys(k[:255] for k in blocking_keys(record)):
-            out.keys.append((key, work_id))
+            out.keys.append((key, work_id, record.year))
     return out
 
 
@@ -273,6 +278,11 @@ def load(engine: Engine, base: Sequence[Record], n: int, chunk: int = 20_000) ->
     """Bulk-load n works; returns seconds."""
     start = time.perf_counter()
     pg = engine.dialect.name == "postgresql"
+    revision = current_revision(engine) or ""
+    once = revision >= "0011"
+    # the keys' year column (schema 0012 on), or only (key, work_id)
+    key_columns = "key, work_id, year" if revision >= "0012" else "key, work_id"
+    width = len(key_columns.split(", "))
     stamp = NOW.isoformat() if pg else NOW.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
     raw = engine.raw_connection()
     try:
@@ -281,7 +291,7 @@ def load(engine: Engine, base: Sequence[Record], n: int, chunk: int = 20_000) ->
             cur.execute("SET synchronous_commit = off")
         next_ident = 1
         for lo in range(0, n, chunk):
-            rows = rows_for(base, lo, min(n, lo + chunk), next_ident)
+            rows = rows_for(base, lo, min(n, lo + chunk), next_ident, once=once)
             next_ident += len(rows.identifiers)
             works = [(w, t, y, p, stamp, stamp) for w, t, y, p in rows.works]
             prov = [(p, w, s, k, stamp, r) for p, w, s, k, r in rows.provenance]
@@ -289,7 +299,7 @@ def load(engine: Engine, base: Sequence[Record], n: int, chunk: int = 20_000) ->
                 _copy(cur, "works", "id, title, year, record, created_at, updated_at", works)
                 _copy(cur, "provenance", "id, work_id, source, source_id, fetched_at, record", prov)
                 _copy(cur, "identifiers", "id, work_id, scheme, value", rows.identifiers)
-                _copy(cur, "work_match_keys", "key, work_id", rows.keys)
+                _copy(cur, "work_match_keys", key_columns, [k[:width] for k in rows.keys])
             else:
                 cur.executemany(
                     "INSERT INTO works (id, title, year, record, created_at, "
@@ -306,7 +316,9 @@ def load(engine: Engine, base: Sequence[Record], n: int, chunk: int = 20_000) ->
                     rows.identifiers,
                 )
                 cur.executemany(
-                    "INSERT INTO work_match_keys (key, work_id) VALUES (?, ?)", rows.keys
+                    f"INSERT INTO work_match_keys ({key_columns}) "
+                    f"VALUES ({', '.join('?' * width)})",
+                    [k[:width] for k in rows.keys],
                 )
             raw.commit()
             done = min(n, lo + chunk)

@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/scale.py [--topics 10,100,1000] [--speedup 60] [--requests 2]
-        [--ingest-works 300000] [--skip-tick] [--skip-ingest]
+        [--ingest-works 1000000] [--ingest-pages 4] [--ingest-page 500]
+        [--database-url URL] [--ingest-keep DIR] [--skip-tick] [--skip-ingest]
 
 **Daily tick.** N topics share one daily cron fire time (``M H * * *``, the next whole
 minute at least 20 s away, so the run waits for it as the daemon would wait for 06:00) on
@@ -27,24 +28,32 @@ the real fixtures' records; per source the requests of one daily tick, the wall 
 take at the published rate, records fetched and topic matches, against the per-topic
 harvests of before (measured at 10 topics).
 
-**Ingest.** A SQLite store of ``--ingest-works`` one-record works (a work, its provenance,
-a DOI; bulk-loaded rows, no ANALYZE, as a real store is), then one page of 500 real PubMed
-records (the fixtures, PMIDs and DOIs offset per copy) through ``Repository.store_page`` on
-an empty store and on the large one: records/s. And the provenance lookup of 500 keys in
-the two shapes: the row-value ``(source, source_id) IN (VALUES …)`` the writer sent before,
-and ``source = ? AND source_id IN (…)`` it sends now, with SQLite's plan of each.
+**Ingest.** Per backend (SQLite; PostgreSQL too with ``--database-url``, a schema per store),
+an empty store and one of ``--ingest-works`` works, bulk-loaded as benchmarks/dedup_incremental.py
+loads them (copies of the real records of ../shared/dedup and the PubMed fixtures, each a
+one-record work with the rows store_page writes: works, provenance, identifiers,
+work_match_keys; COPY on PostgreSQL, then ANALYZE), not through store_page. Then
+``--ingest-pages`` pages of ``--ingest-page`` new records (copies of the same real records
+beyond the stored ones: they meet the store's works through their blocking keys) through
+the per-topic page writer (``Repository.store_page``) and through the shared-window write
+(``SharedStore.store_page``, five topics, each record matched by none to three), each in a
+transaction rolled back afterwards (so no final COMMIT is timed, and both meet the same
+store): records/s, and the rate against the large store as a share of the empty one's.
+``--ingest-keep DIR`` keeps the filled stores (SQLite files in DIR, PostgreSQL schemas
+``ingest_N``) for the next run, which migrates one found at an older schema first and prints
+the migration's time and the store's bytes before and after (compacted with VACUUM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -228,111 +237,177 @@ def harvested_since(app, fire: datetime) -> tuple[int, int]:  # type: ignore[no-
 # --- ingest --------------------------------------------------------------------------------------
 
 
-def page_records(count: int) -> list:  # type: ignore[type-arg]
-    from harvester.records import Identifiers
-    from harvester.sources.pubmed import parse_efetch
+def ingest_stores(args: argparse.Namespace) -> list[str]:
+    """The ingest section: per backend, an empty store and one of ``--ingest-works``."""
+    from benchmarks.dedup_incremental import SHARED, base_records
 
-    shared = ROOT.parent / "shared" / "fixtures" / "pubmed"
-    base = [
-        r
-        for path in sorted(shared.glob("efetch_*.xml"))
-        for r in parse_efetch(path.read_bytes()).records
+    base = base_records(SHARED, 13)
+    lines = [
+        "| backend | stored works | load s | store MB | path | pages × records | s | "
+        "records/s | vs empty |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
+    notes: list[str] = []
+    backends = ["sqlite"] + (["postgresql"] if args.database_url else [])
+    for backend in backends:
+        empty: dict[str, float] = {}
+        for stored in (0, args.ingest_works):
+            with ingest_store(args, backend, stored, base, notes) as (engine, load_s, size):
+                for path, rate, took in ingest_rates(engine, base, stored, args):
+                    empty.setdefault(path, rate)
+                    lines.append(
+                        f"| {backend} | {stored:,} | {load_s} | {size / 1e6:,.0f} | {path} | "
+                        f"{args.ingest_pages} × {args.ingest_page} | {took:.2f} | {rate:,.0f} | "
+                        f"{rate / empty[path]:.0%} |"
+                    )
+                    print(lines[-1], file=sys.stderr, flush=True)
+    return lines + [""] + notes
+
+
+def store_bytes(engine) -> int:  # type: ignore[no-untyped-def]
+    """The store's size: the SQLite file (WAL checkpointed), or the tables of its schema with
+    their indexes and TOAST (pg_total_relation_size)."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+            return int(pages) * int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
+        return int(
+            conn.execute(
+                sa.text(
+                    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+                )
+            ).scalar_one()
+        )
+
+
+@contextlib.contextmanager
+def ingest_store(args, backend, stored, base, notes):  # type: ignore[no-untyped-def]
+    """A store of ``stored`` works (bulk-loaded as dedup_incremental.load does), kept and
+    reused under ``--ingest-keep``; one kept at an older schema is migrated first (timed, and
+    its bytes before and after, compacted, noted)."""
+    import sqlalchemy as sa
+
+    from benchmarks.dedup_incremental import _schema_url, load
+    from harvester.store.database import create, current_revision, head_revision, upgrade
+
+    keep = args.ingest_keep
+    admin = None
+    if backend == "sqlite":
+        folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="ingest-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        file = folder / f"ingest_{stored}.db"
+        fresh = not file.exists()
+        engine = create(f"sqlite:///{file}")
+    else:
+        schema = f"ingest_{stored}"
+        admin = create(args.database_url)
+        with admin.begin() as conn:
+            fresh = not conn.execute(
+                sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+            ).first()
+            if fresh:
+                conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        engine = create(_schema_url(args.database_url, schema))
+    try:
+        load_s = "reused"
+        if fresh:
+            upgrade(engine)
+            load_s = f"{load(engine, base, stored):.0f}" if stored else "0"
+        elif current_revision(engine) != head_revision():
+            before = store_bytes(engine)
+            began = time.perf_counter()
+            upgrade(engine)
+            took = time.perf_counter() - began
+            compacted = compact(engine)
+            notes.append(
+                f"{backend}, {stored:,} works: migrated to {head_revision()} in {took:.1f} s; "
+                f"{before / 1e6:,.1f} MB before, {compacted / 1e6:,.1f} MB after (compacted)"
+            )
+        yield engine, load_s, store_bytes(engine)
+    finally:
+        engine.dispose()
+        if admin is not None:
+            if not keep:
+                with admin.begin() as conn:
+                    conn.execute(sa.text(f'DROP SCHEMA "ingest_{stored}" CASCADE'))
+            admin.dispose()
+        elif not keep:
+            for leftover in file.parent.glob(file.name + "*"):
+                leftover.unlink()
+
+
+def compact(engine) -> int:  # type: ignore[no-untyped-def]
+    """VACUUM (SQLite: the whole file; PostgreSQL: VACUUM FULL of the schema's tables), then
+    the store's bytes: what the same rows take written afresh."""
+    import sqlalchemy as sa
+
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("VACUUM")
+        else:
+            tables = conn.execute(
+                sa.text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            ).scalars()
+            for table in list(tables):
+                conn.exec_driver_sql(f'VACUUM FULL ANALYZE "{table}"')
+    return store_bytes(engine)
+
+
+def ingest_pages(base, works: int, pages: int, size: int) -> list:  # type: ignore[no-untyped-def]
+    """``pages`` pages of new works: copies of the base records beyond every stored copy
+    (another title word, year, volume and identifiers), so the pages are the same whatever
+    the store holds, and meet its works through their blocking keys."""
+    from benchmarks.dedup_incremental import copy_of
+
+    first = works // len(base) + 2  # beyond the copies in the large store
     out = []
-    copy = 0
-    while len(out) < count:
-        copy += 1
-        for r in base:
-            if len(out) >= count:
-                break
-            pmid = str(int(r.ids.pmid or "1") + copy * 10**8)
-            doi = f"{r.ids.doi}.p{copy}" if r.ids.doi else None
-            ids = Identifiers(pmid=pmid, doi=doi)
-            out.append(replace(r, source_id=pmid, ids=ids, title=f"{r.title} p{copy}"))
-    return out
+    for n in range(pages * size):
+        record = copy_of(base[n % len(base)], first + n // len(base))
+        out.append(record.with_changes(source="crossref", source_id=f"ingest-{n}"))
+    return [out[i : i + size] for i in range(0, len(out), size)]
 
 
-def fill(engine, count: int) -> None:  # type: ignore[no-untyped-def]
-    import sqlalchemy as sa
+def ingest_rates(engine, base, stored: int, args):  # type: ignore[no-untyped-def]
+    """(path, records/s, seconds) of the per-topic page writer (Repository.store_page) and of
+    the shared-window write (SharedStore.store_page: each record matched by one to three of
+    five topics, one in four by none), each in a transaction rolled back afterwards, so both
+    meet the same store."""
+    from typing import cast
 
-    batch = 50_000
-    with engine.begin() as conn:
-        for first in range(0, count, batch):
-            ids = range(10_000_000 + first, 10_000_000 + min(first + batch, count))
-            conn.execute(
-                sa.text(
-                    "INSERT INTO works (id, title, year, record, created_at, updated_at) "
-                    "VALUES (:id, 'filler', 2000, '{}', :at, :at)"
-                ),
-                [{"id": i, "at": NOW} for i in ids],
-            )
-            conn.execute(
-                sa.text(
-                    "INSERT INTO provenance (work_id, source, source_id, fetched_at, record) "
-                    "VALUES (:id, :s, :sid, :at, '{}')"
-                ),
-                [
-                    {"id": i, "s": ("pubmed", "crossref")[i % 2], "sid": f"f{i}", "at": NOW}
-                    for i in ids
-                ],
-            )
-            conn.execute(
-                sa.text("INSERT INTO identifiers (work_id, scheme, value) VALUES (:id, 'doi', :v)"),
-                [{"id": i, "v": f"10.9999/f{i}"} for i in ids],
-            )
-
-
-def ingest(works: int, page: int = 500) -> list[str]:
-    import sqlalchemy as sa
+    from sqlalchemy import Engine
 
     from harvester.sources.base import Window
-    from harvester.store.database import open_engine
     from harvester.store.repository import Repository
+    from harvester.store.sharing import SharedStore
 
-    records = page_records(page)
-    lines = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for stored in (0, works):
-            url = f"sqlite:///{Path(tmp) / f's{stored}.db'}"
-            engine = open_engine(url)
-            loaded = time.perf_counter()
-            fill(engine, stored)
-            loaded = time.perf_counter() - loaded
-            repo = Repository(engine, clock=lambda: NOW)
-            run = repo.begin_run("t", "pubmed", Window(NOW - timedelta(days=1), NOW))
-            began = time.perf_counter()
-            repo.store_page(run, "t", records)
-            took = time.perf_counter() - began
-            lines.append(
-                f"| {stored:,} | {loaded:.0f} | {page} | {took:.2f} | {page / took:,.0f} |"
-            )
-            if stored:
-                keys = [("pubmed", f"f{i}") for i in range(10_000_000, 10_000_000 + 500)]
-                with engine.connect() as conn:
-                    values = ", ".join(f"('{s}', '{k}')" for s, k in keys)
-                    ids = ", ".join(f"'{k}'" for _, k in keys)
-                    old = (
-                        f"SELECT id FROM provenance WHERE (source, source_id) IN (VALUES {values})"
-                    )
-                    new = (
-                        "SELECT id FROM provenance WHERE source = 'pubmed' "
-                        f"AND source_id IN ({ids})"
-                    )
-                    for label, sql in (
-                        ("row-value IN (VALUES …) (before)", old),
-                        ("source = ? AND source_id IN (…) (now)", new),
-                    ):
-                        plan = " | ".join(
-                            str(r[-1]) for r in conn.execute(sa.text("EXPLAIN QUERY PLAN " + sql))
-                        )
-                        began = time.perf_counter()
-                        found = len(conn.execute(sa.text(sql)).all())
-                        took = time.perf_counter() - began
-                        lines.append(
-                            f"lookup {label}: {took * 1000:.1f} ms, {found} rows; plan: {plan}"
-                        )
-            engine.dispose()
-    return lines
+    pages = ingest_pages(base, args.ingest_works, args.ingest_pages, args.ingest_page)
+    topics = [f"topic{i}" for i in range(5)]
+    window = Window(NOW - timedelta(days=1), NOW)
+    for path in ("per-topic page", "shared window"):
+        with engine.connect() as conn:
+            outer = conn.begin()
+            try:
+                repo = Repository(cast(Engine, conn), clock=lambda: NOW)
+                shared = SharedStore(repo)
+                run = repo.begin_run(topics[0], "crossref", window)
+                runs = shared.begin_runs("crossref", dict.fromkeys(topics, window))
+                window_id = shared.open_window("crossref", "window", window, len(topics))
+                began = time.perf_counter()
+                for page in pages:
+                    if path == "per-topic page":
+                        repo.store_page(run, topics[0], page)
+                    else:
+                        matches = [topics[: n % 4] for n in range(len(page))]
+                        shared.store_page(window_id, page, matches, runs)
+                took = time.perf_counter() - began
+            finally:
+                outer.rollback()
+        yield path, sum(map(len, pages)) / took, took
 
 
 def main() -> None:
@@ -340,7 +415,20 @@ def main() -> None:
     parser.add_argument("--topics", default="10,100,1000", help="comma-separated topic counts")
     parser.add_argument("--speedup", type=float, default=60.0, help="time compression")
     parser.add_argument("--requests", type=int, default=2, help="requests per harvest")
-    parser.add_argument("--ingest-works", type=int, default=300_000)
+    parser.add_argument("--ingest-works", type=int, default=1_000_000)
+    parser.add_argument("--ingest-pages", type=int, default=4, help="pages stored per path")
+    parser.add_argument("--ingest-page", type=int, default=500, help="records per page")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL database: the tick runs there instead of a SQLite file (a scratch "
+        "schema, dropped after), and ingest is measured there as well as on SQLite (schemas)",
+    )
+    parser.add_argument(
+        "--ingest-keep",
+        metavar="DIR",
+        help="keep the filled stores (SQLite files in DIR, "
+        "PostgreSQL schemas ingest_N) and reuse them on the next run, migrated if older",
+    )
     parser.add_argument(
         "--shared-topics", default="10,100,1000,10000", help="topic counts, requests per source"
     )
@@ -350,12 +438,6 @@ def main() -> None:
     parser.add_argument("--skip-shared", action="store_true")
     parser.add_argument("--skip-tick", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help="the tick on this PostgreSQL database (in a scratch schema, dropped after) "
-        "instead of a SQLite file",
-    )
     args = parser.parse_args()
     import logging
 
@@ -390,11 +472,12 @@ def main() -> None:
             "heartbeat and grace ÷ it)\n"
         )
     if not args.skip_ingest:
-        print("## Ingest: one page of 500 real PubMed records, SQLite\n")
-        print("| stored works | load s | page records | store_page s | records/s |")
-        print("|---:|---:|---:|---:|---:|")
-        for line in ingest(args.ingest_works):
-            print(line)
+        print(
+            f"## Ingest: {args.ingest_pages} pages of {args.ingest_page} new records, "
+            f"an empty store and {args.ingest_works:,} works\n"
+        )
+        for line in ingest_stores(args):
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -26,11 +26,12 @@ from harvester.http.ratelimit import RateLimiter
 from harvester.http.transport import build_client
 from harvester.logs import SecretRedactor
 from harvester.sources import SOURCES, Source, Window, missing_key, source_from_settings
+from harvester.sources.base import Page
 from harvester.store.database import open_engine
 from harvester.store.locks import Claims, claim_window, claims_for
 from harvester.store.repository import Repository
 from harvester.store.sharing import SharedStore
-from harvester.store.values import RunCounts
+from harvester.store.values import PageOutcome, RunCounts
 
 log = structlog.get_logger(__name__)
 
@@ -79,13 +80,29 @@ class App:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> HarvestResult:
         """One scheduled harvest: from the watermark (or the lookback) to now."""
-        source = self.source(source_name)
+        self.source(source_name)  # an unknown source is a ConfigError before anything is read
         window = plan_window(
             self.repo.watermark(topic.name, source_name),
             self.clock(),
             lookback_days=topic.lookback_days,
             overlap=self.overlap(source_name),
         )
+        return self.harvest_window(topic, source_name, window, should_stop=should_stop)
+
+    def harvest_window(
+        self,
+        topic: TopicSettings,
+        source_name: str,
+        window: Window,
+        *,
+        backfill: bool = False,
+        advance_watermark: bool = True,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_page: Callable[[Page, PageOutcome], None] | None = None,
+    ) -> HarvestResult:
+        """One run of ``topic`` on a source over ``window`` (a scheduled run's, a backfill
+        slice's), with the topic's raw query for the source if it has one."""
+        source = self.source(source_name)
         query = topic.parsed_query
         term = topic.raw_queries.get(source_name) or source.translate(query)
         with self.fetcher.counting() as requests:  # this run's own, whatever runs beside it
@@ -96,8 +113,11 @@ class App:
                 source=source,
                 repo=self.repo,
                 window=window,
+                backfill=backfill,
+                advance_watermark=advance_watermark,
                 request_count=requests,
                 should_stop=should_stop,
+                on_page=on_page,
             )
 
     def harvest_shared(

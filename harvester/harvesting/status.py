@@ -9,6 +9,7 @@ from harvester.harvesting.scheduler import first_due_after, harvest_trigger
 from harvester.harvesting.updates import status_lines
 from harvester.sources import missing_key
 from harvester.store.daemons import MISSED_BEATS as MISSED_BEATS  # (the dashboard reads it here)
+from harvester.store.readers import feedback_counts
 from harvester.store.repository import Repository
 
 # A daemon beats every `heartbeat_seconds` (30 s); one that missed three beats is stale
@@ -90,8 +91,6 @@ def _backfill_line(repo: Repository, topic: str, source: str, now: datetime) -> 
 
 def _feedback_lines(repo: Repository) -> list[str]:
     """Readers' verdicts from the web interface's links, per topic (none: no lines)."""
-    from harvester.web.store import feedback_counts
-
     counts = feedback_counts(repo)
     if not counts:
         return []

@@ -3,7 +3,8 @@
 ::
 
     works ─┬─< identifiers   (scheme, value) unique: exact-identifier merging
-           ├─< provenance    one row per source record (source, source_id) unique
+           ├─< provenance    one row per source record (source, source_id) unique; its
+           │                 JSON NULL where it is the work's record (stored once)
            ├─< topic_hits    (topic, work) unique: what a topic found, and when
            └─< digest_items  (subscription, topic, work) unique: what a digest carries
     digests                  the outbox: stored before sending, marked sent after acceptance
@@ -106,7 +107,9 @@ class Provenance(Base):
     source_id: Mapped[str] = mapped_column(String(255))
     fetched_at: Mapped[datetime]
     run_id: Mapped[RunRef]
-    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # NULL (SQL NULL, not JSON null): the same JSON as its work's record, which stands for it
+    # (each record stored once, harvester.store.provenance); read coalesce(record, works.record)
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class TopicHit(Base):
@@ -267,6 +270,9 @@ class WorkMatchKey(Base):
     work_id: Mapped[int] = mapped_column(
         ForeignKey("works.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    # the work's year (works.year, kept equal by the page writer; NULL: not known here), so a
+    # candidate beyond the year window is dropped without reading its works row
+    year: Mapped[int | None] = mapped_column(Integer)
 
 
 class WorkLink(Base):
@@ -389,4 +395,4 @@ class SourceRecord(Base):
     window_id: Mapped[int] = mapped_column(ForeignKey("source_windows.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(32))
     source_id: Mapped[str] = mapped_column(String(255))
-    record: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))

@@ -130,18 +130,21 @@ class SharedStore(BatchRuns):
 
     def stored_records(self, window_ids: Sequence[int]) -> Iterator[tuple[int, Record]]:
         """(window id, record) for every record of those windows, in chunks; a record no
-        topic matched from its own row, the others from their provenance."""
-        from harvester.store.models import Provenance
+        topic matched from its own row, the others from their provenance (or, held there as
+        NULL, their work's record: :mod:`harvester.store.provenance`)."""
+        from harvester.store.models import Provenance, Work
+        from harvester.store.provenance import RECORD
 
         for ids in chunks(list(window_ids), 50):
             with self.repo._session() as session:
                 rows = session.execute(
-                    select(SourceRecord.window_id, SourceRecord.record, Provenance.record)
+                    select(SourceRecord.window_id, SourceRecord.record, RECORD)
                     .outerjoin(
                         Provenance,
                         (Provenance.source == SourceRecord.source)
                         & (Provenance.source_id == SourceRecord.source_id),
                     )
+                    .outerjoin(Work, Work.id == Provenance.work_id)
                     .where(SourceRecord.window_id.in_(list(ids)))
                 ).all()
             for window_id, own, kept in rows:

@@ -30,15 +30,9 @@ from harvester.dedup.features import Features, features, keys_of
 from harvester.dedup.merge import merge_records
 from harvester.dedup.rules import Link, choose
 from harvester.records import Record
-from harvester.store.lookup import Item, PageLookup, Prov, provenance_key
-from harvester.store.models import (
-    Identifier,
-    Provenance,
-    TopicHit,
-    Work,
-    WorkLink,
-    WorkMatchKey,
-)
+from harvester.store.lookup import Item, PageLookup, provenance_key
+from harvester.store.models import Identifier, TopicHit, Work, WorkLink, WorkMatchKey
+from harvester.store.provenance import Prov, write_provenance
 
 if TYPE_CHECKING:
     from harvester.store.base import Store
@@ -250,10 +244,17 @@ class PageWriter:
             rec = self.lookup.loaded[work_id]
             page_work = self.works[work_id] = _PageWork([], rec, rec)
         if work_id > 0 and not page_work.provs:
-            for pid, source, source_id, rec in self.lookup.provenance(work_id):
-                prov = self.lookup.provs.setdefault((source, source_id), Prov(pid, work_id, rec))
+            for pid, source, source_id, rec, elided in self.lookup.provenance(work_id):
+                prov = self.lookup.provs.setdefault(
+                    (source, source_id), Prov(pid, work_id, rec, elided=elided)
+                )
                 page_work.provs.append(prov)
         return page_work
+
+    def _year(self, work_id: int) -> Any:
+        """The year a work leaves the page with; None where the page did not read it."""
+        page_work = self.works.get(work_id)
+        return None if page_work is None else page_work.record.get("year")
 
     def _remerge(self, work_id: int) -> None:
         page_work = self._touch(work_id)
@@ -302,7 +303,6 @@ class PageWriter:
             if work_id > 0 and w.stored is not None and w.record != w.stored
         ]
         works = cast(Table, Work.__table__)
-        provenance = cast(Table, Provenance.__table__)
         if changed:
             s.execute(
                 update(works)
@@ -315,33 +315,17 @@ class PageWriter:
                 ),
                 changed,
             )
-        updated = [
-            {"pid": p.id, "record": p.record, "fetched_at": now}
-            for p in self.lookup.provs.values()
-            if p.id is not None and p.changed
-        ]
-        if updated:
-            s.execute(
-                update(provenance)
-                .where(provenance.c.id == bindparam("pid"))
-                .values(record=bindparam("record"), fetched_at=bindparam("fetched_at")),
-                updated,
-            )
-        if self.new_provs:
-            s.execute(
-                insert(Provenance),
-                [
-                    {
-                        "work_id": rid(p.work_id),
-                        "source": key[0],
-                        "source_id": key[1],
-                        "fetched_at": now,
-                        "run_id": self.run_id,
-                        "record": p.record,
-                    }
-                    for key, p, _ in self.new_provs
-                ],
-            )
+        write_provenance(
+            s,
+            insert,
+            {w: (page_work.provs, page_work.record) for w, page_work in self.works.items()
+             if page_work.provs},
+            self.lookup.provs.values(),
+            [(key, p) for key, p, _ in self.new_provs],
+            rid,
+            self.run_id,
+            now,
+        )  # fmt: skip
         if self.new_ids:
             # every identifier the page gives a work was free when the page read the store;
             # one that is taken now belongs to another work: the page must meet that work
@@ -362,7 +346,20 @@ class PageWriter:
         if self.new_keys:
             s.execute(
                 insert(WorkMatchKey).on_conflict_do_nothing(index_elements=["key", "work_id"]),
-                [{"key": k, "work_id": rid(w)} for k, w in self.new_keys],
+                [{"key": k, "work_id": rid(w), "year": self._year(w)} for k, w in self.new_keys],
+            )
+        moved = [
+            {"wid": w, "year": pw.record.get("year")}
+            for w, pw in self.works.items()
+            if w > 0 and pw.stored is not None and pw.record.get("year") != pw.stored.get("year")
+        ]
+        if moved:  # the keys carry their work's year: they move with it
+            keys = cast(Table, WorkMatchKey.__table__)
+            s.execute(
+                update(keys)
+                .where(keys.c.work_id == bindparam("wid"))
+                .values(year=bindparam("year")),
+                moved,
             )
         links: dict[tuple[int, int], tuple[str, str]] = {}
         for (a, b), link in self.new_links.items():
