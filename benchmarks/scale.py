@@ -38,12 +38,16 @@ and ``source = ? AND source_id IN (…)`` it sends now, with SQLite's plan of ea
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,7 +58,14 @@ NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 # --- the daily tick ------------------------------------------------------------------------------
 
 
-def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | str]:
+def tick(
+    topics: int,
+    speedup: float,
+    requests: int,
+    *,
+    database_url: str | None = None,
+    trace: Any = None,
+) -> dict[str, float | int | str]:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from harvester.app import build_app
@@ -73,10 +84,10 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
     fire = (start + timedelta(minutes=1)).replace(second=0, microsecond=0)
     probe = parse_settings({"topics": [{"name": "p", "query": "x"}]}, path="p.toml")
     sources = [n for n in SOURCES if missing_key(n, probe.source(n)) is None]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, scratch_schema(database_url) as url:
         settings = parse_settings(
             {
-                "database": {"url": f"sqlite:///{Path(tmp) / 'tick.db'}"},
+                "database": {"url": url or f"sqlite:///{Path(tmp) / 'tick.db'}"},
                 "topics": [
                     {
                         "name": f"t{n:05d}",
@@ -130,6 +141,8 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
             beats.append(time.monotonic())
 
         daemon.beat = beat  # type: ignore[method-assign]
+        if trace is not None:
+            trace.install(app, daemon)
         daemon.schedule()
         daemon.scheduler.start()
         due = topics * len(sources)
@@ -164,7 +177,31 @@ def tick(topics: int, speedup: float, requests: int) -> dict[str, float | int | 
         "beat_late_s": round(max(late, 0.0), 2),
         "beat_late_compressed_s": round(max(late, 0.0) * speedup, 1),
         "interval_s": round(interval, 3),
+        "fired_at": fired,
     }
+
+
+@contextmanager
+def scratch_schema(url: str | None) -> Iterator[str | None]:
+    """A PostgreSQL URL whose tables live in a schema of their own, dropped afterwards, so
+    the benchmark leaves the database as it found it (None: SQLite, a temporary file)."""
+    if url is None:
+        yield None
+        return
+    import sqlalchemy as sa
+
+    schema = f"scale_tick_{os.getpid()}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    joiner = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{joiner}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
 
 
 def harvested_since(app, fire: datetime) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -313,6 +350,12 @@ def main() -> None:
     parser.add_argument("--skip-shared", action="store_true")
     parser.add_argument("--skip-tick", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="the tick on this PostgreSQL database (in a scratch schema, dropped after) "
+        "instead of a SQLite file",
+    )
     args = parser.parse_args()
     import logging
 
@@ -335,7 +378,7 @@ def main() -> None:
         )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         for n in (int(x) for x in args.topics.split(",")):
-            r = tick(n, args.speedup, args.requests)
+            r = tick(n, args.speedup, args.requests, database_url=args.database_url)
             print(
                 f"| {r['topics']:,} | {r['sources']} | {r['due']:,} | {r['harvested']:,} | "
                 f"{r['skipped']:,} | {r['drain_s']} | {r['beat_late_s']} / "

@@ -26,11 +26,12 @@ from harvester.http.ratelimit import RateLimiter
 from harvester.http.transport import build_client
 from harvester.logs import SecretRedactor
 from harvester.sources import SOURCES, Source, Window, missing_key, source_from_settings
+from harvester.sources.base import Page
 from harvester.store.database import open_engine
-from harvester.store.locks import Claims, claims_for
+from harvester.store.locks import Claims, claim_window, claims_for
 from harvester.store.repository import Repository
 from harvester.store.sharing import SharedStore
-from harvester.store.values import RunCounts
+from harvester.store.values import PageOutcome, RunCounts
 
 log = structlog.get_logger(__name__)
 
@@ -79,13 +80,29 @@ class App:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> HarvestResult:
         """One scheduled harvest: from the watermark (or the lookback) to now."""
-        source = self.source(source_name)
+        self.source(source_name)  # an unknown source is a ConfigError before anything is read
         window = plan_window(
             self.repo.watermark(topic.name, source_name),
             self.clock(),
             lookback_days=topic.lookback_days,
             overlap=self.overlap(source_name),
         )
+        return self.harvest_window(topic, source_name, window, should_stop=should_stop)
+
+    def harvest_window(
+        self,
+        topic: TopicSettings,
+        source_name: str,
+        window: Window,
+        *,
+        backfill: bool = False,
+        advance_watermark: bool = True,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_page: Callable[[Page, PageOutcome], None] | None = None,
+    ) -> HarvestResult:
+        """One run of ``topic`` on a source over ``window`` (a scheduled run's, a backfill
+        slice's), with the topic's raw query for the source if it has one."""
+        source = self.source(source_name)
         query = topic.parsed_query
         term = topic.raw_queries.get(source_name) or source.translate(query)
         with self.fetcher.counting() as requests:  # this run's own, whatever runs beside it
@@ -96,8 +113,11 @@ class App:
                 source=source,
                 repo=self.repo,
                 window=window,
+                backfill=backfill,
+                advance_watermark=advance_watermark,
                 request_count=requests,
                 should_stop=should_stop,
+                on_page=on_page,
             )
 
     def harvest_shared(
@@ -155,12 +175,19 @@ class App:
                 )
         return tuple(usable)
 
-    def claim_for(self, key: str) -> AbstractContextManager[bool]:
-        """The claim on ``key`` (``harvest:TOPIC:SOURCE``, ``digest:SUB``) that the daemon
+    def claim_for(self, key: str, *, shared: bool = False) -> AbstractContextManager[bool]:
+        """The claim on ``key`` (``harvest-source:SOURCE``, ``digest:SUB``) that the daemon
         and every command take, so none runs one window or digest twice at once."""
         if self.claims is None:
             self.claims = claims_for(self.engine)
-        return self.claims.claim(key)
+        return self.claims.claim(key, shared=shared)
+
+    def claim_window(self, topic: str, source: str) -> AbstractContextManager[bool]:
+        """The claim on one topic's daily window of ``source`` run on its own (not while a
+        daemon's batch drains the source: harvester.store.locks)."""
+        if self.claims is None:
+            self.claims = claims_for(self.engine)
+        return claim_window(self.claims, topic, source)
 
     def harvest_all(
         self, topics: Iterable[TopicSettings], only_source: str | None = None
@@ -171,7 +198,7 @@ class App:
         for topic in topics:
             for name in self.usable_sources(topic):
                 if only_source is None or name == only_source:
-                    with self.claim_for(f"harvest:{topic.name}:{name}") as mine:
+                    with self.claim_window(topic.name, name) as mine:
                         if mine:
                             results.append(self.harvest(topic, name))
                             continue

@@ -3,10 +3,11 @@ end: a real harvest from the emulator, mails received by the loopback SMTP serve
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -14,10 +15,11 @@ from itsdangerous import URLSafeTimedSerializer
 
 from harvester.app import App
 from harvester.digests.delivery import deliver, notifier_for
-from harvester.web import store as web_store
+from harvester.store import readers
 from harvester.web.server import CSP, create_app
 from harvester.web.tokens import UNSUBSCRIBE, BadToken, Signer
 from tests.emulator import Emulator
+from tests.slack_server import SlackWebhookServer
 from tests.smtp_server import LoopbackSMTP
 from tests.web_fixtures import (
     ADMIN_ENV,
@@ -112,11 +114,11 @@ def test_every_mail_has_its_own_one_click_unsubscribe_and_post_unsubscribes(
     page = client.get(target)
     assert page.status_code == 200 and 'method="post"' in page.text
     assert page.headers["content-security-policy"] == CSP
-    assert web_store.unsubscribed(app.repo, "lab") == set()
+    assert readers.unsubscribed(app.repo, "lab") == set()
     # RFC 8058: the provider's POST unsubscribes at once, with no session or CSRF token
     done = site.client().post(target, data={"List-Unsubscribe": "One-Click"})
     assert done.status_code == 200 and "Subscribe again" in done.text
-    assert web_store.unsubscribed(app.repo, "lab") == {READERS[0]}
+    assert readers.unsubscribed(app.repo, "lab") == {READERS[0]}
 
     # the next digest goes to bob only
     app.harvest(app.settings.topic("ml"), "pubmed")
@@ -129,9 +131,9 @@ def test_every_mail_has_its_own_one_click_unsubscribe_and_post_unsubscribes(
     # the re-subscribe link (from the unsubscribed page) needs a POST too
     resub = target.replace("/u/", "/r/")
     assert client.get(resub).status_code == 200
-    assert web_store.unsubscribed(app.repo, "lab") == {READERS[0]}
+    assert readers.unsubscribed(app.repo, "lab") == {READERS[0]}
     assert client.post(resub).status_code == 200
-    assert web_store.unsubscribed(app.repo, "lab") == set()
+    assert readers.unsubscribed(app.repo, "lab") == set()
 
 
 def test_forged_altered_and_expired_tokens_are_refused(app: App, site: Site) -> None:
@@ -149,7 +151,7 @@ def test_forged_altered_and_expired_tokens_are_refused(app: App, site: Site) -> 
     for token in (other, altered, expired, feedback, "nonsense"):
         assert client.get(f"/u/{token}").status_code == 400
         assert client.post(f"/u/{token}").status_code == 400
-    assert web_store.unsubscribed(app.repo, "lab") == set()
+    assert readers.unsubscribed(app.repo, "lab") == set()
     with pytest.raises(BadToken):
         signer.check_unsubscribe(expired)
     assert signer.check_unsubscribe(good).recipient == READERS[0]
@@ -167,11 +169,11 @@ def test_not_relevant_in_one_topic_leaves_the_study_out_of_the_other_and_relevan
     client = site.client()
     # GET alone records nothing
     assert client.get(client_path(first)).status_code == 200
-    assert web_store.verdicts(app.repo) == []
+    assert readers.verdicts(app.repo) == []
     no = client.post(client_path(first).split("?")[0], data={"verdict": "not-relevant"})
     yes = client.post(client_path(last).split("?")[0], data={"verdict": "relevant"})
     assert no.status_code == yes.status_code == 200
-    said = {v.verdict: v for v in web_store.verdicts(app.repo)}
+    said = {v.verdict: v for v in readers.verdicts(app.repo)}
     assert set(said) == {"relevant", "not-relevant"}
     assert said["relevant"].recipient == READERS[0] and said["relevant"].topic == "nlp"
 
@@ -219,17 +221,17 @@ def test_pages_need_a_login_or_a_reading_link_and_forms_need_csrf(app: App, site
     assert client.get("/").status_code == 200
     assert client.get("/t/nlp").status_code == 200
     # an admin form without the token is refused
-    web_store.unsubscribe(app.repo, "lab", READERS[1])
+    readers.unsubscribe(app.repo, "lab", READERS[1])
     restore = {"subscription": "lab", "recipient": READERS[1]}
     assert client.post("/admin", data=restore).status_code == 403
     assert client.post("/admin", data={**restore, "csrf": "guessed"}).status_code == 403
-    assert web_store.unsubscribed(app.repo, "lab") == {READERS[1]}
+    assert readers.unsubscribed(app.repo, "lab") == {READERS[1]}
     # the login gave the session a new token: the one of the admin page's form
     fresh = client.get("/admin").text.split('name="csrf" value="')[1].split('"')[0]
     assert fresh != csrf
     assert client.post("/admin", data={**restore, "csrf": csrf}).status_code == 403
     assert client.post("/admin", data={**restore, "csrf": fresh}).status_code == 303
-    assert web_store.unsubscribed(app.repo, "lab") == set()
+    assert readers.unsubscribed(app.repo, "lab") == set()
     assert ADMIN_PASSWORD not in client.get("/admin").text
 
     # a digest's reading link opens that subscription's topics without a login
@@ -307,11 +309,11 @@ def test_status_shows_the_readers_feedback(app: App) -> None:
 
     assert "feedback" not in render_status(app)
     ids = [w.id for w in app.repo.works("nlp")[:3]]
-    web_store.record_feedback(app.repo, READERS[0], "lab", "nlp", ids[0], "relevant")
-    web_store.record_feedback(app.repo, READERS[1], "lab", "nlp", ids[1], "not-relevant")
-    web_store.record_feedback(app.repo, READERS[1], "lab", "nlp", ids[2], "not-relevant")
+    readers.record_feedback(app.repo, READERS[0], "lab", "nlp", ids[0], "relevant")
+    readers.record_feedback(app.repo, READERS[1], "lab", "nlp", ids[1], "not-relevant")
+    readers.record_feedback(app.repo, READERS[1], "lab", "nlp", ids[2], "not-relevant")
     # a reader changing their mind replaces their verdict
-    web_store.record_feedback(app.repo, READERS[1], "lab", "nlp", ids[2], "relevant")
+    readers.record_feedback(app.repo, READERS[1], "lab", "nlp", ids[2], "relevant")
     assert "\nfeedback\n  nlp: 2 relevant, 1 not relevant\n" in render_status(app)
 
 
@@ -350,51 +352,72 @@ def test_the_daemon_serves_the_web_interface_and_its_health_on_http_port(
     assert f"harvester web: http://127.0.0.1:{port}/" in log.read_text()
 
 
-def test_a_slack_digest_links_each_topic_page_with_a_reading_token(
+SlackChannel = Callable[[tuple[str, ...], int], tuple[App, SlackWebhookServer]]
+
+
+@pytest.fixture
+def slack_channel(
     emu: Emulator, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Iterator[SlackChannel]:
+    """Builds, for ``(topics, max_items)``: a Slack-like server and an app with web links
+    whose subscription "channel" posts ``topics`` (each on PubMed) there, "nlp" harvested."""
     from harvester.app import build_app
     from harvester.config import parse_settings
     from tests.conftest import FixedClock
-    from tests.slack_server import SlackWebhookServer
-    from tests.web_fixtures import NOW, QUERY
+    from tests.web_fixtures import NOW
 
     monkeypatch.setenv(SECRET_ENV, SECRET)
-    with SlackWebhookServer() as slack:
-        monkeypatch.setenv("TEST_SLACK_WEBHOOK", slack.url)
-        settings = parse_settings(
-            {
-                "database": {"url": database_url},
-                "sources": {"pubmed": {"base_url": emu.base_url("pubmed"), "email": "t@x.org"}},
-                "topics": [
-                    {"name": "nlp", "query": QUERY, "sources": ["pubmed"], "lookback_days": 20_000}
-                ],
-                "subscriptions": [
-                    {"name": "channel", "topics": ["nlp"], "channel": "slack", "max_items": 60}
-                ],
-                "channels": {"slack": {"webhook_url_env": "TEST_SLACK_WEBHOOK"}},
-                "web": {"base_url": BASE, "secret_env": SECRET_ENV},
-            },
-            path="slack.toml",
-        )
-        app = build_app(settings, clock=FixedClock(NOW), sleep=lambda _s: None)
-        try:
-            assert app.harvest(settings.topic("nlp"), "pubmed").status == "ok"
-            sub = settings.subscriptions[0]
-            assert deliver(app, sub, notifier_for(app, sub)).sent
-            posted = [str(p) for p in slack.posts]
-            assert sum(f"{BASE}/t/nlp?k=" in p for p in posted) == 1  # one line, at the end
-            assert f"{BASE}/t/nlp?k=" in posted[-1]
-            assert "/u/" not in "".join(posted)
-            token = posted[-1].split(f"{BASE}/t/nlp?k=")[1].split("|")[0]
-            assert Signer(SECRET, max_age=86400).check_read(token) == "channel"
-            assert Signer(SECRET, max_age=86400).check_reader(token) == (
-                "channel",
-                "slack:channel",
+    with contextlib.ExitStack() as stack:
+
+        def build(topics: tuple[str, ...], max_items: int) -> tuple[App, SlackWebhookServer]:
+            slack = stack.enter_context(SlackWebhookServer())
+            monkeypatch.setenv("TEST_SLACK_WEBHOOK", slack.url)
+            settings = parse_settings(
+                {
+                    "database": {"url": database_url},
+                    "sources": {"pubmed": {"base_url": emu.base_url("pubmed"), "email": "t@x.org"}},
+                    "topics": [
+                        {"name": t, "query": QUERY, "sources": ["pubmed"], "lookback_days": 20_000}
+                        for t in topics
+                    ],
+                    "subscriptions": [
+                        {
+                            "name": "channel",
+                            "topics": list(topics),
+                            "channel": "slack",
+                            "max_items": max_items,
+                        }
+                    ],
+                    "channels": {"slack": {"webhook_url_env": "TEST_SLACK_WEBHOOK"}},
+                    "web": {"base_url": BASE, "secret_env": SECRET_ENV},
+                },
+                path="slack.toml",
             )
-            assert all(len(p["blocks"]) <= 50 for p in slack.posts)
-        finally:
-            app.close()
+            app = build_app(settings, clock=FixedClock(NOW), sleep=lambda _s: None)
+            stack.callback(app.close)  # before the server stops, as the app may still post
+            assert app.harvest(settings.topic("nlp"), "pubmed").status == "ok"
+            return app, slack
+
+        yield build
+
+
+def test_a_slack_digest_links_each_topic_page_with_a_reading_token(
+    slack_channel: SlackChannel,
+) -> None:
+    app, slack = slack_channel(("nlp",), 60)
+    sub = app.settings.subscriptions[0]
+    assert deliver(app, sub, notifier_for(app, sub)).sent
+    posted = [str(p) for p in slack.posts]
+    assert sum(f"{BASE}/t/nlp?k=" in p for p in posted) == 1  # one line, at the end
+    assert f"{BASE}/t/nlp?k=" in posted[-1]
+    assert "/u/" not in "".join(posted)
+    token = posted[-1].split(f"{BASE}/t/nlp?k=")[1].split("|")[0]
+    assert Signer(SECRET, max_age=86400).check_read(token) == "channel"
+    assert Signer(SECRET, max_age=86400).check_reader(token) == (
+        "channel",
+        "slack:channel",
+    )
+    assert all(len(p["blocks"]) <= 50 for p in slack.posts)
 
 
 def test_harvester_web_prints_its_url_and_serves_the_dashboard(
@@ -460,102 +483,68 @@ SLACK_FEEDBACK = re.compile(r"<(https://[^|>]+/f/[A-Za-z0-9_.\-]+)\?v=(relevant|
 
 
 def test_a_slack_digest_carries_signed_feedback_links_and_not_relevant_leaves_the_study_out(
-    emu: Emulator, database_url: str, monkeypatch: pytest.MonkeyPatch
+    slack_channel: SlackChannel,
 ) -> None:
     """Each study of a Slack digest links "relevant" / "not relevant", signed for the
     channel (recipient slack:SUBSCRIPTION); a POST through one records the verdict, and the
     subscription's next digest (the same studies found for the other topic) leaves it out."""
-    from harvester.app import build_app
-    from harvester.config import parse_settings
-    from tests.conftest import FixedClock
-    from tests.slack_server import SlackWebhookServer
-    from tests.web_fixtures import NOW
-
-    monkeypatch.setenv(SECRET_ENV, SECRET)
     signer = Signer(SECRET, max_age=86400)
-    with SlackWebhookServer() as slack:
-        monkeypatch.setenv("TEST_SLACK_WEBHOOK", slack.url)
-        topics = [
-            {"name": t, "query": QUERY, "sources": ["pubmed"], "lookback_days": 20_000}
-            for t in ("nlp", "ml")
-        ]
-        settings = parse_settings(
-            {
-                "database": {"url": database_url},
-                "sources": {"pubmed": {"base_url": emu.base_url("pubmed"), "email": "t@x.org"}},
-                "topics": topics,
-                "subscriptions": [
-                    {
-                        "name": "channel",
-                        "topics": ["nlp", "ml"],
-                        "channel": "slack",
-                        "max_items": 10,
-                    }
-                ],
-                "channels": {"slack": {"webhook_url_env": "TEST_SLACK_WEBHOOK"}},
-                "web": {"base_url": BASE, "secret_env": SECRET_ENV},
-            },
-            path="slack.toml",
-        )
-        app = build_app(settings, clock=FixedClock(NOW), sleep=lambda _s: None)
-        try:
-            assert app.harvest(settings.topic("nlp"), "pubmed").status == "ok"
-            sub = settings.subscriptions[0]
-            assert deliver(app, sub, notifier_for(app, sub)).sent
-            first = [str(p) for p in slack.posts]
-            found = [m for p in first for m in SLACK_FEEDBACK.findall(p)]
-            assert len(found) == 20  # two per study, max_items 10
-            said = [signer.check_feedback(u.split("/f/")[1]) for u, _v in found]
-            assert {(s.recipient, s.subscription, s.topic) for s in said} == {
-                ("slack:channel", "channel", "nlp")
-            }
-            assert [v for _u, v in found] == ["relevant", "not-relevant"] * 10
-            assert found[0][0] == found[1][0]  # both verdicts of a study: one token
-            assert all(len(p["blocks"]) <= 50 for p in slack.posts)
-            rejected = said[1].work_id
-            with (
-                serving(create_app(app), free_port()) as url,
-                httpx.Client(base_url=url, timeout=30) as client,
-            ):
-                path = found[1][0].removeprefix(BASE)
-                page = client.get(f"{path}?v=not-relevant")  # a GET only confirms
-                assert page.status_code == 200 and 'method="post"' in page.text
-                assert web_store.verdicts(app.repo) == []
-                done = client.post(path, data={"verdict": "not-relevant"})
-                assert done.status_code == 200
-            [verdict] = web_store.verdicts(app.repo)
-            assert (verdict.recipient, verdict.subscription, verdict.work_id) == (
-                "slack:channel",
-                "channel",
-                rejected,
-            )
-            # the same studies are found for "ml": the channel's next digest leaves it out
-            assert app.harvest(settings.topic("ml"), "pubmed").status == "ok"
-            before = len(slack.posts)
-            assert deliver(app, sub, notifier_for(app, sub)).sent
-            later = [str(p) for p in slack.posts[before:]]
-            shown = [
-                signer.check_feedback(u.split("/f/")[1])
-                for p in later
-                for u, v in SLACK_FEEDBACK.findall(p)
-                if v == "relevant"
-            ]
-            ml = [s for s in shown if s.topic == "ml"]  # (and nlp's next ten)
-            assert len(ml) == 10
-            assert rejected not in {s.work_id for s in shown}
-            assert {s.work_id for s in said} - {rejected} <= {s.work_id for s in ml}
-            # a retry renders the digest again (tokens signed anew, a second later): the
-            # same parts, each with the same blocks, so the outbox's per-part count holds
-            from harvester.digests.delivery import render_stored
+    app, slack = slack_channel(("nlp", "ml"), 10)
+    settings = app.settings
+    sub = settings.subscriptions[0]
+    assert deliver(app, sub, notifier_for(app, sub)).sent
+    first = [str(p) for p in slack.posts]
+    found = [m for p in first for m in SLACK_FEEDBACK.findall(p)]
+    assert len(found) == 20  # two per study, max_items 10
+    said = [signer.check_feedback(u.split("/f/")[1]) for u, _v in found]
+    assert {(s.recipient, s.subscription, s.topic) for s in said} == {
+        ("slack:channel", "channel", "nlp")
+    }
+    assert [v for _u, v in found] == ["relevant", "not-relevant"] * 10
+    assert found[0][0] == found[1][0]  # both verdicts of a study: one token
+    assert all(len(p["blocks"]) <= 50 for p in slack.posts)
+    rejected = said[1].work_id
+    with (
+        serving(create_app(app), free_port()) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        path = found[1][0].removeprefix(BASE)
+        page = client.get(f"{path}?v=not-relevant")  # a GET only confirms
+        assert page.status_code == 200 and 'method="post"' in page.text
+        assert readers.verdicts(app.repo) == []
+        done = client.post(path, data={"verdict": "not-relevant"})
+        assert done.status_code == 200
+    [verdict] = readers.verdicts(app.repo)
+    assert (verdict.recipient, verdict.subscription, verdict.work_id) == (
+        "slack:channel",
+        "channel",
+        rejected,
+    )
+    # the same studies are found for "ml": the channel's next digest leaves it out
+    assert app.harvest(settings.topic("ml"), "pubmed").status == "ok"
+    before = len(slack.posts)
+    assert deliver(app, sub, notifier_for(app, sub)).sent
+    later = [str(p) for p in slack.posts[before:]]
+    shown = [
+        signer.check_feedback(u.split("/f/")[1])
+        for p in later
+        for u, v in SLACK_FEEDBACK.findall(p)
+        if v == "relevant"
+    ]
+    ml = [s for s in shown if s.topic == "ml"]  # (and nlp's next ten)
+    assert len(ml) == 10
+    assert rejected not in {s.work_id for s in shown}
+    assert {s.work_id for s in said} - {rejected} <= {s.work_id for s in ml}
+    # a retry renders the digest again (tokens signed anew, a second later): the
+    # same parts, each with the same blocks, so the outbox's per-part count holds
+    from harvester.digests.delivery import render_stored
 
-            queries = {t: settings.topic(t).parsed_query for t in sub.topics}
-            again = render_stored(app, sub, 2, queries)[1].slack
-            time.sleep(1.1)
-            later_try = render_stored(app, sub, 2, queries)[1].slack
-            assert len(again) == len(later_try) == len(later) > 1
-            assert [len(p["blocks"]) for p in again] == [len(p["blocks"]) for p in later_try]
-        finally:
-            app.close()
+    queries = {t: settings.topic(t).parsed_query for t in sub.topics}
+    again = render_stored(app, sub, 2, queries)[1].slack
+    time.sleep(1.1)
+    later_try = render_stored(app, sub, 2, queries)[1].slack
+    assert len(again) == len(later_try) == len(later) > 1
+    assert [len(p["blocks"]) for p in again] == [len(p["blocks"]) for p in later_try]
 
 
 def test_a_reader_who_came_through_the_reading_link_votes_on_the_topic_page(
@@ -585,10 +574,10 @@ def test_a_reader_who_came_through_the_reading_link_votes_on_the_topic_page(
     assert reader.post("/t/nlp/feedback", data=vote).status_code == 403  # no CSRF token
     assert reader.post("/t/nlp/feedback", data={**vote, "csrf": "guessed"}).status_code == 403
     assert plain.post("/t/nlp/feedback", data=vote).status_code == 303  # to the login
-    assert web_store.verdicts(app.repo) == []
+    assert readers.verdicts(app.repo) == []
     done = reader.post("/t/nlp/feedback", data={**vote, "csrf": csrf})
     assert done.status_code == 303 and done.headers["location"].startswith("/t/nlp")
-    [said] = web_store.verdicts(app.repo)
+    [said] = readers.verdicts(app.repo)
     assert (said.recipient, said.subscription, said.topic, said.work_id, said.verdict) == (
         READERS[0],
         "lab",

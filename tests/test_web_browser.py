@@ -17,7 +17,7 @@ import pytest
 
 from harvester.app import App
 from harvester.digests.delivery import deliver, notifier_for
-from harvester.web import store as web_store
+from harvester.store import readers
 from harvester.web.server import create_app
 from tests.emulator import Emulator
 from tests.smtp_server import LoopbackSMTP
@@ -151,15 +151,15 @@ def test_unsubscribe_from_a_received_mail_needs_a_click_and_the_next_digest_skip
     assert href and href.startswith(f"{url}/u/")
     # a mail scanner's GET alone changes nothing
     assert context.request.get(href).status == 200
-    assert web_store.unsubscribed(app.repo, "lab") == set()
+    assert readers.unsubscribed(app.repo, "lab") == set()
     link.click()
     page.wait_for_url(href)
     assert "Stop sending the digests of lab" in page.inner_text("main")
-    assert web_store.unsubscribed(app.repo, "lab") == set()  # opening the page: still nothing
+    assert readers.unsubscribed(app.repo, "lab") == set()  # opening the page: still nothing
     page.click("#unsubscribe")
     page.wait_for_selector("text=Subscribe again")
     assert "will receive no more digests" in page.inner_text("main")
-    assert web_store.unsubscribed(app.repo, "lab") == {READERS[0]}
+    assert readers.unsubscribed(app.repo, "lab") == {READERS[0]}
 
     # the next digest (of the studies that waited: ten a topic per digest) goes to bob only
     assert app.repo.pending("lab", ["nlp", "ml"])
@@ -183,10 +183,10 @@ def test_not_relevant_from_a_digest_leaves_the_study_out_of_the_next_one(
     assert href and href.startswith(f"{url}/f/")
     first.click()
     page.wait_for_url(href)
-    assert web_store.verdicts(app.repo) == []  # the GET only asks
+    assert readers.verdicts(app.repo) == []  # the GET only asks
     page.click("#not-relevant")
     page.wait_for_selector("text=Thank you")
-    (verdict,) = web_store.verdicts(app.repo)
+    (verdict,) = readers.verdicts(app.repo)
     assert (verdict.recipient, verdict.topic, verdict.verdict) == (
         READERS[0],
         "nlp",
@@ -242,7 +242,7 @@ def test_a_forged_token_and_a_form_without_csrf_are_refused(
     assert "not sent by this site" in page.inner_text("main")
     page.goto(f"{url}/admin")
     assert page.url.startswith(f"{url}/login")  # not logged in
-    assert web_store.unsubscribed(app.repo, "lab") == set()
+    assert readers.unsubscribed(app.repo, "lab") == set()
 
 
 def test_the_admin_marks_a_study_on_the_topic_page_and_exports_one_page(
@@ -257,7 +257,7 @@ def test_the_admin_marks_a_study_on_the_topic_page_and_exports_one_page(
     study.locator("button", has_text="not relevant").click()
     page.wait_for_url(f"{url}/t/nlp?q=&sort=newest&page=2#w{work}")
     assert "0 relevant, 1 not relevant" in page.inner_text(f"#w{work}")
-    (verdict,) = web_store.verdicts(app.repo)
+    (verdict,) = readers.verdicts(app.repo)
     assert (verdict.recipient, verdict.work_id, verdict.verdict) == (
         "admin",
         int(work),
@@ -280,4 +280,4 @@ def test_the_admin_marks_a_study_on_the_topic_page_and_exports_one_page(
     with page.expect_response(lambda r: r.url.endswith("/t/nlp/feedback")) as posted:
         page.locator("li.study").first.locator("button", has_text="relevant").first.click()
     assert posted.value.status == 403
-    assert len(web_store.verdicts(app.repo)) == 1
+    assert len(readers.verdicts(app.repo)) == 1

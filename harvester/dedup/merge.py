@@ -9,6 +9,21 @@ from harvester.dedup.features import is_preprint
 from harvester.records import Identifiers, Record
 from harvester.registry import SOURCE_PREFERENCE  # the registry: journals, aggregators, preprints
 
+# the fields whose first present value, in source preference order, is the work's
+_FIRST_PRESENT = (
+    "title",
+    "venue",
+    "year",
+    "volume",
+    "issue",
+    "pages",
+    "published",
+    "type",
+    "language",
+    "url",
+    "published_doi",
+)
+
 
 def _rank(record: Record) -> tuple[bool, int]:
     try:
@@ -50,20 +65,10 @@ def merge_records(records: Sequence[Record]) -> Record:
     others = tuple(dict.fromkeys(a for r in ordered for a in r.other_abstracts))
     return first.with_changes(
         ids=ids,
-        title=pick("title"),
         abstract=abstract_from.abstract,
         abstract_sections=abstract_from.abstract_sections,
         other_abstracts=others,
         authors=authors_from.authors,
-        venue=pick("venue"),
-        year=pick("year"),
-        volume=pick("volume"),
-        issue=pick("issue"),
-        pages=pick("pages"),
-        published=pick("published"),
-        type=pick("type"),
-        language=pick("language"),
-        url=pick("url"),
         keywords=keywords,
-        published_doi=pick("published_doi"),
+        **{name: pick(name) for name in _FIRST_PRESENT},
     )

@@ -2,7 +2,8 @@
 
 What goes into a digest (top-up, the email fit, order, backlog notes) is
 :mod:`harvester.digests.compose`; this module sends. It is the one digests module that
-imports the notifiers and the web interface (readers' feedback, unsubscriptions, signed links).
+imports the notifiers and the web interface (signed links); readers' feedback and
+unsubscriptions are the store's (:mod:`harvester.store.readers`).
 
 ::
 
@@ -47,6 +48,7 @@ from harvester.errors import NotifyError
 from harvester.notifiers import Notifier, notifier_class
 from harvester.query.syntax import Query
 from harvester.records import StoredWork
+from harvester.store.readers import unsubscribed, verdicts
 
 log = structlog.get_logger(__name__)
 
@@ -197,8 +199,6 @@ def by_feedback(
 ) -> tuple[list[StoredWork], set[int]]:
     """Readers' feedback on ``works``: those the subscription's readers marked not relevant in
     one of its topics are left out; returned with the works someone marked relevant."""
-    from harvester.web.store import verdicts
-
     said = verdicts(app.repo, work_ids=[w.id for w in works]) if works else []
     if not said:
         return list(works), set()
@@ -353,8 +353,6 @@ def preview(
 def notifier_for(app: App, subscription: SubscriptionSettings) -> Notifier:
     """The subscription's notifier; an email one leaves out who unsubscribed."""
     if subscription.channel == "email" and subscription.to:
-        from harvester.web.store import unsubscribed
-
         gone = unsubscribed(app.repo, subscription.key)
         if gone:
             staying = tuple(r for r in subscription.to if r.lower() not in gone)

@@ -27,7 +27,7 @@ import structlog
 from harvester.app import App
 from harvester.config.topics import TopicSettings
 from harvester.errors import ConfigError
-from harvester.harvesting.harvest import HarvestResult, run_harvest
+from harvester.harvesting.harvest import HarvestResult
 from harvester.sources.base import Page, Window
 from harvester.store.values import PageOutcome
 
@@ -117,11 +117,9 @@ def backfill(
         w if w.end <= started else Window(w.start, started)
         for w in date_slices(since, until, slice_days)
     ]
-    query = topic.parsed_query
     results = []
     for name in sources:
-        source = app.source(name)
-        term = topic.raw_queries.get(name) or source.translate(query)
+        app.source(name)  # a source that cannot be built fails before anything is claimed
         done = app.repo.finished_slices(topic.name, name)
         progress = Progress(name, len(slices))
         runs: list[HarvestResult] = []
@@ -146,20 +144,15 @@ def backfill(
                     if on_progress is not None:
                         on_progress(p)
 
-                with app.fetcher.counting() as requests:  # this slice's own
-                    result = run_harvest(
-                        topic=topic.name,
-                        query=query,
-                        term=term,
-                        source=source,
-                        repo=app.repo,
-                        window=window,
-                        backfill=not notify,
-                        advance_watermark=False,
-                        request_count=requests,
-                        should_stop=should_stop,
-                        on_page=page_done,
-                    )
+                result = app.harvest_window(
+                    topic,
+                    name,
+                    window,
+                    backfill=not notify,
+                    advance_watermark=False,
+                    should_stop=should_stop,
+                    on_page=page_done,
+                )
                 runs.append(result)
                 if result.complete:
                     app.repo.finish_slice(topic.name, name, window, result.run_id)

@@ -23,7 +23,7 @@ import contextvars
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -244,12 +244,8 @@ def run_harvest(
                 counts = replace(
                     counts,
                     records=counts.records + len(result.records),
-                    matched=counts.matched + len(matched),
-                    new_works=counts.new_works + outcome.new_works,
-                    new_hits=counts.new_hits + outcome.new_hits,
-                    duplicates=counts.duplicates + outcome.duplicates,
                     skipped=counts.skipped + len(result.skipped),
-                )
+                ).with_stored(len(matched), outcome)
                 if result.skipped and status == RunStatus.OK:
                     status = RunStatus.PARTIAL  # the page is stored: skipped records never hold it
                 log.info(
@@ -325,15 +321,7 @@ def run_harvest(
         log.info(
             "harvest finished",
             status=status,
-            requests=counts.requests,
-            pages=counts.pages,
-            records=counts.records,
-            matched=counts.matched,
-            new_works=counts.new_works,
-            new_hits=counts.new_hits,
-            duplicates=counts.duplicates,
-            skipped=counts.skipped,
-            errors=counts.errors,
+            **asdict(counts),
             expected=expected,
             watermark="advanced" if watermark is not None else "held",
         )

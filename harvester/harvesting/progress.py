@@ -11,6 +11,7 @@ import io
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from typing import TextIO, cast
 
 import structlog
@@ -109,14 +110,6 @@ def progress_reporter(
         now = clock()
         if now - last.get(p.source, float("-inf")) >= log_every or p.slices_done == p.slices_total:
             last[p.source] = now
-            log.info(
-                "backfill progress",
-                source=p.source,
-                slices_done=p.slices_done,
-                slices_total=p.slices_total,
-                pages=p.pages,
-                records=p.records,
-                new_works=p.new_works,
-            )
+            log.info("backfill progress", **asdict(p))
 
     yield log_line

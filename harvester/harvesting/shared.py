@@ -346,13 +346,7 @@ class SharedHarvest:
         outcome = self.store.store_page(window_id, records, matches, self.runs)
         for topic, page in outcome.items():
             t = self.tallies[topic]
-            t.counts = replace(
-                t.counts,
-                matched=t.counts.matched + page.matched,
-                new_works=t.counts.new_works + page.new_works,
-                new_hits=t.counts.new_hits + page.new_hits,
-                duplicates=t.counts.duplicates + page.duplicates,
-            )
+            t.counts = t.counts.with_stored(page.matched, page)
 
     # -- the end -----------------------------------------------------------------------------
 

@@ -8,15 +8,16 @@ from harvester.app import App
 from harvester.harvesting.scheduler import first_due_after, harvest_trigger
 from harvester.harvesting.updates import status_lines
 from harvester.sources import missing_key
+from harvester.store.daemons import MISSED_BEATS as MISSED_BEATS  # (the dashboard reads it here)
+from harvester.store.readers import feedback_counts
 from harvester.store.repository import Repository
 
 # A daemon beats every `heartbeat_seconds` (30 s); one that missed three beats is stale
 from harvester.store.values import COMPLETED, RunRow, RunStatus
 
-# A daemon beats every `heartbeat_seconds` (30 s); one that missed three beats is stale
-# (killed with -9, its host down, or its database unreachable), and is listed as stale for a
-# day, so a daemon that vanished is seen rather than silently dropped.
-MISSED_BEATS = 3
+# A daemon beats every `heartbeat_seconds` (30 s); one that missed MISSED_BEATS (three) beats
+# is stale (killed with -9, its host down, or its database unreachable), and is listed as
+# stale for a day, so a daemon that vanished is seen rather than silently dropped.
 STALE_SHOWN = timedelta(days=1)
 
 
@@ -90,8 +91,6 @@ def _backfill_line(repo: Repository, topic: str, source: str, now: datetime) -> 
 
 def _feedback_lines(repo: Repository) -> list[str]:
     """Readers' verdicts from the web interface's links, per topic (none: no lines)."""
-    from harvester.web.store import feedback_counts
-
     counts = feedback_counts(repo)
     if not counts:
         return []

@@ -18,6 +18,7 @@ from apscheduler.triggers.date import DateTrigger
 from harvester.app import App
 from harvester.harvesting.harvest import HarvestResult
 from harvester.harvesting.queues import Due, SourceQueue, failure_backoff
+from harvester.store.locks import source_key
 from harvester.store.sharing import SharedStore
 
 log = structlog.get_logger(__name__)
@@ -162,7 +163,8 @@ class HarvestWorkers:
         return results
 
     def _harvest_together(self, source: str, items: list[Due]) -> list[HarvestResult]:
-        with self.app.claim_for(f"harvest-source:{source}") as mine:
+        # exclusive: no command runs one of the source's windows while the batch drains it
+        with self.app.claim_for(source_key(source)) as mine:
             if not mine:
                 log.info("harvest claimed elsewhere", source=source, topics=len(items))
                 if not self.stopping.is_set():
@@ -182,7 +184,7 @@ class HarvestWorkers:
         self, topic_name: str, source: str, due: datetime | None = None
     ) -> HarvestResult | None:
         topic = self.app.settings.topic(topic_name)
-        with self.app.claim_for(f"harvest:{topic_name}:{source}") as mine:
+        with self.app.claim_window(topic_name, source) as mine:
             if not mine:
                 log.info("harvest claimed elsewhere", topic=topic_name, source=source)
                 if due is not None and not self.stopping.is_set():

@@ -124,7 +124,8 @@ class Fetcher:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self.secret_params = secret_params
+        # secret names match in any case (redact_url's rule for parameters, HTTP's for headers)
+        self.secret_params = frozenset(name.lower() for name in secret_params)
         self.secret_headers = frozenset(name.lower() for name in secret_headers)
         self.max_response_bytes = max_response_bytes
         self.stop = stop
@@ -344,8 +345,7 @@ class Fetcher:
         # Some APIs echo the request (and its key) in error bodies and messages: the values
         # of secret query parameters and of secret headers (x-api-key, Authorization).
         url = request.url
-        secrets = {name.lower() for name in self.secret_params}
-        values = [v for n, v in url.params.multi_items() if n.lower() in secrets and v]
+        values = [v for n, v in url.params.multi_items() if n.lower() in self.secret_params and v]
         for name, value in request.headers.multi_items():
             if name.lower() in self.secret_headers and len(value) >= 4:
                 values.append(value)

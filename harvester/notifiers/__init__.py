@@ -16,17 +16,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from harvester.errors import ConfigError
-from harvester.notifiers.base import ChannelError, Notifier, NotifierFactory
+from harvester.notifiers.base import ChannelError, ChannelNotifier, Notifier
 from harvester.notifiers.email import EmailNotifier
 from harvester.notifiers.slack import SlackNotifier
 
-NOTIFIERS: Mapping[str, NotifierFactory] = {
+NOTIFIERS: Mapping[str, type[ChannelNotifier]] = {
     "email": EmailNotifier,
     "slack": SlackNotifier,
 }
 
 
-def notifier_class(name: str) -> NotifierFactory:
+def notifier_class(name: str) -> type[ChannelNotifier]:
     """The factory for channel ``name``; an unknown name is a config error listing the known."""
     try:
         return NOTIFIERS[name]

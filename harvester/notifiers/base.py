@@ -7,9 +7,11 @@ was delivered is remembered by the store (the outbox), never by the notifier.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
 from harvester.errors import NotifyError
 
@@ -76,15 +78,35 @@ class Notifier(Protocol):
         ...
 
 
-class NotifierFactory(Protocol):
-    """What the registry holds: a notifier class built from the settings of one subscription."""
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """The app's live parts a channel may use: its httpx client (Slack posts through it), its
+    back-off ``sleep``, and its ``clock`` (email dates its messages by it)."""
 
+    client: httpx.Client | None = None
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], datetime] | None = None
+
+
+class ChannelNotifier(Notifier, ABC):
+    """What the registry holds: a channel class (a :class:`Notifier`), built from the settings
+    of one subscription by :meth:`from_settings`; each channel says how in :meth:`build`."""
+
+    name: str
+
+    @classmethod
     def from_settings(
-        self,
+        cls,
         settings: Settings,
         subscription: SubscriptionSettings,
         *,
         client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], datetime] | None = None,
-    ) -> Notifier: ...
+    ) -> Self:
+        return cls.build(settings, subscription, Wiring(client, sleep, clock))
+
+    @classmethod
+    @abstractmethod
+    def build(cls, settings: Settings, subscription: SubscriptionSettings, wiring: Wiring) -> Self:
+        """The notifier for ``subscription``, from its settings and the app's ``wiring``."""

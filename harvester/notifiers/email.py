@@ -19,25 +19,22 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import structlog
 from pydantic import SecretStr
 
 from harvester.digests.render import one_line
 from harvester.errors import ConfigError
-from harvester.notifiers.base import ChannelError
+from harvester.notifiers.base import ChannelError, ChannelNotifier, Wiring
 from harvester.notifiers.smtp import Security, Watchdog, connect
 
 if TYPE_CHECKING:
-    import httpx
-
     from harvester.config import Settings
     from harvester.config.subscriptions import SubscriptionSettings
     from harvester.digests.render import RenderedDigest
@@ -51,7 +48,7 @@ DEFAULT_DEADLINE = 120.0
 """Seconds one SMTP session may take in all, from connecting to the server's last reply."""
 
 
-class EmailNotifier:
+class EmailNotifier(ChannelNotifier):
     """Sends digests to ``to`` through one SMTP server."""
 
     name = "email"
@@ -96,20 +93,10 @@ class EmailNotifier:
         self.left = left
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        subscription: SubscriptionSettings,
-        *,
-        client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] | None = None,
-        unsubscribe: str | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> EmailNotifier:
-        """The notifier for one email subscription (``client`` and ``sleep`` are unused: SMTP
-        retries are the outbox's, on its next tick). Recipients who unsubscribed through the
-        web interface are left out by the caller (delivery.notifier_for)."""
+    def build(cls, settings: Settings, subscription: SubscriptionSettings, wiring: Wiring) -> Self:
+        """The notifier for one email subscription (the wiring's client and sleep are unused:
+        SMTP retries are the outbox's, on its next tick). Recipients who unsubscribed through
+        the web interface are left out by the caller (delivery.notifier_for)."""
         channel = settings.channels.email
         if channel is None:
             raise ConfigError(
@@ -123,11 +110,9 @@ class EmailNotifier:
             to=subscription.to,
             username=channel.username,
             password=channel.password,
-            unsubscribe=unsubscribe,
             timeout=channel.timeout,
             deadline=channel.deadline,
-            ssl_context=ssl_context,
-            clock=clock or (lambda: datetime.now(UTC)),
+            clock=wiring.clock or (lambda: datetime.now(UTC)),
             signer=_signer(settings),
         )
 

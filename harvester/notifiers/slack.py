@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import structlog
@@ -24,7 +23,7 @@ from pydantic import SecretStr
 
 from harvester.digests.render import one_line
 from harvester.errors import ConfigError
-from harvester.notifiers.base import ChannelError
+from harvester.notifiers.base import ChannelError, ChannelNotifier, Wiring
 
 if TYPE_CHECKING:
     from harvester.config import Settings
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-class SlackNotifier:
+class SlackNotifier(ChannelNotifier):
     """Posts digests to one incoming webhook; retries 429 (honouring Retry-After), 5xx and
     network failures with exponential backoff through the injected ``sleep``."""
 
@@ -60,17 +59,9 @@ class SlackNotifier:
         self.max_retry_after = max_retry_after
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        subscription: SubscriptionSettings,
-        *,
-        client: httpx.Client | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] | None = None,
-    ) -> SlackNotifier:
+    def build(cls, settings: Settings, subscription: SubscriptionSettings, wiring: Wiring) -> Self:
         """The notifier for one Slack subscription: its own webhook, else ``[channels.slack]``'s.
-        ``client`` is the app's shared httpx client (required)."""
+        The wiring's ``client`` (the app's shared httpx client) is required."""
         url = subscription.webhook_url or (
             settings.channels.slack.webhook_url if settings.channels.slack else None
         )
@@ -79,9 +70,9 @@ class SlackNotifier:
                 f"{settings.path or 'config'}: subscription {subscription.key!r} has no Slack "
                 "webhook (set webhook_url_env on it or in [channels.slack])"
             )
-        if client is None:
+        if wiring.client is None:
             raise ValueError("SlackNotifier needs the app's httpx client")
-        return cls(webhook_url=url, client=client, sleep=sleep)
+        return cls(webhook_url=url, client=wiring.client, sleep=wiring.sleep)
 
     def send(
         self,

@@ -249,8 +249,6 @@ class ArxivSource(ApiSource):
     """arXiv API search by submission date, oldest first, in pages of up to 2,000."""
 
     INFO = SOURCE_INFO["arxiv"]  # the registry entry: label, key, caps, preference
-    name = INFO.name
-    rate_key = "arxiv"
     BASE_URL = "https://export.arxiv.org/api"
     # arXiv API terms of use: "no more than one request every three seconds", on one
     # connection at a time.

@@ -274,8 +274,10 @@ def is_utf8(body: bytes) -> bool:
 class Source(Protocol):
     """A bibliographic API."""
 
-    name: str
     max_record_bytes: int
+
+    @property
+    def name(self) -> str: ...  # the API classes (ApiSource) set it on the class
 
     def translate(self, query: Query) -> str:
         """The portable query in this API's own search syntax (pure)."""
@@ -304,11 +306,14 @@ class QueryTranslator(Protocol):
 
 class ApiSource:
     """What the source classes share: a subclass names its registry entry (``INFO``, which
-    gives it ``REQUIRES_KEY`` and ``KEY_ENV``), its answer reader (``read_answer``) and its
-    query translator (``to_syntax``), and its pace ``RATE`` unless ``rate`` is its own (a
-    pace that depends on a key or a contact)."""
+    gives it ``name``, ``REQUIRES_KEY`` and ``KEY_ENV``, and ``rate_key`` unless it inherits
+    one), its answer reader (``read_answer``) and its query translator (``to_syntax``), and
+    its pace ``RATE`` unless ``rate`` is its own (a pace that depends on a key or a
+    contact)."""
 
     INFO: ClassVar[SourceInfo]  # its entry in harvester.registry
+    name: ClassVar[str]
+    rate_key: ClassVar[str]  # the fetcher's pace for its API: its own name unless inherited
     max_record_bytes = MAX_RECORD_BYTES  # [sources.NAME] max_record_bytes
     REQUIRES_KEY: ClassVar[bool]  # INFO's requires_key and key_env, set for each subclass
     KEY_ENV: ClassVar[str | None]
@@ -322,6 +327,9 @@ class ApiSource:
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
+        cls.name = cls.INFO.name
+        if not hasattr(cls, "rate_key"):
+            cls.rate_key = cls.INFO.name
         cls.REQUIRES_KEY = cls.INFO.requires_key
         cls.KEY_ENV = cls.INFO.key_env
 

@@ -233,7 +233,6 @@ class BiorxivSource(ApiSource):
     """Every preprint a server posted in the window, 100 per page (the API's page size)."""
 
     INFO = SOURCE_INFO["biorxiv"]  # the registry entry: label, key, caps, preference
-    name = INFO.name
     server: ClassVar[str] = "biorxiv"
     # bioRxiv and medRxiv share api.biorxiv.org, hence one pace for both.
     rate_key = "biorxiv"
@@ -297,5 +296,4 @@ class MedrxivSource(BiorxivSource):
     """medRxiv: the same API and listing as bioRxiv, another server."""
 
     INFO = SOURCE_INFO["medrxiv"]  # the registry entry: label, key, caps, preference
-    name = INFO.name
     server: ClassVar[str] = "medrxiv"

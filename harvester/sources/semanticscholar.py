@@ -86,8 +86,6 @@ class SemanticScholarSource(ApiSource):
     the ``token`` each answer carries until it is null."""
 
     INFO = SOURCE_INFO["semanticscholar"]  # the registry entry: label, key, caps, preference
-    name = INFO.name
-    rate_key = "semanticscholar"
     BASE_URL = "https://api.semanticscholar.org/graph/v1"
     # Semantic Scholar: an API key gets 1 request per second on every endpoint; without
     # one, requests share a pool of 100 requests per 5 minutes with every keyless user,

@@ -8,6 +8,13 @@ file (:class:`FileClaims`), one per claim key, so they hold across processes, an
 drops them when a process dies (no stale lease to expire, no write to the database, which
 SQLite's single writer would make wait). :class:`DaemonLock` keeps a second daemon off the
 same file.
+
+A claim is exclusive, or shared (``shared=True``: any number of shared holders, no exclusive
+one). A daily window has two keys: the daemon's batch holds its source's key
+(:func:`source_key`) exclusively for every window it drains; a single window
+(:func:`claim_window`: `harvester harvest`, a topic harvested alone) holds the source's key
+shared and its own (:func:`window_key`) exclusively. So a command never runs a window while a
+daemon drains its source, and two commands on different topics of one source run side by side.
 """
 
 from __future__ import annotations
@@ -27,10 +34,33 @@ from harvester.errors import StoreError
 
 
 class Claims(Protocol):
-    def claim(self, key: str) -> AbstractContextManager[bool]:
-        """A context in which ``True`` means this process holds ``key``; ``False``: someone
-        else does, skip the work."""
+    def claim(self, key: str, *, shared: bool = False) -> AbstractContextManager[bool]:
+        """A context in which ``True`` means this process holds ``key`` (exclusively, or
+        ``shared`` with other shared holders); ``False``: someone else does, skip the work."""
         ...
+
+
+def source_key(source: str) -> str:
+    """The claim on every daily window of ``source`` (a daemon's batch holds it)."""
+    return f"harvest-source:{source}"
+
+
+def window_key(topic: str, source: str) -> str:
+    """The claim on one topic's daily window of ``source``."""
+    return f"harvest:{topic}:{source}"
+
+
+@contextmanager
+def claim_window(claims: Claims, topic: str, source: str) -> Iterator[bool]:
+    """One topic's daily window of ``source`` on its own: the source's claim shared, so not
+    while a daemon's batch drains the source (whose windows the batch's exclusive claim
+    covers), and the window's own claim."""
+    with claims.claim(source_key(source), shared=True) as free:
+        if not free:
+            yield False
+            return
+        with claims.claim(window_key(topic, source)) as mine:
+            yield mine
 
 
 def lock_id(key: str) -> int:
@@ -45,36 +75,47 @@ class PostgresClaims:
         self.engine = engine
 
     @contextmanager
-    def claim(self, key: str) -> Iterator[bool]:
+    def claim(self, key: str, *, shared: bool = False) -> Iterator[bool]:
         ident = lock_id(key)
+        mode = "_shared" if shared else ""
         with self.engine.connect() as conn:
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ident}).scalar())
+            got = bool(
+                conn.execute(text(f"SELECT pg_try_advisory_lock{mode}(:k)"), {"k": ident}).scalar()
+            )
             conn.commit()
             try:
                 yield got
             finally:
                 if got:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ident})
+                    conn.execute(text(f"SELECT pg_advisory_unlock{mode}(:k)"), {"k": ident})
                     conn.commit()
 
 
 class LocalClaims:
-    """In-process claims, for a single daemon (SQLite)."""
+    """In-process claims, for a single daemon (SQLite): per key, the number of shared
+    holders, or -1 for an exclusive one."""
 
     def __init__(self) -> None:
-        self._locks: dict[str, threading.Lock] = {}
+        self._holders: dict[str, int] = {}
         self._guard = threading.Lock()
 
     @contextmanager
-    def claim(self, key: str) -> Iterator[bool]:
+    def claim(self, key: str, *, shared: bool = False) -> Iterator[bool]:
         with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        got = lock.acquire(blocking=False)
+            held = self._holders.get(key, 0)
+            got = held == 0 or (shared and held > 0)
+            if got:
+                self._holders[key] = held + 1 if shared else -1
         try:
             yield got
         finally:
             if got:
-                lock.release()
+                with self._guard:
+                    left = self._holders[key] - 1 if shared else 0
+                    if left:
+                        self._holders[key] = left
+                    else:
+                        del self._holders[key]
 
 
 class FileClaims:
@@ -91,7 +132,7 @@ class FileClaims:
         return self.database.with_name(f"{self.database.name}.claim-{digest}.lock")
 
     @contextmanager
-    def claim(self, key: str) -> Iterator[bool]:
+    def claim(self, key: str, *, shared: bool = False) -> Iterator[bool]:
         path = self.path(key)
         try:
             fh = path.open("a+")
@@ -99,7 +140,7 @@ class FileClaims:
             raise StoreError(f"cannot create the claim file {path}: {e}") from e
         with fh:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fh, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError:
                 yield False
                 return

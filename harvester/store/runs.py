@@ -55,15 +55,7 @@ class RunRepository(Store):
                 backfill=backfill,
                 started_at=self.clock(),
                 status=RunStatus.RUNNING,
-                requests=0,
-                pages=0,
-                records=0,
-                matched=0,
-                new_works=0,
-                new_hits=0,
-                duplicates=0,
-                errors=0,
-            )
+            )  # its counts start at the columns' default, zero
             session.add(run)
             session.flush()
             return run.id

@@ -13,7 +13,8 @@
     begin_runs / finish_runs                   each topic's own harvest_runs row and watermark,
                                                written for all topics in one statement each
 
-One transaction per page, under the store's write lock, as ``Repository.store_page``.
+One transaction per page, under the store's write lock, as ``Repository.store_page``; the
+topics' hits after it, in short transactions of their own.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from harvester.store.writer import PageWriter, lock_writes
 log = structlog.get_logger(__name__)
 
 _CHUNK = 500
+_HITS_CHUNK = 1000  # topic hits per transaction
 COMPLETE = ("ok", "partial")
 
 
@@ -172,10 +174,25 @@ class SharedStore(BatchRuns):
     ) -> dict[str, TopicPage]:
         """Store a page fetched for many topics (``window_id``) or records read back from
         the store (``None``): ``matches[i]`` are the topics record ``i`` matched."""
-        return store_again_on_conflict(
+        out, hits = store_again_on_conflict(
             lambda: self._store_page_once(window_id, records, matches, runs),
             "shared page still conflicts",
         )
+        # The topics' hits after the page, a short transaction per chunk: at 10,000 topics a
+        # page has tens of thousands, and one transaction for all of them held SQLite's one
+        # write lock for seconds (the heartbeat waited behind it). A crash between the two
+        # repeats the page (its window is still running), and the hits are inserted then.
+        for rows in chunks(hits, _HITS_CHUNK):
+            with self.repo._session() as session, session.begin():
+                new = session.execute(
+                    self.repo._insert(TopicHit)
+                    .on_conflict_do_nothing(index_elements=["topic", "work_id"])
+                    .returning(TopicHit.topic),
+                    list(rows),
+                ).scalars()
+                for topic in new:
+                    out[topic].new_hits += 1
+        return out
 
     def _store_page_once(
         self,
@@ -183,7 +200,7 @@ class SharedStore(BatchRuns):
         records: Sequence[Record],
         matches: Sequence[Sequence[str]],
         runs: Mapping[str, int],
-    ) -> dict[str, TopicPage]:
+    ) -> tuple[dict[str, TopicPage], list[dict[str, Any]]]:
         repo, now = self.repo, self.repo.clock()
         out: dict[str, TopicPage] = {}
         matched = [(r, m) for r, m in zip(records, matches, strict=True) if m]
@@ -212,15 +229,6 @@ class SharedStore(BatchRuns):
                                 "run_id": runs[topic],
                             }
                         )
-            for rows in chunks(hits, 2000):
-                new = session.execute(
-                    repo._insert(TopicHit)
-                    .on_conflict_do_nothing(index_elements=["topic", "work_id"])
-                    .returning(TopicHit.topic),
-                    list(rows),
-                ).scalars()
-                for topic in new:
-                    out[topic].new_hits += 1
             if window_id is not None:
                 kept: dict[tuple[str, str], dict[str, Any]] = {}
                 for record, topics in zip(records, matches, strict=True):
@@ -250,7 +258,7 @@ class SharedStore(BatchRuns):
                         )
                         .values(record=None)
                     )
-        return out
+        return out, hits
 
 
 def work_of(writer: PageWriter, record: Record) -> tuple[int, bool]:

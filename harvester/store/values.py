@@ -6,10 +6,10 @@ tuples are named tuples, so they still unpack and compare as before.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from harvester.sources.base import Window
 
@@ -37,6 +37,18 @@ class PageOutcome:
     duplicates: int = 0
 
 
+class Stored(Protocol):
+    """What storing a page's matched records did: a :class:`PageOutcome`, or one topic's
+    share of a shared page."""
+
+    @property
+    def new_works(self) -> int: ...
+    @property
+    def new_hits(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RunCounts:
     requests: int = 0
@@ -48,6 +60,16 @@ class RunCounts:
     duplicates: int = 0
     errors: int = 0
     skipped: int = 0  # records a parser could not read; they never hold the watermark
+
+    def with_stored(self, matched: int, stored: Stored) -> RunCounts:
+        """These counts and one page's: its ``matched`` records and what storing them did."""
+        return replace(
+            self,
+            matched=self.matched + matched,
+            new_works=self.new_works + stored.new_works,
+            new_hits=self.new_hits + stored.new_hits,
+            duplicates=self.duplicates + stored.duplicates,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ from harvester.digests.notices import notice_lines
 from harvester.harvesting.scheduler import harvest_trigger
 from harvester.harvesting.status import MISSED_BEATS, STALE_SHOWN
 from harvester.records import Record
+from harvester.store import readers
 from harvester.store.models import Digest, DigestItem, Identifier, Provenance, TopicHit, Work
 from harvester.store.updates import updates_of, with_stored_updates
 from harvester.store.values import RunRow
-from harvester.web import store as web_store
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ def dashboard_data(app: App, allowed: set[str] | None) -> dict[str, Any]:
     now = app.clock()
     repo = app.repo
     topics = []
-    feedback = web_store.feedback_counts(repo)
+    feedback = readers.feedback_counts(repo)
     for topic in app.settings.topics:
         if allowed is not None and topic.name not in allowed:
             continue
@@ -64,23 +64,23 @@ def dashboard_data(app: App, allowed: set[str] | None) -> dict[str, Any]:
                 "key": sub.key,
                 "cadence": sub.cadence,
                 "waiting": len(repo.pending(sub.key, list(sub.topics))),
-                "unsent": [d for d in unsent if d[0] == sub.key],
-                "left": len(web_store.unsubscribed(repo, sub.key)),
+                "unsent": [d for d in unsent if d.subscription == sub.key],
+                "left": len(readers.unsubscribed(repo, sub.key)),
             }
         )
     lapse = timedelta(seconds=MISSED_BEATS * app.settings.daemon.heartbeat_seconds)
-    unstopped = [b for b in repo.heartbeats() if b[5] is None]
+    unstopped = [b for b in repo.heartbeats() if b.stopped_at is None]
     daemons = [
         {
-            "id": b[0],
-            "host": b[1],
-            "pid": b[2],
-            "started": b[3],
-            "beat": b[4],
-            "stale": now - b[4] > lapse,
+            "id": b.daemon_id,
+            "host": b.host,
+            "pid": b.pid,
+            "started": b.started_at,
+            "beat": b.beat_at,
+            "stale": now - b.beat_at > lapse,
         }
         for b in unstopped
-        if now - b[4] <= STALE_SHOWN
+        if now - b.beat_at <= STALE_SHOWN
     ]
     return {"topics": topics, "digests": digests, "daemons": daemons, "now": now}
 
@@ -132,5 +132,5 @@ def study_data(app: App, work_id: int) -> dict[str, Any] | None:
         "topics": topics,
         "digests": digests,
         "related": related,
-        "verdicts": web_store.verdicts(app.repo, work_ids=[work_id]),
+        "verdicts": readers.verdicts(app.repo, work_ids=[work_id]),
     }

@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from harvester.config.subscriptions import SubscriptionSettings
-from harvester.web import store as web_store
+from harvester.store import readers
 from harvester.web.site import FORM_EXPIRED, Site, csrf_ok, is_admin
 from harvester.web.tokens import VERDICTS, BadToken
 
@@ -65,10 +65,10 @@ def routes(site: Site) -> list[Route]:
             return who
         if request.method == "POST":
             # RFC 8058 one-click (the body is "List-Unsubscribe=One-Click") or the page's button
-            web_store.unsubscribe(repo, who.sub.key, who.recipient)
+            readers.unsubscribe(repo, who.sub.key, who.recipient)
             log.info("recipient unsubscribed", subscription=who.sub.key)
             return page(request, "unsubscribed.html.j2", title="Unsubscribed", **who.values())
-        already = who.recipient.lower() in web_store.unsubscribed(repo, who.sub.key)
+        already = who.recipient.lower() in readers.unsubscribed(repo, who.sub.key)
         return page(
             request, "unsubscribe.html.j2", title="Unsubscribe", already=already, **who.values()
         )
@@ -78,7 +78,7 @@ def routes(site: Site) -> list[Route]:
         if isinstance(who, Response):
             return who
         if request.method == "POST":
-            web_store.resubscribe(repo, who.sub.key, who.recipient)
+            readers.resubscribe(repo, who.sub.key, who.recipient)
             log.info("recipient resubscribed", subscription=who.sub.key)
             return page(
                 request,
@@ -100,7 +100,7 @@ def routes(site: Site) -> list[Route]:
             verdict = str(form.get("verdict", verdict))
             if verdict not in VERDICTS:
                 return refuse(request, "Unknown verdict.")
-            web_store.record_feedback(
+            readers.record_feedback(
                 repo, said.recipient, said.subscription, said.topic, said.work_id, verdict
             )
             log.info("feedback recorded", topic=said.topic, work_id=said.work_id, verdict=verdict)
@@ -160,10 +160,10 @@ def routes(site: Site) -> list[Route]:
             if not csrf_ok(request, form.get("csrf")):
                 return refuse(request, FORM_EXPIRED, 403)
             sub, recipient = str(form.get("subscription", "")), str(form.get("recipient", ""))
-            web_store.resubscribe(repo, sub, recipient)
+            readers.resubscribe(repo, sub, recipient)
             log.info("admin restored a recipient", subscription=sub)
             return RedirectResponse("/admin", status_code=303)
-        return page(request, "admin.html.j2", title="Admin", rows=web_store.unsubscriptions(repo))
+        return page(request, "admin.html.j2", title="Admin", rows=readers.unsubscriptions(repo))
 
     return [
         Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from harvester.digests.assemble import DigestItem, work_item
 from harvester.digests.view import safe_url, view_item
 from harvester.records import StoredWork
-from harvester.web import store as web_store
+from harvester.store import readers
 from harvester.web.site import FORM_EXPIRED, Site, csrf_ok, login_redirect
 from harvester.web.tokens import VERDICTS
 
@@ -71,7 +71,7 @@ def routes(site: Site) -> list[Route]:
             view_item(item, number=(number - 1) * size + n, query=query)
             for n, item in enumerate(shown, start=1)
         ]
-        said = web_store.verdicts(repo, [name], [i.work_id for i in shown])
+        said = readers.verdicts(repo, [name], [i.work_id for i in shown])
         counts: dict[int, list[int]] = {}
         for v in said:
             c = counts.setdefault(v.work_id, [0, 0])
@@ -140,7 +140,7 @@ def routes(site: Site) -> list[Route]:
         if verdict not in VERDICTS or work_id not in known:
             return site.refuse(request, "Unknown study or verdict.")
         recipient, subscription = who
-        web_store.record_feedback(repo, recipient, subscription, name, work_id, verdict)
+        readers.record_feedback(repo, recipient, subscription, name, work_id, verdict)
         by = "admin" if recipient == "admin" else "reader"
         log.info("feedback recorded", topic=name, work_id=work_id, verdict=verdict, by=by)
         back = str(form.get("back", ""))

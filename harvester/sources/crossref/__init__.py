@@ -44,8 +44,6 @@ class CrossrefSource(ApiSource):
     """
 
     INFO = SOURCE_INFO["crossref"]  # the registry entry: label, key, caps, preference
-    name = INFO.name
-    rate_key = "crossref"
     BASE_URL = "https://api.crossref.org"
     # Crossref REST API etiquette (Dec 2025): anonymous ("public") 5 requests/s and one
     # at a time; with a mailto ("polite") 10 requests/s and 3 at a time (the in-flight caps

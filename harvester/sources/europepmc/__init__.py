@@ -34,8 +34,6 @@ class EuropePMCSource(ApiSource):
     """
 
     INFO = SOURCE_INFO["europepmc"]  # the registry entry: label, key, caps, preference
-    name = INFO.name
-    rate_key = "europepmc"
     BASE_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest"
     # Europe PMC: at most 10 requests a second and 500 a minute; 500/60 (8.33/s) keeps both.
     RATE = 500 / 60

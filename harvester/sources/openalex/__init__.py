@@ -48,8 +48,6 @@ class OpenAlexSource(ApiSource):
     with ``cursor=*`` then ``meta.next_cursor`` until it is null or a page is empty."""
 
     INFO = SOURCE_INFO["openalex"]  # the registry entry: label, key, caps, preference
-    name = INFO.name
-    rate_key = "openalex"
     BASE_URL = "https://api.openalex.org"
     # OpenAlex: an API key is required from 13 February 2026 (keyless use gets $0.01/day):
     # INFO.requires_key, hence REQUIRES_KEY.

@@ -35,8 +35,6 @@ class PubMedSource(ApiSource):
     """
 
     INFO = SOURCE_INFO["pubmed"]  # the registry entry: label, key, caps, preference
-    name = INFO.name
-    rate_key = "pubmed"
     BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
     # NCBI: "no more than 3 requests per second" without an API key, 10 with one
     RATE_ANONYMOUS = 3.0

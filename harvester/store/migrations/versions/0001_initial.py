@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from harvester.store.migrations.frozen import create_deliveries
 from harvester.store.models import UTCDateTime
 
 revision = "0001"
@@ -89,17 +90,7 @@ def upgrade() -> None:
         sa.Column("value", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
     )
-    op.create_table(
-        "deliveries",
-        sa.Column("id", Id, primary_key=True, autoincrement=True),
-        sa.Column("subscription", sa.String(255), nullable=False),
-        sa.Column("topic", sa.String(128), nullable=False),
-        sa.Column("work_id", Id, sa.ForeignKey("works.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("delivered_at", UTCDateTime(), nullable=False),
-        sa.UniqueConstraint(
-            "subscription", "topic", "work_id", name="uq_deliveries_sub_topic_work"
-        ),
-    )
+    create_deliveries()
     op.create_index("ix_deliveries_work_id", "deliveries", ["work_id"])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from harvester.store.migrations.frozen import create_deliveries
 from harvester.store.models import UTCDateTime
 
 revision = "0002"
@@ -97,17 +98,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("backfill_slices")
     op.drop_table("heartbeats")
-    op.create_table(
-        "deliveries",
-        sa.Column("id", Id, primary_key=True, autoincrement=True),
-        sa.Column("subscription", sa.String(255), nullable=False),
-        sa.Column("topic", sa.String(128), nullable=False),
-        sa.Column("work_id", Id, sa.ForeignKey("works.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("delivered_at", UTCDateTime(), nullable=False),
-        sa.UniqueConstraint(
-            "subscription", "topic", "work_id", name="uq_deliveries_sub_topic_work"
-        ),
-    )
+    create_deliveries()
     op.drop_table("digest_items")
     op.drop_table("digests")
     with op.batch_alter_table("harvest_runs") as batch:

@@ -1,7 +1,7 @@
-"""What the web interface keeps in the store: unsubscriptions and feedback.
+"""What readers told us through the web interface: unsubscriptions and feedback.
 
 Kept beside the repository (same engine, same guarded sessions) so the web's tables have one
-place that speaks their SQL."""
+place that speaks their SQL; the web writes them, delivery and ``status`` read them."""
 
 from __future__ import annotations
 
