@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import html
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
@@ -292,12 +292,16 @@ def _pages(pagination: _Element | None) -> str | None:
     return normalize_pages(parts.get("StartPage"), parts.get("EndPage"), parts.get("MedlinePgn"))
 
 
-def _record_type(type_lists: Iterable[_Element]) -> str:
-    names = {
+def _type_names(type_lists: Iterable[_Element]) -> set[str | None]:
+    """The PublicationType names in these PublicationTypeLists, whitespace collapsed."""
+    return {
         collapse_whitespace(node.text)
         for types in type_lists
         for node in types.iterchildren("PublicationType")
     }
+
+
+def _record_type(names: Collection[str | None]) -> str:
     return next((kind for name, kind in _TYPES if name in names), _DEFAULT_TYPE)
 
 
