@@ -11,24 +11,24 @@ from typing import TYPE_CHECKING
 from harvester.records import Author, Record, join_sections
 from harvester.sources.base import Skipped
 from harvester.sources.pubmed.fields import (
-    _authors,
-    _BadArticle,
-    _checked_pmid,
-    _find_pmid,
-    _first_date,
-    _ids,
-    _keywords,
-    _other_abstracts,
-    _pages,
-    _pmid,
-    _pmid_or_none,
-    _pub_date,
-    _record_type,
-    _required,
-    _sections,
-    _text,
-    _title,
-    _type_names,
+    BadArticle,
+    checked_pmid,
+    element_text,
+    find_pmid,
+    first_date,
+    pmid_or_none,
+    publication_type_names,
+    read_authors,
+    read_ids,
+    read_keywords,
+    read_other_abstracts,
+    read_pages,
+    read_pmid,
+    read_pub_date,
+    read_sections,
+    read_title,
+    record_type,
+    required_child,
 )
 from harvester.sources.updates import pubmed_updates
 from harvester.text.fields import language_code
@@ -40,7 +40,7 @@ SOURCE = "pubmed"
 ARTICLE_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 
 
-def _add(element: _Element, records: list[Record], skipped: list[Skipped]) -> None:
+def add_article(element: _Element, records: list[Record], skipped: list[Skipped]) -> None:
     """One child of the PubmedArticleSet, as a Record or a Skipped (comments are ignored)."""
     tag = element.tag
     if not isinstance(tag, str):
@@ -48,7 +48,7 @@ def _add(element: _Element, records: list[Record], skipped: list[Skipped]) -> No
     if tag == "DeleteCitation":
         # NLM: citations deleted from PubMed since they were distributed.
         skipped.extend(
-            Skipped(source_id=_pmid_or_none(pmid.text), reason="deleted from PubMed")
+            Skipped(source_id=pmid_or_none(pmid.text), reason="deleted from PubMed")
             for pmid in element.iterchildren("PMID")
         )
         return
@@ -58,11 +58,11 @@ def _add(element: _Element, records: list[Record], skipped: list[Skipped]) -> No
         elif tag == "PubmedBookArticle":
             records.append(_book_record(element))
         else:
-            raise _BadArticle(f"unexpected element <{tag}>")
-    except _BadArticle as error:
-        skipped.append(Skipped(source_id=_pmid_or_none(_find_pmid(element)), reason=str(error)))
+            raise BadArticle(f"unexpected element <{tag}>")
+    except BadArticle as error:
+        skipped.append(Skipped(source_id=pmid_or_none(find_pmid(element)), reason=str(error)))
     except RecursionError:  # markup nested deeper than Python's recursion (libxml2 allows 2,048)
-        pmid = _pmid_or_none(_find_pmid(element))
+        pmid = pmid_or_none(find_pmid(element))
         skipped.append(Skipped(source_id=pmid, reason="markup nested too deeply to read"))
 
 
@@ -83,7 +83,7 @@ def _journal_record(element: _Element) -> Record:
             case "PubmedData":
                 pubmed_data.append(child)
     if citation is None:
-        raise _BadArticle("no <MedlineCitation> in <PubmedArticle>")
+        raise BadArticle("no <MedlineCitation> in <PubmedArticle>")
 
     pmid_element: _Element | None = None
     articles: list[_Element] = []
@@ -105,9 +105,9 @@ def _journal_record(element: _Element) -> Record:
                 other_abstracts.append(child)
             case "CommentsCorrectionsList":
                 comment_lists.append(child)
-    pmid = _checked_pmid(None if pmid_element is None else pmid_element.text or "")
+    pmid = checked_pmid(None if pmid_element is None else pmid_element.text or "")
     if not articles:
-        raise _BadArticle("no <Article> in <MedlineCitation>")
+        raise BadArticle("no <Article> in <MedlineCitation>")
 
     title = vernacular = abstract = author_list = pagination = language = None
     journals: list[_Element] = []
@@ -155,10 +155,10 @@ def _journal_record(element: _Element) -> Record:
                     issue_number = child
                 case "PubDate" if pub_date is None:
                     pub_date = child
-    sections = _sections(abstract)
-    year, published = _pub_date(pub_date)
+    sections = read_sections(abstract)
+    year, published = read_pub_date(pub_date)
     if published is None:
-        year, published = _first_date(article_dates)
+        year, published = first_date(article_dates)
     id_list = None
     for data in pubmed_data:  # find("PubmedData/ArticleIdList")
         for child in data.iterchildren("ArticleIdList"):
@@ -166,55 +166,59 @@ def _journal_record(element: _Element) -> Record:
             break
         if id_list is not None:
             break
-    type_names = _type_names(type_lists)
+    type_names = publication_type_names(type_lists)
     # The record's type is its Article's; a retraction is read from every Article (the DTD
     # allows one: a second one only in a broken page).
     every_type = type_names
     if len(articles) > 1:
-        every_type = _type_names(t for a in articles for t in a.iterchildren("PublicationTypeList"))
+        every_type = publication_type_names(
+            t for a in articles for t in a.iterchildren("PublicationTypeList")
+        )
     return Record(
         source=SOURCE,
         source_id=pmid,
-        ids=_ids(pmid, id_list, elocations),
-        title=_title(title, vernacular),
+        ids=read_ids(pmid, id_list, elocations),
+        title=read_title(title, vernacular),
         abstract=join_sections(sections),
         abstract_sections=sections,
-        other_abstracts=_other_abstracts(other_abstracts),
-        authors=_authors(author_list),
-        venue=_text(journal_title),
+        other_abstracts=read_other_abstracts(other_abstracts),
+        authors=read_authors(author_list),
+        venue=element_text(journal_title),
         year=year,
-        volume=_text(volume),
-        issue=_text(issue_number),
-        pages=_pages(pagination),
+        volume=element_text(volume),
+        issue=element_text(issue_number),
+        pages=read_pages(pagination),
         published=published,
-        type=_record_type(type_names),
+        type=record_type(type_names),
         language=language_code(None if language is None else language.text or ""),
         url=ARTICLE_URL.format(pmid=pmid),
-        keywords=_keywords(headings, keyword_lists),
+        keywords=read_keywords(headings, keyword_lists),
         updates=pubmed_updates(comment_lists, every_type, published),
     )
 
 
 def _book_record(element: _Element) -> Record:
     # A chapter (ArticleTitle present) has the book as its venue; a whole book has none.
-    document = _required(element, "BookDocument")
-    pmid = _pmid(document)
+    document = required_child(element, "BookDocument")
+    pmid = read_pmid(document)
     book = document.find("Book")
-    book_title = _text(book.find("BookTitle")) if book is not None else None
-    chapter_title = _title(document.find("ArticleTitle"), document.find("VernacularTitle"))
-    sections = _sections(document.find("Abstract"))
-    year, published = _pub_date(book.find("PubDate") if book is not None else None)
+    book_title = element_text(book.find("BookTitle")) if book is not None else None
+    chapter_title = read_title(document.find("ArticleTitle"), document.find("VernacularTitle"))
+    sections = read_sections(document.find("Abstract"))
+    year, published = read_pub_date(book.find("PubDate") if book is not None else None)
     author_lists = [*document.iterchildren("AuthorList")]
     if book is not None:
         author_lists += book.iterchildren("AuthorList")
     authors: tuple[Author, ...] = ()
     for author_list in author_lists:  # the chapter's authors, else the book's (not its editors)
-        if author_list.get("Type", "authors") == "authors" and (authors := _authors(author_list)):
+        if author_list.get("Type", "authors") == "authors" and (
+            authors := read_authors(author_list)
+        ):
             break
     return Record(
         source=SOURCE,
         source_id=pmid,
-        ids=_ids(pmid, element.find("PubmedBookData/ArticleIdList"), ()),
+        ids=read_ids(pmid, element.find("PubmedBookData/ArticleIdList"), ()),
         title=chapter_title or book_title,
         abstract=join_sections(sections),
         abstract_sections=sections,
@@ -225,7 +229,7 @@ def _book_record(element: _Element) -> Record:
         type="book-chapter" if chapter_title else "book",
         language=language_code(document.findtext("Language")),
         url=ARTICLE_URL.format(pmid=pmid),
-        keywords=_keywords(
+        keywords=read_keywords(
             [*document.iterchildren("MeshHeadingList")], [*document.iterchildren("KeywordList")]
         ),
     )
