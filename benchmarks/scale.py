@@ -205,9 +205,10 @@ def scratch_schema(url: str | None) -> Iterator[str | None]:
     with admin.begin() as conn:
         conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    joiner = "&" if "?" in url else "?"
+    from benchmarks.dedup_incremental import _schema_url
+
     try:
-        yield f"{url}{joiner}options=-csearch_path%3D{schema}"
+        yield _schema_url(url, schema)
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))

@@ -209,14 +209,15 @@ class Daemon(HarvestWorkers):
         neither a source's pace nor a crowd of due windows delays another."""
         if self._threads:
             return
-        # A worker matching records holds the GIL; the heartbeat's database write gives it
-        # up at each call into SQLite or the socket and waits up to a switch interval to get
-        # it back, each time: a shorter interval keeps the beat on time (5 ms → 1 ms).
+        # A thread back from SQLite or a socket waits up to a switch interval for the GIL
+        # while workers match records, each time: a writer holding SQLite's write lock (which
+        # the heartbeat waits for) does so once per row. Shorter (5 ms → 1 ms) keeps it going.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
-        # Each full garbage collection stops every thread, the heartbeat's too, for as long as
-        # it takes to scan every object: at 10,000 topics up to 0.8 s. What exists now (the
-        # settings, the topics' queries, the triggers) lives as long as the daemon: out of
-        # the collector's scans.
+        # A full garbage collection stops every thread, the heartbeat's too, while it scans
+        # every object (0.84 s at 10,000 topics in benchmarks/scale_beat.py). What exists
+        # now (the settings, the topics' parsed queries, the triggers) lives as long as the
+        # daemon: kept out of those scans, once the garbage among it is collected.
+        gc.collect()
         gc.freeze()
         targets: list[tuple[str, Callable[[], None]]] = [
             ("heartbeat", self._beat_loop),

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from harvester.records import Identifiers, Update
-from harvester.text.fold import collapse_whitespace
 from harvester.text.identifiers import normalize_doi, normalize_pmid
 
 if TYPE_CHECKING:
@@ -188,11 +187,15 @@ def _crossref_date(value: Any) -> str | None:
 # --- PubMed -------------------------------------------------------------------------------
 
 
-def pubmed_updates(citation: _Element, published: str | None) -> tuple[Update, ...]:
-    """A MedlineCitation's CommentsCorrections links to notices, and "Retracted Publication"
-    when no link names the notice. A notice's date is its own publication date."""
+def pubmed_updates(
+    comment_lists: Iterable[_Element], type_names: Iterable[str | None], published: str | None
+) -> tuple[Update, ...]:
+    """A MedlineCitation's CommentsCorrections links to notices (``comment_lists``, its
+    CommentsCorrectionsList elements), and "Retracted Publication" among its PublicationType
+    names (whitespace collapsed, as the record's type reads them) when no link names the
+    notice. A notice's date is its own publication date."""
     found: list[Update] = []
-    for refs in citation.iterchildren("CommentsCorrectionsList"):
+    for refs in comment_lists:
         for ref in refs.iterchildren("CommentsCorrections"):
             link = _PUBMED_REFS.get(ref.get("RefType") or "")
             if link is None:
@@ -204,13 +207,10 @@ def pubmed_updates(citation: _Element, published: str | None) -> tuple[Update, .
             if not other.items():
                 continue
             found.append(_linked(kind, role, other, published, "pubmed"))
-    types = {
-        (collapse_whitespace(node.text) or "").lower()
-        for article in citation.iterchildren("Article")
-        for types in article.iterchildren("PublicationTypeList")
-        for node in types.iterchildren("PublicationType")
-    }
-    return _with_flag(found, _RETRACTED in types, "pubmed")
+    retracted = any((name or "").lower() == _RETRACTED for name in type_names)
+    if not found and not retracted:
+        return ()  # most articles: nothing to flag or make unique
+    return _with_flag(found, retracted, "pubmed")
 
 
 def _child_text(element: _Element, tag: str) -> str | None:

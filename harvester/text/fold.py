@@ -25,7 +25,7 @@ _ASCII_OTHER_SPACES = tuple(c for c in _OTHER_SPACES if c.isascii())
 _SHORT_TEXT = 48
 
 
-def _collapse_text(text: str) -> str | None:
+def collapse_text(text: str) -> str | None:
     """``collapse_whitespace(text)`` for a str, quicker on text already collapsed (most text):
     looking for each kind of whitespace is quicker than splitting a long text into words."""
     if len(text) < _SHORT_TEXT or text[0] == " " or text[-1] == " " or "  " in text:

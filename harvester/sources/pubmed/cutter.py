@@ -21,14 +21,14 @@ from harvester.errors import ParseError
 from harvester.records import Record
 from harvester.sources.base import MAX_RECORD_BYTES, ParseResult, Skipped, cut_records, is_utf8
 from harvester.sources.pubmed.bodies import (
-    _PARSER_OPTIONS,
-    _check_body,
-    _raise_ncbi_error,
-    _read_xml,
-    _where,
+    PARSER_OPTIONS,
+    check_body,
+    raise_ncbi_error,
+    read_xml,
+    response_where,
 )
-from harvester.sources.pubmed.fields import _pmid_or_none
-from harvester.sources.pubmed.records import _add
+from harvester.sources.pubmed.fields import pmid_or_none
+from harvester.sources.pubmed.records import add_article
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
     from lxml.etree import _Element
@@ -52,7 +52,7 @@ def parse_efetch(
     Skipped; so does one over ``max_record_bytes`` and one holding bytes that are not UTF-8
     (both cut out of the page before lxml reads it, see :func:`cut_records`).
     """
-    _check_body(body, url)
+    check_body(body, url)
     result = _parse_in_pieces(body, max_record_bytes)
     if result is not None:
         return result
@@ -86,7 +86,7 @@ _PMID_BYTES = re.compile(rb"<PMID[^>]*>\s*(\d{1,9})\s*</PMID>")
 
 def _pmid_of_bytes(article: bytes) -> str | None:
     found = _PMID_BYTES.search(article)
-    return _pmid_or_none(found.group(1).decode()) if found else None
+    return pmid_or_none(found.group(1).decode()) if found else None
 
 
 # --- efetch, the quick way: a plain page cut into pieces at article ends ----------------------
@@ -150,7 +150,7 @@ def _parse_in_pieces(body: bytes, max_record_bytes: int = MAX_RECORD_BYTES) -> P
         return None  # a comment or CDATA section could hold the text "</PubmedArticle>"
     records: list[Record] = []
     skipped: list[Skipped] = []
-    parser = etree.XMLParser(**_PARSER_OPTIONS)
+    parser = etree.XMLParser(**PARSER_OPTIONS)
     try:
         # The prolog must be well-formed too: the pattern lets through what libxml2 refuses.
         etree.fromstring(body[:start] + b"<PubmedArticleSet/>", parser)
@@ -158,7 +158,7 @@ def _parse_in_pieces(body: bytes, max_record_bytes: int = MAX_RECORD_BYTES) -> P
             for element in etree.fromstring(piece, parser):
                 if element.tag not in _PIECE_TAGS:
                     return None  # an NCBI <ERROR>, a comment, an unknown element
-                _add(element, records, skipped)
+                add_article(element, records, skipped)
     except Exception:  # noqa: BLE001 - whatever went wrong, the streaming parser says it right
         return None
     return ParseResult(records=tuple(records), skipped=tuple(skipped))
@@ -265,7 +265,7 @@ def _parse_streaming(body: bytes, url: str) -> ParseResult:
     # The page is never held whole (1,000 articles are ~15 MB of XML). The outcome is the
     # one of parsing the whole body first: a syntax error anywhere, then an NCBI <ERROR>,
     # then a root other than <PubmedArticleSet> wins over what the articles gave.
-    parser = etree.XMLPullParser(tag=_TOP_TAGS, **_PARSER_OPTIONS)
+    parser = etree.XMLPullParser(tag=_TOP_TAGS, **PARSER_OPTIONS)
     records: list[Record] = []
     skipped: list[Skipped] = []
     error_text: str | None = None  # findtext("ERROR") of the root: its first <ERROR> child's
@@ -284,9 +284,9 @@ def _parse_streaming(body: bytes, url: str) -> ParseResult:
             try:
                 if element.getprevious() is not None:  # children the parser does not report
                     for node in [*element.itersiblings(preceding=True)][::-1]:
-                        _add(node, records, skipped)
+                        add_article(node, records, skipped)
                         parent.remove(node)
-                _add(element, records, skipped)
+                add_article(element, records, skipped)
             except Exception as error:  # noqa: BLE001 - re-raised after the syntax check
                 failure = error
                 continue
@@ -294,16 +294,16 @@ def _parse_streaming(body: bytes, url: str) -> ParseResult:
     except etree.XMLSyntaxError as error:
         # libxml2's incremental parser words some errors differently ("…Start Tag Jour"
         # without "line 4"): the message is the one reading the whole body gives.
-        _read_xml(body, url)
-        raise ParseError(f"{_where(url)}: malformed or truncated XML: {error}") from error
+        read_xml(body, url)
+        raise ParseError(f"{response_where(url)}: malformed or truncated XML: {error}") from error
     root = roots[0]
-    _raise_ncbi_error(root.text if root.tag == "ERROR" else error_text, url)
+    raise_ncbi_error(root.text if root.tag == "ERROR" else error_text, url)
     if root.tag != "PubmedArticleSet":
-        raise ParseError(f"{_where(url)}: expected <PubmedArticleSet>, got <{root.tag}>")
+        raise ParseError(f"{response_where(url)}: expected <PubmedArticleSet>, got <{root.tag}>")
     if failure is not None:
         raise failure
     for node in root.iterchildren():  # after the last reported article
-        _add(node, records, skipped)
+        add_article(node, records, skipped)
     return ParseResult(records=tuple(records), skipped=tuple(skipped))
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harvester.errors import ParseError
-from harvester.sources.pubmed.bodies import _read_json, _read_xml, _where
+from harvester.sources.pubmed.bodies import read_json_object, read_xml, response_where
 from harvester.text.fold import collapse_whitespace
 
 if TYPE_CHECKING:  # lxml ships no type information; these names are Any to mypy
@@ -42,10 +42,10 @@ class ESearchResult:
 def parse_esearch(body: bytes, *, url: str = "") -> ESearchResult:
     """An esearch response, XML (default) or JSON (``retmode=json``)."""
     if body.lstrip()[:1] == b"{":
-        return _esearch_json(_read_json(body, url), url)
-    root = _read_xml(body, url)
+        return _esearch_json(read_json_object(body, url), url)
+    root = read_xml(body, url)
     if root.tag != "eSearchResult":
-        raise ParseError(f"{_where(url)}: expected <eSearchResult>, got <{root.tag}>")
+        raise ParseError(f"{response_where(url)}: expected <eSearchResult>, got <{root.tag}>")
     return ESearchResult(
         count=_number(root.findtext("Count"), "Count", url),
         retmax=_number(root.findtext("RetMax"), "RetMax", url),
@@ -74,14 +74,16 @@ def _messages(listing: _Element | None) -> tuple[str, ...]:
 def _esearch_json(data: dict[str, Any], url: str) -> ESearchResult:
     result = data.get("esearchresult")
     if not isinstance(result, dict):
-        raise ParseError(f'{_where(url)}: no "esearchresult" in JSON')
+        raise ParseError(f'{response_where(url)}: no "esearchresult" in JSON')
     if result.get("ERROR"):
-        raise ParseError(f"{_where(url)}: NCBI error: {result['ERROR']}")
+        raise ParseError(f"{response_where(url)}: NCBI error: {result['ERROR']}")
 
     def listed(key: str) -> tuple[str, ...]:
         found = result.get(key) or {}
         if not isinstance(found, dict):
-            raise ParseError(f"{_where(url)}: {key} is {type(found).__name__}, not an object")
+            raise ParseError(
+                f"{response_where(url)}: {key} is {type(found).__name__}, not an object"
+            )
         return tuple(
             f"{name}: {item}"
             for name, items in found.items()
@@ -106,5 +108,5 @@ def _number(value: Any, name: str, url: str) -> int:
     text = str(value).strip() if value is not None else ""
     # ASCII digits, and few enough for int() (a 5,000-digit count would raise ValueError).
     if not (text.isascii() and text.isdigit() and len(text) <= 18):
-        raise ParseError(f"{_where(url)}: <{name}> is {value!r}, not a number")
+        raise ParseError(f"{response_where(url)}: <{name}> is {value!r}, not a number")
     return int(text)

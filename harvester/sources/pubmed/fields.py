@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import functools
 import html
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from harvester.records import Author, Identifiers, OtherAbstract, Section, join_sections
 from harvester.text.fields import language_code, normalize_pages, parse_medline_date, partial_date
-from harvester.text.fold import _collapse_text, collapse_whitespace
+from harvester.text.fold import collapse_text, collapse_whitespace
 from harvester.text.identifiers import (
     normalize_doi,
     normalize_orcid,
@@ -44,37 +44,37 @@ _TYPES: tuple[tuple[str, str], ...] = (
 _DEFAULT_TYPE = "journal-article"
 
 
-class _BadArticle(ValueError):
+class BadArticle(ValueError):
     """One article that cannot become a Record; its page is still used."""
 
 
 # --- fields ----------------------------------------------------------------------------------
 
 
-def _required(parent: _Element, tag: str) -> _Element:
+def required_child(parent: _Element, tag: str) -> _Element:
     child = parent.find(tag)
     if child is None:
-        raise _BadArticle(f"no <{tag}> in <{parent.tag}>")
+        raise BadArticle(f"no <{tag}> in <{parent.tag}>")
     return child
 
 
-def _find_pmid(element: _Element) -> str | None:
+def find_pmid(element: _Element) -> str | None:
     text = element.findtext("MedlineCitation/PMID") or element.findtext("BookDocument/PMID")
     return str(text) if text is not None else None
 
 
-def _pmid_or_none(text: str | None) -> str | None:
+def pmid_or_none(text: str | None) -> str | None:
     return normalize_pmid(text) or collapse_whitespace(text)
 
 
-def _pmid(parent: _Element) -> str:
-    return _checked_pmid(parent.findtext("PMID"))
+def read_pmid(parent: _Element) -> str:
+    return checked_pmid(parent.findtext("PMID"))
 
 
-def _checked_pmid(raw: str | None) -> str:
+def checked_pmid(raw: str | None) -> str:
     pmid = normalize_pmid(raw)
     if pmid is None:
-        raise _BadArticle(f"missing or invalid PMID {raw!r}")
+        raise BadArticle(f"missing or invalid PMID {raw!r}")
     return pmid
 
 
@@ -84,7 +84,7 @@ def _checked_pmid(raw: str | None) -> str:
 _STYLES = frozenset({"b", "i", "sup", "sub", "u"})
 
 
-def _text(element: _Element | None) -> str | None:
+def element_text(element: _Element | None) -> str | None:
     """Text of an element whose content may hold markup (<i>, <sub>, MathML)."""
     if element is None:
         return None
@@ -93,7 +93,7 @@ def _text(element: _Element | None) -> str | None:
         if text is None:
             return None
         # collapse_whitespace: split and join, inlined for short text (names, keywords)
-        return (" ".join(text.split()) or None) if len(text) < 48 else _collapse_text(text)
+        return (" ".join(text.split()) or None) if len(text) < 48 else collapse_text(text)
     scripts = False
     for node in element.iterdescendants():
         tag = node.tag
@@ -102,7 +102,7 @@ def _text(element: _Element | None) -> str | None:
         if tag == "sup" or tag == "sub":
             scripts = True
     else:  # styles only: the text as it is, super- and subscripts written as such
-        return _collapse_text(_scripted_text(element) if scripts else "".join(element.itertext()))
+        return collapse_text(_scripted_text(element) if scripts else "".join(element.itertext()))
     # The content re-serialized (text escaped again) so that markup_to_text sees markup,
     # and a literal "<" in the text stays text.
     inner = html.escape(element.text or "", quote=False) + "".join(
@@ -125,7 +125,7 @@ def _scripted_text(element: _Element) -> str:
     return "".join(parts)
 
 
-def _ids(pmid: str, id_list: _Element | None, elocations: Iterable[_Element]) -> Identifiers:
+def read_ids(pmid: str, id_list: _Element | None, elocations: Iterable[_Element]) -> Identifiers:
     # Only the article's own ArticleIdList: those inside ReferenceList name the cited works.
     # The first ArticleId of each IdType counts.
     doi_text = pmc_text = None
@@ -152,11 +152,11 @@ def _ids(pmid: str, id_list: _Element | None, elocations: Iterable[_Element]) ->
     return Identifiers(doi=doi, pmid=pmid, pmcid=normalize_pmcid(pmc_text))
 
 
-def _title(title: _Element | None, vernacular: _Element | None) -> str | None:
-    text = _text(title)
+def read_title(title: _Element | None, vernacular: _Element | None) -> str | None:
+    text = element_text(title)
     # NLM: "[Not Available]." stands in for a missing title.
     if text is None or text.rstrip(".") == "[Not Available]":
-        return _text(vernacular)
+        return element_text(vernacular)
     return _unbracket(text)
 
 
@@ -175,12 +175,12 @@ def _unbracket(title: str) -> str:
     return f"{core[1:-1].strip()}{end}"
 
 
-def _sections(abstract: _Element | None) -> tuple[Section, ...]:
+def read_sections(abstract: _Element | None) -> tuple[Section, ...]:
     if abstract is None:
         return ()
     sections: list[Section] = []
     for node in abstract.iterchildren("AbstractText"):
-        text = _text(node)
+        text = element_text(node)
         if text is None:
             continue
         # Label is the heading as printed; NlmCategory is NLM's mapping of it to one of
@@ -195,11 +195,11 @@ def _sections(abstract: _Element | None) -> tuple[Section, ...]:
     return tuple(sections)
 
 
-def _other_abstracts(nodes: Iterable[_Element]) -> tuple[OtherAbstract, ...]:
+def read_other_abstracts(nodes: Iterable[_Element]) -> tuple[OtherAbstract, ...]:
     # Abstracts in other languages and plain-language summaries: never part of ``abstract``.
     found: list[OtherAbstract] = []
     for node in nodes:
-        sections = _sections(node)
+        sections = read_sections(node)
         text = join_sections(sections)
         if text is not None:
             language = language_code(node.get("Language"))
@@ -207,7 +207,7 @@ def _other_abstracts(nodes: Iterable[_Element]) -> tuple[OtherAbstract, ...]:
     return tuple(found)
 
 
-def _authors(author_list: _Element | None) -> tuple[Author, ...]:
+def read_authors(author_list: _Element | None) -> tuple[Author, ...]:
     if author_list is None:
         return ()
     authors: list[Author] = []
@@ -235,17 +235,17 @@ def _authors(author_list: _Element | None) -> tuple[Author, ...]:
                     orcid = normalize_orcid(child.text)
             elif tag == "CollectiveName" and collective is None:
                 collective = child
-        if collective is not None and (name := _text(collective)) is not None:
+        if collective is not None and (name := element_text(collective)) is not None:
             authors.append(Author(collective=name))
             continue
-        family = _text(last)
-        given = _text(fore) or _text(initials)
+        family = element_text(last)
+        given = element_text(fore) or element_text(initials)
         if family is not None or given is not None:
             authors.append(Author(family, given, orcid))  # positional: quicker than keywords
     return tuple(authors)
 
 
-def _pub_date(date: _Element | None) -> tuple[int | None, str | None]:
+def read_pub_date(date: _Element | None) -> tuple[int | None, str | None]:
     if date is None:
         return None, None
     parts = _first_texts(date)
@@ -277,65 +277,71 @@ def _medline_date(text: str) -> tuple[int | None, str | None]:
     return parse_medline_date(text)
 
 
-def _first_date(dates: Iterable[_Element]) -> tuple[int | None, str | None]:
+def first_date(dates: Iterable[_Element]) -> tuple[int | None, str | None]:
     for date in dates:
-        year, published = _pub_date(date)
+        year, published = read_pub_date(date)
         if published is not None:
             return year, published
     return None, None
 
 
-def _pages(pagination: _Element | None) -> str | None:
+def read_pages(pagination: _Element | None) -> str | None:
     if pagination is None:
         return None
     parts = _first_texts(pagination)
     return normalize_pages(parts.get("StartPage"), parts.get("EndPage"), parts.get("MedlinePgn"))
 
 
-def _record_type(type_lists: Iterable[_Element]) -> str:
-    names = {
+def publication_type_names(type_lists: Iterable[_Element]) -> set[str | None]:
+    """The PublicationType names in these PublicationTypeLists, whitespace collapsed."""
+    return {
         collapse_whitespace(node.text)
         for types in type_lists
         for node in types.iterchildren("PublicationType")
     }
+
+
+def record_type(names: Collection[str | None]) -> str:
     return next((kind for name, kind in _TYPES if name in names), _DEFAULT_TYPE)
 
 
 # The text nodes and other children of each list's DescriptorName/Keyword elements, in
 # document order, from one XPath call per list: text comes back as str with no Python element
-# per keyword. Any other child (markup, comment) sends the list to _text, element by element.
+# per keyword. Any other child (markup, comment) sends the list to element_text, element by element.
 _DESCRIPTOR_TEXT = etree.XPath("MeshHeading/DescriptorName/node()", smart_strings=False)
 _KEYWORD_TEXT = etree.XPath("Keyword/node()", smart_strings=False)
 _DESCRIPTORS = etree.XPath("MeshHeading/DescriptorName")
 
 
-def _keywords(headings: Iterable[_Element], keyword_lists: Iterable[_Element]) -> tuple[str, ...]:
+def read_keywords(
+    headings: Iterable[_Element], keyword_lists: Iterable[_Element]
+) -> tuple[str, ...]:
     # MeSH descriptors and author keywords, for matching a topic locally:
     # MeshHeadingList/MeshHeading/DescriptorName, then KeywordList/Keyword.
     found: dict[str, None] = {}
     for heading_list in headings:
         if not _plain_keywords(_DESCRIPTOR_TEXT(heading_list), found):
             for node in _DESCRIPTORS(heading_list):
-                if (keyword := _text(node)) is not None:
+                if (keyword := element_text(node)) is not None:
                     found[keyword] = None
     for keyword_list in keyword_lists:
         if not _plain_keywords(_KEYWORD_TEXT(keyword_list), found):
             for node in keyword_list.iterchildren("Keyword"):
-                if (keyword := _text(node)) is not None:
+                if (keyword := element_text(node)) is not None:
                     found[keyword] = None
     return tuple(found)
 
 
 def _plain_keywords(nodes: list[Any], found: dict[str, None]) -> bool:
-    """Adds the keywords of elements holding text only, as _text reads them; False, adding
+    """Adds the keywords of elements holding text only, as element_text reads them; False, adding
     nothing, when an element holds anything else. Such an element has at most one text node
-    (the parser joins adjacent text), its ``.text``; one without text gives no node, as _text
+    (the parser joins adjacent text), its ``.text``; one without text gives no node, as element_text
     gives None."""
     for node in nodes:
         if type(node) is not str:
             return False
     for text in nodes:
-        keyword = (" ".join(text.split()) or None) if len(text) < 48 else _collapse_text(text)
+        keyword = (" ".join(text.split()) or None) if len(text) < 48 else collapse_text(text)
         if keyword is not None:
             found[keyword] = None
     return True
