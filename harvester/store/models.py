@@ -265,16 +265,14 @@ class WorkMatchKey(Base):
     record meets only the few stored works that could be the same study."""
 
     __tablename__ = "work_match_keys"
-    # its rows are its (key, work_id) index: the key lookup reads work_id and year from it
-    # alone (on PostgreSQL the primary key INCLUDEs year: migration 0013)
+    # rows kept as their (key, work_id) index, year beside (PostgreSQL: INCLUDE, see 0013)
     __table_args__ = {"sqlite_with_rowid": False}
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     work_id: Mapped[int] = mapped_column(
         ForeignKey("works.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    # the work's year (works.year, kept equal by the page writer; NULL: not known here), so a
-    # candidate beyond the year window is dropped without reading its works row
+    # works.year (the page writer keeps it so): a candidate beyond the year window is dropped
     year: Mapped[int | None] = mapped_column(Integer)
 
 
