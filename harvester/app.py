@@ -178,16 +178,17 @@ class App:
     def claim_for(self, key: str, *, shared: bool = False) -> AbstractContextManager[bool]:
         """The claim on ``key`` (``harvest-source:SOURCE``, ``digest:SUB``) that the daemon
         and every command take, so none runs one window or digest twice at once."""
-        if self.claims is None:
-            self.claims = claims_for(self.engine)
-        return self.claims.claim(key, shared=shared)
+        return self._claims().claim(key, shared=shared)
 
     def claim_window(self, topic: str, source: str) -> AbstractContextManager[bool]:
         """The claim on one topic's daily window of ``source`` run on its own (not while a
         daemon's batch drains the source: harvester.store.locks)."""
+        return claim_window(self._claims(), topic, source)
+
+    def _claims(self) -> Claims:
         if self.claims is None:
             self.claims = claims_for(self.engine)
-        return claim_window(self.claims, topic, source)
+        return self.claims
 
     def harvest_all(
         self, topics: Iterable[TopicSettings], only_source: str | None = None

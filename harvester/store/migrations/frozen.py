@@ -1,8 +1,8 @@
 """FROZEN: what more than one old migration creates. Never edit what is here, only add to it.
 
 A table that one migration creates and a later one's downgrade creates again must be the same
-both times; the two share its definition here. Like every migration, nothing here imports
-live code but types whose DDL is fixed.
+both times; the two share its definition here, as later migrations share their helpers. Like
+every migration, nothing here imports live code but types whose DDL is fixed.
 """
 
 from __future__ import annotations
@@ -29,3 +29,14 @@ def create_deliveries() -> None:
             "subscription", "topic", "work_id", name="uq_deliveries_sub_topic_work"
         ),
     )
+
+
+def in_id_ranges(table: str, statement: sa.TextClause, size: int = 50_000) -> None:
+    """Run ``statement`` (bound ``:lo`` and ``:hi``) over ``table``'s ids in ranges of ``size``,
+    so that no statement holds a million rows' worth of work at once (0011, 0012)."""
+    conn = op.get_bind()
+    low, high = conn.execute(sa.text(f"SELECT min(id), max(id) FROM {table}")).one()
+    if low is None:
+        return
+    for lo in range(low, high + 1, size):
+        conn.execute(statement, {"lo": lo, "hi": lo + size})

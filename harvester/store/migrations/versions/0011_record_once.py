@@ -12,10 +12,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from harvester.store.migrations.frozen import in_id_ranges
+
 revision = "0011"
 down_revision = "0010"
-
-BATCH = 50_000
 
 # The JSON is compared as text (json has no equality operator on PostgreSQL; the text is
 # what was written): byte-identical or left alone.
@@ -34,23 +34,14 @@ _RESTORE = sa.text(
 )
 
 
-def _batches(statement: sa.TextClause) -> None:
-    conn = op.get_bind()
-    low, high = conn.execute(sa.text("SELECT min(id), max(id) FROM provenance")).one()
-    if low is None:
-        return
-    for lo in range(low, high + 1, BATCH):
-        conn.execute(statement, {"lo": lo, "hi": lo + BATCH})
-
-
 def upgrade() -> None:
     with op.batch_alter_table("provenance") as batch:
         batch.alter_column("record", existing_type=sa.JSON(), nullable=True)
-    _batches(_ELIDE)
+    in_id_ranges("provenance", _ELIDE)
     op.execute("UPDATE source_records SET record = NULL WHERE CAST(record AS TEXT) = 'null'")
 
 
 def downgrade() -> None:
-    _batches(_RESTORE)
+    in_id_ranges("provenance", _RESTORE)
     with op.batch_alter_table("provenance") as batch:
         batch.alter_column("record", existing_type=sa.JSON(), nullable=False)

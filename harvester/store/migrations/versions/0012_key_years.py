@@ -9,10 +9,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from harvester.store.migrations.frozen import in_id_ranges
+
 revision = "0012"
 down_revision = "0011"
-
-BATCH = 50_000
 
 _FILL = sa.text(
     "UPDATE work_match_keys SET year = "
@@ -24,12 +24,7 @@ _FILL = sa.text(
 def upgrade() -> None:
     with op.batch_alter_table("work_match_keys") as batch:
         batch.add_column(sa.Column("year", sa.Integer(), nullable=True))
-    conn = op.get_bind()
-    low, high = conn.execute(sa.text("SELECT min(id), max(id) FROM works")).one()
-    if low is None:
-        return
-    for lo in range(low, high + 1, BATCH):
-        conn.execute(_FILL, {"lo": lo, "hi": lo + BATCH})
+    in_id_ranges("works", _FILL)
 
 
 def downgrade() -> None:
