@@ -33,6 +33,9 @@ def _alembic_config() -> Config:
     return cfg
 
 
+_SQLITE_CACHE_KIB = 64 * 1024
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets the daemon read while a backfill writes; the busy timeout waits for the writer
@@ -40,6 +43,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # SQLite's default page cache is 2 MB: against a large store every index probe of a page's
+    # lookups and key inserts then re-reads its B-tree pages through the OS (see README, ingest)
+    cursor.execute(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
     cursor.close()
 
 
