@@ -1,10 +1,12 @@
 """What one page meets in the store, read with one query per table before the page is matched.
 
 Provenance rows of its records, works holding its identifiers, works under its blocking keys
-(at most ``MAX_BLOCK + 1`` per key, enough to tell a common key, which is skipped), the year
-and title of every candidate (so that :func:`harvester.dedup.rules.beyond_year_window` drops
-most title-key candidates without decoding them), the records of the rest and their
-provenance. Used by :class:`harvester.store.writer.PageWriter`, which matches and writes.
+(counted up to ``MAX_BLOCK + 1`` per key, enough to tell a common key, which is skipped; of a
+title or author key only the rows within :data:`~harvester.dedup.evidence.MAX_VERSION_YEARS`
+of the page's years are read, see :class:`KeyRange`), the year and title of every candidate
+(so that :func:`harvester.dedup.rules.beyond_year_window` drops most title-key candidates
+without decoding them), the records of the rest and their provenance. Used by
+:class:`harvester.store.writer.PageWriter`, which matches and writes.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from harvester.dedup.cluster import MAX_BLOCK
+from harvester.dedup.evidence import MAX_VERSION_YEARS
 from harvester.dedup.features import Features
 from harvester.dedup.rules import beyond_year_window
 from harvester.records import Record
-from harvester.store.models import Identifier, Provenance, Work
+from harvester.store.models import Identifier, Provenance, Work, WorkMatchKey
 from harvester.store.provenance import Prov, provenance_rows
 
 # Rows per IN (...) list: well under SQLite's and PostgreSQL's bound-parameter limits.
@@ -35,6 +38,26 @@ _PROVENANCE_ROW = (Provenance.id, Provenance.source, Provenance.source_id, Prove
 # id, source, source_id, record, elided
 ProvenanceRow = tuple[int, str, str, dict[str, Any], bool]
 _SQLITE_KEY_ROWS = "SELECT work_id, year FROM work_match_keys WHERE key = ? LIMIT ?"
+# The rows of a key within a year range, and (work_id NULL) how many rows the key has, counted
+# up to the limit: the range is checked on the index entries, so the rows beyond it are never
+# handed to Python (at 1M works ~90 % of a page's title-key rows, see KeyRange)
+_SQLITE_KEY_ROWS_IN = (
+    "SELECT NULL, count(*) FROM (SELECT 1 FROM work_match_keys WHERE key = ?1 LIMIT ?4) "
+    "UNION ALL SELECT * FROM (SELECT work_id, year FROM work_match_keys WHERE key = ?1 "
+    "AND (year IS NULL OR year BETWEEN ?2 AND ?3) LIMIT ?4)"
+)
+_POSTGRES_KEY_ROWS = (
+    "SELECT k.key, c.n, m.work_id, m.year "
+    "FROM unnest(CAST(:keys AS varchar[]), CAST(:lo AS integer[]), CAST(:hi AS integer[])) "
+    "AS k(key, lo, hi) "
+    "CROSS JOIN LATERAL (SELECT count(*) AS n FROM (SELECT 1 FROM work_match_keys w "
+    "WHERE w.key = k.key LIMIT :n) AS x) AS c "
+    "LEFT JOIN LATERAL (SELECT w.work_id, w.year FROM work_match_keys w WHERE w.key = k.key "
+    "AND (k.lo IS NULL OR w.year IS NULL OR w.year BETWEEN k.lo AND k.hi) LIMIT :n) AS m "
+    "ON true"
+)
+# (lowest, highest) year of the rows a key's lookup reads; None: every row
+KeyRange = tuple[int, int] | None
 
 
 def provenance_key(record: Record) -> str:
@@ -80,6 +103,41 @@ class Item:
     linked: set[int] | None = None
 
 
+def id_keys(f: Features) -> list[str]:
+    """The record's identifier keys: its identifiers, and a preprint's ``published_doi``."""
+    keys = [f"id:{scheme}:{value}"[:255] for scheme, value in f.ids]
+    if f.published_doi:
+        keys.append(f"id:doi:{f.published_doi}"[:255])
+    return keys
+
+
+def key_ranges(items: Sequence[Item]) -> dict[str, KeyRange]:
+    """The keys ``items`` meet the store under, each with the years of the rows to read.
+
+    A stored work more than MAX_VERSION_YEARS from a record's year is beyond the rules' year
+    window whatever its title (:func:`~harvester.dedup.rules.beyond_year_window`), so a title
+    or author key is read within MAX_VERSION_YEARS of the years of the page's records under
+    it (rows without a year too). Read whole: the identifier keys (a shared identifier leads
+    past the year window, see ``PageLookup._linked``) and every key of a record without a
+    year."""
+    ranges: dict[str, KeyRange] = {}
+    for item in items:
+        year = item.f.year
+        whole = set(id_keys(item.f))
+        for key in item.keys:
+            if key in ranges and ranges[key] is None:
+                continue
+            if year is None or key in whole:
+                ranges[key] = None
+                continue
+            low, high = year - MAX_VERSION_YEARS, year + MAX_VERSION_YEARS
+            known = ranges.get(key)
+            if known is not None:
+                low, high = min(known[0], low), max(known[1], high)
+            ranges[key] = (low, high)
+    return ranges
+
+
 class PageLookup:
     """The store as one page meets it: filled by :meth:`prefetch`, then read (and, for
     ``provs`` and ``ids``, added to by the page) while its records are matched."""
@@ -89,7 +147,13 @@ class PageLookup:
         self.postgres = postgres
         self.provs: dict[tuple[str, str], Prov] = {}
         self.ids: dict[tuple[str, str], int] = {}  # first claimant, as the unique index keeps
+        # the stored works under a key: every one (at most MAX_BLOCK + 1), or of a key in
+        # `ranges`, those whose year is in its range; `counts` how many the key has (at most
+        # MAX_BLOCK + 1 counted), which tells a common key
         self.db_keys: dict[str, list[int]] = {}
+        self.counts: dict[str, int] = {}
+        self.ranges: dict[str, tuple[int, int]] = {}
+        self._filed: dict[tuple[str, int], bool] = {}
         self.years: dict[int, tuple[int | None, str | None]] = {}  # year and title
         # works per query: PostgreSQL takes them as one array parameter
         self._chunk = 20_000 if postgres else _CHUNK
@@ -117,18 +181,21 @@ class PageLookup:
                     )
                 ):
                     self.ids[(found, value)] = work_id
-        keys = list(dict.fromkeys(k for item in unmatched for k in item.keys))
-        for key, work_id, year in self._key_rows(keys):
-            self.db_keys.setdefault(key, []).append(work_id)
-            if year is not None:
-                self.years[work_id] = (year, None)
+        self._read_keys(key_ranges(unmatched))
+        for item in unmatched:
+            item.linked = self._linked(item)
+        # a record whose identifier links are not known decodes every work under its keys,
+        # beyond the year window too: those keys are read whole
+        self._read_keys(
+            {k: None for item in unmatched if item.linked is None for k in item.keys
+             if k in self.ranges}
+        )  # fmt: skip
         # the year and title of every stored work a record meets that its keys' year leaves
         # within reach (beyond the year window by year alone is beyond it whatever the title);
         # the whole record only of those they leave a chance of being the same work or a
         # version of it (see skip)
         wanted: dict[int, None] = {}
         for item in unmatched:
-            item.linked = self._linked(item)
             wanted.update(
                 (w, None) for w in self._stored_candidates(item) if not self.skip(item, w)
             )
@@ -160,17 +227,57 @@ class PageLookup:
         identifiers come from those records) and those holding its identifiers. None when that
         is not known: an id key of more than MAX_BLOCK works (only MAX_BLOCK + 1 were read), or
         blocking keys that no longer file identifiers."""
-        f = item.f
-        id_keys = [f"id:{scheme}:{value}"[:255] for scheme, value in f.ids]
-        if f.published_doi:
-            id_keys.append(f"id:doi:{f.published_doi}"[:255])
         out = {self.ids[p] for p in item.record.ids.items() if p in self.ids}
-        for key in id_keys:
-            rows = self.db_keys.get(key, ())
-            if key not in item.keys or len(rows) > MAX_BLOCK:
+        for key in id_keys(item.f):
+            if key not in item.keys or self.counts.get(key, 0) > MAX_BLOCK:
                 return None
-            out.update(rows)
+            out.update(self.db_keys.get(key, ()))
         return out
+
+    def count(self, key: str) -> int:
+        """Stored works under ``key``, counted up to MAX_BLOCK + 1."""
+        return self.counts.get(key, 0)
+
+    def read_whole(self, keys: Sequence[str]) -> None:
+        """Read every row of those of ``keys`` read within a year range only."""
+        self._read_keys({k: None for k in keys if k in self.ranges})
+
+    def filed(self, key: str, work_id: int) -> bool:
+        """Whether the stored work ``work_id`` is under ``key`` in the store (for a key read
+        within a year range, a work beyond it is not in ``db_keys`` but still counted)."""
+        if work_id < 0:
+            return False
+        if key not in self.ranges:
+            return work_id in self.db_keys.get(key, ())
+        found = self._filed.get((key, work_id))
+        if found is None:
+            found = self._filed[(key, work_id)] = (
+                self.session.execute(
+                    select(literal(1)).where(
+                        WorkMatchKey.key == key, WorkMatchKey.work_id == work_id
+                    )
+                ).first()
+                is not None
+            )
+        return found
+
+    def _read_keys(self, ranges: dict[str, KeyRange]) -> None:
+        """Read the rows of ``ranges``' keys (replacing any read before) and their counts."""
+        if not ranges:
+            return
+        for key, within in ranges.items():
+            self.db_keys[key] = []
+            if within is None:
+                self.ranges.pop(key, None)
+            else:
+                self.ranges[key] = within
+        for key, count, work_id, year in self._key_rows(ranges):
+            self.counts[key] = count
+            if work_id is None:
+                continue
+            self.db_keys[key].append(work_id)
+            if year is not None:
+                self.years[work_id] = (year, None)
 
     def skip(self, item: Item, work_id: int) -> bool:
         """True when the stored work ``work_id`` need not be decoded for the record: its year
@@ -191,31 +298,51 @@ class PageLookup:
             return column == any_(literal(list(values), postgresql.ARRAY(BigInteger)))
         return column.in_(values)
 
-    def _key_rows(self, keys: Sequence[str]) -> Iterator[tuple[str, int, int | None]]:
-        """(key, work id, the work's year) rows of ``keys``, at most MAX_BLOCK + 1 per key: a
-        key with more is common and skipped, and its other rows need not be read."""
+    def _key_rows(
+        self, ranges: dict[str, KeyRange]
+    ) -> Iterator[tuple[str, int, int | None, int | None]]:
+        """(key, count, work id, the work's year) rows of ``ranges``' keys: the works in the
+        key's year range (every one for None), at most MAX_BLOCK + 1, each row with the key's
+        count of rows up to MAX_BLOCK + 1 (a key with more is common and skipped: its other
+        rows need not be read). A key without rows in its range yields one row, work id None."""
         conn = self.session.connection()
+        limit = MAX_BLOCK + 1
         if self.postgres:
+            keys = list(ranges)
             for chunk in _chunks(keys, self._chunk):
+                bounds = [ranges[k] or (None, None) for k in chunk]
                 yield from conn.execute(
-                    text(
-                        "SELECT k.key, m.work_id, m.year "
-                        "FROM unnest(CAST(:keys AS varchar[])) AS k(key) "
-                        "CROSS JOIN LATERAL (SELECT w.work_id, w.year FROM work_match_keys w "
-                        "WHERE w.key = k.key LIMIT :n) AS m"
-                    ).bindparams(keys=list(chunk), n=MAX_BLOCK + 1)
+                    text(_POSTGRES_KEY_ROWS).bindparams(
+                        keys=list(chunk),
+                        lo=[b[0] for b in bounds],
+                        hi=[b[1] for b in bounds],
+                        n=limit,
+                    )
                 )
             return
-        # SQLite: a statement per key, each stopping at its LIMIT; row_number() over key IN (…)
+        # SQLite: statements per key, each stopping at its LIMIT; row_number() over key IN (…)
         # reads every row of a common key first (a page against 1M works: 1.2-2.6 s, against
         # 0.2-0.6 s so). On the driver's cursor: SQLite statements cost no round trip, and
         # SQLAlchemy's ~0.1 ms each would (0.3 s a page)
         cursor = conn.connection.cursor()
         try:
-            for key in keys:
-                cursor.execute(_SQLITE_KEY_ROWS, (key, MAX_BLOCK + 1))
-                for work_id, year in cursor.fetchall():
-                    yield key, work_id, year
+            for key, within in ranges.items():
+                if within is None:
+                    cursor.execute(_SQLITE_KEY_ROWS, (key, limit))
+                    rows = cursor.fetchall()
+                    if not rows:
+                        yield key, 0, None, None
+                    for work_id, year in rows:
+                        yield key, len(rows), work_id, year
+                    continue
+                cursor.execute(_SQLITE_KEY_ROWS_IN, (key, within[0], within[1], limit))
+                found = cursor.fetchall()
+                count = next(n for w, n in found if w is None)
+                rows = [(w, y) for w, y in found if w is not None]
+                if not rows:
+                    yield key, count, None, None
+                for work_id, year in rows:
+                    yield key, count, work_id, year
         finally:
             cursor.close()
 
@@ -225,9 +352,8 @@ class PageLookup:
             self.ids[p] for p in item.record.ids.items() if p in self.ids
         )
         for key in item.keys:
-            rows = self.db_keys.get(key, ())
-            if len(rows) <= MAX_BLOCK:
-                out.update(dict.fromkeys(rows))
+            if self.counts.get(key, 0) <= MAX_BLOCK:
+                out.update(dict.fromkeys(self.db_keys.get(key, ())))
         return list(out)
 
     def load(self, work_ids: Sequence[int]) -> None:

@@ -63,7 +63,13 @@ def lock_writes(session: Session) -> None:
     takes the write lock before the first read (the driver would otherwise begin the
     transaction only at the first INSERT, after the reads)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}'"))
+        # SET LOCAL both; jit off: the page's statements are index lookups whose estimated
+        # cost can pass jit_above_cost (a table not vacuumed yet), and compiling one took
+        # 0.3 s where the lookup itself took 0.2 s
+        session.execute(
+            text("SELECT set_config('lock_timeout', :t, true), set_config('jit', 'off', true)"),
+            {"t": WRITE_LOCK_TIMEOUT},
+        )
         session.execute(
             # (no schema on the search path: '', never NULL, which would take no lock)
             text("SELECT pg_advisory_xact_lock(:cls, hashtext(coalesce(current_schema(), '')))"),
@@ -193,20 +199,16 @@ class PageWriter:
         under a key shared by at most MAX_BLOCK works (at most 4·MAX_BLOCK of them); which one
         the record joins and which it links as versions is :func:`dedup.rules.choose`'s (the
         best-scoring duplicate, then the oldest work)."""
-        record, keys = item.record, item.keys
-        ids, db_keys = self.lookup.ids, self.lookup.db_keys
+        record, lookup = item.record, self.lookup
         candidates: dict[int, None] = {}
         for pair in record.ids.items():
-            if pair in ids:
-                candidates[ids[pair]] = None
-        by_key: dict[int, None] = {}
-        for key in keys:
-            stored = db_keys.get(key, [])
-            page = [w for w in self.page_keys.get(key, ()) if w not in stored]
-            if len(stored) + len(page) > MAX_BLOCK:
-                continue
-            by_key.update(dict.fromkeys(stored))
-            by_key.update(dict.fromkeys(page))
+            if pair in lookup.ids:
+                candidates[lookup.ids[pair]] = None
+        by_key, unread = self._by_key(item)
+        if len(by_key) + unread > 4 * MAX_BLOCK:
+            # past the cap, which works are kept depends on the rows beyond the year range too
+            lookup.read_whole(item.keys)
+            by_key, _ = self._by_key(item)
         for work_id in list(by_key)[: 4 * MAX_BLOCK]:
             candidates.setdefault(work_id, None)
         judged = (
@@ -218,6 +220,29 @@ class PageWriter:
         return choice.joins, [
             (work_id, (d.reason, str(d.link or Link.PREPRINT))) for work_id, d in choice.versions
         ]
+
+    def _by_key(self, item: Item) -> tuple[dict[int, None], int]:
+        """The works under the record's keys that are not common (shared by more than
+        MAX_BLOCK stored and page works), stored ones first per key, and how many stored ones
+        were not read (beyond a key's year range: never candidates, but counted)."""
+        lookup = self.lookup
+        by_key: dict[int, None] = {}
+        unread = 0
+        for key in item.keys:
+            count = lookup.count(key)
+            if count > MAX_BLOCK:
+                continue
+            stored = lookup.db_keys.get(key, [])
+            page = [
+                w for w in self.page_keys.get(key, ())
+                if w not in stored and not (count > len(stored) and lookup.filed(key, w))
+            ]  # fmt: skip
+            if count + len(page) > MAX_BLOCK:
+                continue
+            by_key.update(dict.fromkeys(stored))
+            by_key.update(dict.fromkeys(page))
+            unread += count - len(stored)
+        return by_key, unread
 
     def _features(self, work_id: int, item: Item) -> Features | None:
         page_work = self.works.get(work_id)
