@@ -96,12 +96,14 @@ class App:
         window: Window,
         *,
         backfill: bool = False,
+        notify: bool = False,
         advance_watermark: bool = True,
         should_stop: Callable[[], bool] = lambda: False,
         on_page: Callable[[Page, PageOutcome], None] | None = None,
     ) -> HarvestResult:
         """One run of ``topic`` on a source over ``window`` (a scheduled run's, a backfill
-        slice's), with the topic's raw query for the source if it has one."""
+        slice's, whose hits digests send only with ``notify``), with the topic's raw query for
+        the source if it has one."""
         source = self.source(source_name)
         query = topic.parsed_query
         term = topic.raw_queries.get(source_name) or source.translate(query)
@@ -114,6 +116,7 @@ class App:
                 repo=self.repo,
                 window=window,
                 backfill=backfill,
+                notify=notify,
                 advance_watermark=advance_watermark,
                 request_count=requests,
                 should_stop=should_stop,

@@ -24,6 +24,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from harvester.app import App, build_app
 from harvester.config import parse_settings
+from harvester.digests.delivery import deliver, notifier_for
 from harvester.errors import ConfigError
 from harvester.harvesting.backfill import BackfillResult, backfill, backfill_window, date_slices
 from harvester.harvesting.backfill import Progress as BackfillProgress
@@ -32,6 +33,7 @@ from harvester.harvesting.scheduler import Daemon
 from harvester.logs import configure_logging
 from tests.conftest import FixedClock
 from tests.emulator import Emulator
+from tests.smtp_server import LoopbackSMTP
 from tests.test_cli import harvester_command
 from tests.test_daemon import daemon_config, wait_for, write_config
 
@@ -110,20 +112,65 @@ def test_interrupted_backfill_resumes_where_it_stopped(app: App) -> None:
     assert third.slices_skipped == 8 and third.runs == ()  # all done: no request at all
 
 
-def test_backfill_notify_makes_hits_digest_material(app: App) -> None:
-    topic = app.settings.topics[0]
-    backfill(
+@pytest.fixture
+def mail_app(emu: Emulator, database_url: str, smtp: LoopbackSMTP) -> Iterator[App]:
+    """The app of :func:`app`, with an email subscription to nlp sent to ``smtp``."""
+    config = daemon_config(emu, database_url, smtp_port=smtp.port, schedule="0 6 * * *")
+    built = build_app(parse_settings(config, path="b.toml"), clock=FixedClock(NOW))
+    yield built
+    built.close()
+
+
+def backfill_2022(app: App, *, notify: bool) -> BackfillResult:
+    (result,) = backfill(
         app,
-        topic,
+        app.settings.topics[0],
         since=date(2022, 1, 1),
         until=date(2022, 12, 31),
         sources=("pubmed",),
-        notify=True,
+        notify=notify,
         slice_days=365,
     )
-    hits = app.repo.works("nlp")
+    return result
+
+
+def test_a_notify_backfill_is_recorded_as_one_and_its_hits_are_delivered(
+    mail_app: App, smtp: LoopbackSMTP
+) -> None:
+    """--notify decides only what digests send: its runs are backfill runs, like any
+    backfill's (not the scheduled runs `harvester status` and the dashboard list), and its
+    studies go out in the next digest."""
+    result = backfill_2022(mail_app, notify=True)
+    assert result.complete and result.runs
+    runs = mail_app.repo.runs("nlp", "pubmed", limit=50)
+    assert runs and all(r.backfill for r in runs)
+    assert {r.id for r in runs} == {r.run_id for r in result.runs}
+    assert mail_app.repo.runs("nlp", "pubmed", limit=50, backfill=False) == []
+
+    hits = mail_app.repo.works("nlp")
     assert hits and not any(w.backfill for w in hits)
-    assert len(app.repo.pending("sub", ["nlp"])) == len(hits)
+    subscription = mail_app.settings.subscriptions[0]
+    sent = deliver(mail_app, subscription, notifier_for(mail_app, subscription))
+    assert sent.items == len(hits) and len(sent.sent) == 1
+    (message,) = smtp.messages
+    text = message.parsed().get_body(preferencelist=("plain",)).get_content()
+    for work in hits:
+        assert " ".join((work.record.title or "").split())[:40] in " ".join(text.split())
+
+
+def test_a_plain_backfill_is_recorded_as_one_and_its_hits_are_not_delivered(
+    mail_app: App, smtp: LoopbackSMTP
+) -> None:
+    result = backfill_2022(mail_app, notify=False)
+    assert result.complete
+    runs = mail_app.repo.runs("nlp", "pubmed", limit=50)
+    assert runs and all(r.backfill for r in runs)
+    hits = mail_app.repo.works("nlp")
+    assert hits and all(w.backfill for w in hits)
+    subscription = mail_app.settings.subscriptions[0]
+    sent = deliver(mail_app, subscription, notifier_for(mail_app, subscription))
+    assert sent.items == 0 and sent.sent == ()
+    assert smtp.messages == []
 
 
 def test_backfill_runs_beside_the_daemon_on_one_database(emu: Emulator, tmp_path: Path) -> None:

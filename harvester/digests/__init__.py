@@ -3,12 +3,12 @@
 ::
 
     assemble (Digest, DigestItem: rank, badges, backlog)  ──▶ view (DigestView … ItemView;
-    excerpt: abstract excerpt, highlighting)  ──▶ render (text, HTML: Jinja; RenderedDigest)
-    + blocks (Slack Block Kit)  ──▶ compose (what goes into the outbox) ──▶ delivery (send,
-    mark sent, retry)
+    excerpt: abstract excerpt, highlighting)  ──▶ render (text, HTML: Jinja; RenderedDigest;
+    fit: the excerpt length an email's HTML can carry) + blocks (Slack Block Kit)
+    ──▶ compose (what goes into the outbox) ──▶ delivery (send, mark sent, retry)
 
-Imports point down that line. assemble, excerpt, view, render and blocks are pure (records,
-query and store value types; no store access, no network); compose reads and writes the
-outbox through the app's repository; delivery alone imports the notifiers and the web
-interface (its signed links, readers' feedback and unsubscriptions).
+Imports point down that line. assemble, excerpt, view, fit, render and blocks are pure
+(records, query and store value types; no store access, no network); compose reads and
+writes the outbox through the app's repository; delivery alone imports the notifiers and the
+web interface (its signed links, readers' feedback and unsubscriptions).
 """

@@ -7,7 +7,7 @@
                    one message carries unclipped (fit_email)
     stored digest ─▶ relevant_first (readers' "relevant" first) ─▶ backlog (what waits, when)
 
-Imports the app, settings and store values, and renders (render.render_digest) only to
+Imports the app, settings and store values, and renders (render.fitted_html) only to
 measure an email; it sends nothing and imports neither notifiers nor the web interface
 (readers' feedback is read by :mod:`harvester.digests.delivery` and handed in).
 """
@@ -29,7 +29,8 @@ from harvester.digests.assemble import (
     assemble_digest,
     with_backlog,
 )
-from harvester.digests.render import HTML_LIMIT, html_size, render_digest
+from harvester.digests.fit import HTML_LIMIT
+from harvester.digests.render import fitted_html
 from harvester.query.syntax import Query
 from harvester.records import StoredWork
 from harvester.store.values import OutboxEntry
@@ -100,12 +101,13 @@ def fit_email(
     keep = len(chosen)
     for _ in range(8):
         trial = _merged(base, chosen[:keep])
-        shortest = render_digest(
+        # the HTML alone: the text and Slack parts of render_digest play no part in the fit
+        shortest = fitted_html(
             trial, queries=queries, html_limit=HTML_LIMIT, web=web_base(app, subscription)
         )
-        if shortest.html_fits:
+        if shortest.fits:
             return chosen[:keep]
-        over = html_size(shortest.html) / HTML_LIMIT
+        over = shortest.size / HTML_LIMIT
         keep = max(0, min(keep - 1, int(keep / over * 0.95)))
         if keep == 0:
             break

@@ -20,7 +20,6 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email import quoprimime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,9 @@ import jinja2
 
 from harvester.digests.assemble import WRAP, Digest, DigestItem
 from harvester.digests.blocks import slack_payloads
+from harvester.digests.fit import HTML_LIMIT, TOKEN_ROOM, FittedHtml, fit_html
 from harvester.digests.notices import updates_subject
-from harvester.digests.view import EXCERPT_CHARS, DigestView, view_digest
+from harvester.digests.view import DigestView
 from harvester.query.syntax import Query
 
 SUBJECT_TITLE_CHARS = 110
@@ -260,17 +260,6 @@ def fill(text: str, *, indent: str, width: int = WRAP) -> str:
     return "\n".join(lines)
 
 
-HTML_LIMIT = 98_000
-"""Bytes the HTML part of a digest may take on the wire (quoted-printable, as the email
-notifier sends it below 256 KB). Gmail clips a message whose HTML passes about 102 KB and
-hides the rest behind a link, so the budget stays under that with room for the part's
-headers."""
-TOKEN_ROOM = 140
-"""Bytes a signed web token may add to a link over its placeholder (quoted-printable)."""
-EXCERPT_STEPS = (EXCERPT_CHARS, 1000, 700, 450, 300, 200)
-"""Abstract excerpts tried, longest first, until the HTML fits :data:`HTML_LIMIT`."""
-
-
 def render_digest(
     digest: Digest,
     *,
@@ -289,19 +278,10 @@ def render_digest(
     study's signed feedback URLs for the Slack payloads (see :func:`blocks.slack_payloads`)."""
     ident = str(digest_id) if digest_id is not None else default_digest_id(digest)
     items = tuple((i.topic, i.work_id) for i in digest.items)
-    refs = {pair: n for n, pair in enumerate(items)}
-    if web and html_limit is not None:
-        # the placeholders become signed tokens per recipient, each about this much longer
-        html_limit -= TOKEN_ROOM * (2 * len(items) + 1 + len(digest.sections))
-    view = view_digest(digest, queries=queries)
-    html = render_html(view, abstracts=abstracts, web=web, refs=refs)
-    fits = html_limit is None or html_size(html) <= html_limit
-    for chars in EXCERPT_STEPS[1:]:
-        if fits or not abstracts:
-            break
-        view = view_digest(digest, queries=queries, excerpt_chars=chars)
-        html = render_html(view, abstracts=abstracts, web=web, refs=refs)
-        fits = html_limit is None or html_size(html) <= html_limit
+    fitted = fitted_html(
+        digest, queries=queries, abstracts=abstracts, html_limit=html_limit, web=web
+    )
+    view, html, refs = fitted.view, fitted.html, _refs(digest)
     return RenderedDigest(
         subscription=digest.subscription,
         digest_id=ident,
@@ -319,16 +299,38 @@ def render_digest(
         text=render_text(digest, view, abstracts=abstracts, web=web, refs=refs),
         html=html,
         slack=slack_payloads(view, abstracts=abstracts, feedback=slack_feedback),
-        html_fits=fits,
+        html_fits=fitted.fits,
         items=items,
         web=web,
     )
 
 
-def html_size(html: str) -> int:
-    """The HTML's size as the email notifier encodes it (quoted-printable of its UTF-8)."""
-    encoded = quoprimime.body_encode(html.encode("utf-8").decode("latin-1"))
-    return len(encoded) + encoded.count("\n")  # CRLF line ends on the wire
+def fitted_html(
+    digest: Digest,
+    *,
+    queries: Mapping[str, Query] | None = None,
+    abstracts: bool = True,
+    html_limit: int | None = HTML_LIMIT,
+    web: str | None = None,
+) -> FittedHtml:
+    """The digest's HTML with the longest abstract excerpts that fit ``html_limit`` bytes (the
+    shortest when none do): what :func:`render_digest` sends, without the text and Slack."""
+    refs = _refs(digest)
+    if web and html_limit is not None:
+        # the placeholders become signed tokens per recipient, each about this much longer
+        html_limit -= TOKEN_ROOM * (2 * len(digest.items) + 1 + len(digest.sections))
+
+    def render(view: DigestView) -> str:
+        return render_html(view, abstracts=abstracts, web=web, refs=refs)
+
+    part = environment().get_template("parts.html.j2").module.abstract_part  # type: ignore[attr-defined]
+    return fit_html(
+        digest, render, part, queries=queries, abstracts=abstracts, html_limit=html_limit
+    )
+
+
+def _refs(digest: Digest) -> dict[tuple[str, int], int]:
+    return {(i.topic, i.work_id): n for n, i in enumerate(digest.items)}
 
 
 def write_preview(rendered: RenderedDigest, directory: Path) -> tuple[Path, ...]:
@@ -349,6 +351,7 @@ def write_preview(rendered: RenderedDigest, directory: Path) -> tuple[Path, ...]
 __all__ = [
     "RenderedDigest",
     "digest_key",
+    "fitted_html",
     "link_label",
     "one_line",
     "render_digest",

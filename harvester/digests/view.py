@@ -210,12 +210,7 @@ def view_item(
     excerpt_chars: int = EXCERPT_CHARS,
 ) -> ItemView:
     record = item.record
-    # assemble_digest already matched the record; a DigestItem that keeps the Match saves the
-    # second evaluation (the costliest step of rendering a large digest)
-    match: Match | None = item.match
-    if match is None and query is not None:
-        match = query.match(record)
-    hits = match.hits if match is not None else ()
+    hits = _hits(item, query)
     links = tuple(u for u in record_links(record) if safe_url(u))
     abstract, truncated = excerpt(record, _matched(hits, "abstract"), excerpt_chars)
     published_in: str | None = getattr(item, "published_in", None)  # a later DigestItem field
@@ -241,6 +236,22 @@ def view_item(
         journal_version=journal_version,
         also_published_as=item.also_published_as,
     )
+
+
+def abstract_excerpt(
+    item: DigestItem, query: Query | None, excerpt_chars: int
+) -> tuple[tuple[AbstractPart, ...], bool]:
+    """The abstract excerpt :func:`view_item` shows, alone (fit.py sizes each step's)."""
+    return excerpt(item.record, _matched(_hits(item, query), "abstract"), excerpt_chars)
+
+
+def _hits(item: DigestItem, query: Query | None) -> tuple[Hit, ...]:
+    # assemble_digest already matched the record; a DigestItem that keeps the Match saves the
+    # second evaluation (the costliest step of rendering a large digest)
+    match: Match | None = item.match
+    if match is None and query is not None:
+        match = query.match(item.record)
+    return match.hits if match is not None else ()
 
 
 def safe_url(url: str | None) -> bool:
@@ -280,6 +291,7 @@ __all__ = [
     "Reason",
     "Segment",
     "SectionView",
+    "abstract_excerpt",
     "backlog_note",
     "feed_command",
     "highlight",

@@ -5,10 +5,11 @@
     for source in sources:
         for slice in date_slices(since, until):         # oldest first
             if slice is checkpointed: continue           # a rerun continues where it stopped
-            run_harvest(slice, backfill=not notify, advance_watermark=False)
+            run_harvest(slice, backfill=True, notify=notify, advance_watermark=False)
             checkpoint(slice) if the run was complete, else stop this source
 
-Hits are marked as backfill, so digests skip them unless ``--notify``; the daily watermark is
+Its runs are always recorded as backfill runs; its hits are marked as backfill, so digests
+skip them, unless ``--notify`` (then they are sent like a harvest's). The daily watermark is
 never moved, so a backfill and the daemon can run side by side on one database.
 
 History is the past: a window reaching beyond today is refused, and the slice that holds the
@@ -148,7 +149,8 @@ def backfill(
                     topic,
                     name,
                     window,
-                    backfill=not notify,
+                    backfill=True,
+                    notify=notify,
                     advance_watermark=False,
                     should_stop=should_stop,
                     on_page=page_done,

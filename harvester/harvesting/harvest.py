@@ -179,6 +179,7 @@ def run_harvest(
     repo: Repository,
     window: Window,
     backfill: bool = False,
+    notify: bool = False,
     advance_watermark: bool = True,
     request_count: Callable[[], int] = lambda: 0,
     should_stop: Callable[[], bool] = lambda: False,
@@ -188,7 +189,9 @@ def run_harvest(
 
     ``should_stop`` is asked after each stored page (a daemon shutting down ends the run
     there, with the watermark held); ``on_page`` reports progress. A backfill passes
-    ``advance_watermark=False``: history must not move the daily harvest's window. Any
+    ``advance_watermark=False``: history must not move the daily harvest's window. Its run is
+    recorded as a backfill run either way; ``notify`` stores its hits as news, which digests
+    send, instead of as backfill hits, which they skip. Any
     exception but KeyboardInterrupt and SystemExit ends the run ``failed``; those two mark
     it ``interrupted`` and go on.
     """
@@ -239,7 +242,7 @@ def run_harvest(
                         )
                 matched = [r for r in result.records if query.match(r) is not None]
                 outcome = repo.store_page(
-                    run_id, topic, matched, backfill=backfill, cursor=page.cursor
+                    run_id, topic, matched, backfill=backfill and not notify, cursor=page.cursor
                 )
                 counts = replace(
                     counts,
