@@ -38,13 +38,13 @@ _PROVENANCE_ROW = (Provenance.id, Provenance.source, Provenance.source_id, Prove
 # id, source, source_id, record, elided
 ProvenanceRow = tuple[int, str, str, dict[str, Any], bool]
 _SQLITE_KEY_ROWS = "SELECT work_id, year FROM work_match_keys WHERE key = ? LIMIT ?"
-# The rows of a key within a year range, and (work_id NULL) how many rows the key has, counted
-# up to the limit: the range is checked on the index entries, so the rows beyond it are never
-# handed to Python (at 1M works ~90 % of a page's title-key rows, see KeyRange)
+# How many rows a key has (counted up to the limit) and, as a JSON array of [work_id, year], those
+# of them within a year range: one pass over the key's index entries, and the rows beyond the
+# range are never handed to Python (at 1M works ~90 % of a page's title-key rows, see KeyRange)
 _SQLITE_KEY_ROWS_IN = (
-    "SELECT NULL, count(*) FROM (SELECT 1 FROM work_match_keys WHERE key = ?1 LIMIT ?4) "
-    "UNION ALL SELECT * FROM (SELECT work_id, year FROM work_match_keys WHERE key = ?1 "
-    "AND (year IS NULL OR year BETWEEN ?2 AND ?3) LIMIT ?4)"
+    "SELECT count(*), json_group_array(json_array(work_id, year)) "
+    "FILTER (WHERE year IS NULL OR year BETWEEN ?2 AND ?3) "
+    "FROM (SELECT work_id, year FROM work_match_keys WHERE key = ?1 LIMIT ?4)"
 )
 _POSTGRES_KEY_ROWS = (
     "SELECT k.key, c.n, m.work_id, m.year "
@@ -265,19 +265,18 @@ class PageLookup:
         """Read the rows of ``ranges``' keys (replacing any read before) and their counts."""
         if not ranges:
             return
-        for key, within in ranges.items():
-            self.db_keys[key] = []
+        years = self.years
+        for key, count, rows in self._key_rows(ranges):
+            within = ranges[key]
             if within is None:
                 self.ranges.pop(key, None)
             else:
                 self.ranges[key] = within
-        for key, count, work_id, year in self._key_rows(ranges):
             self.counts[key] = count
-            if work_id is None:
-                continue
-            self.db_keys[key].append(work_id)
-            if year is not None:
-                self.years[work_id] = (year, None)
+            self.db_keys[key] = [work_id for work_id, _ in rows]
+            for work_id, year in rows:
+                if year is not None:
+                    years[work_id] = (year, None)
 
     def skip(self, item: Item, work_id: int) -> bool:
         """True when the stored work ``work_id`` need not be decoded for the record: its year
@@ -300,25 +299,31 @@ class PageLookup:
 
     def _key_rows(
         self, ranges: dict[str, KeyRange]
-    ) -> Iterator[tuple[str, int, int | None, int | None]]:
-        """(key, count, work id, the work's year) rows of ``ranges``' keys: the works in the
-        key's year range (every one for None), at most MAX_BLOCK + 1, each row with the key's
+    ) -> Iterator[tuple[str, int, list[tuple[int, int | None]]]]:
+        """(key, count, [(work id, the work's year), …]) of each of ``ranges``' keys: the works
+        in the key's year range (every one for None), at most MAX_BLOCK + 1, and the key's
         count of rows up to MAX_BLOCK + 1 (a key with more is common and skipped: its other
-        rows need not be read). A key without rows in its range yields one row, work id None."""
+        rows need not be read)."""
         conn = self.session.connection()
         limit = MAX_BLOCK + 1
         if self.postgres:
             keys = list(ranges)
             for chunk in _chunks(keys, self._chunk):
                 bounds = [ranges[k] or (None, None) for k in chunk]
-                yield from conn.execute(
+                found: dict[str, tuple[int, list[tuple[int, int | None]]]] = {}
+                for key, count, work_id, year in conn.execute(
                     text(_POSTGRES_KEY_ROWS).bindparams(
                         keys=list(chunk),
                         lo=[b[0] for b in bounds],
                         hi=[b[1] for b in bounds],
                         n=limit,
                     )
-                )
+                ):
+                    rows = found.setdefault(key, (count, []))[1]
+                    if work_id is not None:
+                        rows.append((work_id, year))
+                for key, (count, rows) in found.items():
+                    yield key, count, rows
             return
         # SQLite: statements per key, each stopping at its LIMIT; row_number() over key IN (…)
         # reads every row of a common key first (a page against 1M works: 1.2-2.6 s, against
@@ -329,20 +334,12 @@ class PageLookup:
             for key, within in ranges.items():
                 if within is None:
                     cursor.execute(_SQLITE_KEY_ROWS, (key, limit))
-                    rows = cursor.fetchall()
-                    if not rows:
-                        yield key, 0, None, None
-                    for work_id, year in rows:
-                        yield key, len(rows), work_id, year
+                    whole: list[tuple[int, int | None]] = cursor.fetchall()
+                    yield key, len(whole), whole
                     continue
                 cursor.execute(_SQLITE_KEY_ROWS_IN, (key, within[0], within[1], limit))
-                found = cursor.fetchall()
-                count = next(n for w, n in found if w is None)
-                rows = [(w, y) for w, y in found if w is not None]
-                if not rows:
-                    yield key, count, None, None
-                for work_id, year in rows:
-                    yield key, count, work_id, year
+                ((count, in_range),) = cursor.fetchall()  # an aggregate: one row
+                yield key, count, json.loads(in_range) if count else []
         finally:
             cursor.close()
 

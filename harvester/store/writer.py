@@ -226,17 +226,19 @@ class PageWriter:
         MAX_BLOCK stored and page works), stored ones first per key, and how many stored ones
         were not read (beyond a key's year range: never candidates, but counted)."""
         lookup = self.lookup
+        counts, db_keys, page_keys = lookup.counts, lookup.db_keys, self.page_keys
         by_key: dict[int, None] = {}
         unread = 0
         for key in item.keys:
-            count = lookup.count(key)
+            count = counts.get(key, 0)
             if count > MAX_BLOCK:
                 continue
-            stored = lookup.db_keys.get(key, [])
+            stored = db_keys.get(key, ())
+            on_page = page_keys.get(key)
             page = [
-                w for w in self.page_keys.get(key, ())
+                w for w in on_page
                 if w not in stored and not (count > len(stored) and lookup.filed(key, w))
-            ]  # fmt: skip
+            ] if on_page else []  # fmt: skip
             if count + len(page) > MAX_BLOCK:
                 continue
             by_key.update(dict.fromkeys(stored))
