@@ -140,15 +140,26 @@ def add_key_rows(engine: sa.Engine, key: str, count: int, year: int) -> None:
         )
 
 
+def twin_item(record: Record) -> tuple[Item, str]:
+    """The record's twin as the page writer takes it, and its title-start key."""
+    item = item_of(twin(record))
+    return item, next(k for k in item.keys if k.startswith("ts:"))
+
+
+def prefetched(session: Session, repo: Repository, item: Item) -> PageLookup:
+    """What the page of ``item`` alone meets in the store."""
+    lookup = PageLookup(session, repo.engine.dialect.name == "postgresql")
+    lookup.prefetch([item])
+    return lookup
+
+
 def test_title_keys_are_read_within_the_years_of_the_page_and_counted_whole(
     repo: Repository, clock: FixedClock
 ) -> None:
     record, work_id = stored_with_copies(repo, clock, 30)
-    item = item_of(twin(record))
-    title_key = next(k for k in item.keys if k.startswith("ts:"))
+    item, title_key = twin_item(record)
     with Session(repo.engine) as session:
-        lookup = PageLookup(session, repo.engine.dialect.name == "postgresql")
-        lookup.prefetch([item])
+        lookup = prefetched(session, repo, item)
         # the 30 works decades away are counted (31 under the key) but not read
         assert lookup.count(title_key) == 31
         assert lookup.db_keys[title_key] == [work_id]
@@ -171,10 +182,8 @@ def test_a_key_of_many_works_in_other_years_is_still_common(
     repo: Repository, clock: FixedClock
 ) -> None:
     record, work_id = stored_with_copies(repo, clock, 3)
-    full = item_of(twin(record))
-    title_key = next(k for k in full.keys if k.startswith("ts:"))
+    full, title_key = twin_item(record)
     assert record.year is not None
-    postgres = repo.engine.dialect.name == "postgresql"
     # the record and its 3 copies, and works centuries away: MAX_BLOCK under the key in all
     add_key_rows(repo.engine, title_key, MAX_BLOCK - 4, record.year + 500)
     for count, candidates in ((MAX_BLOCK, [work_id]), (MAX_BLOCK + 1, [])):
@@ -183,8 +192,7 @@ def test_a_key_of_many_works_in_other_years_is_still_common(
         # the record under that key alone
         item = Item(full.record, full.key, full.f, [title_key])
         with Session(repo.engine) as session:
-            lookup = PageLookup(session, postgres)
-            lookup.prefetch([item])
+            lookup = prefetched(session, repo, item)
             assert lookup.count(title_key) == count
             assert lookup.db_keys[title_key] == [work_id]  # the others are not read
             assert lookup._stored_candidates(item) == candidates
@@ -203,8 +211,7 @@ def test_a_record_whose_identifier_links_are_unknown_reads_its_keys_whole(
     # with is not known, so every work under its keys is decoded, decades away too
     add_key_rows(repo.engine, id_key, MAX_BLOCK + 1, record.year)
     with Session(repo.engine) as session:
-        lookup = PageLookup(session, repo.engine.dialect.name == "postgresql")
-        lookup.prefetch([item])
+        lookup = prefetched(session, repo, item)
         assert item.linked is None
         assert len(lookup.db_keys[title_key]) == 31 and title_key not in lookup.ranges
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import BigInteger, any_, literal, select, text
 from sqlalchemy.dialects import postgresql
@@ -334,7 +334,7 @@ class PageLookup:
             for key, within in ranges.items():
                 if within is None:
                     cursor.execute(_SQLITE_KEY_ROWS, (key, limit))
-                    whole: list[tuple[int, int | None]] = cursor.fetchall()
+                    whole = cast(list[tuple[int, int | None]], cursor.fetchall())
                     yield key, len(whole), whole
                     continue
                 cursor.execute(_SQLITE_KEY_ROWS_IN, (key, within[0], within[1], limit))
