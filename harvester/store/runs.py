@@ -22,7 +22,7 @@ from harvester.store.values import (
     RunStatus,
     SliceSpan,
 )
-from harvester.store.writer import lock_writes
+from harvester.store.write_lock import lock_writes
 
 SKIP_REASONS_KEPT = 5  # a run keeps its first few skip reasons; every one is in the log
 

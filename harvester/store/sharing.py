@@ -33,7 +33,8 @@ from harvester.store.batch_runs import BatchRuns, chunks
 from harvester.store.lookup import provenance_key
 from harvester.store.models import SourceRecord, SourceWindow, TopicHit
 from harvester.store.works import store_again_on_conflict
-from harvester.store.writer import PageWriter, lock_writes
+from harvester.store.write_lock import lock_writes
+from harvester.store.writer import PageWriter
 
 log = structlog.get_logger(__name__)
 

@@ -39,7 +39,7 @@ from harvester.store.updates import (
     updates_of,
     with_stored_updates,
 )
-from harvester.store.writer import lock_writes
+from harvester.store.write_lock import lock_writes
 
 # The update job's watermark lives beside the harvests' under this topic name, which no
 # configured topic can take (topic names are slugs).

@@ -23,7 +23,8 @@ from harvester.store.models import HarvestRun, Identifier, Provenance, TopicHit,
 from harvester.store.updates import store_page_updates, updates_of, with_stored_updates
 from harvester.store.values import PageOutcome, VersionLink
 from harvester.store.versions import other_versions
-from harvester.store.writer import PageWriter, WriteConflict, lock_writes
+from harvester.store.write_lock import lock_writes
+from harvester.store.writer import PageWriter, WriteConflict
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +72,7 @@ class WorkRepository(Store):
         end as one work), and the rows are written with one statement per table.
 
         Pages written at once are written one after the other: the transaction begins with
-        the store's write lock (:func:`~harvester.store.writer.lock_writes`). A row that
+        the store's write lock (:func:`~harvester.store.write_lock.lock_writes`). A row that
         appeared meanwhile all the same (an identifier of another work, a provenance row:
         a writer without the lock) rolls the page back and it is stored again from a fresh
         read, up to ``STORE_ATTEMPTS`` times."""

@@ -6,13 +6,13 @@ record joins is :mod:`harvester.dedup.rules`'s decision; this module only looks 
 and writes.
 
 One identifier, one work, whoever writes at once: a page's transaction first takes the
-store's write lock (:func:`lock_writes`), so reading what the page meets, matching and
-writing are one step that no other page's write can come between: several sources (threads
-of one daemon, replicas on PostgreSQL, a backfill beside the daemon) storing the same study
-at once end as they would one after the other. Should a row appear anyway (a writer that
-does not take the lock, such as an older harvester during an upgrade), an identifier that
-another work holds is a :class:`WriteConflict` and the page is stored again, never written
-without the identifier.
+store's write lock (:func:`~harvester.store.write_lock.lock_writes`), so reading what the page
+meets, matching and writing are one step that no other page's write can come between: several
+sources (threads of one daemon, replicas on PostgreSQL, a backfill beside the daemon) storing
+the same study at once end as they would one after the other. Should a row appear anyway (a
+writer that does not take the lock, such as an older harvester during an upgrade), an
+identifier that another work holds is a :class:`WriteConflict` and the page is stored again,
+never written without the identifier.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from harvester.dedup.cluster import MAX_BLOCK
@@ -38,51 +38,11 @@ if TYPE_CHECKING:
     from harvester.store.base import Store
 
 
-# The write lock on PostgreSQL: pg_advisory_xact_lock(class, hashtext(current_schema())), so
-# two stores in two schemas of one database do not wait for each other. The class ("hvw")
-# keeps it apart from the claims' and the migrations' one-argument (bigint) locks.
-WRITE_LOCK_CLASS = 0x687677
-# How long a page waits for the write lock on PostgreSQL before its run fails (and is
-# retried later); SQLite waits its busy timeout (30 s, database.py).
-WRITE_LOCK_TIMEOUT = "120s"
-
-
 class WriteConflict(Exception):
     """A row the page meant to insert appeared meanwhile (another writer): store it again.
 
     Never leaves :meth:`~harvester.store.repository.Repository.store_page`, which repeats
     the page and raises StoreError only if the conflict persists."""
-
-
-def lock_writes(session: Session) -> None:
-    """Take the store's write lock for the session's transaction; the first statement.
-
-    PostgreSQL: a transaction-scoped advisory lock, released by the commit or rollback (a
-    crashed writer's lock goes with its connection). SQLite has one writer at a time
-    anyway, but the page's reads must come after that writer is done: ``BEGIN IMMEDIATE``
-    takes the write lock before the first read (the driver would otherwise begin the
-    transaction only at the first INSERT, after the reads)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # SET LOCAL both; jit off: the page's statements are index lookups whose estimated
-        # cost can pass jit_above_cost (a table not vacuumed yet), and compiling one took
-        # 0.3 s where the lookup itself took 0.2 s
-        session.execute(
-            text("SELECT set_config('lock_timeout', :t, true), set_config('jit', 'off', true)"),
-            {"t": WRITE_LOCK_TIMEOUT},
-        )
-        session.execute(
-            # (no schema on the search path: '', never NULL, which would take no lock)
-            text("SELECT pg_advisory_xact_lock(:cls, hashtext(coalesce(current_schema(), '')))"),
-            {"cls": WRITE_LOCK_CLASS},
-        )
-        return
-    conn = session.connection()
-    if conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-        # inside a transaction the caller began (an outer one, as the benchmark's): a write,
-        # even of nothing, takes the write lock now
-        conn.exec_driver_sql("DELETE FROM work_match_keys WHERE 0")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @dataclass(slots=True)
