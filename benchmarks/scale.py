@@ -260,8 +260,8 @@ def ingest_stores(args: argparse.Namespace) -> list[str]:
                 stack.enter_context(ingest_store(args, backend, n, base, notes)) for n in sizes
             ]
             engines = [engine for engine, _, _ in stores]
+            records = args.ingest_pages * args.ingest_page
             for path, seconds in ingest_rates(engines, base, args):
-                records = args.ingest_pages * args.ingest_page
                 for stored, (_, load_s, size), took in zip(sizes, stores, seconds, strict=True):
                     lines.append(
                         f"| {backend} | {stored:,} | {load_s} | {size / 1e6:,.0f} | {path} | "

@@ -186,10 +186,7 @@ class PageLookup:
             item.linked = self._linked(item)
         # a record whose identifier links are not known decodes every work under its keys,
         # beyond the year window too: those keys are read whole
-        self._read_keys(
-            {k: None for item in unmatched if item.linked is None for k in item.keys
-             if k in self.ranges}
-        )  # fmt: skip
+        self.read_whole([k for item in unmatched if item.linked is None for k in item.keys])
         # the year and title of every stored work a record meets that its keys' year leaves
         # within reach (beyond the year window by year alone is beyond it whatever the title);
         # the whole record only of those they leave a chance of being the same work or a
@@ -229,7 +226,7 @@ class PageLookup:
         blocking keys that no longer file identifiers."""
         out = {self.ids[p] for p in item.record.ids.items() if p in self.ids}
         for key in id_keys(item.f):
-            if key not in item.keys or self.counts.get(key, 0) > MAX_BLOCK:
+            if key not in item.keys or self.count(key) > MAX_BLOCK:
                 return None
             out.update(self.db_keys.get(key, ()))
         return out
@@ -243,12 +240,10 @@ class PageLookup:
         self._read_keys({k: None for k in keys if k in self.ranges})
 
     def filed(self, key: str, work_id: int) -> bool:
-        """Whether the stored work ``work_id`` is under ``key`` in the store (for a key read
-        within a year range, a work beyond it is not in ``db_keys`` but still counted)."""
+        """Whether the stored work ``work_id`` is under ``key`` in the store: asked of a key
+        read within a year range, where a work beyond it is counted but not in ``db_keys``."""
         if work_id < 0:
             return False
-        if key not in self.ranges:
-            return work_id in self.db_keys.get(key, ())
         found = self._filed.get((key, work_id))
         if found is None:
             found = self._filed[(key, work_id)] = (
@@ -349,7 +344,7 @@ class PageLookup:
             self.ids[p] for p in item.record.ids.items() if p in self.ids
         )
         for key in item.keys:
-            if self.counts.get(key, 0) <= MAX_BLOCK:
+            if self.count(key) <= MAX_BLOCK:
                 out.update(dict.fromkeys(self.db_keys.get(key, ())))
         return list(out)
 
