@@ -15,7 +15,7 @@ import pytest
 
 from harvester.digests import render
 from harvester.digests.assemble import Digest
-from harvester.digests.fit import EXCERPT_STEPS, TOKEN_ROOM, fit_html, html_size
+from harvester.digests.fit import EXCERPT_STEPS, fit_html, html_size, token_room
 from harvester.digests.render import fitted_html, render_digest, render_html
 from harvester.digests.view import DigestView, view_digest
 from harvester.query.syntax import Query
@@ -43,7 +43,7 @@ def walk(
     """What render_digest did before it predicted: each step, longest first, until one fits
     (the step, its HTML, whether it fits)."""
     if web:
-        limit -= TOKEN_ROOM * (2 * len(digest.items) + 1 + len(digest.sections))
+        limit -= token_room(digest)
     for chars, html, size in steps:
         if size <= limit:
             return chars, html, True
@@ -74,7 +74,7 @@ def test_the_predicted_step_is_the_one_a_walk_over_every_step_picks(
     digest, queries = real_digest(copies=copies)
     steps = every_step(digest, queries, web)
     sizes = [size for _chars, _html, size in steps]
-    room = TOKEN_ROOM * (2 * len(digest.items) + 1 + len(digest.sections)) if web else 0
+    room = token_room(digest) if web else 0
     limits = sorted({s + room + d for s in sizes for d in (-1, 0)} | {sizes[-1] // 2})
     chosen = set()
     for limit in limits:

@@ -37,6 +37,12 @@ EXCERPT_STEPS = (EXCERPT_CHARS, 1000, 700, 450, 300, 200)
 """Abstract excerpts tried, longest first, until the HTML fits :data:`HTML_LIMIT`."""
 
 
+def token_room(digest: Digest) -> int:
+    """Bytes the signed tokens per recipient may add to the digest's HTML over their
+    placeholders: two links a study, one for the digest and one a topic."""
+    return TOKEN_ROOM * (2 * len(digest.items) + 1 + len(digest.sections))
+
+
 @dataclass(frozen=True, slots=True)
 class FittedHtml:
     """A digest's HTML at the longest excerpt step that fits (the shortest when none does),
@@ -132,4 +138,12 @@ class _PartSizes:
         return total
 
 
-__all__ = ["EXCERPT_STEPS", "HTML_LIMIT", "TOKEN_ROOM", "FittedHtml", "fit_html", "html_size"]
+__all__ = [
+    "EXCERPT_STEPS",
+    "HTML_LIMIT",
+    "TOKEN_ROOM",
+    "FittedHtml",
+    "fit_html",
+    "html_size",
+    "token_room",
+]

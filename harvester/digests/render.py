@@ -29,7 +29,7 @@ import jinja2
 
 from harvester.digests.assemble import WRAP, Digest, DigestItem
 from harvester.digests.blocks import slack_payloads
-from harvester.digests.fit import HTML_LIMIT, TOKEN_ROOM, FittedHtml, fit_html
+from harvester.digests.fit import HTML_LIMIT, FittedHtml, fit_html, token_room
 from harvester.digests.notices import updates_subject
 from harvester.digests.view import DigestView
 from harvester.query.syntax import Query
@@ -317,8 +317,8 @@ def fitted_html(
     shortest when none do): what :func:`render_digest` sends, without the text and Slack."""
     refs = _refs(digest)
     if web and html_limit is not None:
-        # the placeholders become signed tokens per recipient, each about this much longer
-        html_limit -= TOKEN_ROOM * (2 * len(digest.items) + 1 + len(digest.sections))
+        # the placeholders become signed tokens per recipient, each a little longer
+        html_limit -= token_room(digest)
 
     def render(view: DigestView) -> str:
         return render_html(view, abstracts=abstracts, web=web, refs=refs)
